@@ -1,0 +1,269 @@
+"""The public functions: ``register``, ``load``, ``save``, aliases, stages, search, audit.
+
+Each call builds the registry from ``Settings`` (the ``MODELPORT_*`` environment) and
+releases it afterwards, so there is no hidden global state. For many operations in a
+row, ``connect()`` returns a ``RegistryService`` to reuse (and close).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from modelport.bootstrap import build_registry
+from modelport.config import Settings, VersionCheck
+from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
+from modelport.domain.refs import SCHEME, looks_like_ref
+from modelport.domain.signature import Signature
+from modelport.flavors.catalog import default_catalog
+from modelport.package.loaded import LoadedModel
+from modelport.package.manifest import MANIFEST_FILE, Manifest
+from modelport.package.options import PackageOptions
+from modelport.package.reader import load_package
+from modelport.package.writer import build_package
+from modelport.registry.service import RegistryService
+
+T = TypeVar("T")
+
+
+def connect(settings: Settings | None = None) -> RegistryService:
+    """A registry for ``settings`` (default: from the environment). Close it when done,
+    or use it as a context manager."""
+    return build_registry(settings or Settings())
+
+
+@contextmanager
+def _registry(settings: Settings | None) -> Iterator[RegistryService]:
+    registry = connect(settings)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+def _with_registry(settings: Settings | None, action: Callable[[RegistryService], T]) -> T:
+    with _registry(settings) as registry:
+        return action(registry)
+
+
+def _options(
+    *,
+    sample_input: Any,
+    signature: Signature | None,
+    flavor: str | None,
+    metrics: Mapping[str, float] | None,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    description: str,
+    trust: Sequence[str],
+    flavor_options: Mapping[str, Any],
+) -> PackageOptions:
+    return PackageOptions(
+        sample_input=sample_input,
+        signature=signature,
+        flavor=flavor,
+        metrics=dict(metrics or {}),
+        params=dict(params or {}),
+        tags=dict(tags or {}),
+        description=description,
+        trust=tuple(trust),
+        flavor_options={k: v for k, v in flavor_options.items() if v is not None},
+    )
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    sample_input: Any = None,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str = "",
+    flavor: str | None = None,
+    signature: Signature | None = None,
+    trust: Sequence[str] = (),
+    code_paths: Sequence[str | Path] | None = None,
+    artifacts: Mapping[str, str | Path] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    requirements: Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> ModelVersion:
+    """Package a model and register it as the next version of ``name``.
+
+    ``model`` is a live model object, a model file (``.joblib``, ``.pkl``, ``.skops``,
+    ``.onnx``, ``.json``/``.ubj``, ``.txt``, ``.pt``/``.pt2``) or a package directory.
+    ``sample_input`` (ideally the training data) gives the signature, the input example
+    and the reference statistics. ``trust`` names globals in pickles (``"pkg.Class"`` or
+    ``"pkg.*"``) you vouch for; it is recorded. ``code_paths``, ``artifacts``,
+    ``model_config`` and ``requirements`` apply to ``PythonModel`` subclasses.
+    """
+    options = _options(
+        sample_input=sample_input,
+        signature=signature,
+        flavor=flavor,
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        description=description,
+        trust=trust,
+        flavor_options={
+            "code_paths": code_paths,
+            "artifacts": artifacts,
+            "config": model_config,
+            "requirements": requirements,
+        },
+    )
+    return _with_registry(settings, lambda r: r.register(model, name, options))
+
+
+def save(
+    model: Any,
+    path: str | Path,
+    *,
+    sample_input: Any = None,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str = "",
+    flavor: str | None = None,
+    signature: Signature | None = None,
+    trust: Sequence[str] = (),
+    code_paths: Sequence[str | Path] | None = None,
+    artifacts: Mapping[str, str | Path] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    requirements: Sequence[str] | None = None,
+) -> Manifest:
+    """Write a package for ``model`` into the directory ``path`` (no registry needed).
+    The arguments are those of ``register``."""
+    options = _options(
+        sample_input=sample_input,
+        signature=signature,
+        flavor=flavor,
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        description=description,
+        trust=trust,
+        flavor_options={
+            "code_paths": code_paths,
+            "artifacts": artifacts,
+            "config": model_config,
+            "requirements": requirements,
+        },
+    )
+    return build_package(model, Path(path), default_catalog(), options)
+
+
+def load(
+    model_uri: str | Path,
+    *,
+    trust: Iterable[str] = (),
+    version_check: VersionCheck | None = None,
+    settings: Settings | None = None,
+) -> LoadedModel:
+    """Load a model from the registry (``models:/churn@production``, ``churn/3``) or
+    from a package directory, verifying every file first."""
+    settings = settings or Settings()
+    text = str(model_uri)
+    is_package = (Path(text) / MANIFEST_FILE).is_file() and not text.startswith(SCHEME)
+    if is_package or not looks_like_ref(text):
+        return load_package(
+            Path(text),
+            default_catalog(),
+            trust=trust,
+            version_check=version_check or settings.version_check,
+        )
+    return _with_registry(
+        settings, lambda r: r.load(text, trust=trust, version_check=version_check)
+    )
+
+
+def get_model(name: str, *, settings: Settings | None = None) -> RegisteredModel:
+    """A registered model with its aliases."""
+    return _with_registry(settings, lambda r: r.get_model(name))
+
+
+def list_models(*, settings: Settings | None = None) -> list[RegisteredModel]:
+    """Every registered model."""
+    return _with_registry(settings, lambda r: r.list_models())
+
+
+def list_versions(name: str, *, settings: Settings | None = None) -> list[ModelVersion]:
+    """Every version of a model, newest first."""
+    return _with_registry(settings, lambda r: r.list_versions(name))
+
+
+def get_version(name: str, version: int, *, settings: Settings | None = None) -> ModelVersion:
+    """One version of a model."""
+    return _with_registry(settings, lambda r: r.get_version(name, version))
+
+
+def resolve(ref: str, *, settings: Settings | None = None) -> ModelVersion:
+    """The version a reference names, e.g. ``resolve("churn@production")``."""
+    return _with_registry(settings, lambda r: r.resolve(ref))
+
+
+def set_alias(
+    name: str, alias: str, version: int, *, settings: Settings | None = None
+) -> ModelVersion:
+    """Point an alias (``champion``, or a stage) at a version."""
+    return _with_registry(settings, lambda r: r.set_alias(name, alias, version))
+
+
+def delete_alias(name: str, alias: str, *, settings: Settings | None = None) -> None:
+    """Remove an alias or stage from a model."""
+    _with_registry(settings, lambda r: r.delete_alias(name, alias))
+
+
+def promote(
+    name: str,
+    version: int,
+    stage: str,
+    *,
+    archive_previous: bool = False,
+    settings: Settings | None = None,
+) -> ModelVersion:
+    """Move a stage (``staging``, ``production``, ``archived``) to a version."""
+    return _with_registry(
+        settings, lambda r: r.promote(name, version, stage, archive_previous=archive_previous)
+    )
+
+
+def archive_version(name: str, version: int, *, settings: Settings | None = None) -> ModelVersion:
+    """Archive a version (refused while it is in staging or production)."""
+    return _with_registry(settings, lambda r: r.archive_version(name, version))
+
+
+def delete_version(name: str, version: int, *, settings: Settings | None = None) -> None:
+    """Delete a version and its files (refused while an alias points at it)."""
+    _with_registry(settings, lambda r: r.delete_version(name, version))
+
+
+def delete_model(name: str, *, settings: Settings | None = None) -> None:
+    """Delete a model with all its versions (refused while it has aliases)."""
+    _with_registry(settings, lambda r: r.delete_model(name))
+
+
+def search_versions(
+    filter: str | None = None,
+    *,
+    max_results: int = 1000,
+    settings: Settings | None = None,
+) -> list[ModelVersion]:
+    """Versions matching e.g. ``"name = 'churn' AND metrics.auc > 0.9"``."""
+    return _with_registry(settings, lambda r: r.search_versions(filter, max_results=max_results))
+
+
+def get_audit_log(
+    model: str | None = None,
+    *,
+    since: datetime | None = None,
+    limit: int = 100,
+    settings: Settings | None = None,
+) -> list[AuditEntry]:
+    """The audit trail of changes, newest first."""
+    return _with_registry(settings, lambda r: r.get_audit_log(model, since=since, limit=limit))

@@ -1,0 +1,1 @@
+"""Artifact stores: where package files live (local disk, memory, fsspec object stores)."""

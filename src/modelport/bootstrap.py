@@ -1,0 +1,170 @@
+"""The composition root: builds stores and the registry from Settings.
+
+This is the only module that chooses concrete back ends (SQL, fsspec, memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from modelport.artifacts.local import LocalArtifactStore
+from modelport.artifacts.memory import MemoryArtifactStore
+from modelport.artifacts.store import ArtifactStore
+from modelport.config import Settings, prometheus_multiprocess_dir
+from modelport.errors import InvalidArgumentError, MissingDependencyError
+from modelport.flavors.catalog import default_catalog
+from modelport.metadata.memory import MemoryMetadataStore
+from modelport.metadata.store import MetadataStore
+from modelport.registry.service import RegistryService
+from modelport.serving.sources import ModelSource
+
+if TYPE_CHECKING:
+    from modelport.server.app import ServerApp
+
+MEMORY_URI = "memory://"
+_FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
+
+
+def create_metadata_store(url: str) -> MetadataStore:
+    """A metadata store for ``url``: ``memory://``, ``sqlite:///...`` or ``postgresql+psycopg://...``.
+
+    SQL stores check the schema on start: a new, empty database is initialized, an
+    out-of-date one is refused with the command that fixes it.
+    """
+    if url == MEMORY_URI:
+        return MemoryMetadataStore()
+    from modelport.metadata.sql.store import SqlMetadataStore
+
+    return SqlMetadataStore(url)
+
+
+def create_artifact_store(uri: str, cache_dir: Path) -> ArtifactStore:
+    """An artifact store for ``uri``: a path or ``file://`` URI, ``memory://``, or any
+    fsspec URI such as ``s3://bucket/prefix`` (downloads are cached in ``cache_dir``)."""
+    if uri == MEMORY_URI:
+        return MemoryArtifactStore()
+    scheme = urlsplit(uri).scheme
+    if scheme == "":
+        return LocalArtifactStore(Path(uri))
+    if scheme == "file":
+        return LocalArtifactStore(Path(urlsplit(uri).path))
+    from modelport.artifacts.remote import FsspecArtifactStore
+
+    try:
+        return FsspecArtifactStore(uri, cache_dir)
+    except ImportError as exc:
+        package, extra = _FSSPEC_EXTRAS.get(scheme, (exc.name or scheme, "all"))
+        raise MissingDependencyError(
+            f"artifacts at {scheme}:// need {package}; install it with: "
+            f"pip install 'modelport[{extra}]'",
+            package=package,
+            extra=extra,
+        ) from None
+
+
+def build_registry(settings: Settings) -> RegistryService:
+    """The registry configured by ``settings``."""
+    metadata = create_metadata_store(settings.resolved_database_url)
+    try:
+        artifacts = create_artifact_store(settings.resolved_artifacts_uri, settings.cache_dir)
+    except BaseException:
+        metadata.close()
+        raise
+    return RegistryService(
+        metadata,
+        artifacts,
+        default_catalog(),
+        actor=settings.actor,
+        version_check=settings.version_check,
+    )
+
+
+def build_server_app(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    *,
+    worker_index: int,
+    workers: int,
+    on_ready: Callable[[], None],
+    on_failed: Callable[[str], None],
+) -> ServerApp:
+    """One worker's ASGI application serving ``sources`` (called in the worker process)."""
+    from prometheus_client import CollectorRegistry
+
+    from modelport.monitoring.metrics import ServerMetrics
+    from modelport.server.app import ServerApp
+    from modelport.server.endpoint import ServerContext
+    from modelport.server.observers import MetricsLoadEvents
+    from modelport.server.v2 import limits_for
+    from modelport.serving.loader import ModelLoader
+    from modelport.serving.runtime import ModelRuntime
+    from modelport.serving.served import ServeOptions
+
+    serve = settings.serve
+    uses_registry = any(s.ref is not None for s in sources)
+    loader = ModelLoader(
+        (lambda: build_registry(settings)) if uses_registry else None,
+        default_catalog(),
+        accelerate=serve.accelerate,
+        version_check=settings.version_check,
+    )
+    metrics = ServerMetrics(CollectorRegistry())
+    runtime = ModelRuntime(
+        sources,
+        loader,
+        lambda name: ServeOptions(serve.batching_for(name), serve.allow_non_finite),
+        observer_for=lambda served: metrics.observer(served.name, served.runtime),
+        events=MetricsLoadEvents(metrics),
+        poll_interval_s=serve.poll_interval_s,
+    )
+    context = ServerContext(
+        runtime, serve, metrics, limits_for(serve.max_elements), prometheus_multiprocess_dir()
+    )
+    return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[ModelSource]:
+    """Pin every registry source to the version it names now (fetching the package when
+    artifacts are remote), so that workers start without opening the database."""
+    if not any(source.ref is not None for source in sources):
+        return list(sources)
+    with build_registry(settings) as registry:
+        pinned = []
+        for source in sources:
+            if source.ref is None:
+                pinned.append(source)
+                continue
+            version = registry.resolve(source.model_ref)
+            directory = registry.artifacts.local_path(version.artifact_key)
+            pinned.append(source.pinned(version.version, str(directory), version.manifest_digest))
+        return pinned
+
+
+def _require_sql(url: str) -> None:
+    if url == MEMORY_URI:
+        raise InvalidArgumentError(
+            "the metadata store is in memory (memory://); it has no schema to migrate",
+            field="database_url",
+        )
+
+
+def database_revision(settings: Settings) -> tuple[str | None, str]:
+    """The metadata database's schema revision and the one this release expects."""
+    from modelport.metadata.sql.schema import current_revision, head_revision
+
+    _require_sql(settings.resolved_database_url)
+    return current_revision(settings.resolved_database_url), head_revision()
+
+
+def upgrade_database(settings: Settings) -> tuple[str | None, str]:
+    """Migrate the metadata database to this release's schema; the revisions before and after."""
+    from modelport.metadata.sql.schema import current_revision, head_revision, upgrade
+
+    url = settings.resolved_database_url
+    _require_sql(url)
+    before = current_revision(url)
+    upgrade(url)
+    return before, head_revision()

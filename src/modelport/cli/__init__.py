@@ -1,0 +1,1 @@
+"""The ``modelport NOUN VERB`` command line."""

@@ -1,0 +1,79 @@
+"""Parsing command-line values: ``key=value`` pairs, model references, sample files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelport.domain.refs import ModelRef, parse_ref
+from modelport.errors import InvalidArgumentError, InvalidReferenceError, MissingDependencyError
+
+
+def parse_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """``("a=1", "b=x")`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=option)
+        pairs[key] = rest
+    return pairs
+
+
+def parse_metrics(values: tuple[str, ...]) -> dict[str, float]:
+    """``--metric auc=0.93`` pairs as numbers."""
+    metrics = {}
+    for key, raw in parse_pairs(values, "--metric").items():
+        try:
+            metrics[key] = float(raw)
+        except ValueError:
+            raise click.BadParameter(
+                f"metric {key!r} must be a number, got {raw!r}", param_hint="--metric"
+            ) from None
+    return metrics
+
+
+def version_ref(text: str) -> ModelRef:
+    """A reference that names one version: ``churn/3``, ``churn@production``, ``churn/latest``."""
+    return parse_ref(text)
+
+
+def numbered_ref(text: str) -> tuple[str, int]:
+    """A reference with an explicit version number, for commands that change one version."""
+    ref = parse_ref(text)
+    if ref.version is None:
+        raise InvalidReferenceError(
+            f"{text!r} does not name a version number; use NAME/VERSION, e.g. churn/3"
+        )
+    return ref.name, ref.version
+
+
+def read_sample(path: Path) -> Any:
+    """Read a sample input file: ``.csv``, ``.parquet``, ``.json`` (records) or ``.npy``."""
+    import numpy as np
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise InvalidArgumentError(f"no such sample file: {path}", field="sample")
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix == ".json":
+        return pd.read_json(path, orient="records")
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise MissingDependencyError(
+                "reading Parquet needs pyarrow; install it with: pip install pyarrow",
+                package="pyarrow",
+                extra="all",
+            ) from None
+    raise InvalidArgumentError(
+        f"cannot read a sample from {path.name}: use .csv, .parquet, .json (records) or .npy",
+        field="sample",
+    )

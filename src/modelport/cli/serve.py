@@ -1,0 +1,150 @@
+"""``modelport serve MODEL...``: the inference server, in the foreground.
+
+Settings come, highest first, from the options given here, ``MODELPORT_*`` variables
+(``MODELPORT_SERVE__WORKERS=4``), the config file (``--config`` or
+``MODELPORT_CONFIG``), then the defaults. Only the options actually given override
+the others.
+
+This module imports no serving framework: the supervisor it starts stays light, and
+the workers import uvicorn, the ASGI app and the model frameworks themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from modelport.config import Settings
+from modelport.errors import InvalidArgumentError
+from modelport.server.process import DEFAULT_FACTORY
+from modelport.server.supervisor import run_server
+from modelport.serving.sources import ModelSource, check_unique, parse_source
+
+_OPTION_NAMES = {
+    ("serve", "host"): "--host",
+    ("serve", "port"): "--port",
+    ("serve", "workers"): "--workers",
+    ("serve", "batching", "max_batch_size"): "--max-batch-size",
+    ("serve", "batching", "max_wait_ms"): "--max-wait-ms",
+    ("serve", "batching", "max_queue"): "--max-queue",
+    ("serve", "request_timeout_s"): "--request-timeout",
+    ("serve", "drain_timeout_s"): "--drain-timeout",
+}
+
+
+def build_settings(config: Path | None = None, **options: Any) -> Settings:
+    """Settings with the given command-line options on top of env, file and defaults.
+
+    ``options`` are the ``serve`` command's option values; ``None`` means not given.
+    """
+    serve: dict[str, Any] = {
+        key: options.get(option)
+        for key, option in (
+            ("host", "host"),
+            ("port", "port"),
+            ("workers", "workers"),
+            ("accelerate", "accelerate"),
+            ("request_timeout_s", "request_timeout"),
+            ("drain_timeout_s", "drain_timeout"),
+            ("access_log", "access_log"),
+        )
+        if options.get(option) is not None
+    }
+    batching = {
+        key: options[key]
+        for key in ("max_batch_size", "max_wait_ms", "max_queue")
+        if options.get(key) is not None
+    }
+    if batching:
+        serve["batching"] = batching
+    init: dict[str, Any] = {"serve": serve} if serve else {}
+    if config is not None:
+        init["config"] = config
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        raise InvalidArgumentError(_describe(exc.errors()[0])) from None
+    except ValueError as exc:  # the config file cannot be read or has unknown tables
+        raise InvalidArgumentError(str(exc)) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = tuple(str(part) for part in error.get("loc", ()))
+    dotted = ".".join(location) or "settings"
+    variable = "MODELPORT_" + "__".join(location).upper()
+    option = _OPTION_NAMES.get(location)
+    where = f"{option}, {variable}" if option else variable
+    return f"invalid {dotted} ({where}): {error.get('msg', 'invalid value')}"
+
+
+def serve_models(
+    settings: Settings, models: Sequence[str], *, factory: str = DEFAULT_FACTORY
+) -> int:
+    """Serve ``models`` (``REF``, ``NAME=REF``, ``PATH`` or ``NAME=PATH``) in the
+    foreground until SIGTERM or Ctrl+C; the exit code (0 after a clean drain).
+
+    For ``modelport quickstart`` and other commands that end by serving. Must run in
+    the main thread; raises ``ModelportError`` when the server cannot start.
+    """
+    if not models:
+        raise InvalidArgumentError("nothing to serve: name at least one model", field="model")
+    sources = check_unique(parse_source(model) for model in models)
+    resolver = _registry_resolver(settings) if factory == DEFAULT_FACTORY else None
+    return run_server(settings, sources, factory=factory, resolver=resolver)
+
+
+def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], list[ModelSource]]:
+    def resolve(sources: Sequence[ModelSource]) -> list[ModelSource]:
+        # Imported here, after the workers were started: the registry's libraries load
+        # in this process while the workers load theirs.
+        from modelport.bootstrap import resolve_sources
+
+        return resolve_sources(settings, sources)
+
+    return resolve
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--host", help="Address to bind.  [default: 127.0.0.1]")
+@click.option("--port", type=int, help="Port to bind; 0 picks a free one.  [default: 8080]")
+@click.option("--workers", type=int, help="Worker processes sharing the port.  [default: 1]")
+@click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 64]")
+@click.option(
+    "--max-wait-ms", type=float, help="Longest a request waits for a batch.  [default: 2]"
+)
+@click.option("--max-queue", type=int, help="Requests waiting per model.  [default: 1024]")
+@click.option(
+    "--accelerate/--no-accelerate",
+    default=None,
+    help="Serve a package's verified ONNX graph when it has one.  [default: accelerate]",
+)
+@click.option("--request-timeout", type=float, help="Seconds per request.  [default: 60]")
+@click.option(
+    "--drain-timeout",
+    type=float,
+    help="On SIGTERM, seconds in-flight requests may take to finish.  [default: 30]",
+)
+@click.option(
+    "--access-log/--no-access-log", default=None, help="Log every request as a JSON line."
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file with settings (also MODELPORT_CONFIG).",
+)
+@click.option("--app-factory", default=DEFAULT_FACTORY, hidden=True)
+def serve(*, models: tuple[str, ...], config: Path | None, app_factory: str, **options: Any) -> int:
+    """Serve MODEL... over HTTP (Open Inference Protocol V2, MLflow, REST) until Ctrl+C.
+
+    Each MODEL is a registry reference (churn@production follows the alias, churn/3
+    pins a version), a package directory, or NAME=REF / NAME=PATH to choose the route
+    name. Settings also come from MODELPORT_SERVE__* variables and the [serve] table
+    of the config file; options given here win.
+    """
+    settings = build_settings(config, **options)
+    return serve_models(settings, models, factory=app_factory)

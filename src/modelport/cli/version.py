@@ -1,0 +1,136 @@
+"""``modelport version list|show|promote|archive|delete``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from modelport.cli.inputs import numbered_ref, version_ref
+from modelport.cli.output import print_fields, print_json, print_table, short_time
+from modelport.cli.state import json_option, state
+from modelport.domain.entities import ModelVersion
+from modelport.domain.names import Stage
+
+
+@click.group()
+def version() -> None:
+    """Versions of registered models."""
+
+
+@version.command("list")
+@click.argument("name", required=False)
+@click.option("--filter", "filter_text", help='e.g. "metrics.auc > 0.9 AND stage = production".')
+@click.option("--max-results", default=1000, show_default=True, type=click.IntRange(min=1))
+@json_option
+def list_versions(
+    name: str | None, filter_text: str | None, max_results: int, as_json: bool
+) -> None:
+    """List the versions of NAME, or search all versions with --filter."""
+    registry = state().registry()
+    if name is not None:
+        registry.get_model(name)  # a clear error for an unknown model
+        clauses = [f"name = '{name}'", *([filter_text] if filter_text else [])]
+        filter_text = " AND ".join(clauses)
+    versions = registry.search_versions(filter_text, max_results=max_results)
+    if as_json:
+        print_json([v.to_dict() for v in versions])
+        return
+    rows = [
+        (
+            v.name,
+            v.version,
+            v.status.value,
+            v.flavor,
+            ", ".join(v.aliases),
+            _metrics(v),
+            short_time(v.created_at),
+        )
+        for v in versions
+    ]
+    print_table(
+        None, ["name", "version", "status", "flavor", "aliases", "metrics", "created"], rows
+    )
+
+
+def _metrics(version: ModelVersion) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(version.metrics.items()))
+
+
+@version.command("show")
+@click.argument("ref")
+@json_option
+def show(ref: str, as_json: bool) -> None:
+    """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME/latest."""
+    found = state().registry().resolve(version_ref(ref))
+    if as_json:
+        print_json(found.to_dict())
+        return
+    print_fields(
+        [
+            ("ref", found.ref),
+            ("status", found.status.value),
+            ("flavor", found.flavor),
+            ("aliases", list(found.aliases)),
+            ("description", found.description),
+            ("created", f"{short_time(found.created_at)} by {found.created_by}"),
+            ("metrics", dict(found.metrics)),
+            ("params", dict(found.params)),
+            ("tags", dict(found.tags)),
+            ("manifest", f"sha256:{found.manifest_digest}"),
+        ]
+    )
+    if found.signature is not None:
+        _print_signature(found.signature)
+
+
+def _print_signature(signature: Mapping[str, Any]) -> None:
+    inputs = signature.get("inputs", {})
+    rows: list[tuple[Any, ...]]
+    if inputs.get("kind") == "columns":
+        rows = [
+            (
+                c["name"],
+                c["dtype"],
+                "yes" if c.get("nullable") else "",
+                "" if c.get("required", True) else "yes",
+            )
+            for c in inputs["columns"]
+        ]
+        print_table("inputs", ["column", "dtype", "nullable", "optional"], rows)
+    elif inputs.get("kind") == "tensors":
+        rows = [(t["name"], t["dtype"], t["shape"]) for t in inputs["tensors"]]
+        print_table("inputs", ["tensor", "dtype", "shape"], rows)
+
+
+@version.command("promote")
+@click.argument("ref")
+@click.argument("stage", type=click.Choice([s.value for s in Stage]))
+@click.option("--archive-previous", is_flag=True, help="Archive the version that held the stage.")
+def promote(ref: str, stage: str, archive_previous: bool) -> None:
+    """Move STAGE to the version REF (NAME/VERSION)."""
+    name, number = numbered_ref(ref)
+    found = state().registry().promote(name, number, stage, archive_previous=archive_previous)
+    click.echo(f"{found.ref} is now in {stage}")
+
+
+@version.command("archive")
+@click.argument("ref")
+def archive(ref: str) -> None:
+    """Archive the version REF (NAME/VERSION)."""
+    name, number = numbered_ref(ref)
+    found = state().registry().archive_version(name, number)
+    click.echo(f"archived {found.ref}")
+
+
+@version.command("delete")
+@click.argument("ref")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(ref: str, yes: bool) -> None:
+    """Delete the version REF (NAME/VERSION) and its files."""
+    name, number = numbered_ref(ref)
+    if not yes:
+        click.confirm(f"delete version {number} of {name!r}?", abort=True)
+    state().registry().delete_version(name, number)
+    click.echo(f"deleted {name}/{number}")

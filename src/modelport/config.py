@@ -1,0 +1,254 @@
+"""Settings, from ``MODELPORT_*`` environment variables and an optional TOML file.
+
+This is the only module that reads the environment. Everything else receives a
+``Settings`` (or values taken from it) from ``bootstrap``.
+
+Precedence, highest first: values passed in code (and CLI options), environment
+variables, the config file (``MODELPORT_CONFIG`` or ``--config``), defaults. Nested
+settings use ``__`` in variable names (``MODELPORT_SERVE__PORT=9000``) and tables in
+the file::
+
+    [serve]
+    port = 9000
+    workers = 2
+
+    [serve.batching]
+    max_batch_size = 32
+
+    [serve.models.churn]      # per served model, overriding serve.batching
+    max_wait_ms = 5
+"""
+
+from __future__ import annotations
+
+import getpass
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+VersionCheck = Literal["strict", "warn"]
+
+
+class BatchingSettings(BaseModel):
+    """How a served model merges concurrent requests into one call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch_size: int = Field(default=64, ge=1, le=65536, description="Rows per model call.")
+    max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="Longest a request waits for others to join its batch (only under load).",
+    )
+    max_queue: int = Field(
+        default=1024, ge=1, description="Requests waiting per model; more get 503 at once."
+    )
+
+
+class BatchingOverride(BaseModel):
+    """Batching settings of one served model; unset fields come from ``serve.batching``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch_size: int | None = Field(default=None, ge=1, le=65536)
+    max_wait_ms: float | None = Field(default=None, ge=0, le=1000)
+    max_queue: int | None = Field(default=None, ge=1)
+
+
+class ServeSettings(BaseModel):
+    """The inference server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port to bind (0: any free one).")
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes sharing the port.")
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    models: dict[str, BatchingOverride] = Field(
+        default_factory=dict, description="Batching per served model name."
+    )
+    accelerate: bool = Field(
+        default=True, description="Serve a package's verified ONNX graph when it has one."
+    )
+    request_timeout_s: float = Field(
+        default=60.0, gt=0, description="Deadline of each request; clients may only shorten it."
+    )
+    drain_timeout_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
+    )
+    poll_interval_s: float = Field(
+        default=2.0, gt=0, description="How often served aliases are checked for a new version."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest request body, decompressed."
+    )
+    max_elements: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Most tensor elements in one request."
+    )
+    allow_non_finite: bool = Field(
+        default=False, description="Accept NaN/Inf in float inputs not declared nullable."
+    )
+    access_log: bool = Field(default=False, description="Log every request (JSON, one line).")
+    max_requests_per_connection: int = Field(
+        default=100,
+        ge=1,
+        description="With several workers, close a keep-alive connection after this many "
+        "requests so that the next one may land on another worker.",
+    )
+
+    def batching_for(self, model: str) -> BatchingSettings:
+        """The batching settings of one served model."""
+        override = self.models.get(model)
+        if override is None:
+            return self.batching
+        return self.batching.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Settings from the TOML file named by ``config_file`` (init or environment)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        if self._path is None:
+            return {}
+        try:
+            data = tomllib.loads(self._path.expanduser().read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"cannot read the config file {self._path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"the config file {self._path} is not valid TOML: {exc}") from None
+        unknown = sorted(set(data) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise ValueError(f"unknown settings in {self._path}: {', '.join(unknown)}")
+        return data
+
+
+def _default_home() -> Path:
+    return Path("~/.modelport").expanduser()
+
+
+class Settings(BaseSettings):
+    """modelport's configuration.
+
+    Every field can be set with an environment variable of the same name in upper
+    case with the ``MODELPORT_`` prefix, e.g. ``MODELPORT_DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELPORT_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    config: Path | None = Field(
+        default=None, description="A TOML file with settings (MODELPORT_CONFIG or --config)."
+    )
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Directory for the embedded defaults: SQLite database, artifacts, cache.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the metadata database; default sqlite under home. "
+            "PostgreSQL: postgresql+psycopg://user@host/db. 'memory://' keeps it in process."
+        ),
+    )
+    artifacts_uri: str | None = Field(
+        default=None,
+        description=(
+            "Where artifacts live: a path, file://, s3://..., or memory://; default home/artifacts."
+        ),
+    )
+    user: str | None = Field(
+        default=None, description="Name recorded in the audit trail; default the login name."
+    )
+    version_check: VersionCheck = Field(
+        default="strict",
+        description=(
+            "At load, a different major or minor version of the model's framework is an error "
+            "('strict') or a warning ('warn')."
+        ),
+    )
+
+    debug: bool = Field(
+        default=False, description="Show full tracebacks for unexpected errors in the CLI."
+    )
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Code and CLI values, then the environment, then the config file."""
+        config = _config_path(init_settings, env_settings)
+        return init_settings, env_settings, _TomlFileSource(settings_cls, config)
+
+    @property
+    def resolved_home(self) -> Path:
+        """``home`` with ``~`` expanded."""
+        return self.home.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The metadata database URL, defaulting to SQLite under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'modelport.db'}"
+
+    @property
+    def resolved_artifacts_uri(self) -> str:
+        """The artifact store location, defaulting to ``home/artifacts``."""
+        if self.artifacts_uri:
+            return self.artifacts_uri
+        return str(self.resolved_home / "artifacts")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Local cache of artifacts fetched from remote stores."""
+        return self.resolved_home / "cache"
+
+    @property
+    def actor(self) -> str:
+        """Who the audit trail records for changes made with these settings."""
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
+            return "unknown"
+
+
+def prometheus_multiprocess_dir() -> str | None:
+    """Where prometheus_client keeps per-process metric files (set for server workers)."""
+    import os
+
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _config_path(
+    init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+) -> Path | None:
+    if isinstance(init_settings, InitSettingsSource) and init_settings.init_kwargs.get("config"):
+        return Path(init_settings.init_kwargs["config"])
+    value = env_settings().get("config")
+    return Path(value) if value else None

@@ -1,0 +1,39 @@
+"""The Predictor contract every model, wrapper and router implements."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+Batch = Any
+"""A batch of inputs or outputs: a DataFrame, an ndarray, or a dict of named ndarrays."""
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that turns a batch of inputs into a batch of outputs.
+
+    Batchers, routers and validators wrap Predictors and are Predictors themselves.
+    """
+
+    def predict(self, batch: Batch) -> Batch:
+        """Predict for every row (or leading-axis element) of ``batch``."""
+        ...
+
+    def close(self) -> None:
+        """Release what the predictor holds (sessions, threads, files)."""
+        ...
+
+
+@runtime_checkable
+class ModelPredictor(Predictor, Protocol):
+    """A Predictor backed by one model, which may also give class probabilities."""
+
+    @property
+    def supports_proba(self) -> bool:
+        """Whether ``predict_proba`` is available."""
+        ...
+
+    def predict_proba(self, batch: Batch) -> Batch:
+        """Class probabilities, one row per input row; raises ``UnsupportedOperationError``
+        when the model has none."""
+        ...

@@ -1,0 +1,344 @@
+"""Every exception modelport raises, and nothing else.
+
+Each class has one meaning and carries structured fields (``model``, ``version``,
+``field``) so that callers, the HTTP layer and the CLI can act on them without
+parsing messages. ``code`` is a stable identifier used on the wire::
+
+    ModelportError
+    ├── InvalidArgumentError            the caller passed something unusable
+    │   ├── InvalidNameError            a model or alias name breaks the naming rules
+    │   ├── InvalidReferenceError       a model reference cannot be parsed
+    │   ├── InvalidFilterError          a search filter cannot be parsed
+    │   ├── InvalidSampleError          a sample input is empty or of an unknown kind
+    │   ├── InvalidInputError           a batch does not match the model's signature
+    │   ├── InvalidRequestError         a request body or header breaks its protocol
+    │   ├── PayloadTooLargeError        a request body is over the size limit
+    │   └── UnsupportedMediaTypeError   a request's content type is not one the route reads
+    ├── NotFoundError
+    │   ├── ModelNotFoundError
+    │   ├── VersionNotFoundError
+    │   └── AliasNotFoundError
+    ├── ConflictError
+    │   ├── AliasInUseError             a version still has aliases or stages pointing at it
+    │   └── PackageExistsError          a package would overwrite a non-empty directory
+    ├── UnknownFlavorError              no flavor handles this object, file or name
+    ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
+    ├── UnavailableError                the server cannot serve this now; retry later
+    │   ├── ModelNotReadyError          the model is loading, swapping or failed to load
+    │   ├── OverloadedError             the model's queue is full
+    │   └── DrainingError               the server is shutting down
+    ├── DeadlineExceededError           the request's deadline passed before it was answered
+    ├── ModelExecutionError             the model's own code failed on valid input
+    ├── MissingDependencyError          an optional extra is not installed
+    ├── PackageError                    a model package cannot be used
+    │   ├── CorruptPackageError         modelport.yaml is missing or malformed
+    │   ├── CorruptModelFileError       a model file cannot be parsed (truncated, wrong format)
+    │   ├── IntegrityError              a file does not match its recorded digest
+    │   ├── UnsafeModelError            a file references code outside the allow-list
+    │   └── EnvironmentMismatchError    installed library versions differ from the recorded ones
+    └── StoreError
+        ├── StoreUnavailableError       the metadata database or artifact store cannot be reached
+        └── SchemaMismatchError         the database schema is not the one this release expects
+
+    EnvironmentMismatchWarning (a UserWarning)  library versions differ, loaded anyway
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelportError(Exception):
+    """Base of every modelport error."""
+
+    code = "MODELPORT_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.model = model
+        self.version = version
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: code, message and the structured fields that are set."""
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        for key in ("model", "version", "field"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+class InvalidArgumentError(ModelportError):
+    """The caller passed an argument modelport cannot use."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class InvalidNameError(InvalidArgumentError):
+    """A model or alias name breaks the naming rules."""
+
+    code = "INVALID_NAME"
+
+
+class InvalidReferenceError(InvalidArgumentError):
+    """A model reference such as ``models:/churn@production`` cannot be parsed."""
+
+    code = "INVALID_REFERENCE"
+
+
+class InvalidFilterError(InvalidArgumentError):
+    """A search filter such as ``metrics.auc > 0.9`` cannot be parsed."""
+
+    code = "INVALID_FILTER"
+
+
+class InvalidSampleError(InvalidArgumentError):
+    """A sample input is empty or not a kind of data modelport understands."""
+
+    code = "INVALID_SAMPLE"
+
+
+class InvalidInputError(InvalidArgumentError):
+    """A batch does not match the model's input signature.
+
+    ``field`` names the column or tensor; ``expected`` and ``received`` say what
+    the signature wants and what came.
+    """
+
+    code = "INVALID_INPUT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+        received: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        super().__init__(message, model=model, version=version, field=field)
+        self.expected = expected
+        self.received = received
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        for key in ("expected", "received"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+class NotFoundError(ModelportError):
+    """Something that was asked for does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class ModelNotFoundError(NotFoundError):
+    """No registered model has this name."""
+
+    code = "MODEL_NOT_FOUND"
+
+
+class VersionNotFoundError(NotFoundError):
+    """The model exists but has no such version."""
+
+    code = "VERSION_NOT_FOUND"
+
+
+class AliasNotFoundError(NotFoundError):
+    """The model exists but no alias or stage of this name points at a version."""
+
+    code = "ALIAS_NOT_FOUND"
+
+
+class ConflictError(ModelportError):
+    """The request conflicts with what is stored."""
+
+    code = "CONFLICT"
+
+
+class AliasInUseError(ConflictError):
+    """A version cannot be deleted or archived while aliases or stages point at it."""
+
+    code = "ALIAS_IN_USE"
+
+    def __init__(self, message: str, *, model: str, version: int, aliases: tuple[str, ...]) -> None:
+        super().__init__(message, model=model, version=version)
+        self.aliases = aliases
+
+
+class PackageExistsError(ConflictError):
+    """Saving a package would overwrite a directory that is not empty."""
+
+    code = "PACKAGE_EXISTS"
+
+
+class UnknownFlavorError(ModelportError):
+    """No flavor handles this model object, file or flavor name."""
+
+    code = "UNKNOWN_FLAVOR"
+
+    def __init__(self, message: str, *, known: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.known = known
+
+
+class UnsupportedOperationError(ModelportError):
+    """The model does not support the operation, e.g. ``predict_proba`` on a regressor."""
+
+    code = "UNSUPPORTED_OPERATION"
+
+
+class InvalidRequestError(InvalidArgumentError):
+    """A request body, header or parameter breaks the protocol it was sent in."""
+
+    code = "INVALID_REQUEST"
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """A request body (or what it decompresses to) is over the size limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """A request's content type (or its parameters) is not one this route reads."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class UnavailableError(ModelportError):
+    """The server cannot serve the request now; ``retry_after`` says when to try again."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 1,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        super().__init__(message, model=model, version=version)
+        self.retry_after = retry_after
+
+
+class ModelNotReadyError(UnavailableError):
+    """The model is still loading or swapping, or failed to load."""
+
+    code = "MODEL_NOT_READY"
+
+
+class OverloadedError(UnavailableError):
+    """The model's queue is full: the request is refused at once rather than queued."""
+
+    code = "OVERLOADED"
+
+
+class DrainingError(UnavailableError):
+    """The server is shutting down and takes no new work."""
+
+    code = "DRAINING"
+
+
+class DeadlineExceededError(ModelportError):
+    """The request's deadline passed before it could be answered."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class ModelExecutionError(ModelportError):
+    """The model's own code raised on input that passed validation."""
+
+    code = "MODEL_EXECUTION_ERROR"
+
+
+class MissingDependencyError(ModelportError):
+    """An optional dependency is missing; the message names the ``pip install`` line."""
+
+    code = "MISSING_DEPENDENCY"
+
+    def __init__(self, message: str, *, package: str, extra: str) -> None:
+        super().__init__(message)
+        self.package = package
+        self.extra = extra
+
+
+class PackageError(ModelportError):
+    """A model package cannot be used."""
+
+    code = "PACKAGE_ERROR"
+
+
+class CorruptPackageError(PackageError):
+    """The package's ``modelport.yaml`` is missing, unreadable or malformed."""
+
+    code = "CORRUPT_PACKAGE"
+
+
+class CorruptModelFileError(PackageError):
+    """A model file cannot be parsed: truncated, empty or not of the format it claims."""
+
+    code = "CORRUPT_MODEL_FILE"
+
+
+class IntegrityError(PackageError):
+    """A file is missing, unexpected or does not match its recorded sha256; ``field`` names it."""
+
+    code = "INTEGRITY_ERROR"
+
+
+class UnsafeModelError(PackageError):
+    """A model file references code outside the allow-list; ``offending`` lists what."""
+
+    code = "UNSAFE_MODEL"
+
+    def __init__(self, message: str, *, offending: tuple[str, ...], field: str | None = None):
+        super().__init__(message, field=field)
+        self.offending = offending
+
+
+class EnvironmentMismatchError(PackageError):
+    """Installed library versions differ from those the model was saved with."""
+
+    code = "ENVIRONMENT_MISMATCH"
+
+    def __init__(self, message: str, *, differences: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+class StoreError(ModelportError):
+    """A storage back end failed."""
+
+    code = "STORE_ERROR"
+
+
+class StoreUnavailableError(StoreError):
+    """The metadata database or the artifact store cannot be reached."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class SchemaMismatchError(StoreError):
+    """The database schema is older or newer than this release expects; the message says what
+    to do."""
+
+    code = "SCHEMA_MISMATCH"
+
+
+class EnvironmentMismatchWarning(UserWarning):
+    """A model was loaded although its framework's version differs (``version_check='warn'``)."""

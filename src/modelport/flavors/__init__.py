@@ -1,0 +1,1 @@
+"""One module per framework; each saves, detects and loads its models."""

@@ -1,0 +1,1 @@
+"""Metadata stores: the MetadataStore protocol, in memory and on SQL databases."""

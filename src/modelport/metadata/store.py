@@ -1,0 +1,172 @@
+"""The MetadataStore contract: registry metadata behind one small protocol.
+
+Every read and write happens inside a session; a write session is one transaction
+that commits when its ``with`` block ends normally and rolls back when it raises,
+so a half-made change is never visible. The business rules (who may delete what,
+what the audit trail says) live in ``RegistryService``; a store only stores.
+
+Implementations: ``MemoryMetadataStore`` (in process, the reference the contract
+tests hold every other store to) and ``SqlMetadataStore`` (SQLite, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from modelport.domain.entities import (
+    AuditEntry,
+    ModelVersion,
+    NewAuditEntry,
+    NewVersion,
+    RegisteredModel,
+    VersionStatus,
+)
+from modelport.domain.search import VersionFilter
+
+
+class MetadataSession(Protocol):
+    """Operations available inside one session (transaction).
+
+    Methods that take a model ``name`` raise ``ModelNotFoundError`` when there is no
+    such model, and those that take a ``version`` raise ``VersionNotFoundError`` when
+    the model has no such version, unless they say they return None.
+    """
+
+    # -- registered models
+    def get_model(self, name: str) -> RegisteredModel | None:
+        """The model, or None."""
+        ...
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every model, sorted by name."""
+        ...
+
+    def ensure_model(
+        self, name: str, *, description: str, tags: Mapping[str, str], now: datetime
+    ) -> tuple[RegisteredModel, bool]:
+        """Get the model, creating it if absent; True when this call created it.
+
+        Safe when two sessions race to create the same name: both succeed and one creates.
+        """
+        ...
+
+    def update_model(self, name: str, *, description: str, now: datetime) -> RegisteredModel:
+        """Change a model's description."""
+        ...
+
+    def set_model_tag(self, name: str, key: str, value: str, *, now: datetime) -> None:
+        """Set (or replace) one tag on a model."""
+        ...
+
+    def delete_model_tag(self, name: str, key: str, *, now: datetime) -> None:
+        """Remove one tag from a model; no error when absent."""
+        ...
+
+    def delete_model(self, name: str) -> None:
+        """Delete a model with all its versions, aliases and tags (not its audit entries)."""
+        ...
+
+    # -- versions
+    def allocate_version(self, name: str, *, now: datetime) -> int:
+        """Reserve the model's next version number (1, 2, 3, ...; never reused).
+
+        Holds the model's row lock until the session ends, so concurrent registrations
+        get distinct numbers.
+        """
+        ...
+
+    def create_version(self, version: int, new: NewVersion) -> ModelVersion:
+        """Store a version under a number from ``allocate_version``."""
+        ...
+
+    def get_version(self, name: str, version: int) -> ModelVersion | None:
+        """The version, or None (the model must exist)."""
+        ...
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of the model, newest first."""
+        ...
+
+    def search_versions(self, query: VersionFilter, *, max_results: int) -> list[ModelVersion]:
+        """Versions of any model matching every condition, by name then newest first."""
+        ...
+
+    def set_version_status(self, name: str, version: int, status: VersionStatus) -> None:
+        """Mark a version active or archived."""
+        ...
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """Set (or replace) one tag on a version."""
+        ...
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        """Remove one tag from a version; no error when absent."""
+        ...
+
+    def delete_version(self, name: str, version: int) -> None:
+        """Delete a version with its tags, metrics and params (and any alias rows)."""
+        ...
+
+    # -- aliases (stages are aliases with reserved names)
+    def get_alias(self, name: str, alias: str) -> int | None:
+        """The version the alias points at, or None."""
+        ...
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point an alias at a version, replacing where it pointed before."""
+        ...
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias; no error when absent."""
+        ...
+
+    # -- audit trail
+    def add_audit(self, entry: NewAuditEntry) -> None:
+        """Append one entry to the audit trail."""
+        ...
+
+    def list_audit(
+        self, *, model: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first; optionally for one model or since a time.
+
+        Entries of deleted models stay listable by name.
+        """
+        ...
+
+
+class MetadataStore(Protocol):
+    """A metadata back end."""
+
+    @property
+    def url(self) -> str:
+        """Where the store lives, with any password hidden."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[MetadataSession]:
+        """A read-write session: one transaction, committed on normal exit."""
+        ...
+
+    def reader(self) -> AbstractContextManager[MetadataSession]:
+        """A session for reads only (may be cheaper than ``transaction``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def aliases_by_version(aliases: Mapping[str, int]) -> dict[int, tuple[str, ...]]:
+    """Invert alias -> version into version -> sorted aliases."""
+    inverted: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        inverted.setdefault(version, []).append(alias)
+    return {version: tuple(sorted(names)) for version, names in inverted.items()}
+
+
+def sort_versions(versions: Sequence[ModelVersion]) -> list[ModelVersion]:
+    """Search order: by model name, then newest version first."""
+    return sorted(versions, key=lambda v: (v.name, -v.version))

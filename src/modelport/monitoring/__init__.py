@@ -1,0 +1,1 @@
+"""Monitoring: metrics now; prediction logs, drift and alerts later."""

@@ -1,0 +1,153 @@
+"""Prometheus metrics of the server, on a registry the caller provides.
+
+Names start with ``modelport_``, carry their unit (``_seconds``, ``_total``) and are
+labelled by model, version, protocol and status code. A request for a model that
+is not served is counted under ``model="_unknown"`` so that arbitrary names in URLs
+cannot create new series.
+
+With several worker processes the values live in prometheus_client's multiprocess
+files and ``/metrics`` reports their sum (``render`` with ``multiprocess_dir``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+UNKNOWN_MODEL = "_unknown"
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ServerMetrics:
+    """Every metric the server exports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        model = ("model",)
+        self.requests = Counter(
+            "modelport_requests_total",
+            "Inference requests by model, version, protocol and HTTP status.",
+            ("model", "version", "protocol", "code"),
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "modelport_request_duration_seconds",
+            "Time from request received to response ready.",
+            ("model", "protocol"),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_seconds = Histogram(
+            "modelport_queue_duration_seconds",
+            "Time a request waited for its batch.",
+            model,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.predict_seconds = Histogram(
+            "modelport_predict_duration_seconds",
+            "Time of one model call over a batch.",
+            ("model", "runtime"),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "modelport_batch_size",
+            "Rows per model call.",
+            model,
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.predictions = Counter(
+            "modelport_predictions_total",
+            "Rows predicted.",
+            ("model", "version"),
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "modelport_rejected_requests_total",
+            "Requests refused before the model ran: overloaded (queue full) or deadline.",
+            ("model", "reason"),
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "modelport_in_flight_requests",
+            "Inference requests being handled (all models).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.queued = Gauge(
+            "modelport_queued_requests",
+            "Requests waiting for a batch.",
+            model,
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.model_ready = Gauge(
+            "modelport_model_ready",
+            "1 for each model version ready to serve, by runtime (onnxruntime, sklearn, ...).",
+            ("model", "version", "runtime"),
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.model_loads = Counter(
+            "modelport_model_loads_total",
+            "Model loads by kind (start, swap) and result (ok, failed).",
+            ("model", "kind", "result"),
+            registry=registry,
+        )
+
+    def observer(self, model: str, runtime: str) -> BatchMetrics:
+        """The batch observer of one served model."""
+        return BatchMetrics(self, model, runtime)
+
+
+@dataclass
+class BatchMetrics:
+    """A Batcher's observer: queue depth, batch sizes, wait and model-call times."""
+
+    metrics: ServerMetrics
+    model: str
+    runtime: str
+
+    def __post_init__(self) -> None:
+        # Children with labels bound once: the hot path does no label look-ups.
+        self._queued = self.metrics.queued.labels(self.model)
+        self._waited = self.metrics.queue_seconds.labels(self.model)
+        self._batch = self.metrics.batch_size.labels(self.model)
+        self._predict = self.metrics.predict_seconds.labels(self.model, self.runtime)
+
+    def queue_depth(self, depth: int) -> None:
+        self._queued.set(depth)
+
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
+        self._batch.observe(rows)
+        self._predict.observe(seconds)
+
+    def waited(self, seconds: float) -> None:
+        self._waited.observe(seconds)
+
+    def rejected(self, reason: str) -> None:
+        self.metrics.rejected.labels(self.model, reason).inc()
+
+
+def render(
+    registry: CollectorRegistry, multiprocess_dir: str | None, accept: str | None
+) -> tuple[bytes, str]:
+    """The exposition for a scrape: body and content type (OpenMetrics when asked for)."""
+    from prometheus_client import exposition
+
+    source: Any = registry
+    if multiprocess_dir is not None:
+        from prometheus_client import multiprocess
+
+        source = CollectorRegistry()
+        collect: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
+        collect(source, path=multiprocess_dir)
+    encoder, content_type = exposition.choose_encoder(accept or "")
+    return encoder(source), content_type

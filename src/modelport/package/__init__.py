@@ -1,0 +1,1 @@
+"""The on-disk model package: manifest, digests, safe loading, reference statistics."""

@@ -1,0 +1,76 @@
+"""The input example stored in a package: a few rows of the sample, as JSON.
+
+The server uses it to warm a model before it takes traffic, and users see in it
+what the model expects. Tables use pandas' "split" layout (the shape of MLflow's
+``dataframe_split``); tensors keep their dtype and shape.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelport.domain.signature import Signature
+from modelport.errors import CorruptPackageError
+
+EXAMPLE_ROWS = 5
+
+
+def input_example(sample: Any, rows: int = EXAMPLE_ROWS) -> dict[str, Any]:
+    """The first ``rows`` rows of a sample as JSON-ready data."""
+    if isinstance(sample, pd.DataFrame):
+        split = json.loads(
+            sample.head(rows).to_json(orient="split", index=False, date_format="iso")
+        )
+        return {"format": "dataframe_split", "columns": split["columns"], "data": split["data"]}
+    tensors = sample if isinstance(sample, dict) else {"input": sample}
+    return {
+        "format": "tensors",
+        "tensors": {
+            name: {
+                "dtype": str(np.asarray(array).dtype),
+                "shape": [min(rows, len(array)), *np.asarray(array).shape[1:]],
+                "data": _json_ready(np.asarray(array)[:rows]),
+            }
+            for name, array in tensors.items()
+        },
+    }
+
+
+def _json_ready(array: np.ndarray) -> Any:
+    if array.dtype.kind == "f":  # JSON has no NaN: missing values become null
+        values = array.astype(object)
+        values[~np.isfinite(array)] = None
+        return values.tolist()
+    return array.tolist()
+
+
+def write_input_example(sample: Any, path: Path) -> None:
+    """Write the input example file."""
+    path.write_text(json.dumps(input_example(sample), allow_nan=False), encoding="utf-8")
+
+
+def read_input_example(path: Path, signature: Signature | None) -> Any:
+    """The stored example as a batch the model accepts (validated when a signature exists)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["format"] == "dataframe_split":
+            batch: Any = pd.DataFrame(data["data"], columns=data["columns"])
+        else:
+            arrays = {name: _array(t["data"], t["dtype"]) for name, t in data["tensors"].items()}
+            batch = arrays if len(arrays) > 1 else next(iter(arrays.values()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptPackageError(f"{path.name} is malformed: {exc}", field=path.name) from None
+    return signature.validate(batch) if signature is not None else batch
+
+
+def _array(data: Any, dtype: str) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        return np.array(data, dtype="float64").astype(dtype)  # None -> NaN
+    if np.dtype(dtype).kind in "OUS":
+        return np.array(data, dtype=object)
+    return np.array(data, dtype=dtype)

@@ -1,0 +1,126 @@
+"""A model loaded from a package: its predictor, checked against its signature."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from modelport.domain.entities import ModelVersion
+from modelport.domain.predictor import Batch, ModelPredictor
+from modelport.domain.signature import Signature
+from modelport.package.environment import EnvironmentReport
+from modelport.package.manifest import Manifest
+
+
+class LoadedModel:
+    """What ``modelport.load`` returns.
+
+    ``predict`` and ``predict_proba`` first validate the batch against the signature
+    (pass ``validate=False`` to skip it for data already checked).
+    """
+
+    def __init__(
+        self,
+        predictor: ModelPredictor,
+        manifest: Manifest,
+        *,
+        directory: Path,
+        source: str,
+        environment: EnvironmentReport,
+        version: ModelVersion | None = None,
+        runtime: str | None = None,
+    ) -> None:
+        self._predictor = predictor
+        self._manifest = manifest
+        self._signature = manifest.signature
+        self._directory = directory
+        self.source = source
+        self.environment = environment
+        self.version = version
+        self._runtime = runtime
+
+    @property
+    def manifest(self) -> Manifest:
+        """The package's manifest."""
+        return self._manifest
+
+    @property
+    def signature(self) -> Signature | None:
+        """The input/output signature, when the package has one."""
+        return self._signature
+
+    @property
+    def flavor(self) -> str:
+        """The flavor that loaded the model."""
+        return self._manifest.flavor.name
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``onnxruntime`` for a package's accelerated graph, else the
+        flavor's name."""
+        return self._runtime or self.flavor
+
+    @property
+    def directory(self) -> Path:
+        """The package directory the model was loaded from."""
+        return self._directory
+
+    @property
+    def predictor(self) -> ModelPredictor:
+        """The flavor's predictor, without signature checks (for composing wrappers)."""
+        return self._predictor
+
+    @property
+    def supports_proba(self) -> bool:
+        """Whether ``predict_proba`` is available."""
+        return self._predictor.supports_proba
+
+    def _checked(self, batch: Batch, validate: bool) -> Batch:
+        if validate and self._signature is not None:
+            return self._signature.validate(batch)
+        return batch
+
+    def predict(self, batch: Batch, *, validate: bool = True) -> Batch:
+        """Predict for every row of ``batch``."""
+        return self._predictor.predict(self._checked(batch, validate))
+
+    def predict_proba(self, batch: Batch, *, validate: bool = True) -> Batch:
+        """Class probabilities for every row of ``batch``; ``UnsupportedOperationError``
+        when the model has none."""
+        return self._predictor.predict_proba(self._checked(batch, validate))
+
+    def input_example(self) -> Any:
+        """The stored input example as a batch, or None."""
+        if self._manifest.input_example is None:
+            return None
+        from modelport.package.example import read_input_example  # pandas, for tables
+
+        return read_input_example(self._directory / self._manifest.input_example, self._signature)
+
+    def reference_stats(self) -> dict[str, Any] | None:
+        """The reference statistics of the training data, or None."""
+        if self._manifest.reference_stats is None:
+            return None
+        path = self._directory / self._manifest.reference_stats
+        stats: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return stats
+
+    def close(self) -> None:
+        """Release what the predictor holds."""
+        self._predictor.close()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.source} flavor={self.flavor} runtime={self.runtime}>"

@@ -1,0 +1,1 @@
+"""The HTTP server: ASGI app, protocol adapters, error -> status table."""

@@ -1,0 +1,114 @@
+"""The ASGI application of one worker: routes, middleware, start-up and shutdown.
+
+``ROUTES`` is the route inventory; the OpenAPI document is checked against it in the
+tests, so no route can exist undocumented.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from starlette.routing import Route, Router
+
+from modelport.errors import ModelportError
+from modelport.server import mlflow, rest, v2
+from modelport.server.connections import ConnectionRecycler
+from modelport.server.context import RequestContext
+from modelport.server.endpoint import Endpoint, ServerContext
+from modelport.server.http import Receive, Scope, Send, respond
+from modelport.serving.served import describe_failure
+
+logger = logging.getLogger("modelport.server")
+
+GET, POST = ("GET",), ("POST",)
+ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
+    ("/v2", GET, v2.ServerMetadata),
+    ("/v2/health/live", GET, v2.ServerLive),
+    ("/v2/health/ready", GET, v2.ServerReady),
+    ("/v2/models", GET, v2.ModelList),
+    ("/v2/models/{name}", GET, v2.ModelMetadata),
+    ("/v2/models/{name}/ready", GET, v2.ModelReady),
+    ("/v2/models/{name}/infer", POST, v2.Infer),
+    ("/v2/models/{name}/versions/{version}", GET, v2.ModelMetadata),
+    ("/v2/models/{name}/versions/{version}/ready", GET, v2.ModelReady),
+    ("/v2/models/{name}/versions/{version}/infer", POST, v2.Infer),
+    ("/invocations", POST, mlflow.Invocations),
+    ("/models/{name}/invocations", POST, mlflow.Invocations),
+    ("/ping", GET, mlflow.Ping),
+    ("/health", GET, mlflow.Ping),
+    ("/version", GET, mlflow.Version),
+    ("/api/models", GET, rest.ApiModels),
+    ("/api/models/{name}", GET, rest.ApiModel),
+    ("/api/openapi.json", GET, rest.OpenApi),
+    ("/metrics", GET, rest.Metrics),
+)
+
+
+class _JsonRoute(Route):
+    """A route whose 405 answer is JSON like every other error."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(self.methods))
+            body = orjson.dumps({"error": f"{scope['method']} is not allowed here; use {allowed}"})
+            await respond(send, 405, body, headers=((b"allow", allowed.encode()),))
+            return
+        await self.app(scope, receive, send)
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    body = orjson.dumps({"error": f"no route for {scope['method']} {scope['path']}"})
+    await respond(send, 404, body)
+
+
+class ServerApp:
+    """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness."""
+
+    def __init__(
+        self,
+        context: ServerContext,
+        *,
+        workers: int,
+        on_ready: Callable[[], None],
+        on_failed: Callable[[str], None],
+    ) -> None:
+        self.context = context
+        self._on_ready = on_ready
+        self._on_failed = on_failed
+        routes = [
+            _JsonRoute(path, endpoint=cls(context), methods=list(methods))
+            for path, methods, cls in ROUTES
+        ]
+        router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
+        app: Any = RequestContext(router, access_log=context.settings.access_log)
+        if workers > 1:
+            app = ConnectionRecycler(app, context.settings.max_requests_per_connection)
+        self.asgi = app
+
+    def begin_drain(self) -> None:
+        """Readiness answers 503 from now on; requests in flight finish."""
+        self.context.runtime.begin_drain()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        runtime = self.context.runtime
+        try:
+            await runtime.start()
+        except Exception as exc:
+            message = describe_failure(exc)
+            if not isinstance(exc, ModelportError):
+                logger.exception("cannot start serving")
+            self._on_failed(message)
+            await runtime.close()
+            raise
+        self._on_ready()
+        try:
+            yield
+        finally:
+            await runtime.close()

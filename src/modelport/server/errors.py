@@ -1,0 +1,71 @@
+"""Error -> HTTP status, and the error bodies each dialect's clients parse.
+
+This is the only place statuses are decided. V2 and modelport routes answer
+``{"error": "..."}`` (tritonclient and the KServe SDK read exactly that key); MLflow's
+routes answer ``{"error_code": ..., "message": ...}`` with MLflow's codes. No body
+ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from modelport import errors
+
+# Most specific class first: the first match decides.
+_STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
+    (errors.PayloadTooLargeError, 413, "RESOURCE_EXHAUSTED"),
+    (errors.UnsupportedMediaTypeError, 415, "BAD_REQUEST"),
+    (errors.InvalidArgumentError, 400, "BAD_REQUEST"),
+    (errors.NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
+    (errors.ConflictError, 409, "RESOURCE_CONFLICT"),
+    (errors.UnavailableError, 503, "TEMPORARILY_UNAVAILABLE"),
+    (errors.DeadlineExceededError, 504, "DEADLINE_EXCEEDED"),
+    (errors.UnsupportedOperationError, 501, "NOT_IMPLEMENTED"),
+    (errors.ModelExecutionError, 500, "INTERNAL_ERROR"),
+)
+INTERNAL = 500
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What to send for an error: status, JSON body and extra headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and MLflow error code for an exception."""
+    for cls, status, code in _STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return INTERNAL, "INTERNAL_ERROR"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, errors.ModelportError):
+        return exc.message
+    return "internal server error"  # details go to the log, never to the client
+
+
+def _headers(exc: BaseException) -> tuple[tuple[bytes, bytes], ...]:
+    if isinstance(exc, errors.UnavailableError):
+        return ((b"retry-after", str(exc.retry_after).encode()),)
+    return ()
+
+
+def v2_error(exc: BaseException) -> ErrorAnswer:
+    """``{"error": message}``, for V2 and modelport routes."""
+    status, _ = status_of(exc)
+    return ErrorAnswer(status, orjson.dumps({"error": _message(exc)}), _headers(exc))
+
+
+def mlflow_error(exc: BaseException) -> ErrorAnswer:
+    """``{"error_code": CODE, "message": message}``, for MLflow's routes."""
+    status, code = status_of(exc)
+    body = orjson.dumps({"error_code": code, "message": _message(exc)})
+    return ErrorAnswer(status, body, _headers(exc))

@@ -1,0 +1,246 @@
+"""The OpenAPI 3.1 document of every route the server has (the route inventory).
+
+modelport's REST responses are described by their pydantic models; the V2 and MLflow
+bodies follow the Open Inference Protocol's and MLflow's documents, written out here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport import __version__
+from modelport.server import rest
+
+_DATATYPES = [
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+]  # fmt: skip
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+_MLFLOW_ERROR = {
+    "type": "object",
+    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["error_code", "message"],
+}
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": _DATATYPES},
+        "parameters": {"type": "object"},
+        "data": {"type": "array"},
+    },
+}
+_INFER_REQUEST = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/RequestInput"}},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+            },
+        },
+    },
+}
+_INFER_RESPONSE = {
+    "type": "object",
+    "required": ["model_name", "outputs"],
+    "properties": {
+        "model_name": {"type": "string"},
+        "model_version": {"type": "string"},
+        "id": {"type": "string"},
+        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/RequestInput"}},
+    },
+}
+_METADATA = {
+    "type": "object",
+    "required": ["name", "platform", "inputs", "outputs"],
+    "properties": {
+        "name": {"type": "string"},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorInfo"}},
+        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorInfo"}},
+    },
+}
+_INVOCATION = {
+    "type": "object",
+    "description": "Exactly one of dataframe_split, dataframe_records, instances, inputs.",
+    "properties": {
+        "dataframe_split": {
+            "type": "object",
+            "properties": {"columns": {"type": "array"}, "data": {"type": "array"}},
+        },
+        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+        "instances": {"type": "array"},
+        "inputs": {},
+        "params": {"type": "object"},
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int, schema: str = "Error") -> dict[str, Any]:
+    return {str(code): _json(_ref(schema), "error") for code in codes}
+
+
+def _param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _model_routes(prefix: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    infer_body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("InferRequest")}},
+    }
+    return {
+        prefix: {
+            "get": {
+                "summary": "Model metadata",
+                "parameters": params,
+                "responses": {"200": _json(_ref("ModelMetadata"), "metadata"), **_errors(404, 503)},
+            }
+        },
+        f"{prefix}/ready": {
+            "get": {
+                "summary": "Model readiness",
+                "parameters": params,
+                "responses": {"200": _json({"type": "object"}, "ready"), **_errors(404, 503)},
+            }
+        },
+        f"{prefix}/infer": {
+            "post": {
+                "summary": "Inference (JSON or binary tensor extension)",
+                "parameters": params,
+                "requestBody": infer_body,
+                "responses": {
+                    "200": _json(_ref("InferResponse"), "outputs"),
+                    **_errors(400, 404, 413, 500, 503, 504),
+                },
+            }
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    name = [_param("name")]
+    ok = {"200": _json({"type": "object"}, "ok")}
+    invocations = {
+        "summary": "MLflow scoring: JSON (dataframe_split, dataframe_records, instances, "
+        "inputs) or text/csv",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref("Invocation")},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        "responses": {
+            "200": _json({"type": "object", "required": ["predictions"]}, "predictions"),
+            **_errors(400, 404, 413, 415, 500, 503, 504, schema="MlflowError"),
+        },
+    }
+    return {
+        "/v2": {"get": {"summary": "Server metadata", "responses": ok}},
+        "/v2/health/live": {"get": {"summary": "Liveness", "responses": ok}},
+        "/v2/health/ready": {"get": {"summary": "Readiness", "responses": {**ok, **_errors(503)}}},
+        "/v2/models": {"get": {"summary": "Served model names", "responses": ok}},
+        **_model_routes("/v2/models/{name}", name),
+        **_model_routes("/v2/models/{name}/versions/{version}", [*name, _param("version")]),
+        "/invocations": {"post": invocations},
+        "/models/{name}/invocations": {"post": {**invocations, "parameters": name}},
+        "/ping": {
+            "get": {
+                "summary": "MLflow health",
+                "responses": {"200": {"description": "ok"}, **_errors(404, schema="MlflowError")},
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "MLflow health",
+                "responses": {"200": {"description": "ok"}, **_errors(404, schema="MlflowError")},
+            }
+        },
+        "/version": {
+            "get": {
+                "summary": "Server version",
+                "responses": {
+                    "200": {
+                        "description": "version",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/api/models": {
+            "get": {
+                "summary": "Served models and their state",
+                "responses": {"200": _json(_ref("ModelsResponse"), "models")},
+            }
+        },
+        "/api/models/{name}": {
+            "get": {
+                "summary": "One served model, with its signature",
+                "parameters": name,
+                "responses": {"200": _json(_ref("ModelDetail"), "model"), **_errors(404)},
+            }
+        },
+        "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "text exposition",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in (rest.ModelsResponse, rest.ModelDetail):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas.update(
+        Error=_ERROR,
+        MlflowError=_MLFLOW_ERROR,
+        RequestInput=_TENSOR,
+        InferRequest=_INFER_REQUEST,
+        InferResponse=_INFER_RESPONSE,
+        ModelMetadata=_METADATA,
+        Invocation=_INVOCATION,
+    )
+    return schemas
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "modelport inference server", "version": __version__},
+        "paths": _paths(),
+        "components": {"schemas": _schemas()},
+    }

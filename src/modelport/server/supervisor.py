@@ -1,0 +1,471 @@
+"""The server's supervisor: one listening socket, N worker processes serving on it.
+
+``run_server`` binds the socket (``SO_REUSEADDR``, backlog 2048; port 0 picks a free
+one), writes the worker spec into a private directory (0700, also the
+``PROMETHEUS_MULTIPROC_DIR`` of the workers), and starts the workers with
+``python -P -m modelport.server.worker`` (spawned, never forked: each imports
+onnxruntime, uvloop and prometheus_client freshly, the last after its environment
+names the metrics directory). Each worker inherits the socket and the write end of
+its own status pipe, and reports ``ready`` or ``failed <message>`` on it (see
+``modelport.server.process``).
+
+* Startup: once every worker is ready, one line goes to stdout:
+  ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``. If a worker
+  fails first, the others are stopped and ``ModelportError(message)`` is raised (the
+  CLI prints ``error: <message>`` and exits 1).
+* Running: a worker that exits (crash, OOM kill, ``os._exit``) is logged with its pid
+  and exit code and replaced; repeated crashes back off from 0.5 s, doubling up to
+  10 s, and the back-off resets once a worker has stayed up 30 s. The socket stays
+  open in the supervisor, so connections waiting in its queue are served by the other
+  workers or the replacement, never reset. The dead worker's live Prometheus gauges
+  are removed (``mark_process_dead``).
+* SIGTERM or SIGINT: the supervisor closes its copy of the socket and sends SIGTERM
+  to every worker, which stop accepting, finish in-flight requests within
+  ``serve.drain_timeout_s`` and exit. Workers still running ``drain_timeout_s + 5`` s
+  later are killed. The private directory is removed and ``run_server`` returns 0.
+  A SIGINT while draining (a second Ctrl+C) kills the workers at once and returns 130.
+
+The workers run in their own session, so a Ctrl+C in the terminal reaches only the
+supervisor, which alone decides how they stop; a worker whose supervisor disappears
+(SIGKILL) drains by itself and removes the private directory. Worker stdout goes to
+stderr, so stdout carries only the line above. This module stays light for a fast
+cold start: stdlib and our settings, and prometheus_client only once a worker died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from modelport.config import Settings
+from modelport.errors import InvalidArgumentError, ModelportError
+from modelport.server.logs import json_handler
+from modelport.server.process import (
+    DEFAULT_FACTORY,
+    FAILED,
+    PINS_FILE,
+    PRIVATE_DIRECTORY_PREFIX,
+    READY,
+    WORKER_MODULE,
+    WorkerSpec,
+    parse_status,
+    write_pins,
+)
+from modelport.serving.sources import ModelSource
+
+Resolver = Callable[[Sequence[ModelSource]], Sequence[ModelSource]]
+
+BACKLOG = 2048
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+STABLE_AFTER_S = 30.0
+KILL_SLACK_S = 5.0
+FORCED_EXIT = 130
+_STDERR_FD = 2
+
+logger = logging.getLogger("modelport.server.supervisor")
+
+
+def run_server(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    *,
+    factory: str = DEFAULT_FACTORY,
+    announce: Callable[[str], None] | None = None,
+    resolver: Resolver | None = None,
+) -> int:
+    """Serve ``sources`` in the foreground until SIGTERM or SIGINT; the exit code.
+
+    Raises ``ModelportError`` when the port cannot be bound or a worker cannot start.
+    Must run in the main thread (it handles signals). ``announce`` receives the
+    "serving" line (default: print it to stdout). ``resolver`` pins registry sources
+    while the first workers start (see ``process``).
+    """
+    supervisor = Supervisor(
+        settings, sources, factory=factory, announce=announce, resolver=resolver
+    )
+    return supervisor.run()
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InvalidArgumentError(
+            f"cannot resolve {host!r}: {exc.strerror}", field="host"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ModelportError(f"cannot listen on {_authority(host, port)}: {exc.strerror}") from None
+    return sock
+
+
+def serving_line(settings: Settings, models: int, port: int) -> str:
+    """The line printed once every worker is ready."""
+    url = f"http://{_authority(settings.serve.host, port)}"
+    workers = settings.serve.workers
+    return f"modelport serving {models} model(s) on {url} with {workers} worker(s)"
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _print_line(line: str) -> None:
+    with contextlib.suppress(OSError):  # stdout closed: nothing to tell
+        print(line, flush=True)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"
+
+
+@dataclass
+class _Worker:
+    """One worker slot; its process is replaced when it dies."""
+
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    status_fd: int | None = None
+    buffer: bytes = b""
+    ready: bool = False
+    failure: str | None = None
+    started_at: float = 0.0
+    crashes: int = 0
+    restart_at: float | None = None
+
+    @property
+    def pid(self) -> int:
+        """The current process id (0 when none)."""
+        return self.process.pid if self.process is not None else 0
+
+    def alive(self) -> bool:
+        """True while the process runs (reaps it once it has exited)."""
+        return self.process is not None and self.process.poll() is None
+
+
+class _Signals:
+    """SIGTERM, SIGINT (and SIGCHLD, to wake up) while the supervisor runs."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.interrupts = 0
+        self.wakeup_fd = -1
+        self._write_fd = -1
+        self._previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+        self._previous_wakeup = -1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        """Handle the signals in this block, and restore the previous handlers after it."""
+        self.wakeup_fd, self._write_fd = os.pipe()
+        for fd in (self.wakeup_fd, self._write_fd):
+            os.set_blocking(fd, False)
+        try:
+            self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+            for sig, handler in (
+                (signal.SIGTERM, self._on_stop),
+                (signal.SIGINT, self._on_stop),
+                (signal.SIGCHLD, self._on_child),
+            ):
+                self._previous[sig] = signal.signal(sig, handler)
+            yield self
+        finally:
+            for number, previous in self._previous.items():
+                signal.signal(number, previous)
+            signal.set_wakeup_fd(self._previous_wakeup)
+            os.close(self.wakeup_fd)
+            os.close(self._write_fd)
+
+    def _on_stop(self, sig: int, frame: FrameType | None) -> None:
+        self.stop = True
+        if sig == signal.SIGINT:
+            self.interrupts += 1
+
+    def _on_child(self, sig: int, frame: FrameType | None) -> None:
+        """Nothing to do here: the byte on the wakeup fd makes the loop reap."""
+
+
+class Supervisor:
+    """Owns the listening socket and the worker processes (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sequence[ModelSource],
+        *,
+        factory: str = DEFAULT_FACTORY,
+        announce: Callable[[str], None] | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self._resolver = resolver
+        self._settings = settings
+        self._sources = list(sources)
+        self._factory = factory
+        self._announce = announce or _print_line
+        self._workers = [_Worker(index) for index in range(settings.serve.workers)]
+        self._signals = _Signals()
+        self._selector = selectors.DefaultSelector()
+        self._directory = Path()
+        self._spec_path = Path()
+        self._env: dict[str, str] = {}
+        self._listen_fd = -1
+
+    def run(self) -> int:
+        """Serve until stopped; the exit code (raises when the startup fails). Run once."""
+        serve = self._settings.serve
+        listener = bind_listener(serve.host, serve.port)
+        handler = json_handler(fields={"pid": os.getpid()})
+        logger.addHandler(handler)
+        propagate, logger.propagate = logger.propagate, False
+        directory: str | None = None
+        try:
+            directory = tempfile.mkdtemp(prefix=PRIVATE_DIRECTORY_PREFIX)  # mode 0700
+            self._directory = Path(directory)
+            with self._signals.installed():
+                self._selector.register(self._signals.wakeup_fd, selectors.EVENT_READ)
+                return self._serve(listener)
+        finally:
+            listener.close()
+            self._kill_all()
+            self._selector.close()
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+
+    def _serve(self, listener: socket.socket) -> int:
+        metrics = self._directory / "metrics"
+        metrics.mkdir(mode=0o700)
+        self._spec_path = self._directory / "worker.json"
+        self._listen_fd = listener.fileno()
+        spec = WorkerSpec.build(self._settings, self._sources, self._factory, self._listen_fd)
+        spec.write(self._spec_path)
+        # The workers get our whole environment plus the metrics directory.
+        self._env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+        try:
+            for worker in self._workers:
+                self._spawn(worker, pinned=self._resolver is not None)
+        except OSError as exc:
+            raise ModelportError(f"cannot start a worker process: {exc}") from None
+        if self._resolver is not None:
+            self._pin_sources(self._resolver)
+        failure = self._wait_until_ready()
+        if failure is not None:
+            self._stop_workers(KILL_SLACK_S)
+            raise ModelportError(failure)
+        if not self._signals.stop:
+            port = int(listener.getsockname()[1])
+            self._announce(serving_line(self._settings, len(self._sources), port))
+            self._supervise()
+        listener.close()  # stop accepting: only the workers' copies remain, until they drain
+        return self._drain()
+
+    def _pin_sources(self, resolver: Resolver) -> None:
+        """Resolve the registry sources (the workers import meanwhile) and hand them over."""
+        try:
+            pinned = resolver(self._sources)
+        except BaseException:
+            self._stop_workers(KILL_SLACK_S)
+            raise
+        write_pins(self._directory / PINS_FILE, pinned)
+
+    def _spawn(self, worker: _Worker, *, pinned: bool = False) -> None:
+        read_fd, write_fd = os.pipe()
+        command = [sys.executable, "-P", "-m", WORKER_MODULE]
+        command += [str(self._spec_path), str(worker.index), str(write_fd)]
+        if pinned:
+            command.append(str(self._directory / PINS_FILE))
+        try:
+            worker.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+                command,
+                pass_fds=(self._listen_fd, write_fd),
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=_STDERR_FD,  # stdout carries only the "serving" line
+                start_new_session=True,
+            )
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self._selector.register(read_fd, selectors.EVENT_READ, worker)
+        worker.status_fd, worker.buffer, worker.ready, worker.failure = read_fd, b"", False, None
+        worker.started_at, worker.restart_at = time.monotonic(), None
+
+    def _wait_until_ready(self) -> str | None:
+        """None once every worker is ready (or a stop was requested); else the failure."""
+        while not self._signals.stop:
+            for worker in self._workers:
+                if worker.failure is not None:
+                    return worker.failure
+                if not worker.ready and not worker.alive():
+                    self._read_status(worker)  # its last words may still be in the pipe
+                    code = worker.process.returncode if worker.process else None
+                    return worker.failure or (
+                        f"worker {worker.index} exited with {_describe_exit(code or 0)} "
+                        "before it was ready"
+                    )
+            if all(worker.ready for worker in self._workers):
+                return None
+            self._wait(0.5)
+        return None
+
+    def _supervise(self) -> None:
+        while not self._signals.stop:
+            now = time.monotonic()
+            for worker in self._workers:
+                if worker.process is not None and not worker.alive():
+                    self._replace_later(worker, now)
+                elif worker.restart_at is not None and worker.restart_at <= now:
+                    self._restart(worker)
+            due = [w.restart_at - now for w in self._workers if w.restart_at is not None]
+            self._wait(max(0.0, min([1.0, *due])))
+
+    def _replace_later(self, worker: _Worker, now: float) -> None:
+        self._read_status(worker)
+        assert worker.process is not None
+        pid, code = worker.process.pid, worker.process.returncode
+        worker.process = None
+        self._close_status(worker)
+        self._mark_dead(pid)
+        if now - worker.started_at >= STABLE_AFTER_S:
+            worker.crashes = 0
+        worker.crashes += 1
+        delay = min(BACKOFF_FIRST_S * 2 ** (worker.crashes - 1), BACKOFF_MAX_S)
+        worker.restart_at = now + delay
+        reason = f": {worker.failure}" if worker.failure else ""
+        logger.error(
+            "worker %d (pid %d) exited with %s%s; restarting it in %.1f s",
+            *(worker.index, pid, _describe_exit(code), reason, delay),
+            extra={"worker": worker.index, "worker_pid": pid, "exit_code": code},
+        )
+
+    def _restart(self, worker: _Worker) -> None:
+        try:
+            self._spawn(worker)
+        except OSError as exc:
+            worker.crashes += 1
+            delay = min(BACKOFF_FIRST_S * 2 ** (worker.crashes - 1), BACKOFF_MAX_S)
+            worker.restart_at = time.monotonic() + delay
+            logger.error("cannot start worker %d: %s; retrying in %.1f s", worker.index, exc, delay)
+
+    def _wait(self, timeout: float) -> None:
+        """Wait for a status line, a signal or the timeout."""
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._signals.wakeup_fd, 512):
+                        pass
+            else:
+                self._read_status(key.data)
+
+    def _read_status(self, worker: _Worker) -> None:
+        while worker.status_fd is not None:
+            try:
+                chunk = os.read(worker.status_fd, 4096)
+            except BlockingIOError:
+                return
+            worker.buffer += chunk
+            if not chunk or b"\n" in worker.buffer:
+                self._on_status(worker, worker.buffer.partition(b"\n")[0])
+                self._close_status(worker)
+
+    def _on_status(self, worker: _Worker, line: bytes) -> None:
+        status, message = parse_status(line)
+        if status == READY:
+            worker.ready = True
+            if worker.crashes:
+                logger.info(
+                    "worker %d is serving again (pid %d)",
+                    *(worker.index, worker.pid),
+                    extra={"worker": worker.index, "worker_pid": worker.pid},
+                )
+        elif status == FAILED:
+            worker.failure = message or f"worker {worker.index} could not start"
+
+    def _close_status(self, worker: _Worker) -> None:
+        if worker.status_fd is not None:
+            self._selector.unregister(worker.status_fd)
+            os.close(worker.status_fd)
+            worker.status_fd = None
+
+    def _mark_dead(self, pid: int) -> None:
+        """Remove the dead worker's live gauges from the Prometheus directory."""
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:  # pragma: no cover (a dependency; nothing to clean without it)
+            return
+        mark_dead: Callable[[int, str], object] = multiprocess.mark_process_dead  # untyped
+        try:
+            mark_dead(pid, str(self._directory / "metrics"))
+        except OSError as exc:
+            logger.warning("cannot remove the metrics of worker pid %d: %s", pid, exc)
+
+    def _drain(self) -> int:
+        """SIGTERM every worker, wait for them, kill the stragglers; the exit code."""
+        interrupts = self._signals.interrupts
+        for worker in self._workers:
+            worker.restart_at = None
+        forced = not self._stop_workers(
+            self._settings.serve.drain_timeout_s + KILL_SLACK_S,
+            give_up=lambda: self._signals.interrupts > interrupts,
+        )
+        if forced and self._signals.interrupts > interrupts:
+            return FORCED_EXIT
+        return 0
+
+    def _stop_workers(self, timeout: float, give_up: Callable[[], bool] = lambda: False) -> bool:
+        """SIGTERM the workers and wait; True when all stopped before ``timeout`` or
+        ``give_up()``, False when the rest had to be killed."""
+        for worker in self._workers:
+            if worker.alive():
+                assert worker.process is not None
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(worker.alive() for worker in self._workers):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or give_up():
+                stragglers = [w.pid for w in self._workers if w.alive()]
+                logger.warning("killing workers that did not stop: pids %s", stragglers)
+                self._kill_all()
+                return False
+            self._wait(min(remaining, 0.5))
+        return True
+
+    def _kill_all(self) -> None:
+        for worker in self._workers:
+            if worker.alive():
+                assert worker.process is not None
+                worker.process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.process.wait(timeout=KILL_SLACK_S)
+            self._close_status(worker)

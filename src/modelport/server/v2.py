@@ -1,0 +1,177 @@
+"""Open Inference Protocol (KServe V2) routes: server and model metadata, health, infer.
+
+Health answers 200 with a JSON body (``{"live": true}``, ``{"ready": true}``), which
+the KServe SDK parses, and 503 with ``{"error": ...}`` when not ready; tritonclient
+only looks at the status. Inference accepts JSON and the binary tensor extension
+(``Inference-Header-Content-Length``) and answers in kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import orjson
+
+from modelport import __version__
+from modelport.errors import InvalidRequestError, UnsupportedMediaTypeError
+from modelport.server.endpoint import Endpoint, Reply
+from modelport.server.http import OCTET_STREAM, Receive, Scope, header, read_body
+from modelport.server.v2_codec import (
+    EncodedOutput,
+    V2Limits,
+    V2Request,
+    decode_request,
+    encode_response,
+)
+from modelport.serving.binding import Tensor
+from modelport.serving.served import ServedModel
+
+PROTOCOL = "v2"
+EXTENSIONS = ("binary_tensor_data",)
+
+
+class ServerMetadata(Endpoint):
+    """GET /v2."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        body = {"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)}
+        return Reply.json(body)
+
+
+class ServerLive(Endpoint):
+    """GET /v2/health/live: the process answers (also while it drains)."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        return Reply.json({"live": True})
+
+
+class ServerReady(Endpoint):
+    """GET /v2/health/ready: every model loaded and warmed, and not draining."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        runtime = self.context.runtime
+        if runtime.ready:
+            return Reply.json({"ready": True})
+        reason = "the server is shutting down" if runtime.draining else "models are loading"
+        return Reply.json({"error": f"not ready: {reason}"}, status=503, retry_after=1)
+
+
+class ModelList(Endpoint):
+    """GET /v2/models: the served model names (KServe's extension)."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        names = [route.source.name for route in self.context.runtime.routes()]
+        return Reply.json({"models": names})
+
+
+class ModelMetadata(Endpoint):
+    """GET /v2/models/{name}[/versions/{version}]."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        params = scope["path_params"]
+        served = self.context.runtime.get(params["name"], params.get("version"))
+        return Reply.json(served.metadata())
+
+
+class ModelReady(Endpoint):
+    """GET /v2/models/{name}[/versions/{version}]/ready."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        params = scope["path_params"]
+        served = self.context.runtime.get(params["name"], params.get("version"))
+        return Reply.json({"name": served.name, "ready": True})
+
+
+class Infer(Endpoint):
+    """POST /v2/models/{name}[/versions/{version}]/infer."""
+
+    protocol = PROTOCOL
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        started = time.monotonic()
+        params = scope["path_params"]
+        context = self.context
+        served = context.runtime.get(params["name"], params.get("version"))
+        with served.held():
+            scope["modelport.model"] = served
+            _refuse_pickles(header(scope, b"content-type"))
+            body = await read_body(scope, receive, context.settings.max_body_bytes)
+            request = decode_request(
+                body, header(scope, b"inference-header-content-length"), context.v2_limits
+            )
+            bound = served.binder.bind_named(
+                {i.name: Tensor(i.array, i.datatype) for i in request.inputs}
+            )
+            names = _requested(served, request)
+            result = await served.infer(
+                bound, frozenset(names), context.deadline(started, request.timeout_s)
+            )
+        scope["modelport.rows"] = bound.rows
+        outputs = _encoded(served, request, names, result)
+        version = served.version_label or None
+        payload, json_length = encode_response(
+            model_name=served.name, model_version=version, request_id=request.id, outputs=outputs
+        )
+        if json_length is None:
+            return Reply(200, payload)
+        length = str(json_length).encode()
+        return Reply(200, payload, OCTET_STREAM, ((b"inference-header-content-length", length),))
+
+
+def _refuse_pickles(content_type: str | None) -> None:
+    # A pickled body is code (BentoML's CVE-2025-27520): never even read one.
+    if content_type is not None and "pickle" in content_type.lower():
+        raise UnsupportedMediaTypeError(
+            f"content type {content_type!r} is not accepted: send JSON, optionally with the "
+            "binary tensor extension"
+        )
+
+
+def _requested(served: ServedModel, request: V2Request) -> list[str]:
+    if request.outputs is None:
+        return [spec.name for spec in served.io.outputs]
+    names = []
+    for output in request.outputs:
+        if served.io.output(output.name) is None:
+            known = ", ".join(spec.name for spec in served.io.outputs)
+            raise InvalidRequestError(
+                f"unknown output {output.name!r}; the model's outputs are {known}",
+                field=output.name,
+            )
+        names.append(output.name)
+    return names
+
+
+def _encoded(
+    served: ServedModel,
+    request: V2Request,
+    names: Sequence[str],
+    result: dict[str, np.ndarray],
+) -> list[EncodedOutput]:
+    binary = {o.name: o.binary for o in request.outputs or ()}
+    encoded = []
+    for name in names:
+        spec = served.io.output(name)
+        assert spec is not None
+        wants_binary = binary.get(name)
+        encoded.append(
+            EncodedOutput(
+                name=name,
+                datatype=spec.datatype,
+                array=result[name],
+                binary=request.binary_data_output if wants_binary is None else wants_binary,
+            )
+        )
+    return encoded
+
+
+def limits_for(max_elements: int) -> V2Limits:
+    """The V2 decoder's limits for the server's settings."""
+    return V2Limits(max_elements=max_elements)
+
+
+def json_body(data: object) -> bytes:
+    """A JSON body (orjson)."""
+    return orjson.dumps(data)

@@ -1,0 +1,1 @@
+"""Serving: loaded models, micro-batching, hot swap, limits."""

@@ -1,0 +1,313 @@
+"""Adaptive micro-batching: concurrent requests to one model become one model call.
+
+Requests wait in a bounded queue; one loop per model takes as many as fit in
+``max_batch_size`` rows, runs the model once, and hands each request its slice of
+the result. How long it waits for company adapts to the traffic:
+
+* a request that arrives at an idle model runs at once (after letting requests that
+  already reached the server join it), so a lone client sees no added latency;
+* while requests keep arriving, the batch keeps collecting, but never longer than
+  ``max_wait_ms`` after its first request arrived;
+* while the model is busy, new requests queue and go together in the next batch.
+
+Slow models run in a worker thread so the event loop keeps reading requests; models
+that answer in microseconds run inline, where a thread hand-off would cost more than
+the call. A full queue refuses at once (``OverloadedError``, 503); a request whose
+deadline passes is answered with ``DeadlineExceededError`` (504) and skipped if it is
+still queued. If a batch fails, its requests are retried one by one, so one bad
+request cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from modelport.config import BatchingSettings
+from modelport.errors import (
+    DeadlineExceededError,
+    ModelExecutionError,
+    ModelNotReadyError,
+    ModelportError,
+    OverloadedError,
+)
+
+logger = logging.getLogger(__name__)
+
+Batch = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
+RunFn = Callable[[Batch, frozenset[str]], Mapping[str, np.ndarray]]
+
+# A model call shorter than this runs on the event loop (a thread hand-off costs ~50 us).
+INLINE_SECONDS = 0.0005
+_GATHER_TURNS = 2  # event-loop turns that let already-received requests join a batch
+_WAIT_STEP_SECONDS = 0.0002
+
+
+class BatchObserver(Protocol):
+    """Where a batcher reports what it does (metrics)."""
+
+    def queue_depth(self, depth: int) -> None:
+        """The queue now holds ``depth`` requests."""
+
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
+        """A model call over ``rows`` rows from ``requests`` requests took ``seconds``."""
+
+    def waited(self, seconds: float) -> None:
+        """A request spent ``seconds`` queued before its batch started."""
+
+    def rejected(self, reason: str) -> None:
+        """A request was refused: ``overloaded`` or ``deadline``."""
+
+
+class NullObserver:
+    """An observer that records nothing."""
+
+    def queue_depth(self, depth: int) -> None:
+        pass
+
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
+        pass
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+    def rejected(self, reason: str) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class _Pending:
+    batch: Batch
+    rows: int
+    outputs: frozenset[str]
+    enqueued: float
+    future: asyncio.Future[Outputs]
+    timer: asyncio.TimerHandle | None = field(default=None)
+
+
+class Batcher:
+    """One model's queue and batching loop; ``submit`` is the only way to reach the model."""
+
+    def __init__(
+        self,
+        run: RunFn,
+        settings: BatchingSettings,
+        *,
+        name: str,
+        observer: BatchObserver | None = None,
+        expected_seconds: float | None = None,
+    ) -> None:
+        self._run = run
+        self._settings = settings
+        self._name = name
+        self._observer = observer or NullObserver()
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        # Smoothed seconds per model call; unknown until measured (warm-up passes it in).
+        self._seconds = expected_seconds
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        """Start the batching loop on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=self._name)
+
+    async def submit(
+        self, batch: Batch, rows: int, outputs: frozenset[str], deadline: float
+    ) -> Outputs:
+        """Queue a request and wait for its slice of a batch's result.
+
+        ``deadline`` is on ``time.monotonic()``'s clock.
+        """
+        if self._closing:
+            raise ModelNotReadyError(
+                f"model {self._name!r} is being replaced; retry", retry_after=1
+            )
+        if len(self._queue) >= self._settings.max_queue:
+            self._observer.rejected("overloaded")
+            raise OverloadedError(
+                f"model {self._name!r} is overloaded: its queue is full "
+                f"({self._settings.max_queue} requests)",
+                retry_after=1,
+            )
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if deadline <= now:
+            self._observer.rejected("deadline")
+            raise _deadline_error(self._name)
+        item = _Pending(batch, rows, outputs, now, loop.create_future())
+        item.timer = loop.call_later(deadline - now, self._expire, item)
+        self._queue.append(item)
+        self._queued_rows += rows
+        self._observer.queue_depth(len(self._queue))
+        self._wakeup.set()
+        try:
+            return await item.future
+        finally:
+            item.timer.cancel()
+
+    def _expire(self, item: _Pending) -> None:
+        if not item.future.done():
+            self._observer.rejected("deadline")
+            item.future.set_exception(_deadline_error(self._name))
+
+    async def close(self) -> None:
+        """Stop taking requests, finish the queued ones, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._gather()
+            items = self._take()
+            if items:
+                await self._execute(items)
+
+    async def _gather(self) -> None:
+        limit = self._settings.max_batch_size
+        for _ in range(_GATHER_TURNS):
+            if self._queued_rows >= limit:
+                return
+            await asyncio.sleep(0)
+        first = self._queue[0].enqueued
+        latest = first + self._settings.max_wait_ms / 1000.0
+        while self._queued_rows < limit and time.monotonic() < latest:
+            before = len(self._queue)
+            await asyncio.sleep(_WAIT_STEP_SECONDS)
+            if len(self._queue) == before:  # nobody joined: stop waiting for company
+                return
+
+    def _take(self) -> list[_Pending]:
+        limit = self._settings.max_batch_size
+        items: list[_Pending] = []
+        rows = 0
+        while self._queue and (not items or rows + self._queue[0].rows <= limit):
+            item = self._queue.popleft()
+            self._queued_rows -= item.rows
+            if not item.future.done():  # expired requests are skipped
+                items.append(item)
+                rows += item.rows
+        self._observer.queue_depth(len(self._queue))
+        return items
+
+    async def _execute(self, items: list[_Pending]) -> None:
+        started = time.monotonic()
+        for item in items:
+            self._observer.waited(started - item.enqueued)
+        batch = _concatenate([item.batch for item in items])
+        outputs = frozenset().union(*(item.outputs for item in items))
+        rows = sum(item.rows for item in items)
+        try:
+            result = await self._call(batch, outputs)
+            _check_result(result, outputs, rows, self._name)
+        except Exception as exc:
+            await self._settle_one_by_one(items, exc)
+            return
+        seconds = time.monotonic() - started
+        self._observer.batch_done(rows, len(items), seconds)
+        _split(result, items)
+
+    async def _call(self, batch: Batch, outputs: frozenset[str]) -> Mapping[str, np.ndarray]:
+        if self._seconds is not None and self._seconds < INLINE_SECONDS:
+            started = time.perf_counter()
+            result = self._run(batch, outputs)
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._name}")
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            result = await loop.run_in_executor(self._executor, self._run, batch, outputs)
+        elapsed = time.perf_counter() - started
+        self._seconds = elapsed if self._seconds is None else 0.8 * self._seconds + 0.2 * elapsed
+        return result
+
+    async def _settle_one_by_one(self, items: list[_Pending], batch_error: Exception) -> None:
+        if len(items) == 1:
+            _fail(items[0], batch_error, self._name)
+            return
+        for item in items:
+            try:
+                result = await self._call(item.batch, item.outputs)
+                _check_result(result, item.outputs, item.rows, self._name)
+            except Exception as exc:
+                _fail(item, exc, self._name)
+                continue
+            _split(result, [item])
+
+
+def _concatenate(batches: list[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+
+
+def _check_result(
+    result: Mapping[str, np.ndarray], outputs: frozenset[str], rows: int, name: str
+) -> None:
+    for output in outputs:
+        value = result.get(output)
+        if value is None or np.ndim(value) == 0 or len(value) != rows:
+            got = "nothing" if value is None else f"{np.shape(value)}"
+            raise ModelExecutionError(
+                f"model {name!r} returned {got} for output {output!r}, expected {rows} rows"
+            )
+
+
+def _split(result: Mapping[str, np.ndarray], items: list[_Pending]) -> None:
+    offset = 0
+    for item in items:
+        end = offset + item.rows
+        if not item.future.done():
+            item.future.set_result({name: result[name][offset:end] for name in item.outputs})
+        offset = end
+
+
+def _fail(item: _Pending, exc: Exception, name: str) -> None:
+    if item.future.done():
+        return
+    if isinstance(exc, ModelportError):
+        item.future.set_exception(exc)
+        return
+    logger.error(
+        "model %s failed on a request: %s: %s",
+        name,
+        type(exc).__name__,
+        exc,
+        extra={"model": name},
+    )
+    item.future.set_exception(
+        ModelExecutionError(f"model {name!r} failed on this input: {type(exc).__name__}: {exc}")
+    )
+
+
+def _deadline_error(name: str) -> DeadlineExceededError:
+    return DeadlineExceededError(f"request to model {name!r} exceeded its deadline")

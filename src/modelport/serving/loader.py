@@ -1,0 +1,84 @@
+"""Loading the models a server serves, from the registry or from package directories.
+
+Everything here is synchronous and runs in the runtime's loading threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from modelport.config import VersionCheck
+from modelport.domain.refs import ModelRef
+from modelport.flavors.catalog import FlavorCatalog
+from modelport.package.loaded import LoadedModel
+from modelport.package.reader import load_package
+from modelport.registry.service import RegistryService
+from modelport.serving.sources import ModelSource
+
+
+class ModelLoader:
+    """Finds which version a source means now, and loads a given version of it.
+
+    The registry is built on first use: a worker whose sources are pinned (see
+    ``ModelSource``) starts without opening the database.
+    """
+
+    def __init__(
+        self,
+        registry: Callable[[], RegistryService] | None,
+        catalog: FlavorCatalog,
+        *,
+        accelerate: bool,
+        version_check: VersionCheck,
+    ) -> None:
+        self._make_registry = registry
+        self._registry: RegistryService | None = None
+        self._lock = threading.Lock()
+        self._catalog = catalog
+        self._accelerate = accelerate
+        self._version_check = version_check
+
+    def current_version(self, source: ModelSource) -> int | None:
+        """The version the source names now (None for a package directory)."""
+        if source.ref is None:
+            return None
+        return self._require_registry().resolve(source.model_ref).version
+
+    def load(self, source: ModelSource, version: int | None) -> LoadedModel:
+        """Load and verify one version (the package itself for a directory source)."""
+        if source.directory is not None and version == source.version:
+            return load_package(
+                Path(source.directory),
+                self._catalog,
+                version_check=self._version_check,
+                accelerate=self._accelerate,
+                expected_manifest_digest=source.manifest_digest,
+                source=str(ModelRef(source.model_ref.name, version=version)),
+            )
+        if source.path is not None:
+            return load_package(
+                Path(source.path),
+                self._catalog,
+                version_check=self._version_check,
+                accelerate=self._accelerate,
+                source=source.path,
+            )
+        assert version is not None
+        ref = ModelRef(source.model_ref.name, version=version)
+        return self._require_registry().load(
+            ref, version_check=self._version_check, accelerate=self._accelerate
+        )
+
+    def _require_registry(self) -> RegistryService:
+        with self._lock:  # loads run in two threads
+            if self._registry is None:
+                assert self._make_registry is not None, "registry sources need a registry"
+                self._registry = self._make_registry()
+            return self._registry
+
+    def close(self) -> None:
+        """Release the registry's connections."""
+        if self._registry is not None:
+            self._registry.close()

@@ -1,0 +1,174 @@
+"""One model version ready to serve: its wire description, input binding, runner and batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from modelport.config import BatchingSettings
+from modelport.errors import ModelportError
+from modelport.package.loaded import LoadedModel
+from modelport.serving.batcher import Batcher, BatchObserver
+from modelport.serving.binding import Bound, InputBinder, Tensor
+from modelport.serving.io import PROBABILITIES, IOSpec, ModelIO
+from modelport.serving.runner import ModelRunner
+from modelport.serving.sources import ModelSource
+
+_WARM_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """The server settings a served model needs."""
+
+    batching: BatchingSettings
+    allow_non_finite: bool = False
+
+
+class ServedModel:
+    """A loaded, warmed model version and the only way requests reach it."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        loaded: LoadedModel,
+        version: int | None,
+        options: ServeOptions,
+    ) -> None:
+        self.source = source
+        self.name = source.name
+        self.version = version
+        self.loaded = loaded
+        self.runtime = loaded.runtime
+        self.io = ModelIO.from_signature(
+            loaded.signature, supports_proba=loaded.supports_proba, n_classes=None
+        )
+        self.binder = InputBinder(self.io, allow_non_finite=options.allow_non_finite)
+        self._runner = ModelRunner(loaded, self.io)
+        self._options = options
+        self._seconds: float | None = None
+        self.batcher: Batcher | None = None
+        # Requests that picked this version and have not finished with it: a retiring
+        # version waits for them, so a swap never fails a request caught half-way.
+        self._holders = 0
+        self._released: asyncio.Event | None = None
+
+    @property
+    def version_label(self) -> str:
+        """The version as V2 reports it ("" for an unversioned package)."""
+        return str(self.version) if self.version is not None else ""
+
+    def warm(self) -> None:
+        """Run the package's input example through the same path requests take, so the
+        first request pays no start-up cost and the batcher knows how fast the model is.
+        Raises if the model cannot answer its own example."""
+        bound = self._example()
+        if bound is None:
+            return
+        outputs = frozenset(spec.name for spec in self.io.outputs)
+        timings = []
+        for _ in range(_WARM_ROUNDS):
+            started = time.perf_counter()
+            result = self._runner(bound.batch, outputs)
+            timings.append(time.perf_counter() - started)
+        self._seconds = min(timings)
+        self._learn_classes(result)
+
+    def start(self, observer: BatchObserver) -> None:
+        """Start batching (on the server's event loop)."""
+        self.batcher = Batcher(
+            self._runner,
+            self._options.batching,
+            name=self.name,
+            observer=observer,
+            expected_seconds=self._seconds,
+        )
+        self.batcher.start()
+
+    async def infer(
+        self, bound: Bound, outputs: frozenset[str], deadline: float
+    ) -> dict[str, np.ndarray]:
+        """Predict the requested outputs for one request's rows."""
+        assert self.batcher is not None, "start() the model before serving it"
+        return await self.batcher.submit(bound.batch, bound.rows, outputs, deadline)
+
+    @contextmanager
+    def held(self) -> Iterator[ServedModel]:
+        """Keep this version serving until the block ends (enter it right after picking
+        the version, with no ``await`` between, so a swap cannot retire it in between)."""
+        self._holders += 1
+        try:
+            yield self
+        finally:
+            self._holders -= 1
+            if self._holders == 0 and self._released is not None:
+                self._released.set()
+
+    async def retire(self) -> None:
+        """Wait for the requests holding this version, finish the queued ones, then
+        release the model."""
+        if self._holders:
+            self._released = asyncio.Event()
+            await self._released.wait()
+        if self.batcher is not None:
+            await self.batcher.close()
+        self.loaded.close()
+
+    def metadata(self) -> dict[str, Any]:
+        """The V2 model metadata response."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "platform": _platform(self.loaded.flavor, self.runtime),
+            "inputs": [spec.to_dict() for spec in self.io.inputs],
+            "outputs": [spec.to_dict() for spec in self.io.outputs],
+        }
+        if self.version is not None:
+            data["versions"] = [self.version_label]
+        return data
+
+    def _example(self) -> Bound | None:
+        manifest = self.loaded.manifest
+        if manifest.input_example is None:
+            return None
+        path = self.loaded.directory / manifest.input_example
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["format"] == "dataframe_split":
+            rows = np.array(data["data"], dtype=object).reshape(-1, len(data["columns"]))
+            return self.binder.bind_table(data["columns"], rows)
+        tensors = {
+            name: Tensor(np.asarray(t["data"], dtype=_example_dtype(t["dtype"])))
+            for name, t in data["tensors"].items()
+        }
+        return self.binder.bind_named(tensors)
+
+    def _learn_classes(self, result: dict[str, np.ndarray]) -> None:
+        probabilities = result.get(PROBABILITIES)
+        spec = self.io.output(PROBABILITIES)
+        if probabilities is None or spec is None or probabilities.ndim != 2:
+            return
+        shaped = IOSpec(PROBABILITIES, spec.datatype, (-1, int(probabilities.shape[1])))
+        outputs = tuple(shaped if s.name == PROBABILITIES else s for s in self.io.outputs)
+        self.io = replace(self.io, outputs=outputs)
+
+
+def _example_dtype(dtype: str) -> Any:
+    return "float64" if np.dtype(dtype).kind == "f" else (object if dtype == "object" else dtype)
+
+
+def _platform(flavor: str, runtime: str) -> str:
+    """V2's informational ``<project>_<format>``."""
+    return f"{flavor}_{runtime}" if runtime != flavor else flavor
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for logs and readiness reports."""
+    if isinstance(exc, ModelportError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,125 @@
+"""What a server is asked to serve: registry references and package directories.
+
+On the command line each model is ``REF``, ``NAME=REF``, ``PATH`` or ``NAME=PATH``:
+``churn@production`` serves model ``churn`` and follows its ``production`` alias,
+``churn/3`` pins version 3, a bare ``churn`` follows its latest version, and a package
+directory is served under its directory name (or the given ``NAME``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelport.domain.names import MODEL_NAME_PATTERN, validate_model_name
+from modelport.domain.refs import ModelRef, looks_like_ref, parse_ref
+from modelport.errors import InvalidArgumentError, InvalidNameError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model to serve: its route name and where it comes from.
+
+    A registry source may carry a *pin*: the version its reference named when the
+    server started, the local directory of that version's package and the manifest
+    digest the registry recorded. Workers load a pinned version straight from the
+    directory, without a database round trip on their start-up path.
+    """
+
+    name: str
+    ref: str | None = None
+    path: str | None = None
+    version: int | None = None
+    directory: str | None = None
+    manifest_digest: str | None = None
+
+    @property
+    def follows_registry(self) -> bool:
+        """True when the served version can change (an alias, a stage or ``latest``)."""
+        if self.ref is None:
+            return False
+        return parse_ref(self.ref).version is None
+
+    @property
+    def model_ref(self) -> ModelRef:
+        """The parsed registry reference (only for registry sources)."""
+        assert self.ref is not None
+        return parse_ref(self.ref)
+
+    def pinned(self, version: int, directory: str, manifest_digest: str) -> ModelSource:
+        """This source with its start-up version resolved."""
+        return replace(self, version=version, directory=directory, manifest_digest=manifest_digest)
+
+    def describe(self) -> str:
+        """What the source is, for logs and messages."""
+        return self.ref if self.ref is not None else f"package {self.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for handing sources to worker processes."""
+        return {
+            "name": self.name,
+            "ref": self.ref,
+            "path": self.path,
+            "version": self.version,
+            "directory": self.directory,
+            "manifest_digest": self.manifest_digest,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSource:
+        """Inverse of ``to_dict``."""
+        return cls(
+            name=str(data["name"]),
+            ref=data.get("ref"),
+            path=data.get("path"),
+            version=data.get("version"),
+            directory=data.get("directory"),
+            manifest_digest=data.get("manifest_digest"),
+        )
+
+
+def parse_source(text: str) -> ModelSource:
+    """Parse one command-line model argument."""
+    name, sep, target = text.partition("=")
+    explicit = name if sep else None
+    target = target if sep else text
+    if not target:
+        raise InvalidArgumentError(f"nothing to serve in {text!r}: use NAME=REF or NAME=PATH")
+    if Path(target, "modelport.yaml").is_file():
+        path = Path(target).resolve()
+        return ModelSource(name=_served_name(explicit or path.name, text), path=str(path))
+    if MODEL_NAME_PATTERN.fullmatch(target) and ".." not in target:
+        target = f"{target}/latest"  # a bare model name follows its newest version
+    if looks_like_ref(target):
+        ref = parse_ref(target)
+        return ModelSource(name=_served_name(explicit or ref.name, text), ref=str(ref))
+    raise InvalidArgumentError(
+        f"{target!r} is neither a model reference (churn, churn@production, churn/3) nor a "
+        "package directory (a folder with modelport.yaml)",
+        field="model",
+    )
+
+
+def _served_name(name: str, text: str) -> str:
+    try:
+        return validate_model_name(name)
+    except InvalidNameError as exc:
+        raise InvalidArgumentError(
+            f"cannot serve {text!r} under the name {name!r}: {exc.message}; "
+            "give a valid one with NAME=..."
+        ) from None
+
+
+def check_unique(sources: Iterable[ModelSource]) -> list[ModelSource]:
+    """The sources, refusing two that would be served under the same name."""
+    seen: dict[str, ModelSource] = {}
+    for source in sources:
+        if source.name in seen:
+            raise InvalidArgumentError(
+                f"two models would be served as {source.name!r} ({seen[source.name].describe()} "
+                f"and {source.describe()}); name one with NAME=REF"
+            )
+        seen[source.name] = source
+    return list(seen.values())

@@ -1,0 +1,203 @@
+"""The schema's migrations, start-up checks, and unreachable databases."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, make_url, text
+
+import modelport
+from modelport.errors import SchemaMismatchError, StoreUnavailableError
+from modelport.metadata.sql import SqlMetadataStore, schema
+from modelport.metadata.sql.engine import create_sql_engine
+from modelport.metadata.sql.tables import Base
+
+TABLES = {table.name for table in Base.metadata.sorted_tables}
+
+
+@contextmanager
+def engine_for(url: str) -> Iterator[Engine]:
+    engine = create_sql_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    with engine_for(url) as engine, engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
+
+def execute(url: str, *statements: str) -> None:
+    with engine_for(url) as engine, engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def test_head_is_the_initial_revision() -> None:
+    assert schema.head_revision() == "0001"
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    package = Path(modelport.__file__).resolve().parent
+    assert schema.MIGRATIONS_DIRECTORY.is_relative_to(package)
+    assert (schema.MIGRATIONS_DIRECTORY / "env.py").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "script.py.mako").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0001_initial.py").is_file()
+
+
+def test_a_new_store_initializes_an_empty_database(sql_url: str) -> None:
+    assert schema.current_revision(sql_url) is None
+    SqlMetadataStore(sql_url).close()
+    assert schema.current_revision(sql_url) == schema.head_revision()
+    assert table_names(sql_url) == TABLES | {"alembic_version"}
+
+
+def test_upgrade_from_empty_to_head_is_repeatable(sql_url: str) -> None:
+    schema.upgrade(sql_url)
+    schema.upgrade(sql_url)
+    assert schema.current_revision(sql_url) == schema.head_revision()
+    schema.check_schema(sql_url)
+
+
+def test_the_models_match_the_migrations(sql_url: str) -> None:
+    schema.upgrade(sql_url)
+    with engine_for(sql_url) as engine, engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_downgrade_removes_every_table(sql_url: str) -> None:
+    schema.upgrade(sql_url)
+    schema.downgrade(sql_url, "base")
+    assert table_names(sql_url) == {"alembic_version"}
+    assert schema.current_revision(sql_url) is None
+
+
+def older_revisions() -> list[str]:
+    """Every revision before head, and base (the tables dropped, alembic_version kept)."""
+    scripts = ScriptDirectory.from_config(schema.alembic_config())
+    head = scripts.get_current_head()
+    return [
+        "base",
+        *(script.revision for script in scripts.walk_revisions() if script.revision != head),
+    ]
+
+
+@pytest.mark.parametrize("older", older_revisions())
+def test_an_out_of_date_schema_is_refused_until_upgraded(sql_url: str, older: str) -> None:
+    schema.upgrade(sql_url)
+    schema.downgrade(sql_url, older)
+    with pytest.raises(SchemaMismatchError, match="run `modelport db upgrade`"):
+        SqlMetadataStore(sql_url)
+    schema.upgrade(sql_url)
+    SqlMetadataStore(sql_url).close()
+
+
+def test_a_newer_schema_is_refused(sql_url: str) -> None:
+    schema.upgrade(sql_url)
+    execute(sql_url, "UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with pytest.raises(SchemaMismatchError, match="written by a newer modelport") as raised:
+        SqlMetadataStore(sql_url)
+    assert "9999_from_the_future" in str(raised.value)
+
+
+def test_tables_without_alembic_version_are_refused(sql_url: str) -> None:
+    execute(sql_url, "CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)")
+    with pytest.raises(SchemaMismatchError, match="no alembic_version table"):
+        SqlMetadataStore(sql_url)
+    assert table_names(sql_url) == {"someone_elses"}
+
+
+def test_the_schema_check_can_be_skipped(sql_url: str) -> None:
+    execute(sql_url, "CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)")
+    store = SqlMetadataStore(sql_url, check_schema=False)
+    try:
+        schema.upgrade(store.engine)
+    finally:
+        store.close()
+    assert table_names(sql_url) == TABLES | {"alembic_version", "someone_elses"}
+
+
+def test_stores_starting_together_initialize_once(sql_url: str) -> None:
+    start = threading.Barrier(4)
+
+    def open_store(_: int) -> None:
+        start.wait()
+        SqlMetadataStore(sql_url).close()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(open_store, range(4)))
+    assert schema.current_revision(sql_url) == schema.head_revision()
+
+
+# -- databases that cannot be used
+
+
+def test_unreachable_postgres_is_store_unavailable() -> None:
+    url = "postgresql+psycopg://modelport:s3cret@127.0.0.1:1/registry"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as raised:
+        SqlMetadataStore(url)
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert message.startswith(
+        "cannot use the metadata database postgresql+psycopg://modelport:***@127.0.0.1:1/registry: "
+    )
+    assert "s3cret" not in message
+    assert "\n" not in message
+    assert raised.value.__cause__ is None
+
+
+def test_sqlite_in_an_unwritable_place_is_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreUnavailableError, match="cannot create the directory"):
+        SqlMetadataStore(f"sqlite:///{blocker / 'sub' / 'metadata.db'}")
+
+
+def test_sqlite_path_that_is_a_directory_is_store_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailableError, match="unable to open database file") as raised:
+        SqlMetadataStore(f"sqlite:///{tmp_path}")
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.postgres
+def test_store_url_hides_the_password(postgres_schema_url: str) -> None:
+    # The test server trusts local connections, so any password gets in.
+    url = make_url(postgres_schema_url).set(password="s3cret")
+    store = SqlMetadataStore(url.render_as_string(hide_password=False))
+    try:
+        assert "s3cret" not in store.url
+        assert store.url.startswith("postgresql+psycopg://postgres:***@127.0.0.1:")
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_dropped_connection_is_replaced(postgres_schema_url: str) -> None:
+    store = SqlMetadataStore(postgres_schema_url)
+    try:
+        with store.engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        execute(postgres_schema_url, f"SELECT pg_terminate_backend({int(pid)})")
+        with store.reader() as session:
+            assert session.list_models() == []
+    finally:
+        store.close()
+
+
+def test_the_pinned_head_revision_is_alembics_head() -> None:
+    from modelport.metadata.sql import schema
+
+    assert schema.head_revision() == schema.HEAD_REVISION

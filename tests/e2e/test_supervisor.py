@@ -1,0 +1,430 @@
+"""The server's process model: ``modelport serve`` as a real process tree.
+
+The supervisor runs as ``modelport serve`` (through the CLI's ``main``) with the tiny
+app of ``tiny_app.py`` in its workers, on a free port of 127.0.0.1. Every wait has a
+timeout, and every process is stopped by its pid when a test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelport.cli.serve import build_settings
+from modelport.errors import InvalidArgumentError
+from modelport.server.connections import ConnectionRecycler
+from modelport.server.logs import JsonFormatter
+
+HERE = Path(__file__).resolve().parent
+# `serve` is registered in the CLI by cli/main.py; add it here if it is not (yet).
+LAUNCH = (
+    "import sys; from modelport.cli.main import cli, main; "
+    "from modelport.cli.serve import serve; "
+    "'serve' in cli.commands or cli.add_command(serve); main(sys.argv[1:])"
+)
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Server:
+    """A running ``modelport serve`` and what the test learned about it."""
+
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+    url: str = ""
+    port: int = 0
+    seen_pids: set[int] = field(default_factory=set)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8")
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+def launch(tmp_path: Path, *args: str, factory: str = "tiny_app:build", **env: str) -> Server:
+    """Start ``modelport serve`` with the tiny app; stdout is a pipe, stderr a file."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("MODELPORT_SERVE__") and name != "MODELPORT_CONFIG"
+    }
+    environment = {**inherited, "PYTHONPATH": str(HERE), **env}
+    stderr_path = tmp_path / "serve.stderr"
+    command = [sys.executable, "-c", LAUNCH, "serve", "--port", "0", "--app-factory", factory]
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, *args, "tiny@production"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=environment,
+        )
+    return Server(process, stderr_path)
+
+
+def read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """One line of the process's stdout ('' at EOF), or fail after ``timeout``."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"no line on stdout within {timeout} s (got {data!r})")
+            if selector.select(remaining):
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+    return data.decode().partition("\n")[0]
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
+    """A server that has printed its "serving" line; stopped by pid afterwards."""
+    server = launch(tmp_path, *args, **env)
+    try:
+        line = read_line(server.process, START_TIMEOUT_S)
+        assert line.startswith("modelport serving 1 model(s) on http://127.0.0.1:"), (
+            line + server.stderr()
+        )
+        server.url = line.split(" on ")[1].split(" ")[0]
+        server.port = int(server.url.rsplit(":", 1)[1])
+        yield server
+    finally:
+        stop(server)
+
+
+def stop(server: Server) -> None:
+    """Stop the supervisor (SIGTERM, then SIGKILL) and any worker it left behind."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    if process.stdout is not None:
+        process.stdout.close()
+    for pid in server.seen_pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def get_pid(client: httpx.Client, server: Server) -> int:
+    response = client.get("/pid")
+    assert response.status_code == 200
+    pid = int(response.json())
+    server.seen_pids.add(pid)
+    return pid
+
+
+def refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_requests_on_one_connection_reach_every_worker(tmp_path: Path) -> None:
+    with serving(
+        tmp_path, "--workers", "2", MODELPORT_SERVE__MAX_REQUESTS_PER_CONNECTION="10"
+    ) as server:
+        pids: Counter[int] = Counter()
+        closes = 0
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            for _ in range(400):
+                response = client.get("/pid")
+                assert response.status_code == 200
+                pids[int(response.json())] += 1
+                closes += response.headers.get("connection") == "close"
+        server.seen_pids.update(pids)
+        assert closes == 40  # every 10th response closes the connection
+        assert len(pids) == 2, pids
+        assert server.process.poll() is None
+
+
+def test_a_crashed_worker_is_replaced_while_the_others_answer(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2") as server:
+        outcomes: Counter[str] = Counter()
+        pause, idle, done = threading.Event(), threading.Event(), threading.Event()
+
+        def background() -> None:
+            # A new connection per request: each one may go to any worker.
+            limits = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(base_url=server.url, timeout=5, limits=limits) as client:
+                while not done.is_set():
+                    if pause.is_set():
+                        idle.set()
+                        time.sleep(0.01)
+                        continue
+                    idle.clear()
+                    try:
+                        get_pid(client, server)
+                        outcomes["ok"] += 1
+                    except httpx.HTTPError as exc:
+                        outcomes[f"failed: {exc!r}"] += 1
+                    time.sleep(0.005)
+
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(background)
+            deadline = time.monotonic() + 10
+            while len(server.seen_pids) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            before = set(server.seen_pids)
+            assert len(before) == 2
+
+            # Nothing of ours in flight on the crashing worker: its own requests would
+            # fail with it, which is the expected cost of a crash.
+            pause.set()
+            assert idle.wait(5)
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{server.url}/crash", timeout=5)
+            pause.clear()
+
+            deadline = time.monotonic() + 15
+            while not server.seen_pids - before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # keep answering after the replacement too
+            done.set()
+            future.result(timeout=10)
+
+        replacement = server.seen_pids - before
+        assert len(replacement) == 1, (server.seen_pids, server.stderr())
+        assert set(outcomes) == {"ok"}, outcomes
+        assert outcomes["ok"] > 20
+
+        server.process.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        crashed = [
+            json.loads(line)
+            for line in server.stderr().splitlines()
+            if '"exit_code"' in line and "restarting" in line
+        ]
+        assert len(crashed) == 1, server.stderr()
+        assert crashed[0]["exit_code"] == 1
+        assert crashed[0]["worker_pid"] in before
+        assert f"pid {crashed[0]['worker_pid']}) exited with code 1" in crashed[0]["message"]
+
+
+def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2", "--drain-timeout", "10") as server:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            assert client.get("/ready").status_code == 200
+            server.seen_pids.update({get_pid(client, server) for _ in range(20)})
+
+        def slow() -> httpx.Response:
+            return httpx.get(f"{server.url}/slow", params={"s": "2"}, timeout=15)
+
+        with ThreadPoolExecutor(5) as pool:
+            futures = [pool.submit(slow) for _ in range(5)]
+            time.sleep(0.5)
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+
+            # While the five requests are still running, new connections are refused.
+            deadline = signalled + 1.2
+            while not refused(server.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert refused(server.port)
+            assert not any(future.done() for future in futures)
+
+            responses = [future.result(timeout=15) for future in futures]
+
+        assert [response.status_code for response in responses] == [200] * 5
+        # Readiness turned 503 while they were in flight: the flag /ready reports was set
+        # by the drain before they finished. (uvicorn closes idle keep-alive connections
+        # as the drain starts, so /ready cannot be asked on an old connection.)
+        assert all(response.json()["draining"] for response in responses)
+        assert server.wait(10) == 0
+        assert time.monotonic() - signalled < 6  # the requests took 1.5 s; the timeout is 10
+        assert refused(server.port)
+        for pid in server.seen_pids:  # the workers are gone (reaped by the supervisor)
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        assert "Traceback" not in server.stderr()
+
+
+def test_the_drain_is_bounded_by_its_timeout(tmp_path: Path) -> None:
+    with (
+        serving(tmp_path, "--workers", "1", "--drain-timeout", "1") as server,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        future = pool.submit(httpx.get, f"{server.url}/slow", params={"s": "30"}, timeout=30)
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.wait(10) == 0
+        assert time.monotonic() - signalled < 4
+        try:
+            response = future.result(timeout=10)
+        except httpx.TransportError:
+            return
+        assert response.status_code in (500, 503)  # cut off by uvicorn (500) or the app
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    with (
+        serving(tmp_path, "--workers", "2", "--drain-timeout", "30") as server,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        future = pool.submit(httpx.get, f"{server.url}/slow", params={"s": "30"}, timeout=30)
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert server.process.poll() is None  # draining: waits for the slow request
+        server.process.send_signal(signal.SIGINT)
+        assert server.wait(10) == 130
+        assert time.monotonic() - signalled < 4
+        with pytest.raises(httpx.TransportError):
+            future.result(timeout=10)
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2", "--drain-timeout", "5") as server:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            deadline = time.monotonic() + 10
+            while len(server.seen_pids) < 2 and time.monotonic() < deadline:
+                get_pid(client, server)
+        assert len(server.seen_pids) == 2
+        command = Path(f"/proc/{min(server.seen_pids)}/cmdline").read_bytes().split(b"\0")
+        private = Path(command[command.index(b"modelport.server.worker") + 1].decode()).parent
+        assert private.is_dir()
+        server.process.kill()
+        server.wait(5)
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in server.seen_pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(running(pid) for pid in server.seen_pids)
+        assert not private.exists()  # the spec holds settings: not left behind
+
+
+def test_a_worker_that_cannot_load_its_model_fails_the_start(tmp_path: Path) -> None:
+    server = launch(tmp_path, "--workers", "2", factory="tiny_app:build_failing")
+    try:
+        assert server.wait(START_TIMEOUT_S) == 1
+        assert read_line(server.process, 5) == ""  # nothing on stdout
+        assert server.stderr().splitlines() == ["error: model 'ghost' does not exist"]
+    finally:
+        stop(server)
+
+
+def test_a_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = launch(tmp_path, "--port", str(port))
+        try:
+            assert server.wait(START_TIMEOUT_S) == 1
+            assert server.stderr().splitlines() == [
+                f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+            ]
+        finally:
+            stop(server)
+
+
+def test_options_override_the_environment_and_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODELPORT_CONFIG", raising=False)
+    config = tmp_path / "modelport.toml"
+    config.write_text("[serve]\nworkers = 3\nport = 9000\n[serve.batching]\nmax_queue = 7\n")
+    monkeypatch.setenv("MODELPORT_SERVE__PORT", "9100")
+    monkeypatch.setenv("MODELPORT_SERVE__DRAIN_TIMEOUT_S", "5")
+    settings = build_settings(config, port=9200, max_batch_size=8, accelerate=False)
+    serve = settings.serve
+    assert (serve.port, serve.workers, serve.drain_timeout_s) == (9200, 3, 5.0)
+    assert (serve.batching.max_batch_size, serve.batching.max_queue) == (8, 7)
+    assert serve.accelerate is False
+    assert build_settings(config).serve.port == 9100
+
+    with pytest.raises(InvalidArgumentError, match=r"serve\.workers \(--workers, "):
+        build_settings(None, workers=0)
+
+
+def test_the_recycler_closes_a_connection_after_its_last_request() -> None:
+    asyncio.run(check_the_recycler())
+
+
+async def check_the_recycler() -> None:
+    sent: list[dict[str, object]] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        assert callable(send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    recycler = ConnectionRecycler(app, 3, max_tracked=2)
+    scope = {"type": "http", "http_version": "1.1", "client": ("127.0.0.1", 5000)}
+    for _ in range(3):
+        await recycler(scope, receive, send)
+    assert [message["headers"] for message in sent] == [[], [], [(b"connection", b"close")]]
+    for port in (1, 2, 3):  # memory stays bounded
+        await recycler({**scope, "client": ("127.0.0.1", port)}, receive, send)
+    assert recycler.tracked == 2
+
+
+def test_json_logs_are_one_object_per_line_with_the_extra_fields() -> None:
+    formatter = JsonFormatter({"pid": 42, "worker": 1})
+    record = logging.LogRecord(
+        "modelport.server", logging.WARNING, __file__, 1, "slow %s\nrequest", ("infer",), None
+    )
+    record.request_id = "r-1"
+    record.model = "churn"
+    record.latency = object()  # not JSON: written with str()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["level"] == "WARNING"
+    assert data["logger"] == "modelport.server"
+    assert data["message"] == "slow infer\nrequest"
+    assert (data["pid"], data["worker"]) == (42, 1)
+    assert (data["request_id"], data["model"]) == ("r-1", "churn")
+    assert data["latency"].startswith("<object object")
+    assert "ValueError: boom" in data["exception"]
+    assert data["time"].endswith("Z")
+    assert "args" not in data and "msg" not in data

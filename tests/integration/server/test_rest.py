@@ -1,0 +1,75 @@
+"""modelport's REST routes, the OpenAPI document as route inventory, and /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelport.server.app import ROUTES
+from testing_server import Served
+
+
+def test_models_and_their_state(server: Served) -> None:
+    models = {m["name"]: m for m in server.client.get("/api/models").json()["models"]}
+    assert set(models) == {"churn", "echo", "forest", "regressor"}
+    forest = models["forest"]
+    assert forest == {
+        "name": "forest",
+        "source": "models:/forest@production",
+        "version": 1,
+        "state": "ready",
+        "runtime": "onnxruntime",
+        "error": None,
+    }
+    assert models["churn"]["runtime"] == "sklearn"  # registered without acceleration
+    assert models["echo"]["runtime"] == "python"
+
+
+def test_one_model_with_its_signature_and_no_internal_fields(server: Served) -> None:
+    detail = server.client.get("/api/models/churn").json()
+    assert detail["flavor"] == "sklearn"
+    assert [c["name"] for c in detail["signature"]["inputs"]["columns"]] == [
+        "tenure", "charges", "contract", "region"
+    ]  # fmt: skip
+    text = str(detail)
+    assert "artifact" not in text and "/tmp" not in text and "manifest_digest" not in text
+    missing = server.client.get("/api/models/ghost")
+    assert missing.status_code == 404
+    assert "ghost" in missing.json()["error"]
+
+
+def test_openapi_lists_exactly_the_routes_the_app_has(server: Served) -> None:
+    from openapi_spec_validator import validate
+
+    document = server.client.get("/api/openapi.json").json()
+    validate(document)
+    documented = {
+        (path, method.upper()) for path, item in document["paths"].items() for method in item
+    }
+    routed = {(path, method) for path, methods, _ in ROUTES for method in methods}
+    assert documented == routed
+
+
+def test_metrics_count_requests_batches_and_models(server: Served) -> None:
+    x = server.data["forest"].head(2)
+    server.client.post("/invocations?model=forest", json={"inputs": x.to_numpy().tolist()})
+    server.client.post("/v2/models/ghost/infer", json={"inputs": []})
+    response = server.client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = [
+        sample
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    ]
+
+    def value(name: str, **labels: str) -> float:
+        return sum(
+            s.value for s in samples if s.name == name and labels.items() <= s.labels.items()
+        )
+
+    assert value("modelport_requests_total", model="forest", protocol="mlflow", code="200") == 1
+    assert value("modelport_requests_total", model="_unknown", protocol="v2", code="404") == 1
+    assert value("modelport_predictions_total", model="forest", version="1") == 2
+    assert value("modelport_batch_size_count", model="forest") >= 1
+    assert value("modelport_model_ready", model="forest", runtime="onnxruntime") == 1
+    assert value("modelport_model_loads_total", model="echo", kind="start", result="ok") == 1
+    assert value("modelport_request_duration_seconds_count", model="forest") == 1

@@ -1,0 +1,118 @@
+"""The CLI in process: every noun and verb, JSON output, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelport.cli.main import main
+
+Data = tuple[pd.DataFrame, np.ndarray]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def model_files(churn_model: Any, churn_data: Data, tmp_path: Path) -> tuple[Path, Path]:
+    import joblib
+
+    frame, _ = churn_data
+    joblib.dump(churn_model, tmp_path / "churn.joblib")
+    frame.to_csv(tmp_path / "sample.csv", index=False)
+    return tmp_path / "churn.joblib", tmp_path / "sample.csv"
+
+
+def test_register_list_show_promote_alias_audit_delete(
+    capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path]
+) -> None:
+    model, sample = model_files
+    register = ["model", "register", str(model), "--name", "churn", "--sample", str(sample)]
+    code, out, _ = run(capsys, *register, "--metric", "auc=0.9", "--tag", "team=risk")
+    assert code == 0 and "registered models:/churn/1 (sklearn)" in out
+    code, out, _ = run(capsys, *register, "--json")
+    assert json.loads(out)["version"] == 2
+
+    code, out, _ = run(capsys, "model", "list", "--json")
+    assert [m["name"] for m in json.loads(out)] == ["churn"]
+    code, out, _ = run(capsys, "version", "list", "churn", "--json")
+    assert [v["version"] for v in json.loads(out)] == [2, 1]
+    code, out, _ = run(capsys, "version", "list", "--filter", "metrics.auc > 0.5", "--json")
+    assert [v["version"] for v in json.loads(out)] == [1]
+
+    assert run(capsys, "version", "promote", "churn/2", "production")[0] == 0
+    assert run(capsys, "alias", "set", "churn", "champion", "1")[0] == 0
+    code, out, _ = run(capsys, "version", "show", "churn@production", "--json")
+    assert json.loads(out)["aliases"] == ["production"]
+    code, out, _ = run(capsys, "version", "show", "churn/1")
+    assert "champion" in out and "tenure" in out  # the signature table
+
+    code, out, _ = run(capsys, "audit", "list", "--model", "churn", "--json")
+    actions = [e["action"] for e in json.loads(out)]
+    assert actions[:2] == ["alias.set", "stage.promote"]
+
+    code, _, err = run(capsys, "version", "delete", "churn/1", "--yes")
+    assert code == 1 and err.strip().startswith("error: version 1 of 'churn' is still pointed at")
+    assert run(capsys, "alias", "delete", "churn", "champion")[0] == 0
+    assert run(capsys, "version", "archive", "churn/1")[0] == 0
+    assert run(capsys, "alias", "delete", "churn", "production")[0] == 0
+    code, out, _ = run(capsys, "model", "delete", "churn", "--yes")
+    assert code == 0 and "deleted model churn (2 version(s))" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model", "show", "ghost"], "error: model 'ghost' does not exist"),
+        (["version", "show", "churn/zero"], "error: invalid model reference 'churn/zero'"),
+        (["version", "promote", "ghost@production", "production"], "does not name a version"),
+        (["version", "list", "--filter", "colour = red"], "unknown field 'colour'"),
+        (["model", "register", "/etc/hostname", "--name", "x"], "cannot tell which flavor"),
+    ],
+)
+def test_errors_are_one_readable_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 1
+    assert err.count("\n") == 1 and message in err
+    assert "Traceback" not in err + out
+
+
+def test_a_database_that_is_down_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPORT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    code, _, err = run(capsys, "model", "list")
+    assert code == 1 and err.count("\n") == 1
+    assert "127.0.0.1:1" in err
+
+
+def test_invalid_settings_are_reported(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPORT_VERSION_CHECK", "sometimes")
+    code, _, err = run(capsys, "model", "list")
+    assert code == 1 and "MODELPORT_VERSION_CHECK" in err
+
+
+def test_db_upgrade_and_current(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and "revision" in out
+    code, out, _ = run(capsys, "db", "current")
+    assert code == 0 and "up to date" in out
+
+
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for group in ("model", "version", "alias", "audit", "db"):
+        code, out, _ = run(capsys, group, "--help")
+        assert code == 0 and "Usage: modelport" in out

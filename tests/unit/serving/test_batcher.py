@@ -1,0 +1,253 @@
+"""The micro-batcher: merging, latency of a lone request, limits, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+
+from modelport.config import BatchingSettings
+from modelport.errors import (
+    DeadlineExceededError,
+    ModelExecutionError,
+    ModelNotReadyError,
+    OverloadedError,
+)
+from modelport.serving.batcher import Batcher
+
+OUT = frozenset({"y"})
+
+
+class Recorder:
+    """A 'model' doubling its input, recording the size of every call."""
+
+    def __init__(self, delay: float = 0.0, fail_on: float | None = None) -> None:
+        self.calls: list[int] = []
+        self.delay = delay
+        self.fail_on = fail_on
+        self.threads: set[str] = set()
+
+    def __call__(
+        self, batch: dict[str, np.ndarray], outputs: frozenset[str]
+    ) -> Mapping[str, np.ndarray]:
+        x = batch["x"]
+        self.calls.append(len(x))
+        self.threads.add(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_on is not None and (x == self.fail_on).any():
+            raise ValueError("poisoned row")
+        return {"y": x * 2}
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def deadline(seconds: float = 5.0) -> float:
+    return time.monotonic() + seconds
+
+
+async def submit(batcher: Batcher, value: float, rows: int = 1) -> np.ndarray:
+    batch = {"x": np.full(rows, value)}
+    return (await batcher.submit(batch, rows, OUT, deadline()))["y"]
+
+
+def test_concurrent_requests_share_one_call_and_get_their_own_rows() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.01)
+        batcher = Batcher(
+            model, BatchingSettings(max_batch_size=64), name="m", expected_seconds=0.01
+        )
+        batcher.start()
+        results = await asyncio.gather(*(submit(batcher, float(i)) for i in range(20)))
+        for i, result in enumerate(results):
+            assert result.tolist() == [2.0 * i]
+        assert sum(model.calls) == 20
+        assert len(model.calls) < 20  # merged
+        assert max(model.calls) > 1
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_batches_never_exceed_max_batch_size() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.005)
+        batcher = Batcher(
+            model, BatchingSettings(max_batch_size=8), name="m", expected_seconds=0.005
+        )
+        batcher.start()
+        await asyncio.gather(*(submit(batcher, 1.0, rows=3) for _ in range(10)))
+        assert max(model.calls) <= 8
+        assert sum(model.calls) == 30
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_request_larger_than_the_batch_runs_alone() -> None:
+    async def scenario() -> None:
+        model = Recorder()
+        batcher = Batcher(model, BatchingSettings(max_batch_size=4), name="m")
+        batcher.start()
+        result = await submit(batcher, 1.5, rows=10)
+        assert result.shape == (10,)
+        assert model.calls == [10]
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    async def scenario() -> None:
+        model = Recorder()
+        settings = BatchingSettings(max_batch_size=64, max_wait_ms=500)
+        batcher = Batcher(model, settings, name="m", expected_seconds=0.00001)
+        batcher.start()
+        started = time.monotonic()
+        await submit(batcher, 1.0)
+        assert time.monotonic() - started < 0.1  # far less than max_wait_ms
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_waiting_for_company_is_bounded_by_max_wait() -> None:
+    async def scenario() -> None:
+        model = Recorder()
+        settings = BatchingSettings(max_batch_size=1000, max_wait_ms=30)
+        batcher = Batcher(model, settings, name="m", expected_seconds=0.00001)
+        batcher.start()
+
+        async def trickle() -> list[np.ndarray]:
+            tasks = []
+            for i in range(200):  # a request every ~1 ms, for longer than max_wait
+                tasks.append(asyncio.create_task(submit(batcher, float(i))))
+                await asyncio.sleep(0.001)
+            return await asyncio.gather(*tasks)
+
+        started = time.monotonic()
+        await trickle()
+        assert len(model.calls) > 1  # the first batch did not wait for all 200
+        assert time.monotonic() - started < 2
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_full_queue_refuses_at_once() -> None:
+    async def scenario() -> None:
+        gate = threading.Event()
+
+        def blocked(
+            batch: dict[str, np.ndarray], outputs: frozenset[str]
+        ) -> Mapping[str, np.ndarray]:
+            gate.wait(5)
+            return {"y": batch["x"]}
+
+        settings = BatchingSettings(max_batch_size=1, max_queue=2)
+        batcher = Batcher(blocked, settings, name="slow", expected_seconds=1.0)
+        batcher.start()
+        running = asyncio.create_task(submit(batcher, 0.0))
+        await asyncio.sleep(0.05)  # the first request is executing
+        queued = [asyncio.create_task(submit(batcher, float(i))) for i in (1, 2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(OverloadedError, match="queue is full") as info:
+            await submit(batcher, 3.0)
+        assert info.value.retry_after == 1
+        gate.set()
+        assert [r.tolist() for r in await asyncio.gather(running, *queued)] == [[0.0], [1.0], [2.0]]
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_request_past_its_deadline_gets_504_and_is_skipped() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.2)
+        batcher = Batcher(model, BatchingSettings(max_batch_size=1), name="m", expected_seconds=0.2)
+        batcher.start()
+        first = asyncio.create_task(submit(batcher, 1.0))
+        await asyncio.sleep(0.01)
+        with pytest.raises(DeadlineExceededError):
+            await batcher.submit({"x": np.ones(1)}, 1, OUT, time.monotonic() + 0.05)
+        await first
+        await asyncio.sleep(0.05)
+        assert model.calls == [1]  # the expired request never reached the model
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.005, fail_on=13.0)
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.005)
+        batcher.start()
+        results = await asyncio.gather(
+            *(submit(batcher, float(i)) for i in range(10, 16)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, Exception)]
+        assert len(failures) == 1
+        assert isinstance(failures[0], ModelExecutionError)
+        assert "poisoned row" in str(failures[0])
+        assert [r.tolist() for r in results if not isinstance(r, Exception)] == [
+            [20.0],
+            [22.0],
+            [24.0],
+            [28.0],
+            [30.0],
+        ]
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_wrong_number_of_rows_from_the_model_is_an_error() -> None:
+    async def scenario() -> None:
+        batcher = Batcher(lambda b, o: {"y": np.zeros(1)}, BatchingSettings(), name="m")
+        batcher.start()
+        with pytest.raises(ModelExecutionError, match="expected 3 rows"):
+            await submit(batcher, 1.0, rows=3)
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_fast_models_run_inline_slow_ones_in_a_thread() -> None:
+    async def scenario() -> None:
+        fast, slow = Recorder(), Recorder(delay=0.01)
+        one = Batcher(fast, BatchingSettings(), name="fast", expected_seconds=0.00001)
+        two = Batcher(slow, BatchingSettings(), name="slow", expected_seconds=0.01)
+        one.start()
+        two.start()
+        await submit(one, 1.0)
+        await submit(two, 1.0)
+        assert fast.threads == {threading.current_thread().name}
+        assert all(name.startswith("model-slow") for name in slow.threads)
+        await one.close()
+        await two.close()
+
+    run(scenario())
+
+
+def test_close_finishes_queued_requests_then_refuses() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.01)
+        batcher = Batcher(
+            model, BatchingSettings(max_batch_size=1), name="m", expected_seconds=0.01
+        )
+        batcher.start()
+        pending = [asyncio.create_task(submit(batcher, float(i))) for i in range(5)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        assert [p.result().tolist() for p in pending] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+        with pytest.raises(ModelNotReadyError):
+            await submit(batcher, 1.0)
+
+    run(scenario())

@@ -1,0 +1,39 @@
+"""The public facade: a pinned, sorted __all__ and an import with no side effects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import modelport
+
+PINNED = [
+    "AuditEntry", "LoadedModel", "ModelRef", "ModelVersion", "ModelportError", "PythonModel",
+    "PythonModelContext", "RegisteredModel", "Settings", "Signature", "__version__",
+    "archive_version", "connect", "delete_alias", "delete_model", "delete_version",
+    "get_audit_log", "get_model", "get_version", "list_models", "list_versions", "load",
+    "parse_ref", "promote", "register", "resolve", "save", "search_versions", "set_alias",
+]  # fmt: skip
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert modelport.__all__ == PINNED
+    assert modelport.__all__ == sorted(modelport.__all__)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in modelport.__all__:
+        assert getattr(modelport, name) is not None, name
+
+
+def test_import_is_light_and_has_no_side_effects(tmp_path: object) -> None:
+    code = (
+        "import sys, modelport;"
+        "heavy = {'sqlalchemy', 'pandas', 'sklearn', 'torch', 'click', 'alembic'};"
+        "heavy &= set(sys.modules);"
+        "print(sorted(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
