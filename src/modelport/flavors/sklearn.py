@@ -209,8 +209,28 @@ class SklearnFlavor:
 # ------------------------------------------------------------------------------ skops
 
 
+# Importing skops.io lists every scikit-learn estimator, which imports every subpackage
+# of scikit-learn: with PyTorch installed, that includes scikit-learn's bundled
+# array-API adapter for torch, which imports torch itself (about 190 MB and seconds, in
+# every process that loads a model). No estimator lives there, so the adapters are kept
+# out of that walk; they import normally afterwards.
+_ADAPTERS_NOT_WALKED = tuple(
+    f"sklearn.externals.array_api_compat.{backend}" for backend in ("torch", "cupy", "dask")
+)
+
+
 def _skops() -> Any:
-    return require("skops.io", extra="sklearn", package="skops")
+    if sys.modules.get("skops.io") is not None:
+        return sys.modules["skops.io"]
+    blocked = [name for name in _ADAPTERS_NOT_WALKED if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # None: "cannot import"
+    try:
+        return require("skops.io", extra="sklearn", package="skops")
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
 
 
 def _try_skops(obj: Any, path: Path) -> str | None:

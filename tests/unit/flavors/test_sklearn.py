@@ -687,3 +687,28 @@ def test_malicious_file_in_a_package_is_refused_at_load(tmp_path: Path, package:
     with pytest.raises(UnsafeModelError, match=r"posix\.system"):
         FLAVOR.load(package, spec, LoadContext())
     assert not marker.exists()
+
+
+def test_loading_a_skops_model_does_not_import_torch(package: Path) -> None:
+    # skops walks every scikit-learn subpackage; torch's adapter among them would
+    # import torch (~190 MB per serving worker) for a model that never uses it.
+    pytest.importorskip("torch")
+    pipeline, _ = _churn_pipeline()
+    saved = FLAVOR.save(pipeline, package, SaveContext())
+    assert saved.spec["format"] == "skops"
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from modelport.flavors.base import LoadContext\n"
+        "from modelport.flavors.sklearn import SklearnFlavor\n"
+        "SklearnFlavor().load(Path(sys.argv[1]), json.loads(sys.argv[2]), LoadContext())\n"
+        "after_load = 'torch' in sys.modules\n"
+        "import sklearn.externals.array_api_compat.torch  # still importable afterwards\n"
+        "print(after_load, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(package), json.dumps(saved.spec)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
