@@ -60,6 +60,7 @@ def _options(
     description: str,
     trust: Sequence[str],
     flavor_options: Mapping[str, Any],
+    accelerate: bool = True,
 ) -> PackageOptions:
     return PackageOptions(
         sample_input=sample_input,
@@ -71,6 +72,7 @@ def _options(
         description=description,
         trust=tuple(trust),
         flavor_options={k: v for k, v in flavor_options.items() if v is not None},
+        accelerate=accelerate,
     )
 
 
@@ -90,6 +92,7 @@ def register(
     artifacts: Mapping[str, str | Path] | None = None,
     model_config: Mapping[str, Any] | None = None,
     requirements: Sequence[str] | None = None,
+    accelerate: bool = True,
     settings: Settings | None = None,
 ) -> ModelVersion:
     """Package a model and register it as the next version of ``name``.
@@ -100,6 +103,9 @@ def register(
     and the reference statistics. ``trust`` names globals in pickles (``"pkg.Class"`` or
     ``"pkg.*"``) you vouch for; it is recorded. ``code_paths``, ``artifacts``,
     ``model_config`` and ``requirements`` apply to ``PythonModel`` subclasses.
+    ``accelerate=False`` skips the ONNX conversion of scikit-learn, XGBoost and LightGBM
+    models (by default the converted graph is stored, and served, when its outputs on the
+    sample match the model's).
     """
     options = _options(
         sample_input=sample_input,
@@ -116,6 +122,7 @@ def register(
             "config": model_config,
             "requirements": requirements,
         },
+        accelerate=accelerate,
     )
     return _with_registry(settings, lambda r: r.register(model, name, options))
 
@@ -136,6 +143,7 @@ def save(
     artifacts: Mapping[str, str | Path] | None = None,
     model_config: Mapping[str, Any] | None = None,
     requirements: Sequence[str] | None = None,
+    accelerate: bool = True,
 ) -> Manifest:
     """Write a package for ``model`` into the directory ``path`` (no registry needed).
     The arguments are those of ``register``."""
@@ -154,6 +162,7 @@ def save(
             "config": model_config,
             "requirements": requirements,
         },
+        accelerate=accelerate,
     )
     return build_package(model, Path(path), default_catalog(), options)
 

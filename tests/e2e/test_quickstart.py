@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+
+import httpx
 
 MODELPORT = Path(sys.executable).with_name("modelport")
 
@@ -19,13 +27,13 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_quickstart_registers_promotes_and_predicts(tmp_path: Path) -> None:
     home = tmp_path / "fresh-home"
-    first = run_cli(home, "quickstart")
+    first = run_cli(home, "quickstart", "--no-serve")
     assert first.returncode == 0, first.stderr
     assert "registered models:/breast-cancer/1" in first.stdout
     assert first.stdout.count("prediction ") == 3
     assert (home / "modelport.db").is_file()
 
-    second = run_cli(home, "quickstart")
+    second = run_cli(home, "quickstart", "--no-serve")
     assert second.returncode == 0, second.stderr
     assert "registered models:/breast-cancer/2" in second.stdout
 
@@ -47,3 +55,40 @@ def test_quickstart_registers_promotes_and_predicts(tmp_path: Path) -> None:
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.startswith("[")
+
+
+def test_quickstart_ends_serving_the_model_until_ctrl_c(tmp_path: Path) -> None:
+    env = {**os.environ, "MODELPORT_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [str(MODELPORT), "quickstart", "--port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(
+            target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+        ).start()
+        output = ""
+        deadline = time.monotonic() + 120
+        while not output.endswith("Serving until Ctrl+C.\n"):
+            assert process.poll() is None and time.monotonic() < deadline, output
+            with contextlib.suppress(queue.Empty):
+                output += lines.get(timeout=0.5)
+        assert re.search(r"prediction over HTTP: 1 \(p\(benign\) = 0\.\d+\)", output), output
+        url = re.search(r"on (http://127\.0\.0\.1:\d+) ", output)
+        assert url, output
+        # The printed MLflow curl line's body, sent as it is.
+        body = re.search(r"-d '(\{\"inputs\": \[\[.*\]\]\})'", output)
+        assert body, output
+        response = httpx.post(
+            f"{url.group(1)}/invocations",
+            content=body.group(1),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.json() == {"predictions": [1]}
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl+C: drain and exit 0
+        code = process.wait(30)
+        process.stdout.close()
+    assert code == 0

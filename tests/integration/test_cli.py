@@ -116,3 +116,27 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for group in ("model", "version", "alias", "audit", "db"):
         code, out, _ = run(capsys, group, "--help")
         assert code == 0 and "Usage: modelport" in out
+
+
+def test_register_stores_an_onnx_conversion_unless_told_not_to(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    import modelport
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=["a", "b", "c", "d"])
+    joblib.dump(LogisticRegression().fit(frame, frame["a"] > 0), tmp_path / "m.joblib")
+    frame.to_csv(tmp_path / "sample.csv", index=False)
+    register = ["model", "register", str(tmp_path / "m.joblib"), "--sample"]
+    register += [str(tmp_path / "sample.csv"), "--name", "lr"]
+    assert run(capsys, *register)[0] == 0
+    assert run(capsys, *register, "--no-accelerate")[0] == 0
+
+    with modelport.load("models:/lr/1") as converted, modelport.load("models:/lr/2") as native:
+        assert converted.manifest.acceleration is not None
+        assert converted.manifest.acceleration.status == "verified"
+        assert native.manifest.acceleration is None
+        assert (converted.runtime, native.runtime) == ("sklearn", "sklearn")  # SDK: native

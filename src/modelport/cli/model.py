@@ -31,6 +31,12 @@ def model() -> None:
 @click.option(
     "--trust", multiple=True, help="A global in a pickle you vouch for (pkg.Class or pkg.*)."
 )
+@click.option(
+    "--accelerate/--no-accelerate",
+    default=True,
+    show_default=True,
+    help="Store an ONNX conversion to serve, when its outputs match the model's.",
+)
 @json_option
 def register(
     *,
@@ -43,6 +49,7 @@ def register(
     description: str,
     flavor: str | None,
     trust: tuple[str, ...],
+    accelerate: bool,
     as_json: bool,
 ) -> None:
     """Register a model file or package directory PATH as the next version of --name."""
@@ -54,6 +61,7 @@ def register(
         tags=parse_pairs(tag, "--tag"),
         description=description,
         trust=trust,
+        accelerate=accelerate,
     )
     version = state().registry().register(path, name, options)
     if as_json:

@@ -1,18 +1,29 @@
-"""``modelport quickstart``: train, register, promote and load a demo model.
+"""``modelport quickstart``: train, register and promote a demo model, then serve it.
 
 Uses scikit-learn's bundled breast-cancer data set (no download), so it works on a
-fresh machine with nothing but ``pip install 'modelport[sklearn]'``.
+fresh machine with nothing but ``pip install 'modelport[sklearn]'``. It ends by serving
+the model over HTTP, printing one prediction made over HTTP and the curl line to make
+another, until Ctrl+C (``--no-serve``: predict in process and stop instead).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import socket
 from typing import Any
 
 import click
 
+from modelport.cli.serve import serve_models
 from modelport.cli.state import state
+from modelport.config import Settings
+from modelport.errors import ModelportError
 from modelport.flavors.dependencies import require
 from modelport.package.options import PackageOptions
+
+_SERVED_PREFIX = "modelport serving"
 
 
 def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]:
@@ -41,8 +52,19 @@ def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]
 
 @click.command()
 @click.option("--name", default="breast-cancer", show_default=True, help="Name to register under.")
-def quickstart(name: str) -> None:
-    """Train a demo model, register it, put it in production and predict with it."""
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="End by serving the model over HTTP until Ctrl+C (else predict in process).",
+)
+@click.option(
+    "--port",
+    type=int,
+    help="Port to serve on; 0 picks a free one.  [default: 8080, or a free one if taken]",
+)
+def quickstart(name: str, serve: bool, port: int | None) -> int:
+    """Train a demo model, register it, put it in production and serve it."""
     cli = state()
     click.echo(f"modelport home: {cli.settings.resolved_home}")
     click.echo("1/4 training a logistic regression on scikit-learn's breast-cancer data...")
@@ -61,17 +83,102 @@ def quickstart(name: str) -> None:
     click.echo(f"    registered {version.ref} ({scores})")
     click.echo("3/4 promoting it to production...")
     registry.promote(name, version.version, "production")
-    click.echo(f"4/4 loading models:/{name}@production and predicting three rows...")
-    with registry.load(f"{name}@production") as loaded:
-        rows = x_test.head(3)
-        labels = loaded.predict(rows)
-        probabilities = loaded.predict_proba(rows)[:, 1]
-    for label, probability in zip(labels, probabilities, strict=True):
-        click.echo(f"    prediction {label} (p(benign) = {probability:.3f})")
-    _next_steps(name, version.version)
+    if not serve:
+        click.echo(f"4/4 loading models:/{name}@production and predicting three rows...")
+        with registry.load(f"{name}@production") as loaded:
+            rows = x_test.head(3)
+            labels = loaded.predict(rows)
+            probabilities = loaded.predict_proba(rows)[:, 1]
+        for label, probability in zip(labels, probabilities, strict=True):
+            click.echo(f"    prediction {label} (p(benign) = {probability:.3f})")
+        _next_steps(name)
+        return 0
+    settings = _serving_settings(cli.settings, port)
+    click.echo(f"4/4 serving {name}@production over HTTP...")
+    row = [float(f"{value:.4g}") for value in x_test.iloc[0].tolist()]
+    return serve_models(settings, [f"{name}@production"], announce=_Demo(name, row))
 
 
-def _next_steps(name: str, number: int) -> None:
+def _serving_settings(settings: Settings, port: int | None) -> Settings:
+    """The configured settings on ``port``; when none was asked for and the configured
+    port is taken, a free one (a demo should not fail because 8080 is busy)."""
+    if port is None:
+        port = settings.serve.port
+        if not _free(settings.serve.host, port):
+            click.echo(f"    port {port} is taken; serving on a free port instead")
+            port = 0
+    serve = settings.serve.model_copy(update={"port": port})
+    return settings.model_copy(update={"serve": serve})
+
+
+def _free(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        return True
+    return False
+
+
+class _Demo:
+    """Called once the server is ready: predict one row over HTTP and show how."""
+
+    def __init__(self, name: str, row: list[float]) -> None:
+        self._name = name
+        self._row = row
+
+    def __call__(self, line: str) -> None:
+        click.echo(line)
+        url = line.rsplit(" on ", 1)[1].split(" ", 1)[0]
+        path = f"/v2/models/{self._name}/infer"
+        body = json.dumps(
+            {"inputs": [{"name": "input", "shape": [1, len(self._row)], "datatype": "FP64",
+                         "data": self._row}]}
+        )  # fmt: skip
+        try:
+            answer = _post(url, path, body)
+        except (OSError, ValueError, ModelportError) as exc:
+            click.echo(f"    the demo prediction over HTTP failed: {exc}", err=True)
+        else:
+            outputs = {output["name"]: output["data"] for output in answer["outputs"]}
+            label = outputs["predictions"][0]
+            probability = outputs["probabilities"][1] if "probabilities" in outputs else None
+            shown = f" (p(benign) = {probability:.3f})" if probability is not None else ""
+            click.echo(f"    prediction over HTTP: {label}{shown}")
+        click.echo(
+            f"""
+Try it:
+  curl -s {url}{path} -H 'Content-Type: application/json' \\
+    -d '{body}'
+  curl -s {url}/invocations -H 'Content-Type: application/json' \\
+    -d '{json.dumps({"inputs": [self._row]})}'
+  curl -s {url}/v2/models/{self._name}
+  curl -s {url}/metrics
+
+Next:
+  modelport model show {self._name}
+  modelport audit list --model {self._name}
+  modelport serve {self._name}@production --workers 2
+
+Serving until Ctrl+C.""",
+        )
+
+
+def _post(url: str, path: str, body: str) -> dict[str, Any]:
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=10)
+    try:
+        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ModelportError(f"HTTP {response.status}: {payload.decode(errors='replace')}")
+    answer: dict[str, Any] = json.loads(payload)
+    return answer
+
+
+def _next_steps(name: str) -> None:
     click.echo(
         f"""
 Next:
@@ -79,5 +186,6 @@ Next:
   modelport version show {name}@production
   modelport audit list --model {name}
   python -c "import modelport; m = modelport.load('models:/{name}@production'); print(m.signature)"
+  modelport serve {name}@production
 """
     )

@@ -82,19 +82,25 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 
 def serve_models(
-    settings: Settings, models: Sequence[str], *, factory: str = DEFAULT_FACTORY
+    settings: Settings,
+    models: Sequence[str],
+    *,
+    factory: str = DEFAULT_FACTORY,
+    announce: Callable[[str], None] | None = None,
 ) -> int:
     """Serve ``models`` (``REF``, ``NAME=REF``, ``PATH`` or ``NAME=PATH``) in the
     foreground until SIGTERM or Ctrl+C; the exit code (0 after a clean drain).
 
     For ``modelport quickstart`` and other commands that end by serving. Must run in
     the main thread; raises ``ModelportError`` when the server cannot start.
+    ``announce`` receives the "serving ... on URL" line once every worker is ready
+    (default: print it).
     """
     if not models:
         raise InvalidArgumentError("nothing to serve: name at least one model", field="model")
     sources = check_unique(parse_source(model) for model in models)
     resolver = _registry_resolver(settings) if factory == DEFAULT_FACTORY else None
-    return run_server(settings, sources, factory=factory, resolver=resolver)
+    return run_server(settings, sources, factory=factory, resolver=resolver, announce=announce)
 
 
 def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], list[ModelSource]]:
