@@ -23,5 +23,6 @@ test:
 
 bench:
 	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/serve.py
 
 check: lint test
