@@ -11,6 +11,7 @@ JSON's length. Chunks are little-endian, row-major, without padding; a BOOL is o
 
 from __future__ import annotations
 
+import math
 import reprlib
 import struct
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from modelport.errors import (
     InvalidRequestError,
@@ -291,10 +293,11 @@ def encode_output(
     """An output's JSON entry, and its binary chunk when it is sent binary.
 
     JSON ``data`` is the flattened array, left as numpy for orjson to write
-    (OPT_SERIALIZE_NUMPY); orjson writes NaN and ±Infinity as ``null``, which
-    tritonclient reads back as NaN, so ask for binary outputs to keep them exactly.
-    BYTES elements that are not valid UTF-8 cannot be JSON strings, so such an output
-    goes binary even when JSON was asked for.
+    (OPT_SERIALIZE_NUMPY). NaN and ±Infinity, which JSON lacks, are written as the bare
+    tokens ``NaN``, ``Infinity`` and ``-Infinity``, as Triton and Python's json do, so
+    that tritonclient reads them back; strict JSON parsers refuse those, so ask for
+    binary outputs when a model can answer them. BYTES elements that are not valid UTF-8
+    cannot be JSON strings, so such an output goes binary even when JSON was asked for.
     """
     array = np.asarray(array)
     entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
@@ -308,11 +311,31 @@ def encode_output(
     else:
         native = _cast_output(name, array, datatype)
         if not binary:
-            entry["data"] = np.ascontiguousarray(native).reshape(-1)
+            flat = np.ascontiguousarray(native).reshape(-1)
+            is_float = flat.dtype.kind == "f"
+            entry["data"] = _with_tokens(flat) if is_float and not np.isfinite(flat).all() else flat
             return entry, None
         chunk = np.ascontiguousarray(native, dtype=WIRE_DTYPES[datatype]).tobytes()
     entry["parameters"] = {"binary_data_size": len(chunk)}
     return entry, chunk
+
+
+def _with_tokens(flat: npt.NDArray[Any]) -> orjson.Fragment:
+    """The JSON array of ``flat`` with NaN/Infinity/-Infinity tokens (the rare path)."""
+    # orjson writes each number as it would (shortest form for the dtype), non-finite ones
+    # as null; those are then replaced one by one.
+    written = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    texts = [
+        text if math.isfinite(value) else _token(value)
+        for text, value in zip(written, flat.tolist(), strict=True)
+    ]
+    return orjson.Fragment(b"[" + b",".join(texts) + b"]")
+
+
+def _token(value: float) -> bytes:
+    if math.isnan(value):
+        return b"NaN"
+    return b"Infinity" if value > 0 else b"-Infinity"
 
 
 def _cast_output(name: str, array: npt.NDArray[Any], datatype: str) -> npt.NDArray[Any]:

@@ -17,6 +17,7 @@ Leniencies, each on purpose:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -168,9 +169,28 @@ def _parse_json(header: memoryview) -> dict[str, Any]:
         document = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
         # orjson stops at nesting depth 1024, so a 250,000-deep array fails fast here.
-        raise InvalidRequestError(f"the request's JSON is not valid: {exc}") from exc
+        document = _parse_with_non_finite_tokens(header, exc)
     if not isinstance(document, dict):
         raise InvalidRequestError("the request's JSON must be an object")
+    return document
+
+
+_NON_FINITE_TOKENS = (b"NaN", b"Infinity")
+
+
+def _parse_with_non_finite_tokens(header: memoryview, error: orjson.JSONDecodeError) -> Any:
+    """tritonclient writes NaN and ±Infinity as bare tokens in JSON (as Python's json
+    does); only a body orjson refuses that holds one pays for this second parse."""
+    invalid = InvalidRequestError(f"the request's JSON is not valid: {error}")
+    raw = bytes(header)
+    if not any(token in raw for token in _NON_FINITE_TOKENS):
+        raise invalid from error
+    try:
+        document = json.loads(raw.decode("utf-8"))
+        # Anything orjson would refuse besides the tokens (lone surrogates) stays refused.
+        orjson.dumps(document)
+    except (ValueError, TypeError, RecursionError):
+        raise invalid from None
     return document
 
 

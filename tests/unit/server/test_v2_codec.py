@@ -22,6 +22,7 @@ from modelport.errors import (
     PayloadTooLargeError,
     UnsupportedOperationError,
 )
+from modelport.server.v2_binary import NATIVE_DTYPES
 from modelport.server.v2_codec import (
     DecodedInput,
     EncodedOutput,
@@ -327,16 +328,19 @@ def test_non_utf8_bytes_output_goes_binary_even_when_json_was_asked() -> None:
     assert parse(body, header_length).as_numpy("y").tolist() == [b"\xff\xfe", b"ok"]
 
 
-def test_non_finite_floats_are_null_in_json_and_exact_in_binary() -> None:
-    values = np.array([np.nan, np.inf, -np.inf, 1.0], dtype=np.float32)
+@pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64"])
+def test_non_finite_floats_round_trip_in_json_and_in_binary(datatype: str) -> None:
+    # Triton's qa/L0_nan_inf: NaN and ±Infinity come back from JSON outputs as they were.
+    values = np.array([np.nan, np.inf, -np.inf, 0.1, 1.0], dtype=NATIVE_DTYPES[datatype])
     body, _ = encode_response(
         model_name="m",
         model_version=None,
         request_id=None,
-        outputs=[EncodedOutput("y", "FP32", values, False)],
+        outputs=[EncodedOutput("y", datatype, values, False)],
     )
-    assert orjson.loads(body)["outputs"][0]["data"] == [None, None, None, 1.0]
-    assert np.isnan(parse(body, None).as_numpy("y")[:3]).all()  # lossy for ±inf: documented
+    assert b'"data":[NaN,Infinity,-Infinity,' in body
+    np.testing.assert_array_equal(parse(body, None).as_numpy("y"), values)
+    values = values.astype(np.float32)
     body, header_length = encode_response(
         model_name="m",
         model_version=None,
@@ -876,8 +880,7 @@ def test_property_tritonclient_requests_round_trip(
     data: st.DataObject, datatype: str, binary: bool
 ) -> None:
     binary = binary or datatype == "FP16"
-    # tritonclient writes NaN as a bare token in JSON, which is not JSON: binary only.
-    array = random_array(data, datatype, finite=not binary)
+    array = random_array(data, datatype, finite=False)  # NaN/Infinity: bare tokens in JSON
     body, header = triton_request([triton_input("x", array, datatype, binary=binary)])
     got = only(decode_request(body, header, LIMITS))
     assert got.array.dtype == array.dtype
@@ -889,7 +892,7 @@ def test_property_tritonclient_requests_round_trip(
 def test_property_responses_round_trip_through_tritonclient(
     data: st.DataObject, datatype: str, binary: bool
 ) -> None:
-    array = random_array(data, datatype, finite=not binary)  # JSON turns ±inf into null
+    array = random_array(data, datatype, finite=False)
     body, header_length = encode_response(
         model_name="m",
         model_version=None,
