@@ -3,6 +3,8 @@ request, and a version that cannot load never replaces a working one."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -110,3 +112,70 @@ def test_a_version_that_cannot_load_never_replaces_the_working_one(
         registry.promote("echo", 3, "production")
     wait_for_version(client, "3")
     assert answer(client) == ("3", 13.0)
+
+
+def test_a_request_caught_half_way_by_a_swap_finishes_on_its_version(
+    settings: Settings,
+) -> None:
+    # The request picks version 1, then its body is slow to arrive; meanwhile the alias
+    # moves and version 2 takes over. Version 1 must stay until that request is done.
+    with build_registry(settings) as registry:
+        register(registry, offset=0)
+        registry.promote("echo", 1, "production")
+    app = build_server_app(
+        settings, [parse_source("echo@production")], worker_index=0, workers=1,
+        on_ready=lambda: None, on_failed=lambda message: None,
+    )  # fmt: skip
+    runtime = app.context.runtime
+
+    async def scenario() -> tuple[int, dict[str, object]]:
+        lifespan_events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        await lifespan_events.put({"type": "lifespan.startup"})
+        lifespan_sent: list[dict[str, object]] = []
+
+        async def lifespan_send(message: dict[str, object]) -> None:
+            lifespan_sent.append(message)
+
+        lifespan = asyncio.create_task(
+            app.asgi({"type": "lifespan"}, lifespan_events.get, lifespan_send)
+        )
+        while not lifespan_sent:
+            await asyncio.sleep(0.01)
+        assert lifespan_sent[0]["type"] == "lifespan.startup.complete", lifespan_sent
+
+        body_arrives = asyncio.Event()
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            await body_arrives.wait()
+            return {"type": "http.request", "body": json.dumps(BODY).encode(), "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/v2/models/echo/infer",
+            "raw_path": b"/v2/models/echo/infer", "query_string": b"", "root_path": "",
+            "headers": [(b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        request = asyncio.create_task(app.asgi(scope, receive, send))
+        await asyncio.sleep(0.1)  # the request has picked version 1 and waits for its body
+        with build_registry(settings) as registry:
+            register(registry, offset=100)
+            registry.promote("echo", 2, "production")
+        await runtime.refresh()
+        assert runtime.get("echo").version == 2  # the swap happened under the request
+        body_arrives.set()
+        await asyncio.wait_for(request, 10)
+        await lifespan_events.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 10)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return int(status), json.loads(payload)
+
+    status, answer_body = asyncio.run(scenario())
+    assert status == 200, answer_body
+    assert answer_body["model_version"] == "1"
+    assert answer_body["outputs"][0]["data"][0] == 6.0  # type: ignore[index]
