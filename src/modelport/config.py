@@ -85,6 +85,14 @@ class ServeSettings(BaseModel):
     drain_timeout_s: float = Field(
         default=30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
     )
+    drain_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, keep accepting and serving this long after readiness turns "
+        "503, so that load balancers stop routing here first (a few seconds behind a "
+        "Kubernetes Service).",
+    )
     poll_interval_s: float = Field(
         default=2.0, gt=0, description="How often served aliases are checked for a new version."
     )

@@ -25,8 +25,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
     ├── UnavailableError                the server cannot serve this now; retry later
     │   ├── ModelNotReadyError          the model is loading, swapping or failed to load
-    │   ├── OverloadedError             the model's queue is full
-    │   └── DrainingError               the server is shutting down
+    │   └── OverloadedError             the model's queue is full
     ├── DeadlineExceededError           the request's deadline passed before it was answered
     ├── ModelExecutionError             the model's own code failed on valid input
     ├── MissingDependencyError          an optional extra is not installed
@@ -246,12 +245,6 @@ class OverloadedError(UnavailableError):
     """The model's queue is full: the request is refused at once rather than queued."""
 
     code = "OVERLOADED"
-
-
-class DrainingError(UnavailableError):
-    """The server is shutting down and takes no new work."""
-
-    code = "DRAINING"
 
 
 class DeadlineExceededError(ModelportError):

@@ -3,6 +3,7 @@ a crashing worker, and a real V2 client (tritonclient)."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +84,28 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(isolated_home: Path) -
         assert time.monotonic() - started < 10
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{server.url}/v2/health/live", timeout=2)
+
+
+def test_drain_delay_keeps_serving_while_readiness_says_go_away(isolated_home: Path) -> None:
+    register_echo()
+    with serving(isolated_home, ["echo", "--drain-delay", "1.5"]) as server:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            assert client.get("/v2/health/ready").status_code == 200
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            deadline = signalled + 1.0
+            while client.get("/v2/health/ready").status_code != 503:
+                assert time.monotonic() < deadline, "readiness never turned 503"
+                time.sleep(0.02)
+            # Until the delay is over, new connections are accepted and served.
+            with httpx.Client(base_url=server.url, timeout=5) as fresh:
+                assert infer(fresh)[0] == 200
+            assert infer(client)[0] == 200
+            assert time.monotonic() - signalled < 1.5
+        assert server.process.wait(30) == 0
+        assert time.monotonic() - signalled >= 1.5
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/v2/health/live", timeout=2)
 
 
 def test_overload_gets_503_with_retry_after_at_once(isolated_home: Path) -> None:

@@ -33,6 +33,7 @@ _OPTION_NAMES = {
     ("serve", "batching", "max_queue"): "--max-queue",
     ("serve", "request_timeout_s"): "--request-timeout",
     ("serve", "drain_timeout_s"): "--drain-timeout",
+    ("serve", "drain_delay_s"): "--drain-delay",
 }
 
 
@@ -50,6 +51,7 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
             ("accelerate", "accelerate"),
             ("request_timeout_s", "request_timeout"),
             ("drain_timeout_s", "drain_timeout"),
+            ("drain_delay_s", "drain_delay"),
             ("access_log", "access_log"),
         )
         if options.get(option) is not None
@@ -134,6 +136,12 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     "--drain-timeout",
     type=float,
     help="On SIGTERM, seconds in-flight requests may take to finish.  [default: 30]",
+)
+@click.option(
+    "--drain-delay",
+    type=float,
+    help="On SIGTERM, seconds to keep accepting after readiness turns 503, for load "
+    "balancers to notice.  [default: 0]",
 )
 @click.option(
     "--access-log/--no-access-log", default=None, help="Log every request as a JSON line."

@@ -435,8 +435,9 @@ class Supervisor:
         interrupts = self._signals.interrupts
         for worker in self._workers:
             worker.restart_at = None
+        serve = self._settings.serve
         forced = not self._stop_workers(
-            self._settings.serve.drain_timeout_s + KILL_SLACK_S,
+            serve.drain_delay_s + serve.drain_timeout_s + KILL_SLACK_S,
             give_up=lambda: self._signals.interrupts > interrupts,
         )
         if forced and self._signals.interrupts > interrupts:

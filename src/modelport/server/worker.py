@@ -23,6 +23,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -116,24 +117,40 @@ class _QuietAfterFailure(logging.Filter):
 class WorkerServer(uvicorn.Server):
     """uvicorn's server with modelport's drain, readiness and orphan handling."""
 
-    def __init__(self, config: uvicorn.Config, app: ServerApp, status: StatusPipe) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        app: ServerApp,
+        status: StatusPipe,
+        *,
+        drain_delay_s: float = 0.0,
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._status = status
         self._parent = os.getppid()
+        self._drain_delay = drain_delay_s
+        self._exit_at: float | None = None
         self.orphaned = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Start draining: readiness first, then uvicorn's graceful shutdown.
+        """Start draining: readiness first, then (after ``drain_delay_s``, during which
+        requests are still accepted) uvicorn's graceful shutdown. A second Ctrl+C stops
+        at once.
 
         The signal is deliberately not recorded in ``_captured_signals``: uvicorn would
         raise it again after the shutdown, ending the process by the signal instead of
         with exit code 0.
         """
         self._begin_drain()
-        if self.should_exit and sig == signal.SIGINT:
+        if (self.should_exit or self._exit_at is not None) and sig == signal.SIGINT:
             self.force_exit = True
-        self.should_exit = True
+            self.should_exit = True
+        elif self._drain_delay > 0 and not self.should_exit:
+            if self._exit_at is None:
+                self._exit_at = time.monotonic() + self._drain_delay
+        else:
+            self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup (lifespan, then listen), then report ready."""
@@ -145,6 +162,8 @@ class WorkerServer(uvicorn.Server):
         """uvicorn's tick (every 0.1 s); stop after a failure, drain when orphaned."""
         if self._status.failed:  # on_failed was called after the lifespan startup
             self.should_exit = True
+        if self._exit_at is not None and time.monotonic() >= self._exit_at:
+            self.should_exit = True  # the drain delay is over: stop accepting
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self._parent:
             logger.warning("the supervisor is gone; draining")
             self.orphaned = True
@@ -229,7 +248,9 @@ def serve(
     if settings.debug:
         logging.getLogger().setLevel(logging.INFO)
     listener = socket.socket(fileno=spec.listen_fd)  # family and type from the socket
-    server = WorkerServer(uvicorn_config(app, settings), app, status)
+    server = WorkerServer(
+        uvicorn_config(app, settings), app, status, drain_delay_s=settings.serve.drain_delay_s
+    )
     try:
         server.run(sockets=[listener])
     except SystemExit as exc:  # uvicorn exits 3 when the lifespan startup fails

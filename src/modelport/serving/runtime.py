@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from modelport.errors import (
-    DrainingError,
     ModelNotFoundError,
     ModelNotReadyError,
     VersionNotFoundError,
@@ -102,8 +101,8 @@ class ModelRuntime:
         route = self._routes.get(name)
         if route is None:
             raise ModelNotFoundError(f"model {name!r} is not served here", model=name)
-        if self._draining:
-            raise DrainingError("the server is shutting down", retry_after=1, model=name)
+        # While draining, requests that still arrive (on open connections, or during the
+        # drain delay) are served: the models stay loaded until the server stops.
         served = route.current
         if served is None:
             reason = f": {route.error}" if route.error else ""
