@@ -87,8 +87,15 @@ def test_aliases_move_and_resolve(
     register(registry, churn_model, churn_data)
     registry.set_alias("churn", "champion", 1)
     assert registry.resolve("churn@champion").version == 1
+    assert registry.version_number("churn@champion") == 1  # what the server polls
     registry.set_alias("churn", "champion", 2)
     assert registry.resolve("churn@champion").version == 2
+    assert registry.version_number("churn@champion") == 2
+    assert registry.version_number("churn/latest") == 2
+    with pytest.raises(AliasNotFoundError, match="has no alias 'challenger'"):
+        registry.version_number("churn@challenger")
+    with pytest.raises(ModelNotFoundError):
+        registry.version_number("ghost@champion")
     assert registry.get_version("churn", 1).aliases == ()
     assert registry.get_model("churn").aliases == {"champion": 2}
     registry.delete_alias("churn", "champion")

@@ -163,6 +163,17 @@ class RegistryService:
         with self.metadata.reader() as tx:
             return _resolve(tx, parsed)
 
+    def version_number(self, ref: str | ModelRef) -> int:
+        """The number of the version ``ref`` names now: ``resolve`` for watchers that poll
+        an alias (one query instead of loading the whole version)."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        with self.metadata.reader() as tx:
+            if parsed.alias is not None:
+                number = tx.get_alias(parsed.name, parsed.alias)
+                if number is not None:
+                    return number
+            return _resolve(tx, parsed).version  # the latest, or the precise error
+
     def search_versions(
         self, filter_text: str | None = None, *, max_results: int = 1000
     ) -> list[ModelVersion]:

@@ -44,7 +44,7 @@ class ModelLoader:
         """The version the source names now (None for a package directory)."""
         if source.ref is None:
             return None
-        return self._require_registry().resolve(source.model_ref).version
+        return self._require_registry().version_number(source.model_ref)
 
     def load(self, source: ModelSource, version: int | None) -> LoadedModel:
         """Load and verify one version (the package itself for a directory source)."""

@@ -18,6 +18,7 @@ from modelport.bootstrap import build_registry, build_server_app
 from modelport.config import Settings
 from modelport.package.options import PackageOptions
 from modelport.registry.service import RegistryService
+from modelport.server.app import ServerApp
 from modelport.serving.sources import parse_source
 from testing_models import EchoModel
 
@@ -35,15 +36,20 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.1})
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def echo_at_production(settings: Settings) -> ServerApp:
+    """Version 1 of echo registered and in production, and an app serving echo@production."""
     with build_registry(settings) as registry:
         register(registry, offset=0)
         registry.promote("echo", 1, "production")
-    app = build_server_app(
+    return build_server_app(
         settings, [parse_source("echo@production")], worker_index=0, workers=1,
         on_ready=lambda: None, on_failed=lambda message: None,
     )  # fmt: skip
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = echo_at_production(settings)
     with TestClient(app.asgi) as test_client:
         yield test_client
 
@@ -119,13 +125,7 @@ def test_a_request_caught_half_way_by_a_swap_finishes_on_its_version(
 ) -> None:
     # The request picks version 1, then its body is slow to arrive; meanwhile the alias
     # moves and version 2 takes over. Version 1 must stay until that request is done.
-    with build_registry(settings) as registry:
-        register(registry, offset=0)
-        registry.promote("echo", 1, "production")
-    app = build_server_app(
-        settings, [parse_source("echo@production")], worker_index=0, workers=1,
-        on_ready=lambda: None, on_failed=lambda message: None,
-    )  # fmt: skip
+    app = echo_at_production(settings)
     runtime = app.context.runtime
 
     async def scenario() -> tuple[int, dict[str, object]]:
