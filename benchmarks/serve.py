@@ -1144,8 +1144,20 @@ def prepare(
     return bodies, mlflow_models, frames
 
 
+def compile_modelport() -> None:
+    """Write modelport's bytecode, as ``pip install`` of the wheel does: an editable
+    install under PYTHONDONTWRITEBYTECODE=1 (set on some machines here) would otherwise
+    recompile every module at each start and count that into the cold start."""
+    import compileall
+
+    import modelport
+
+    compileall.compile_dir(Path(modelport.__file__).parent, quiet=1)
+
+
 def run(config: Config, scratch: Path, report: Report) -> None:
     """Everything, in order; servers are stopped as each measurement ends."""
+    compile_modelport()
     bodies, mlflow_models, frames = prepare(config, scratch)
     print("- in-process limits (pinned subprocess)", flush=True)
     report.inprocess = measure_inprocess(config, scratch, frames)
