@@ -78,7 +78,29 @@ class InputBinder:
             )
         if len(set(names)) != len(names):
             raise InvalidInputError("the table names a column more than once")
+        fast = self._numeric_matrix(names, values)
+        if fast is not None:
+            return fast
         return self.bind_named({name: Tensor(values[:, j]) for j, name in enumerate(names)})
+
+    def _numeric_matrix(self, names: Sequence[str], values: np.ndarray) -> Bound | None:
+        """A numeric table for a one-matrix model, converted in one piece instead of column
+        by column; None when it does not apply or fails (the column path then names the
+        column at fault)."""
+        if self._io.layout is not Layout.MATRIX or values.dtype.kind not in "iuf":
+            return None
+        if values.shape[0] == 0:
+            return None  # the column path says what is wrong with an empty table
+        expected = self._io.column_names
+        if len(names) != len(expected) or set(names) != set(expected):
+            return None
+        if list(names) != list(expected):
+            position = {name: j for j, name in enumerate(names)}
+            values = values[:, [position[name] for name in expected]]
+        try:
+            return self._matrix(Tensor(values))
+        except InvalidInputError:
+            return None
 
     def bind_array(self, values: np.ndarray) -> Bound:
         """One unnamed array (MLflow's ``instances``/``inputs`` lists)."""

@@ -148,3 +148,17 @@ def test_positional_rows_must_match_the_column_count() -> None:
         binder.bind_array(np.array([[1.0, 2.0]]))
     with pytest.raises(InvalidInputError, match="no rows"):
         binder.bind_table(["a", "b", "c"], np.zeros((0, 3)))
+
+
+def test_numeric_tables_bind_in_one_piece_in_any_column_order() -> None:
+    binder = InputBinder(io_for(NUMERIC.fillna(0.0)))  # no nullable column
+    rows = np.array([[1.0, 3.0, 0.5], [2.0, 4.0, 0.25]])
+    in_order = binder.bind_table(["a", "b", "c"], rows).batch["input"]
+    shuffled = binder.bind_table(["c", "a", "b"], rows[:, [2, 0, 1]]).batch["input"]
+    np.testing.assert_array_equal(in_order, rows)
+    np.testing.assert_array_equal(shuffled, rows)
+    integers = binder.bind_table(["a", "b", "c"], np.array([[1, 3, 0], [2, 4, 1]]))
+    assert integers.batch["input"].dtype == np.float64
+    # A refused value is still reported by its column's name.
+    with pytest.raises(InvalidInputError, match="non-finite value in input 'b'"):
+        binder.bind_table(["a", "b", "c"], np.array([[1.0, np.inf, 0.5]]))
