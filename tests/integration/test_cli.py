@@ -140,3 +140,14 @@ def test_register_stores_an_onnx_conversion_unless_told_not_to(
         assert converted.manifest.acceleration.status == "verified"
         assert native.manifest.acceleration is None
         assert (converted.runtime, native.runtime) == ("sklearn", "sklearn")  # SDK: native
+
+
+def test_quickstart_refuses_a_bad_port_before_doing_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "quickstart", "--port", "70000")
+    assert code == 2
+    assert "Invalid value for '--port': 70000 is not in the range 0<=x<=65535" in err
+    assert "training" not in out
+    code, out, _ = run(capsys, "model", "list", "--json")
+    assert json.loads(out) == []

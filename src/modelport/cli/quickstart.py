@@ -18,12 +18,10 @@ import click
 
 from modelport.cli.serve import serve_models
 from modelport.cli.state import state
-from modelport.config import Settings
+from modelport.config import ServeSettings, Settings
 from modelport.errors import ModelportError
 from modelport.flavors.dependencies import require
 from modelport.package.options import PackageOptions
-
-_SERVED_PREFIX = "modelport serving"
 
 
 def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]:
@@ -60,7 +58,7 @@ def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]
 )
 @click.option(
     "--port",
-    type=int,
+    type=click.IntRange(0, 65535),
     help="Port to serve on; 0 picks a free one.  [default: 8080, or a free one if taken]",
 )
 def quickstart(name: str, serve: bool, port: int | None) -> int:
@@ -107,7 +105,8 @@ def _serving_settings(settings: Settings, port: int | None) -> Settings:
         if not _free(settings.serve.host, port):
             click.echo(f"    port {port} is taken; serving on a free port instead")
             port = 0
-    serve = settings.serve.model_copy(update={"port": port})
+    # Validated, as every other way of setting the port is.
+    serve = ServeSettings.model_validate({**settings.serve.model_dump(), "port": port})
     return settings.model_copy(update={"serve": serve})
 
 
