@@ -8,6 +8,8 @@ and a dropped connection is replaced rather than handed out.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,9 +112,29 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            _execute_waiting(cursor, pragma)
     finally:
         cursor.close()
+
+
+def _execute_waiting(cursor: Any, statement: str) -> None:
+    """Run ``statement``, waiting out "database is locked" up to the busy timeout.
+
+    SQLite does not always call its busy handler: switching a new database to WAL while
+    another connection does the same fails at once (seen with four servers opening a
+    fresh file together), so the wait happens here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
