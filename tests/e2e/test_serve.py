@@ -3,7 +3,10 @@ a crashing worker, and a real V2 client (tritonclient)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +19,7 @@ import pytest
 import modelport
 from modelport.package.options import PackageOptions
 from testing_models import EchoModel
-from testing_process import serving
+from testing_process import MODELPORT, env_for, serving
 
 X = np.zeros((4, 3))
 ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
@@ -195,3 +198,46 @@ def test_tritonclient_speaks_to_the_server(isolated_home: Path) -> None:
                 client.get_model_metadata("ghost")
         finally:
             client.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["ghost@production"], "error: model 'ghost' does not exist"),  # after the spawn
+        (["ghost@production", "--workers", "0"], "error: "),  # before the supervisor runs
+    ],
+)
+def test_a_serve_that_fails_leaves_no_worker_or_directory_behind(
+    isolated_home: Path, tmp_path: Path, args: list[str], error: str
+) -> None:
+    # `modelport serve` spawns its first worker before reading its options; when the
+    # command then fails, that worker and its private directory must go too.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = subprocess.run(
+        [str(MODELPORT), "serve", *args, "--port", "0"],
+        env=env_for(isolated_home, TMPDIR=str(scratch)),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(error), result.stderr
+    assert list(scratch.iterdir()) == []
+    leftovers = [
+        pid
+        for pid in _processes_with_env(f"PROMETHEUS_MULTIPROC_DIR={scratch}")
+        if pid != os.getpid()
+    ]
+    assert leftovers == []
+
+
+def _processes_with_env(prefix: str) -> list[int]:
+    """Processes whose environment has a variable starting with ``prefix``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if any(item.startswith(prefix.encode()) for item in environ):
+                found.append(int(entry.name))
+    return found

@@ -321,8 +321,9 @@ def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path) ->
             while len(server.seen_pids) < 2 and time.monotonic() < deadline:
                 get_pid(client, server)
         assert len(server.seen_pids) == 2
-        command = Path(f"/proc/{min(server.seen_pids)}/cmdline").read_bytes().split(b"\0")
-        private = Path(command[command.index(b"modelport.server.worker") + 1].decode()).parent
+        environ = Path(f"/proc/{min(server.seen_pids)}/environ").read_bytes().split(b"\0")
+        metrics = next(v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+        private = Path(metrics.partition(b"=")[2].decode()).parent
         assert private.is_dir()
         server.process.kill()
         server.wait(5)

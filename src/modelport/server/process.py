@@ -9,9 +9,9 @@
   import their libraries, and writes the pinned sources to ``pins.json``; those
   workers wait for it and load without a database round trip (replacements for
   crashed workers resolve for themselves).
-* The status line protocol: each worker writes exactly one line on its status pipe,
-  ``ready`` once it accepts requests, or ``failed <message>`` (then exits with
-  ``STARTUP_FAILED``).
+* The status line protocol: each worker writes exactly one line on its channel
+  (``modelport.server.channel``), ``ready`` once it accepts requests, or
+  ``failed <message>`` (then exits with ``STARTUP_FAILED``).
 
 This module is imported by the supervisor, so it must stay light: stdlib and our
 settings only (no uvicorn, starlette or prometheus_client).
@@ -38,8 +38,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """An ASGI 3 application (structurally the same as ``starlette.types.ASGIApp``)."""
 
 DEFAULT_FACTORY = "modelport.bootstrap:build_server_app"
-WORKER_MODULE = "modelport.server.worker"
-PRIVATE_DIRECTORY_PREFIX = "modelport-serve-"  # the supervisor's temporary directory
 STARTUP_FAILED = 3  # a worker's exit code when it could not start (uvicorn's too)
 READY = "ready"
 FAILED = "failed"

@@ -1,13 +1,13 @@
 """The server's supervisor: one listening socket, N worker processes serving on it.
 
 ``run_server`` binds the socket (``SO_REUSEADDR``, backlog 2048; port 0 picks a free
-one), writes the worker spec into a private directory (0700, also the
-``PROMETHEUS_MULTIPROC_DIR`` of the workers), and starts the workers with
-``python -P -m modelport.server.worker`` (spawned, never forked: each imports
-onnxruntime, uvloop and prometheus_client freshly, the last after its environment
-names the metrics directory). Each worker inherits the socket and the write end of
-its own status pipe, and reports ``ready`` or ``failed <message>`` on it (see
-``modelport.server.process``).
+one), writes the worker spec into a private directory (0700; its ``metrics`` folder is
+the ``PROMETHEUS_MULTIPROC_DIR`` of the workers), and starts the workers as described
+in ``modelport.server.channel``: spawned, never forked (each imports onnxruntime,
+uvloop and prometheus_client freshly), then sent the spec's path and the listening
+socket over their channel, on which each reports ``ready`` or ``failed <message>``
+(see ``modelport.server.process``). Worker 0 may have been spawned by the CLI before
+the settings were read (``modelport.server.early``); it is adopted with its directory.
 
 * Startup: once every worker is ready, one line goes to stdout:
   ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``. If a worker
@@ -42,8 +42,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,14 +50,19 @@ from types import FrameType
 
 from modelport.config import Settings
 from modelport.errors import InvalidArgumentError, ModelportError
+from modelport.server import early
+from modelport.server.channel import (
+    METRICS_DIRECTORY,
+    make_private_directory,
+    send_start,
+    spawn_worker,
+)
 from modelport.server.logs import json_handler
 from modelport.server.process import (
     DEFAULT_FACTORY,
     FAILED,
     PINS_FILE,
-    PRIVATE_DIRECTORY_PREFIX,
     READY,
-    WORKER_MODULE,
     WorkerSpec,
     parse_status,
     write_pins,
@@ -74,7 +77,6 @@ BACKOFF_MAX_S = 10.0
 STABLE_AFTER_S = 30.0
 KILL_SLACK_S = 5.0
 FORCED_EXIT = 130
-_STDERR_FD = 2
 
 logger = logging.getLogger("modelport.server.supervisor")
 
@@ -234,8 +236,8 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._directory = Path()
         self._spec_path = Path()
-        self._env: dict[str, str] = {}
         self._listen_fd = -1
+        self._early: early.EarlyWorker | None = None
 
     def run(self) -> int:
         """Serve until stopped; the exit code (raises when the startup fails). Run once."""
@@ -244,16 +246,20 @@ class Supervisor:
         handler = json_handler(fields={"pid": os.getpid()})
         logger.addHandler(handler)
         propagate, logger.propagate = logger.propagate, False
-        directory: str | None = None
+        directory: Path | None = None
         try:
-            directory = tempfile.mkdtemp(prefix=PRIVATE_DIRECTORY_PREFIX)  # mode 0700
-            self._directory = Path(directory)
+            # Worker 0 may be running already (spawned by the CLI); it lives in its
+            # directory.
+            self._early = early.adopt()
+            directory = self._early.directory if self._early else make_private_directory()
+            self._directory = directory
             with self._signals.installed():
                 self._selector.register(self._signals.wakeup_fd, selectors.EVENT_READ)
                 return self._serve(listener)
         finally:
             listener.close()
             self._kill_all()
+            self._discard_early()
             self._selector.close()
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -261,14 +267,10 @@ class Supervisor:
             logger.propagate = propagate
 
     def _serve(self, listener: socket.socket) -> int:
-        metrics = self._directory / "metrics"
-        metrics.mkdir(mode=0o700)
         self._spec_path = self._directory / "worker.json"
         self._listen_fd = listener.fileno()
         spec = WorkerSpec.build(self._settings, self._sources, self._factory, self._listen_fd)
         spec.write(self._spec_path)
-        # The workers get our whole environment plus the metrics directory.
-        self._env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
         try:
             for worker in self._workers:
                 self._spawn(worker, pinned=self._resolver is not None)
@@ -297,29 +299,46 @@ class Supervisor:
         write_pins(self._directory / PINS_FILE, pinned)
 
     def _spawn(self, worker: _Worker, *, pinned: bool = False) -> None:
-        read_fd, write_fd = os.pipe()
-        command = [sys.executable, "-P", "-m", WORKER_MODULE]
-        command += [str(self._spec_path), str(worker.index), str(write_fd)]
-        if pinned:
-            command.append(str(self._directory / PINS_FILE))
+        process, channel = self._early_or_new_worker(worker.index)
         try:
-            worker.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                command,
-                pass_fds=(self._listen_fd, write_fd),
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=_STDERR_FD,  # stdout carries only the "serving" line
-                start_new_session=True,
+            send_start(
+                channel,
+                spec_path=self._spec_path,
+                index=worker.index,
+                pins_path=self._directory / PINS_FILE if pinned else None,
+                listen_fd=self._listen_fd,
             )
         except OSError:
-            os.close(read_fd)
+            channel.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
             raise
-        finally:
-            os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        self._selector.register(read_fd, selectors.EVENT_READ, worker)
-        worker.status_fd, worker.buffer, worker.ready, worker.failure = read_fd, b"", False, None
+        worker.process = process
+        # The worker's one status line comes back on its channel.
+        status_fd = channel.detach()
+        os.set_blocking(status_fd, False)
+        self._selector.register(status_fd, selectors.EVENT_READ, worker)
+        worker.status_fd, worker.buffer, worker.ready, worker.failure = status_fd, b"", False, None
         worker.started_at, worker.restart_at = time.monotonic(), None
+
+    def _early_or_new_worker(self, index: int) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        """The CLI's early worker for slot 0 when it is still alive, else a new one."""
+        waiting = self._early
+        if waiting is not None and index == 0 and waiting.process.poll() is None:
+            self._early = None
+            return waiting.process, waiting.channel
+        self._discard_early()
+        return spawn_worker(self._directory)
+
+    def _discard_early(self) -> None:
+        waiting, self._early = self._early, None
+        if waiting is None:
+            return
+        waiting.channel.close()
+        with contextlib.suppress(ProcessLookupError):
+            waiting.process.kill()
+        waiting.process.wait()
 
     def _wait_until_ready(self) -> str | None:
         """None once every worker is ready (or a stop was requested); else the failure."""
@@ -394,6 +413,8 @@ class Supervisor:
                 chunk = os.read(worker.status_fd, 4096)
             except BlockingIOError:
                 return
+            except ConnectionResetError:  # it died before reading its start message
+                chunk = b""
             worker.buffer += chunk
             if not chunk or b"\n" in worker.buffer:
                 self._on_status(worker, worker.buffer.partition(b"\n")[0])
@@ -426,7 +447,7 @@ class Supervisor:
             return
         mark_dead: Callable[[int, str], object] = multiprocess.mark_process_dead  # untyped
         try:
-            mark_dead(pid, str(self._directory / "metrics"))
+            mark_dead(pid, str(self._directory / METRICS_DIRECTORY))
         except OSError as exc:
             logger.warning("cannot remove the metrics of worker pid %d: %s", pid, exc)
 

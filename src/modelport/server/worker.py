@@ -1,10 +1,12 @@
-"""One worker process of the server: ``python -m modelport.server.worker SPEC INDEX [STATUS_FD]``.
+"""One worker process of the server: ``python -m modelport.server.worker --channel FD``.
 
-Started by the supervisor (``modelport.server.supervisor``) with the listening socket
-and the write end of a status pipe inherited. It reads the spec, logs JSON to stderr,
-builds the app with the spec's factory and serves it with uvicorn on the inherited
-socket. It writes one line on the status pipe: ``ready`` once uvicorn serves (models
-loaded and the socket registered), or ``failed <message>`` and exits with code 3.
+Spawned by the supervisor (``modelport.server.supervisor``) or, for worker 0, by the
+CLI before it parsed its options (``modelport.server.early``). It imports the app's
+libraries, waits for its start message on the channel (``modelport.server.channel``:
+the spec's path, its index, the listening socket), logs JSON to stderr, builds the app
+with the spec's factory and serves it with uvicorn on that socket. It writes one line
+on the channel: ``ready`` once uvicorn serves (models loaded and the socket
+registered), or ``failed <message>`` and exits with code 3.
 
 SIGTERM (or SIGINT) starts the drain: readiness turns 503 at once (``begin_drain``),
 uvicorn stops accepting, closes idle keep-alive connections, lets in-flight requests
@@ -25,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -32,10 +35,16 @@ import uvicorn
 
 from modelport.config import Settings
 from modelport.errors import ModelportError
+from modelport.server.channel import (
+    CHANNEL_OPTION,
+    PRIVATE_DIRECTORY_PREFIX,
+    WORKER_MODULE,
+    receive_start,
+)
 from modelport.server.logs import install_json_logging
 from modelport.server.process import (
+    DEFAULT_FACTORY,
     FAILED,
-    PRIVATE_DIRECTORY_PREFIX,
     READY,
     STARTUP_FAILED,
     ServerApp,
@@ -271,29 +280,43 @@ def _remove_private_directory(spec_path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``SPEC_PATH INDEX [STATUS_FD [PINS_PATH]]``."""
+    """Entry point: ``--channel FD`` (see ``modelport.server.channel``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) not in (2, 3, 4):
-        print(
-            "usage: python -m modelport.server.worker SPEC_PATH INDEX [STATUS_FD [PINS_PATH]]",
-            file=sys.stderr,
-        )
+    if len(args) != 2 or args[0] != CHANNEL_OPTION or not args[1].isdigit():
+        print(f"usage: python -m {WORKER_MODULE} {CHANNEL_OPTION} FD", file=sys.stderr)
         return 2
-    pins = Path(args[3]) if len(args) == 4 else None
-    index = int(args[1])
-    status = StatusPipe(int(args[2]) if len(args) >= 3 else None)
+    channel = socket.socket(fileno=int(args[1]))
+    _import_default_app()  # while the supervisor may still be reading its settings
+    try:
+        start = receive_start(channel)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"worker: bad start message: {exc}", file=sys.stderr)
+        return STARTUP_FAILED
+    if start is None:  # the supervisor is gone, or never needed this worker
+        return 0
+    status = StatusPipe(channel.detach())
+    index = start.index
     # Our own INFO lines (models served, swaps, access log); other libraries' warnings.
     handler = install_json_logging(logging.WARNING, fields={"pid": os.getpid(), "worker": index})
     handler.addFilter(_QuietAfterFailure(status))
     logging.getLogger("modelport").setLevel(logging.INFO)
     try:
-        spec = WorkerSpec.read(Path(args[0]))
+        spec = replace(WorkerSpec.read(start.spec_path), listen_fd=start.listen_fd)
     except (OSError, ValueError, KeyError) as exc:
-        status.fail(f"worker {index} cannot read its spec {args[0]}: {exc}")
+        status.fail(f"worker {index} cannot read its spec {start.spec_path}: {exc}")
         return STARTUP_FAILED
     with contextlib.suppress(KeyboardInterrupt):
-        return serve(spec, index, status, Path(args[0]), pins)
+        return serve(spec, index, status, start.spec_path, start.pins_path)
     return 0
+
+
+def _import_default_app() -> None:
+    """Import the default app's libraries now: a spawned worker waits for its start
+    message meanwhile. An app that cannot be imported fails later, with its message."""
+    module = DEFAULT_FACTORY.partition(":")[0]
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
+        importlib.import_module("modelport.server.app")
 
 
 if __name__ == "__main__":
