@@ -31,7 +31,9 @@ Measured, for each server:
 Beside them, the in-process limit on one core (a subprocess pinned to core 1 with one
 BLAS/OpenMP thread): rows/s of the model's own ``predict`` on a 1-row and a 64-row
 DataFrame, of onnxruntime on a float64 matrix (modelport's accelerated predictor, the
-call the server makes), and of ``modelport.load(...).predict(DataFrame)``.
+call the server makes), and of ``modelport.load(...).predict(DataFrame)``. They are
+measured before the load tests (the targets' reference) and again after them; the
+notes show how far the reference limits drifted in between.
 
 Prints one report: the load table, memory, cold start, in-process limits, then the
 issue's targets with PASS/FAIL, and the load average. ``--quick`` is a short smoke run
@@ -560,6 +562,24 @@ def inprocess_main(spec_path: Path) -> int:
                 )
     print(json.dumps(results))
     return 0
+
+
+def drift_notes(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per reference limit: its 64-row rate before and after the load tests.
+
+    The targets use the first measurement, taken just before the forest's load tests;
+    on a shared machine the second one shows how far the ground moved meanwhile."""
+    later = {(r["model"], r["runtime"], r["call"]): r for r in after}
+    notes = []
+    for first in before:
+        second = later.get((first["model"], first["runtime"], first["call"]))
+        if first["limit"] and second is not None:
+            notes.append(
+                f"in-process 64-row limit, {first['model']} {first['runtime']}: "
+                f"{first['batch']:,.0f} rows/s before the load tests, "
+                f"{second['batch']:,.0f} after ({second['batch'] / first['batch']:.2f}x)"
+            )
+    return notes
 
 
 def _rate(call: Callable[[], Any], rows: int, seconds: float) -> float:
@@ -1166,6 +1186,8 @@ def run(config: Config, scratch: Path, report: Report) -> None:
     for spec in server_specs(config, bodies, mlflow_models):
         report.results.append(measure_server(spec, config, logs))
     report.loads.append(("after load tests", os.getloadavg()))
+    print("- in-process limits again (how much the machine drifted)", flush=True)
+    report.notes.extend(drift_notes(report.inprocess, measure_inprocess(config, scratch, frames)))
     body = bodies["quickstart"].single.read_bytes()
     report.cold[COLD_MODELPORT] = cold_starts(
         COLD_MODELPORT,
