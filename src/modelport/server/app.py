@@ -68,6 +68,23 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 404, body)
 
 
+class _StaticFirst:
+    """Routes a path without parameters (``/invocations``, health, metrics) with one dict
+    lookup; everything else, and the lifespan, goes to the router, which tries each of
+    its routes' patterns in turn."""
+
+    def __init__(self, static: dict[str, _JsonRoute], router: Router) -> None:
+        self._static = static
+        self._router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._static.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self._router(scope, receive, send)
+        else:
+            await route.handle(scope, receive, send)
+
+
 class ServerApp:
     """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness."""
 
@@ -87,7 +104,10 @@ class ServerApp:
             for path, methods, cls in ROUTES
         ]
         router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
-        app: Any = RequestContext(router, access_log=context.settings.access_log)
+        static = {route.path: route for route in routes if "{" not in route.path}
+        app: Any = RequestContext(
+            _StaticFirst(static, router), access_log=context.settings.access_log
+        )
         if workers > 1:
             app = ConnectionRecycler(app, context.settings.max_requests_per_connection)
         self.asgi = app

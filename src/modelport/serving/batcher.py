@@ -158,6 +158,10 @@ class Batcher:
         if deadline <= now:
             self._observer.rejected("deadline")
             raise _deadline_error(self._name)
+        if rows >= self._settings.max_batch_size and not self._queue and self._inline():
+            # A full batch for an idle model: nothing could join it, and an inline call
+            # cannot overlap the loop's, so it runs here without the queue's round trip.
+            return self._run_alone(batch, rows, outputs, now)
         item = _Pending(batch, rows, outputs, now, loop.create_future())
         item.timer = loop.call_later(deadline - now, self._expire, item)
         self._queue.append(item)
@@ -242,19 +246,38 @@ class Batcher:
         self._observer.batch_done(rows, len(items), seconds)
         _split(result, items)
 
+    def _inline(self) -> bool:
+        return self._seconds is not None and self._seconds < INLINE_SECONDS
+
     async def _call(self, batch: Batch, outputs: frozenset[str]) -> Mapping[str, np.ndarray]:
-        if self._seconds is not None and self._seconds < INLINE_SECONDS:
-            started = time.perf_counter()
-            result = self._run(batch, outputs)
-        else:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._name}")
-            loop = asyncio.get_running_loop()
-            started = time.perf_counter()
-            result = await loop.run_in_executor(self._executor, self._run, batch, outputs)
-        elapsed = time.perf_counter() - started
-        self._seconds = elapsed if self._seconds is None else 0.8 * self._seconds + 0.2 * elapsed
+        if self._inline():
+            return self._call_inline(batch, outputs)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._name}")
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        result = await loop.run_in_executor(self._executor, self._run, batch, outputs)
+        self._measured(time.perf_counter() - started)
         return result
+
+    def _call_inline(self, batch: Batch, outputs: frozenset[str]) -> Mapping[str, np.ndarray]:
+        started = time.perf_counter()
+        result = self._run(batch, outputs)
+        self._measured(time.perf_counter() - started)
+        return result
+
+    def _measured(self, elapsed: float) -> None:
+        self._seconds = elapsed if self._seconds is None else 0.8 * self._seconds + 0.2 * elapsed
+
+    def _run_alone(self, batch: Batch, rows: int, outputs: frozenset[str], now: float) -> Outputs:
+        self._observer.waited(0.0)
+        try:
+            result = self._call_inline(batch, outputs)
+            _check_result(result, outputs, rows, self._name)
+        except Exception as exc:
+            raise _request_error(exc, self._name) from None
+        self._observer.batch_done(rows, 1, time.monotonic() - now)
+        return {name: result[name] for name in outputs}
 
     async def _settle_one_by_one(self, items: list[_Pending], batch_error: Exception) -> None:
         if len(items) == 1:
@@ -298,11 +321,14 @@ def _split(result: Mapping[str, np.ndarray], items: list[_Pending]) -> None:
 
 
 def _fail(item: _Pending, exc: Exception, name: str) -> None:
-    if item.future.done():
-        return
+    if not item.future.done():
+        item.future.set_exception(_request_error(exc, name))
+
+
+def _request_error(exc: Exception, name: str) -> ModelportError:
+    """What a request whose rows made the model fail is told (logged unless ours)."""
     if isinstance(exc, ModelportError):
-        item.future.set_exception(exc)
-        return
+        return exc
     logger.error(
         "model %s failed on a request: %s: %s",
         name,
@@ -310,9 +336,7 @@ def _fail(item: _Pending, exc: Exception, name: str) -> None:
         exc,
         extra={"model": name},
     )
-    item.future.set_exception(
-        ModelExecutionError(f"model {name!r} failed on this input: {type(exc).__name__}: {exc}")
-    )
+    return ModelExecutionError(f"model {name!r} failed on this input: {type(exc).__name__}: {exc}")
 
 
 def _deadline_error(name: str) -> DeadlineExceededError:

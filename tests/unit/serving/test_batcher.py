@@ -103,6 +103,66 @@ def test_a_request_larger_than_the_batch_runs_alone() -> None:
     run(scenario())
 
 
+class Counts:
+    """An observer keeping the batches it was told about."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, int]] = []
+        self.waits: list[float] = []
+
+    def queue_depth(self, depth: int) -> None:
+        pass
+
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
+        self.batches.append((rows, requests))
+
+    def waited(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def rejected(self, reason: str) -> None:
+        pass
+
+
+def test_a_full_batch_for_an_idle_fast_model_is_answered_and_counted() -> None:
+    async def scenario() -> None:
+        model, counts = Recorder(fail_on=13.0), Counts()
+        batcher = Batcher(
+            model,
+            BatchingSettings(max_batch_size=4),
+            name="m",
+            observer=counts,
+            expected_seconds=0.00001,
+        )
+        batcher.start()
+        assert (await submit(batcher, 1.5, rows=4)).tolist() == [3.0] * 4
+        assert counts.batches == [(4, 1)]
+        assert counts.waits == [0.0]
+        with pytest.raises(ModelExecutionError, match="poisoned row"):
+            await submit(batcher, 13.0, rows=4)
+        assert (await submit(batcher, 2.0, rows=5)).tolist() == [4.0] * 5  # still serving
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_full_batch_does_not_overtake_requests_already_queued() -> None:
+    async def scenario() -> None:
+        model = Recorder()
+        batcher = Batcher(
+            model, BatchingSettings(max_batch_size=4), name="m", expected_seconds=0.00001
+        )
+        batcher.start()
+        first = asyncio.ensure_future(submit(batcher, 1.0))
+        await asyncio.sleep(0)  # queued: the loop is letting others join it
+        full = await submit(batcher, 2.0, rows=4)
+        assert (await first).tolist() == [2.0]
+        assert full.tolist() == [4.0] * 4
+        assert model.calls[0] == 1  # the queued request ran first
+        await batcher.close()
+
+    run(scenario())
+
+
 def test_a_lone_request_does_not_wait_for_company() -> None:
     async def scenario() -> None:
         model = Recorder()
