@@ -20,6 +20,7 @@ anything else is imported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -67,6 +68,14 @@ def spawn_worker(directory: Path) -> tuple[subprocess.Popen[bytes], socket.socke
     finally:
         theirs.close()
     return process, ours
+
+
+def stop_unstarted(process: subprocess.Popen[bytes], channel: socket.socket) -> None:
+    """Kill a spawned worker that has served nothing (no drain needed) and reap it."""
+    channel.close()
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    process.wait()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ Standard library only: this runs before the CLI imports anything.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import shutil
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelport.server.channel import make_private_directory, spawn_worker
+from modelport.server.channel import make_private_directory, spawn_worker, stop_unstarted
 
 _HELP = frozenset({"-h", "--help"})
 
@@ -64,8 +63,5 @@ def _discard() -> None:
     worker = adopt()
     if worker is None:
         return
-    worker.channel.close()
-    with contextlib.suppress(ProcessLookupError):
-        worker.process.kill()
-    worker.process.wait()
+    stop_unstarted(worker.process, worker.channel)
     shutil.rmtree(worker.directory, ignore_errors=True)

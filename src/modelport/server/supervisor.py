@@ -56,6 +56,7 @@ from modelport.server.channel import (
     make_private_directory,
     send_start,
     spawn_worker,
+    stop_unstarted,
 )
 from modelport.server.logs import json_handler
 from modelport.server.process import (
@@ -309,10 +310,7 @@ class Supervisor:
                 listen_fd=self._listen_fd,
             )
         except OSError:
-            channel.close()
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.wait()
+            stop_unstarted(process, channel)
             raise
         worker.process = process
         # The worker's one status line comes back on its channel.
@@ -333,12 +331,8 @@ class Supervisor:
 
     def _discard_early(self) -> None:
         waiting, self._early = self._early, None
-        if waiting is None:
-            return
-        waiting.channel.close()
-        with contextlib.suppress(ProcessLookupError):
-            waiting.process.kill()
-        waiting.process.wait()
+        if waiting is not None:
+            stop_unstarted(waiting.process, waiting.channel)
 
     def _wait_until_ready(self) -> str | None:
         """None once every worker is ready (or a stop was requested); else the failure."""
