@@ -1,4 +1,5 @@
-"""A spawned worker that is never given work exits by itself, quietly."""
+"""A spawned worker that is never given work exits by itself, quietly, and removes the
+private directory its supervisor can no longer remove."""
 
 from __future__ import annotations
 
@@ -13,5 +14,6 @@ def test_a_worker_whose_channel_closes_before_its_start_exits_0() -> None:
         process, channel = spawn_worker(directory)
         channel.close()
         assert process.wait(timeout=60) == 0
+        assert not directory.exists()
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -37,6 +37,7 @@ from modelport.config import Settings
 from modelport.errors import ModelportError
 from modelport.server.channel import (
     CHANNEL_OPTION,
+    MULTIPROCESS_ENV,
     PRIVATE_DIRECTORY_PREFIX,
     WORKER_MODULE,
     receive_start,
@@ -271,10 +272,11 @@ def serve(
     return STARTUP_FAILED if status.failed else 0
 
 
-def _remove_private_directory(spec_path: Path) -> None:
-    """Remove the supervisor's directory (the spec holds settings such as the database
-    URL) when the supervisor died without doing it; any orphaned worker may."""
-    directory = spec_path.resolve().parent
+def _remove_private_directory(inside: Path) -> None:
+    """Remove the supervisor's directory, which holds ``inside`` (the spec, with settings
+    such as the database URL, or the metrics folder), when the supervisor died without
+    doing it; any orphaned worker may."""
+    directory = inside.resolve().parent
     if directory.name.startswith(PRIVATE_DIRECTORY_PREFIX):
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -292,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"worker: bad start message: {exc}", file=sys.stderr)
         return STARTUP_FAILED
-    if start is None:  # the supervisor is gone, or never needed this worker
+    if start is None:  # the supervisor is gone (killed before it could clean up)
+        metrics = os.environ.get(MULTIPROCESS_ENV)
+        if metrics:
+            _remove_private_directory(Path(metrics))
         return 0
     status = StatusPipe(channel.detach())
     index = start.index
