@@ -8,14 +8,16 @@ the result. How long it waits for company adapts to the traffic:
   already reached the server join it), so a lone client sees no added latency;
 * while requests keep arriving, the batch keeps collecting, but never longer than
   ``max_wait_ms`` after its first request arrived;
-* while the model is busy, new requests queue and go together in the next batch.
+* while the model is busy, new requests queue and go together in the next batch;
+* a request that fills a batch by itself, for an idle model that runs inline, skips the
+  queue: nothing could join it, so it runs in its own coroutine at once.
 
 Slow models run in a worker thread so the event loop keeps answering health checks and
-reading requests; models that answer within 2 ms run inline. A thread
-costs more than its hand-off (~50 us) suggests: while the model thread runs, the loop
-parses the next requests and holds the GIL, and the model thread then waits for it
-(Python's convoy effect). Measured here with a 0.5 ms model, inline served about 2x
-the requests/s of a thread, with one worker or two.
+reading requests; models that answer within 2 ms run inline. A thread costs more than
+its hand-off (~50 us) suggests: while the model thread runs, the loop parses the next
+requests and holds the GIL, and the model thread then waits for it (Python's convoy
+effect). Measured here with a 0.5 ms model, inline served about 2x the requests/s of a
+thread, with one worker or two.
 
 A full queue refuses at once (``OverloadedError``, 503); a request whose deadline
 passes is answered with ``DeadlineExceededError`` (504) and skipped if it is still
