@@ -9,7 +9,9 @@ it. Messages follow MLflow 2/3's scoring server so that its clients see familiar
 Values stay as the client sent them: an array is float64, int64 or bool when every value
 is of that kind (int and float together give float64), and otherwise dtype=object holding
 the Python values (str, int, float, bool, None). The caller converts them with the model's
-signature. Nothing here imports pandas: this is the serving hot path.
+signature. Nothing here imports pandas: this is the serving hot path. A JSON table of
+plain numbers (the usual batch request) is read by ``numeric_json`` without building a
+Python object per value; everything else, and every error, comes from the code here.
 
 Leniencies, each on purpose:
 
@@ -53,6 +55,7 @@ from modelport.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from modelport.server.numeric_json import float_table
 
 CONTENT_TYPE_CSV = "text/csv"
 CONTENT_TYPE_JSON = "application/json"
@@ -161,6 +164,15 @@ def decode_invocation(body: bytes, content_type: str | None, *, max_elements: in
     """
     if content_kind(content_type) == "csv":
         return MlflowRequest(_decode_csv(body, max_elements), None)
+    table = float_table(body)
+    if table is not None:  # the common case, decoded without Python objects per value
+        data: MlflowData = (
+            MlflowTable(table.columns, table.values)
+            if table.key == "dataframe_split"
+            else MlflowArray(table.values)
+        )
+        _check_size(data, max_elements)
+        return MlflowRequest(data, None)
     document = _load_json(body)
     if not isinstance(document, dict):
         received = "a list" if isinstance(document, list) else f"type '{type(document).__name__}'"
