@@ -17,7 +17,7 @@ from modelport.errors import (
     ModelNotReadyError,
     OverloadedError,
 )
-from modelport.serving.batcher import Batcher
+from modelport.serving.batcher import PROBE_BELOW_SECONDS, PROBE_EVERY, Batcher
 
 OUT = frozenset({"y"})
 
@@ -294,6 +294,51 @@ def test_fast_models_run_inline_slow_ones_in_a_thread() -> None:
         await two.close()
 
     run(scenario())
+
+
+def test_a_fast_model_that_only_looks_slow_in_its_thread_returns_inline() -> None:
+    """Threaded calls measure the GIL convoy too; an inline probe measures the model."""
+    loop_thread = threading.current_thread().name
+
+    class SlowOnlyInAThread(Recorder):
+        def __call__(
+            self, batch: dict[str, np.ndarray], outputs: frozenset[str]
+        ) -> Mapping[str, np.ndarray]:
+            self.delay = 0.0 if threading.current_thread().name == loop_thread else 0.003
+            return super().__call__(batch, outputs)
+
+    async def scenario() -> list[str]:
+        model = SlowOnlyInAThread()
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.003)
+        batcher.start()
+        where = []
+        for _ in range(PROBE_EVERY + 5):
+            model.threads.clear()
+            await submit(batcher, 1.0)
+            (name,) = model.threads
+            where.append(name)
+        await batcher.close()
+        return where
+
+    where = run(scenario())
+    assert isinstance(where, list)
+    assert all(name.startswith("model-m") for name in where[: PROBE_EVERY - 1])
+    assert where[PROBE_EVERY - 1 :] == [loop_thread] * 6
+
+
+def test_a_model_slower_than_the_probe_limit_is_never_run_inline() -> None:
+    async def scenario() -> set[str]:
+        model = Recorder(delay=PROBE_BELOW_SECONDS + 0.002)
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.01)
+        batcher.start()
+        for _ in range(PROBE_EVERY + 1):
+            await submit(batcher, 1.0)
+        await batcher.close()
+        return model.threads
+
+    threads = run(scenario())
+    assert isinstance(threads, set)
+    assert threads and all(name.startswith("model-m") for name in threads)
 
 
 def test_close_finishes_queued_requests_then_refuses() -> None:
