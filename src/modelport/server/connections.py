@@ -1,29 +1,26 @@
 """Spreading requests, not just connections, over the worker processes.
 
-All workers accept on one listening socket that the supervisor binds and keeps open.
-The kernel hands each new connection to whichever worker calls ``accept`` first, and
-libuv accepts every pending connection in one go: when a load generator opens 64
-keep-alive connections at once, one worker may take most of them and keep them for
-the whole run while the others idle. Balancing connections is therefore not enough.
+Each worker accepts on a socket of its own, and the kernel places every new connection
+on one of them at random (``modelport.server.listeners``). A keep-alive connection
+stays where it was placed, though: a load generator's 8 connections landed 8 to 0 on
+2 workers for seconds at a time, one worker busy and the other idle, and a real client
+pool can do the same. Balancing connections once is therefore not enough.
 
-``ConnectionRecycler`` counts the requests of each keep-alive connection and adds
-``connection: close`` to the response that reaches ``max_requests``. uvicorn's
-httptools protocol honours the header (it clears ``keep_alive`` and closes the
-transport once the body is sent; pipelined requests already received on that
-connection are dropped, which HTTP/1.1 allows after ``connection: close``), the
-client reconnects, and the new connection goes to whichever worker is free to accept
-it first: a busy worker is less often waiting in ``epoll``, so over time connections
-drift from loaded workers to idle ones, and no worker keeps a connection for good. The
-cost is one TCP handshake every ``max_requests`` requests (100 by default).
+``ConnectionRecycler`` adds ``connection: close`` to a response, and the client's next
+request opens a new connection that the kernel places again, in two cases:
 
-Why not one ``SO_REUSEPORT`` socket per worker, which the kernel balances by a hash of
-the peer address? Connections queued on a worker's own socket are reset when that
-worker dies, and while it restarts its share of new connections either fails (socket
-closed) or waits for the replacement (socket kept open by the supervisor), possibly
-for many seconds if the model is slow to load or the worker keeps crashing. With the
-shared socket, a crash loses only the requests the dead worker was processing and
-the others keep answering everything else. ``SO_REUSEPORT`` would also let another
-process of the same user bind the port and take a share of the traffic.
+* the connection reached ``max_requests`` requests (100 by default), so that no client
+  stays on one worker for good;
+* the worker is busy, that is other requests are in flight while this one starts, and
+  it has not closed a connection for being busy in the last ``busy_interval_s``
+  (0.1 s). A worker holding too many connections sheds one every 0.1 s, and each lands
+  elsewhere with probability (N-1)/N, until the load evens out. Workers that are all
+  busy shed 10 connections a second each, which costs one TCP handshake per
+  connection and nothing per request.
+
+uvicorn's httptools protocol honours the header (it clears ``keep_alive`` and closes
+the transport once the body is sent; pipelined requests already received on that
+connection are dropped, which HTTP/1.1 allows after ``connection: close``).
 
 Counting is per ``scope["client"]`` (peer host and port, which identify a connection
 while it is open). Memory is bounded: the least recently used entries are forgotten
@@ -36,23 +33,35 @@ one count.
 
 from __future__ import annotations
 
+import time
+
 from modelport.server.process import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_TRACKED = 10_000
+DEFAULT_BUSY_INTERVAL_S = 0.1
 
 
 class ConnectionRecycler:
-    """ASGI middleware: close each keep-alive connection after ``max_requests`` requests."""
+    """ASGI middleware: close a keep-alive connection after ``max_requests`` requests,
+    and one connection per ``busy_interval_s`` while the worker is busy."""
 
     def __init__(
-        self, app: ASGIApp, max_requests: int, *, max_tracked: int = DEFAULT_MAX_TRACKED
+        self,
+        app: ASGIApp,
+        max_requests: int,
+        *,
+        max_tracked: int = DEFAULT_MAX_TRACKED,
+        busy_interval_s: float = DEFAULT_BUSY_INTERVAL_S,
     ) -> None:
         if max_requests < 1 or max_tracked < 1:
             raise ValueError("max_requests and max_tracked must be at least 1")
         self.app = app
         self.max_requests = max_requests
         self.max_tracked = max_tracked
+        self.busy_interval_s = busy_interval_s
         self._counts: dict[tuple[str, int], int] = {}  # insertion order = recency
+        self._in_flight = 0
+        self._last_busy_close = float("-inf")
 
     @property
     def tracked(self) -> int:
@@ -60,27 +69,30 @@ class ConnectionRecycler:
         return len(self._counts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the request, closing its connection when it is the last one allowed."""
+        """Serve the request, closing its connection when it is the last one allowed or
+        the worker sheds a connection for being busy."""
         if scope["type"] != "http" or scope.get("http_version") != "1.1":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        if not client or not self._is_last(client[0], client[1]):
-            await self.app(scope, receive, send)
-            return
+        closing = client is not None and self._closes(client[0], client[1])
+        self._in_flight += 1
+        try:
+            await self.app(scope, receive, _closing(send) if closing else send)
+        finally:
+            self._in_flight -= 1
 
-        async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", ())
-                    if name.lower() != b"connection"
-                ]
-                headers.append((b"connection", b"close"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_closing)
+    def _closes(self, host: str, port: int) -> bool:
+        if self._is_last(host, port):
+            return True
+        if self._in_flight == 0:
+            return False
+        now = time.monotonic()
+        if now - self._last_busy_close < self.busy_interval_s:
+            return False
+        self._last_busy_close = now
+        self._counts.pop((host, port), None)  # the connection closes: stop tracking it
+        return True
 
     def _is_last(self, host: str, port: int) -> bool:
         key = (host, port)
@@ -91,6 +103,23 @@ class ConnectionRecycler:
         if len(self._counts) > self.max_tracked:
             del self._counts[next(iter(self._counts))]
         return False
+
+
+def _closing(send: Send) -> Send:
+    """``send``, adding ``connection: close`` to the response's headers."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (name, value)
+                for name, value in message.get("headers", ())
+                if name.lower() != b"connection"
+            ]
+            headers.append((b"connection", b"close"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_closing
 
 
 def recycle_connections(app: ASGIApp, *, workers: int, max_requests: int) -> ASGIApp:

@@ -1,13 +1,14 @@
-"""The server's supervisor: one listening socket, N worker processes serving on it.
+"""The server's supervisor: the server's port, N worker processes serving on it.
 
-``run_server`` binds the socket (``SO_REUSEADDR``, backlog 2048; port 0 picks a free
-one), writes the worker spec into a private directory (0700; its ``metrics`` folder is
-the ``PROMETHEUS_MULTIPROC_DIR`` of the workers), and starts the workers as described
-in ``modelport.server.channel``: spawned, never forked (each imports onnxruntime,
-uvloop and prometheus_client freshly), then sent the spec's path and the listening
-socket over their channel, on which each reports ``ready`` or ``failed <message>``
-(see ``modelport.server.process``). Worker 0 may have been spawned by the CLI before
-the settings were read (``modelport.server.early``); it is adopted with its directory.
+``run_server`` binds the port (port 0 picks a free one; ``modelport.server.listeners``
+says which socket each worker accepts on), writes the worker spec into a private
+directory (0700; its ``metrics`` folder is the ``PROMETHEUS_MULTIPROC_DIR`` of the
+workers), and starts the workers as described in ``modelport.server.channel``:
+spawned, never forked (each imports onnxruntime, uvloop and prometheus_client
+freshly), then sent the spec's path and their listening socket over their channel, on
+which each reports ``ready`` or ``failed <message>`` (see ``modelport.server.process``).
+Worker 0 may have been spawned by the CLI before the settings were read
+(``modelport.server.early``); it is adopted with its directory.
 
 * Startup: once every worker is ready, one line goes to stdout:
   ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``. If a worker
@@ -15,11 +16,11 @@ the settings were read (``modelport.server.early``); it is adopted with its dire
   CLI prints ``error: <message>`` and exits 1).
 * Running: a worker that exits (crash, OOM kill, ``os._exit``) is logged with its pid
   and exit code and replaced; repeated crashes back off from 0.5 s, doubling up to
-  10 s, and the back-off resets once a worker has stayed up 30 s. The socket stays
-  open in the supervisor, so connections waiting in its queue are served by the other
-  workers or the replacement, never reset. The dead worker's live Prometheus gauges
-  are removed (``mark_process_dead``).
-* SIGTERM or SIGINT: the supervisor closes its copy of the socket and sends SIGTERM
+  10 s, and the back-off resets once a worker has stayed up 30 s. New connections go
+  to the other workers meanwhile (``listeners`` says what happens to those the dead
+  worker had not accepted yet). The dead worker's live Prometheus gauges are removed
+  (``mark_process_dead``).
+* SIGTERM or SIGINT: the supervisor stops accepting on its own socket and sends SIGTERM
   to every worker, which stop accepting, finish in-flight requests within
   ``serve.drain_timeout_s`` and exit. Workers still running ``drain_timeout_s + 5`` s
   later are killed. The private directory is removed and ``run_server`` returns 0.
@@ -49,7 +50,7 @@ from pathlib import Path
 from types import FrameType
 
 from modelport.config import Settings
-from modelport.errors import InvalidArgumentError, ModelportError
+from modelport.errors import ModelportError
 from modelport.server import early
 from modelport.server.channel import (
     METRICS_DIRECTORY,
@@ -58,6 +59,7 @@ from modelport.server.channel import (
     spawn_worker,
     stop_unstarted,
 )
+from modelport.server.listeners import Listeners, authority
 from modelport.server.logs import json_handler
 from modelport.server.process import (
     DEFAULT_FACTORY,
@@ -72,7 +74,6 @@ from modelport.serving.sources import ModelSource
 
 Resolver = Callable[[Sequence[ModelSource]], Sequence[ModelSource]]
 
-BACKLOG = 2048
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 STABLE_AFTER_S = 30.0
@@ -103,36 +104,11 @@ def run_server(
     return supervisor.run()
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        raise InvalidArgumentError(
-            f"cannot resolve {host!r}: {exc.strerror}", field="host"
-        ) from None
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise ModelportError(f"cannot listen on {_authority(host, port)}: {exc.strerror}") from None
-    return sock
-
-
 def serving_line(settings: Settings, models: int, port: int) -> str:
     """The line printed once every worker is ready."""
-    url = f"http://{_authority(settings.serve.host, port)}"
+    url = f"http://{authority(settings.serve.host, port)}"
     workers = settings.serve.workers
     return f"modelport serving {models} model(s) on {url} with {workers} worker(s)"
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _print_line(line: str) -> None:
@@ -237,13 +213,13 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._directory = Path()
         self._spec_path = Path()
-        self._listen_fd = -1
+        self._listeners: Listeners | None = None
         self._early: early.EarlyWorker | None = None
 
     def run(self) -> int:
         """Serve until stopped; the exit code (raises when the startup fails). Run once."""
         serve = self._settings.serve
-        listener = bind_listener(serve.host, serve.port)
+        listeners = Listeners.open(serve.host, serve.port, workers=serve.workers)
         handler = json_handler(fields={"pid": os.getpid()})
         logger.addHandler(handler)
         propagate, logger.propagate = logger.propagate, False
@@ -256,9 +232,9 @@ class Supervisor:
             self._directory = directory
             with self._signals.installed():
                 self._selector.register(self._signals.wakeup_fd, selectors.EVENT_READ)
-                return self._serve(listener)
+                return self._serve(listeners)
         finally:
-            listener.close()
+            listeners.close()
             self._kill_all()
             self._discard_early()
             self._selector.close()
@@ -267,10 +243,11 @@ class Supervisor:
             logger.removeHandler(handler)
             logger.propagate = propagate
 
-    def _serve(self, listener: socket.socket) -> int:
+    def _serve(self, listeners: Listeners) -> int:
         self._spec_path = self._directory / "worker.json"
-        self._listen_fd = listener.fileno()
-        spec = WorkerSpec.build(self._settings, self._sources, self._factory, self._listen_fd)
+        self._listeners = listeners
+        # Each worker's socket comes with its start message, not in the shared spec.
+        spec = WorkerSpec.build(self._settings, self._sources, self._factory, listen_fd=-1)
         spec.write(self._spec_path)
         try:
             for worker in self._workers:
@@ -284,10 +261,9 @@ class Supervisor:
             self._stop_workers(KILL_SLACK_S)
             raise ModelportError(failure)
         if not self._signals.stop:
-            port = int(listener.getsockname()[1])
-            self._announce(serving_line(self._settings, len(self._sources), port))
+            self._announce(serving_line(self._settings, len(self._sources), listeners.port))
             self._supervise()
-        listener.close()  # stop accepting: only the workers' copies remain, until they drain
+        listeners.close()  # stop accepting: only the workers' sockets remain, until they drain
         return self._drain()
 
     def _pin_sources(self, resolver: Resolver) -> None:
@@ -302,13 +278,16 @@ class Supervisor:
     def _spawn(self, worker: _Worker, *, pinned: bool = False) -> None:
         process, channel = self._early_or_new_worker(worker.index)
         try:
-            send_start(
-                channel,
-                spec_path=self._spec_path,
-                index=worker.index,
-                pins_path=self._directory / PINS_FILE if pinned else None,
-                listen_fd=self._listen_fd,
-            )
+            if self._listeners is None:
+                raise OSError("the server's port is not open")
+            with self._listeners.for_worker() as listener:
+                send_start(
+                    channel,
+                    spec_path=self._spec_path,
+                    index=worker.index,
+                    pins_path=self._directory / PINS_FILE if pinned else None,
+                    listen_fd=listener.fileno(),
+                )
         except OSError:
             stop_unstarted(process, channel)
             raise
