@@ -3,12 +3,13 @@
 With several workers on Linux, each worker listens on a socket of its own, all bound
 to the server's port with ``SO_REUSEPORT``: the kernel hands each new connection to
 one of them by a hash of the client's address and port, whatever the workers are
-doing. One shared listening socket, which every worker accepts on, was tried first
-and measured badly: the kernel offers a new connection to every worker, and the one
-that is busy and awake takes it before an idle one, asleep in ``epoll``, is scheduled.
-Connections then piled up on one worker while the other idled for seconds (the 100-tree
-scikit-learn forest, 2 workers, 8 clients: 200-243 requests/s with one worker at 0-1 %
-CPU for 5 s at a time; 289-314 requests/s and both workers busy with a socket each).
+doing. One shared listening socket, which every worker accepts on, was used first and
+measured badly: connections piled up on one worker while the other idled for seconds
+(the 100-tree scikit-learn forest, 2 workers, 8 clients of 64 rows: 200-243
+requests/s, one worker at 0-1 % CPU for 5 s at a time; with a socket each, 246-314;
+with ``ConnectionRecycler`` shedding too, 279-322 and both workers busy). The likely
+cause: the kernel wakes every worker for a new connection, and a busy worker, already
+awake, accepts it before an idle one asleep in ``epoll`` runs.
 ``ConnectionRecycler`` closes each keep-alive connection now and then, so the kernel
 hashes it again and no client stays on one worker for good.
 
