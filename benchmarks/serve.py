@@ -222,7 +222,7 @@ def is_worker(pid: int) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
-    return b"modelport.server.worker" in command or b"spawn_main" in command
+    return b"modelport.server.process.worker" in command or b"spawn_main" in command
 
 
 def _status_kb(pid: int, path: str, key: str) -> int | None:

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from modelport.config import Settings
-from modelport.server.app import ServerApp
+from modelport.server.http.app import ServerApp
 
 
 @dataclass

@@ -22,7 +22,7 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
-    from modelport.server.app import ServerApp
+    from modelport.server.http.app import ServerApp
 
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
@@ -95,10 +95,10 @@ def build_server_app(
     from prometheus_client import CollectorRegistry
 
     from modelport.monitoring.metrics import ServerMetrics
-    from modelport.server.app import ServerApp
-    from modelport.server.endpoint import ServerContext
-    from modelport.server.observers import MetricsLoadEvents
-    from modelport.server.v2 import limits_for
+    from modelport.server.http.app import ServerApp
+    from modelport.server.http.endpoint import ServerContext
+    from modelport.server.http.v2 import limits_for
+    from modelport.serving.load_metrics import MetricsLoadEvents
     from modelport.serving.loader import ModelLoader
     from modelport.serving.runtime import ModelRuntime
     from modelport.serving.served import ServeOptions
@@ -124,6 +124,12 @@ def build_server_app(
         runtime, serve, metrics, limits_for(serve.max_elements), prometheus_multiprocess_dir()
     )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def preload_server_app() -> None:
+    """Import what ``build_server_app`` needs (a new worker calls this while it waits for
+    its start message: imports are most of a cold start)."""
+    import modelport.server.http.app  # noqa: F401
 
 
 def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[ModelSource]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from modelport.server.channel import make_private_directory, spawn_worker
+from modelport.server.process.channel import make_private_directory, spawn_worker
 
 
 def test_a_worker_whose_channel_closes_before_its_start_exits_0() -> None:

@@ -30,8 +30,8 @@ import pytest
 
 from modelport.cli.serve import build_settings
 from modelport.errors import InvalidArgumentError
-from modelport.server.connections import ConnectionRecycler
-from modelport.server.logs import JsonFormatter
+from modelport.server.http.connections import ConnectionRecycler
+from modelport.server.process.logs import JsonFormatter
 
 HERE = Path(__file__).resolve().parent
 # `serve` is registered in the CLI by cli/main.py; add it here if it is not (yet).

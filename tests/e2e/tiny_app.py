@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from modelport.config import Settings
-from modelport.server.connections import recycle_connections
-from modelport.server.process import ASGIApp, Receive, Scope, Send
+from modelport.server.http.connections import recycle_connections
+from modelport.server.process.spec import ASGIApp, Receive, Scope, Send
 from modelport.serving.sources import ModelSource
 
 

@@ -1,7 +1,7 @@
 """The ``modelport`` program's entry point.
 
 ``modelport serve`` spawns its first worker here, before the CLI imports click and
-the settings (``modelport.server.early``): the worker's imports then run beside the
+the settings (``modelport.server.process.prespawn``): the worker's imports then run beside the
 CLI's instead of after them, which is most of a cold start.
 """
 
@@ -12,9 +12,9 @@ import sys
 
 def main() -> None:
     """Run ``modelport`` with the process's arguments."""
-    from modelport.server import early
+    from modelport.server.process import prespawn
 
-    early.start(sys.argv[1:])
+    prespawn.start(sys.argv[1:])
     from modelport.cli.main import main as cli_main
 
     cli_main()

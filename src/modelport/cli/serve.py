@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from modelport.config import Settings
 from modelport.errors import InvalidArgumentError
-from modelport.server.process import DEFAULT_FACTORY
-from modelport.server.supervisor import run_server
+from modelport.server.process.spec import DEFAULT_FACTORY
+from modelport.server.process.supervisor import run_server
 from modelport.serving.sources import ModelSource, check_unique, parse_source
 
 _OPTION_NAMES = {

@@ -12,7 +12,7 @@ sample rows the native predictions were computed on (at most 10,000) match them:
 
 Otherwise the file is not written, the native model serves, and the manifest says why.
 
-The graph takes what the server passes (``serving.io``): a ``matrix`` (every column
+The graph takes what the server passes (``serving.interface``): a ``matrix`` (every column
 numeric) is one input ``input`` of shape [None, n_columns], or one [None, 1] input per
 column when a ColumnTransformer selects columns by name (the predictor splits the
 matrix); ``columns`` are one [None, 1] input per column, named after it; ``tensors`` are

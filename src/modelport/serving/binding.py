@@ -17,7 +17,7 @@ import numpy as np
 
 from modelport.domain.signature import ColumnSpec, cast_numeric
 from modelport.errors import InvalidInputError
-from modelport.serving.io import MATRIX_INPUT, IOSpec, Layout, ModelIO
+from modelport.serving.interface import MATRIX_INPUT, IOSpec, Layout, ModelIO
 
 Batch = dict[str, np.ndarray]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from modelport.package.loaded import LoadedModel
-from modelport.serving.io import MATRIX_INPUT, PREDICTIONS, PROBABILITIES, Layout, ModelIO
+from modelport.serving.interface import MATRIX_INPUT, PREDICTIONS, PROBABILITIES, Layout, ModelIO
 
 Batch = dict[str, np.ndarray]
 ACCELERATED_RUNTIME = "onnxruntime"

@@ -17,7 +17,7 @@ from modelport.errors import ModelportError
 from modelport.package.loaded import LoadedModel
 from modelport.serving.batcher import Batcher, BatchObserver
 from modelport.serving.binding import Bound, InputBinder, Tensor
-from modelport.serving.io import PROBABILITIES, IOSpec, ModelIO
+from modelport.serving.interface import PROBABILITIES, IOSpec, ModelIO
 from modelport.serving.runner import ModelRunner
 from modelport.serving.sources import ModelSource
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_server_app
-from modelport.server.openapi import openapi_document
+from modelport.server.http.openapi import openapi_document
 from modelport.serving.sources import parse_source
 from testing_server import Catalog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelport.server.app import ROUTES
+from modelport.server.http.app import ROUTES
 from testing_server import Served
 
 

@@ -18,7 +18,7 @@ from modelport.bootstrap import build_registry, build_server_app
 from modelport.config import Settings
 from modelport.package.options import PackageOptions
 from modelport.registry.service import RegistryService
-from modelport.server.app import ServerApp
+from modelport.server.http.app import ServerApp
 from modelport.serving.sources import parse_source
 from testing_models import EchoModel
 

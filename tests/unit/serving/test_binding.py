@@ -9,7 +9,7 @@ import pytest
 from modelport.domain.signature import Signature
 from modelport.errors import InvalidInputError
 from modelport.serving.binding import InputBinder, Tensor
-from modelport.serving.io import Layout, ModelIO
+from modelport.serving.interface import Layout, ModelIO
 
 
 def io_for(sample: object, *, proba: bool = False) -> ModelIO:

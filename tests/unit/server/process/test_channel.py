@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from modelport.server.channel import receive_start, send_start
+from modelport.server.process.channel import receive_start, send_start
 
 
 def test_the_start_message_carries_the_spec_and_a_usable_listening_socket() -> None:

@@ -4,7 +4,7 @@ A cold start is mostly imports: the CLI's (click, pydantic) before the superviso
 spawn a worker, then the worker's (uvicorn, numpy, onnxruntime, the app). When the
 command line starts with ``serve``, ``start`` spawns worker 0 at once, so the two run
 side by side; the supervisor ``adopt``s it and sends it its start message like any
-other worker (``modelport.server.channel``). If the command ends without serving
+other worker (``modelport.server.process.channel``). If the command ends without serving
 (a bad option, an unknown model), the worker, which has served nothing, is killed at
 exit and its private directory removed.
 
@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelport.server.channel import make_private_directory, spawn_worker, stop_unstarted
+from modelport.server.process.channel import make_private_directory, spawn_worker, stop_unstarted
 
 _HELP = frozenset({"-h", "--help"})
 
 
 @dataclass
-class EarlyWorker:
+class PrespawnedWorker:
     """A spawned worker waiting for its start message, and its private directory."""
 
     process: subprocess.Popen[bytes]
@@ -35,7 +35,7 @@ class EarlyWorker:
     directory: Path
 
 
-_waiting: list[EarlyWorker] = []  # at most one, until adopted
+_waiting: list[PrespawnedWorker] = []  # at most one, until adopted
 
 
 def start(argv: Sequence[str]) -> None:
@@ -48,11 +48,11 @@ def start(argv: Sequence[str]) -> None:
     except OSError:  # the supervisor will spawn it, and report the error if it recurs
         shutil.rmtree(directory, ignore_errors=True)
         return
-    _waiting.append(EarlyWorker(process, channel, directory))
+    _waiting.append(PrespawnedWorker(process, channel, directory))
     atexit.register(_discard)
 
 
-def adopt() -> EarlyWorker | None:
+def adopt() -> PrespawnedWorker | None:
     """The waiting worker, now the caller's to start and stop (None if there is none)."""
     return _waiting.pop() if _waiting else None
 

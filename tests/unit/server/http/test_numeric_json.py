@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelport.errors import InvalidRequestError, PayloadTooLargeError
-from modelport.server import mlflow_codec
-from modelport.server.mlflow_codec import MlflowArray, MlflowTable, decode_invocation
-from modelport.server.numeric_json import float_table
+from modelport.server.http import mlflow_codec
+from modelport.server.http.mlflow_codec import MlflowArray, MlflowTable, decode_invocation
+from modelport.server.http.numeric_json import float_table
 
 JSON = "application/json"
 LIMIT = 1_000_000

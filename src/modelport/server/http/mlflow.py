@@ -13,9 +13,9 @@ from urllib.parse import parse_qs
 
 from modelport import __version__
 from modelport.errors import InvalidRequestError
-from modelport.server.endpoint import Endpoint, Reply
-from modelport.server.http import Receive, Scope, header, read_body
-from modelport.server.mlflow_codec import (
+from modelport.server.http.asgi import Receive, Scope, header, read_body
+from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.mlflow_codec import (
     MlflowArray,
     MlflowTable,
     MlflowTensors,
@@ -24,7 +24,7 @@ from modelport.server.mlflow_codec import (
     encode_predictions,
 )
 from modelport.serving.binding import Bound, Tensor
-from modelport.serving.io import PREDICTIONS
+from modelport.serving.interface import PREDICTIONS
 from modelport.serving.served import ServedModel
 
 PROTOCOL = "mlflow"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import __version__
-from modelport.server import rest
+from modelport.server.http import rest
 
 _DATATYPES = [
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",

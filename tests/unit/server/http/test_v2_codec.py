@@ -22,8 +22,8 @@ from modelport.errors import (
     PayloadTooLargeError,
     UnsupportedOperationError,
 )
-from modelport.server.v2_binary import NATIVE_DTYPES
-from modelport.server.v2_codec import (
+from modelport.server.http.v2_binary import NATIVE_DTYPES
+from modelport.server.http.v2_codec import (
     DecodedInput,
     EncodedOutput,
     RequestedOutput,

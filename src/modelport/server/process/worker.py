@@ -1,8 +1,8 @@
-"""One worker process of the server: ``python -m modelport.server.worker --channel FD``.
+"""One worker process of the server: ``python -m modelport.server.process.worker --channel FD``.
 
-Spawned by the supervisor (``modelport.server.supervisor``) or, for worker 0, by the
-CLI before it parsed its options (``modelport.server.early``). It imports the app's
-libraries, waits for its start message on the channel (``modelport.server.channel``:
+Spawned by the supervisor (``modelport.server.process.supervisor``) or, for worker 0, by the
+CLI before it parsed its options (``modelport.server.process.prespawn``). It imports the app's
+libraries, waits for its start message on the channel (``modelport.server.process.channel``:
 the spec's path, its index, the listening socket), logs JSON to stderr, builds the app
 with the spec's factory and serves it with uvicorn on that socket. It writes one line
 on the channel: ``ready`` once uvicorn serves (models loaded and the socket
@@ -26,25 +26,26 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from modelport.config import Settings
 from modelport.errors import ModelportError
-from modelport.server.channel import (
+from modelport.server.process.channel import (
     CHANNEL_OPTION,
     MULTIPROCESS_ENV,
     PRIVATE_DIRECTORY_PREFIX,
     WORKER_MODULE,
     receive_start,
 )
-from modelport.server.logs import install_json_logging
-from modelport.server.process import (
-    DEFAULT_FACTORY,
+from modelport.server.process.logs import install_json_logging
+from modelport.server.process.spec import (
+    DEFAULT_PRELOAD,
     FAILED,
     READY,
     STARTUP_FAILED,
@@ -55,7 +56,7 @@ from modelport.server.process import (
     wait_for_pins,
 )
 
-logger = logging.getLogger("modelport.server.worker")
+logger = logging.getLogger("modelport.server.process.worker")
 
 
 class StatusPipe:
@@ -190,11 +191,21 @@ class WorkerServer(uvicorn.Server):
 
 def load_factory(name: str) -> ServerAppFactory:
     """The factory named ``module:attribute``."""
+    factory: ServerAppFactory = _attribute(name)
+    return factory
+
+
+def load_preload(name: str) -> Callable[[], None]:
+    """The app's import warmer named ``module:attribute``."""
+    preload: Callable[[], None] = _attribute(name)
+    return preload
+
+
+def _attribute(name: str) -> Any:
     module_name, _, attribute = name.partition(":")
     if not module_name or not attribute:
-        raise ValueError(f"app factory {name!r} is not of the form module:attribute")
-    factory: ServerAppFactory = getattr(importlib.import_module(module_name), attribute)
-    return factory
+        raise ValueError(f"{name!r} is not of the form module:attribute")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def uvicorn_config(app: ServerApp, settings: Settings) -> uvicorn.Config:
@@ -282,7 +293,7 @@ def _remove_private_directory(inside: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``--channel FD`` (see ``modelport.server.channel``)."""
+    """Entry point: ``--channel FD`` (see ``modelport.server.process.channel``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2 or args[0] != CHANNEL_OPTION or not args[1].isdigit():
         print(f"usage: python -m {WORKER_MODULE} {CHANNEL_OPTION} FD", file=sys.stderr)
@@ -316,12 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import_default_app() -> None:
-    """Import the default app's libraries now: a spawned worker waits for its start
-    message meanwhile. An app that cannot be imported fails later, with its message."""
-    module = DEFAULT_FACTORY.partition(":")[0]
+    """Import the default app's libraries now, through its factory's ``preload``: a
+    spawned worker waits for its start message meanwhile. An app that cannot be imported
+    fails later, with its message."""
     with contextlib.suppress(Exception):
-        importlib.import_module(module)
-        importlib.import_module("modelport.server.app")
+        load_preload(DEFAULT_PRELOAD)()
 
 
 if __name__ == "__main__":

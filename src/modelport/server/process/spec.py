@@ -10,7 +10,7 @@
   workers wait for it and load without a database round trip (replacements for
   crashed workers resolve for themselves).
 * The status line protocol: each worker writes exactly one line on its channel
-  (``modelport.server.channel``), ``ready`` once it accepts requests, or
+  (``modelport.server.process.channel``), ``ready`` once it accepts requests, or
   ``failed <message>`` (then exits with ``STARTUP_FAILED``).
 
 This module is imported by the supervisor, so it must stay light: stdlib and our
@@ -38,6 +38,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """An ASGI 3 application (structurally the same as ``starlette.types.ASGIApp``)."""
 
 DEFAULT_FACTORY = "modelport.bootstrap:build_server_app"
+# Imports the default app's libraries while a new worker waits for its start message.
+DEFAULT_PRELOAD = "modelport.bootstrap:preload_server_app"
 STARTUP_FAILED = 3  # a worker's exit code when it could not start (uvicorn's too)
 READY = "ready"
 FAILED = "failed"

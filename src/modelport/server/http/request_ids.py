@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 
-from modelport.server.http import REQUEST_ID_KEY, Message, Receive, Scope, Send, header
+from modelport.server.http.asgi import REQUEST_ID_KEY, Message, Receive, Scope, Send, header
 
 logger = logging.getLogger("modelport.access")
 

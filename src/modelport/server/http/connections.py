@@ -1,7 +1,7 @@
 """Spreading requests, not just connections, over the worker processes.
 
 Each worker accepts on a socket of its own, and the kernel places every new connection
-on one of them at random (``modelport.server.listeners``). A keep-alive connection
+on one of them at random (``modelport.server.process.listeners``). A keep-alive connection
 stays where it was placed, though: a load generator's 8 connections landed 8 to 0 on
 2 workers for seconds at a time, one worker busy and the other idle, and a real client
 pool can do the same. Balancing connections once is therefore not enough.
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 
-from modelport.server.process import ASGIApp, Message, Receive, Scope, Send
+from modelport.server.http.asgi import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_TRACKED = 10_000
 DEFAULT_BUSY_INTERVAL_S = 0.1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from modelport.server.connections import ConnectionRecycler
-from modelport.server.process import Message, Receive, Scope, Send
+from modelport.server.http.connections import ConnectionRecycler
+from modelport.server.process.spec import Message, Receive, Scope, Send
 
 
 class Recorder:

@@ -16,9 +16,9 @@ import orjson
 
 from modelport import __version__
 from modelport.errors import InvalidRequestError, UnsupportedMediaTypeError
-from modelport.server.endpoint import Endpoint, Reply
-from modelport.server.http import OCTET_STREAM, Receive, Scope, header, read_body
-from modelport.server.v2_codec import (
+from modelport.server.http.asgi import OCTET_STREAM, Receive, Scope, header, read_body
+from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.v2_codec import (
     EncodedOutput,
     V2Limits,
     V2Request,

@@ -55,7 +55,7 @@ from modelport.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from modelport.server.numeric_json import float_table
+from modelport.server.http.numeric_json import float_table
 
 CONTENT_TYPE_CSV = "text/csv"
 CONTENT_TYPE_JSON = "application/json"

@@ -1,14 +1,14 @@
 """The server's supervisor: the server's port, N worker processes serving on it.
 
-``run_server`` binds the port (port 0 picks a free one; ``modelport.server.listeners``
+``run_server`` binds the port (port 0 picks a free one; ``modelport.server.process.listeners``
 says which socket each worker accepts on), writes the worker spec into a private
 directory (0700; its ``metrics`` folder is the ``PROMETHEUS_MULTIPROC_DIR`` of the
-workers), and starts the workers as described in ``modelport.server.channel``:
+workers), and starts the workers as described in ``modelport.server.process.channel``:
 spawned, never forked (each imports onnxruntime, uvloop and prometheus_client
 freshly), then sent the spec's path and their listening socket over their channel, on
-which each reports ``ready`` or ``failed <message>`` (see ``modelport.server.process``).
+which each reports ``ready`` or ``failed <message>`` (see ``modelport.server.process.spec``).
 Worker 0 may have been spawned by the CLI before the settings were read
-(``modelport.server.early``); it is adopted with its directory.
+(``modelport.server.process.prespawn``); it is adopted with its directory.
 
 * Startup: once every worker is ready, one line goes to stdout:
   ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``. If a worker
@@ -51,17 +51,18 @@ from types import FrameType
 
 from modelport.config import Settings
 from modelport.errors import ModelportError
-from modelport.server import early
-from modelport.server.channel import (
+from modelport.monitoring.multiprocess import forget_worker
+from modelport.server.process import prespawn
+from modelport.server.process.channel import (
     METRICS_DIRECTORY,
     make_private_directory,
     send_start,
     spawn_worker,
     stop_unstarted,
 )
-from modelport.server.listeners import Listeners, authority
-from modelport.server.logs import json_handler
-from modelport.server.process import (
+from modelport.server.process.listeners import Listeners, authority
+from modelport.server.process.logs import json_handler
+from modelport.server.process.spec import (
     DEFAULT_FACTORY,
     FAILED,
     PINS_FILE,
@@ -80,7 +81,7 @@ STABLE_AFTER_S = 30.0
 KILL_SLACK_S = 5.0
 FORCED_EXIT = 130
 
-logger = logging.getLogger("modelport.server.supervisor")
+logger = logging.getLogger("modelport.server.process.supervisor")
 
 
 def run_server(
@@ -214,7 +215,7 @@ class Supervisor:
         self._directory = Path()
         self._spec_path = Path()
         self._listeners: Listeners | None = None
-        self._early: early.EarlyWorker | None = None
+        self._prespawned: prespawn.PrespawnedWorker | None = None
 
     def run(self) -> int:
         """Serve until stopped; the exit code (raises when the startup fails). Run once."""
@@ -227,8 +228,8 @@ class Supervisor:
         try:
             # Worker 0 may be running already (spawned by the CLI); it lives in its
             # directory.
-            self._early = early.adopt()
-            directory = self._early.directory if self._early else make_private_directory()
+            self._prespawned = prespawn.adopt()
+            directory = self._prespawned.directory if self._prespawned else make_private_directory()
             self._directory = directory
             with self._signals.installed():
                 self._selector.register(self._signals.wakeup_fd, selectors.EVENT_READ)
@@ -236,7 +237,7 @@ class Supervisor:
         finally:
             listeners.close()
             self._kill_all()
-            self._discard_early()
+            self._discard_prespawned()
             self._selector.close()
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -276,7 +277,7 @@ class Supervisor:
         write_pins(self._directory / PINS_FILE, pinned)
 
     def _spawn(self, worker: _Worker, *, pinned: bool = False) -> None:
-        process, channel = self._early_or_new_worker(worker.index)
+        process, channel = self._prespawned_or_new_worker(worker.index)
         try:
             if self._listeners is None:
                 raise OSError("the server's port is not open")
@@ -299,17 +300,19 @@ class Supervisor:
         worker.status_fd, worker.buffer, worker.ready, worker.failure = status_fd, b"", False, None
         worker.started_at, worker.restart_at = time.monotonic(), None
 
-    def _early_or_new_worker(self, index: int) -> tuple[subprocess.Popen[bytes], socket.socket]:
-        """The CLI's early worker for slot 0 when it is still alive, else a new one."""
-        waiting = self._early
+    def _prespawned_or_new_worker(
+        self, index: int
+    ) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        """The worker the CLI spawned first for slot 0 when it is still alive, else a new one."""
+        waiting = self._prespawned
         if waiting is not None and index == 0 and waiting.process.poll() is None:
-            self._early = None
+            self._prespawned = None
             return waiting.process, waiting.channel
-        self._discard_early()
+        self._discard_prespawned()
         return spawn_worker(self._directory)
 
-    def _discard_early(self) -> None:
-        waiting, self._early = self._early, None
+    def _discard_prespawned(self) -> None:
+        waiting, self._prespawned = self._prespawned, None
         if waiting is not None:
             stop_unstarted(waiting.process, waiting.channel)
 
@@ -414,15 +417,7 @@ class Supervisor:
 
     def _mark_dead(self, pid: int) -> None:
         """Remove the dead worker's live gauges from the Prometheus directory."""
-        try:
-            from prometheus_client import multiprocess
-        except ImportError:  # pragma: no cover (a dependency; nothing to clean without it)
-            return
-        mark_dead: Callable[[int, str], object] = multiprocess.mark_process_dead  # untyped
-        try:
-            mark_dead(pid, str(self._directory / METRICS_DIRECTORY))
-        except OSError as exc:
-            logger.warning("cannot remove the metrics of worker pid %d: %s", pid, exc)
+        forget_worker(self._directory / METRICS_DIRECTORY, pid)
 
     def _drain(self) -> int:
         """SIGTERM every worker, wait for them, kill the stragglers; the exit code."""

@@ -1,15 +1,15 @@
 """How the supervisor starts a worker process and talks to it.
 
 A worker is spawned (never forked) with one end of a Unix socket pair, its *channel*,
-and nothing else: ``python -P -m modelport.server.worker --channel FD``. It imports
+and nothing else: ``python -P -m modelport.server.process.worker --channel FD``. It imports
 its libraries, then waits on the channel for its start message: the worker spec's
 path, its index, the pins file to wait for (if any) and, passed as a file descriptor,
 the listening socket. It answers on the same channel with one status line
-(``modelport.server.process``). A worker whose channel closes before the message
+(``modelport.server.process.spec``). A worker whose channel closes before the message
 came exits quietly: nobody is going to use it.
 
 Separating the spawn from the start lets ``modelport serve`` spawn its first worker
-before the command line and the settings are even parsed (``modelport.server.early``),
+before the command line and the settings are even parsed (``modelport.server.process.prespawn``),
 so that the worker's imports, the longest part of a cold start, run meanwhile.
 
 Every worker gets the private directory's ``metrics`` folder as
@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-WORKER_MODULE = "modelport.server.worker"
+WORKER_MODULE = "modelport.server.process.worker"
 PRIVATE_DIRECTORY_PREFIX = "modelport-serve-"  # the supervisor's temporary directory
 METRICS_DIRECTORY = "metrics"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -16,11 +16,11 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server import mlflow, rest, v2
-from modelport.server.connections import ConnectionRecycler
-from modelport.server.context import RequestContext
-from modelport.server.endpoint import Endpoint, ServerContext
-from modelport.server.http import Receive, Scope, Send, respond
+from modelport.server.http import mlflow, rest, v2
+from modelport.server.http.asgi import Receive, Scope, Send, respond
+from modelport.server.http.connections import ConnectionRecycler
+from modelport.server.http.endpoint import Endpoint, ServerContext
+from modelport.server.http.request_ids import RequestContext
 from modelport.serving.served import describe_failure
 
 logger = logging.getLogger("modelport.server")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from modelport.errors import ModelportError
-from modelport.server.listeners import Listeners
+from modelport.server.process.listeners import Listeners
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-worker sockets need Linux's SO_REUSEPORT"

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from modelport.errors import ModelNotFoundError
 from modelport.monitoring.metrics import render
-from modelport.server.endpoint import Endpoint, Reply
-from modelport.server.http import Receive, Scope, header
+from modelport.server.http.asgi import Receive, Scope, header
+from modelport.server.http.endpoint import Endpoint, Reply
 from modelport.serving.runtime import Route
 
 
@@ -98,7 +98,7 @@ class OpenApi(Endpoint):
     """GET /api/openapi.json."""
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        from modelport.server.openapi import openapi_document
+        from modelport.server.http.openapi import openapi_document
 
         return Reply.json(openapi_document())
 

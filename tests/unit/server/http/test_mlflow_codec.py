@@ -18,7 +18,7 @@ from modelport.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from modelport.server.mlflow_codec import (
+from modelport.server.http.mlflow_codec import (
     MlflowArray,
     MlflowRequest,
     MlflowTable,

@@ -17,9 +17,9 @@ import orjson
 from modelport.config import ServeSettings
 from modelport.errors import ModelportError
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
-from modelport.server.errors import ErrorAnswer, mlflow_error, v2_error
-from modelport.server.http import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
-from modelport.server.v2_codec import V2Limits
+from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
+from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
+from modelport.server.http.v2_codec import V2Limits
 from modelport.serving.runtime import ModelRuntime
 
 logger = logging.getLogger("modelport.server")

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import orjson
 
 from modelport.errors import InvalidArgumentError, InvalidRequestError, PayloadTooLargeError
-from modelport.server.v2_binary import (
+from modelport.server.http.v2_binary import (
     DATATYPES,
     JsonTensor,
     Where,
