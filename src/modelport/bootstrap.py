@@ -100,6 +100,7 @@ def build_server_app(
     from modelport.server.http.v2 import limits_for
     from modelport.serving.load_metrics import MetricsLoadEvents
     from modelport.serving.loader import ModelLoader
+    from modelport.serving.metered import MeteredTarget
     from modelport.serving.runtime import ModelRuntime
     from modelport.serving.served import ServeOptions
 
@@ -117,6 +118,12 @@ def build_server_app(
         loader,
         lambda name: ServeOptions(serve.batching_for(name), serve.allow_non_finite),
         observer_for=lambda served: metrics.observer(served.name, served.runtime),
+        wrap=lambda served: MeteredTarget(
+            served,
+            metrics.version(served.name, served.version_label),
+            model=served.name,
+            version=served.version,
+        ),
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )

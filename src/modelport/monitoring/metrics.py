@@ -69,6 +69,13 @@ class ServerMetrics:
             ("model", "version"),
             registry=registry,
         )
+        self.inference_seconds = Histogram(
+            "modelport_inference_duration_seconds",
+            "Time a model version took to answer a request: binding, queue and model call.",
+            ("model", "version"),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.rejected = Counter(
             "modelport_rejected_requests_total",
             "Requests refused before the model ran: overloaded (queue full) or deadline.",
@@ -105,6 +112,24 @@ class ServerMetrics:
     def observer(self, model: str, runtime: str) -> BatchMetrics:
         """The batch observer of one served model."""
         return BatchMetrics(self, model, runtime)
+
+    def version(self, model: str, version: str) -> VersionMetrics:
+        """The recorder of one served model version's answers."""
+        return VersionMetrics(self, model, version)
+
+
+class VersionMetrics:
+    """What one model version answered: rows predicted and time per request."""
+
+    def __init__(self, metrics: ServerMetrics, model: str, version: str) -> None:
+        # Children with labels bound once: the hot path does no label look-ups.
+        self._rows = metrics.predictions.labels(model, version)
+        self._seconds = metrics.inference_seconds.labels(model, version)
+
+    def answered(self, rows: int, seconds: float) -> None:
+        """A request of ``rows`` rows was answered in ``seconds``."""
+        self._rows.inc(rows)
+        self._seconds.observe(seconds)
 
 
 @dataclass

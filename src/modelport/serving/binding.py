@@ -6,6 +6,11 @@ integers -> FP64 when exact); anything else is refused. Untyped inputs (JSON num
 and strings from MLflow's formats) follow the signature's conversion rules
 (``modelport.domain.signature``). NaN is accepted only in nullable inputs and Inf
 only when the server allows non-finite values.
+
+A request's inputs arrive in one of three shapes (``RequestInputs``): named tensors (V2,
+MLflow's ``{"inputs": {name: values}}``), a table of rows (MLflow's dataframe formats,
+CSV) or one unnamed array (MLflow's ``instances``/``inputs`` lists). ``bind`` takes any
+of them; the conversions of single values live in ``serving.conversion``.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import numpy as np
 
 from modelport.domain.signature import ColumnSpec, cast_numeric
 from modelport.errors import InvalidInputError
+from modelport.serving import conversion
 from modelport.serving.interface import MATRIX_INPUT, IOSpec, Layout, ModelIO
 
 Batch = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bound:
     """A request's inputs in the model's batch layout, and how many rows they hold."""
 
@@ -30,12 +36,37 @@ class Bound:
     rows: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tensor:
     """A decoded input: its array and, when the protocol declares one, its V2 datatype."""
 
     array: np.ndarray
     datatype: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamedInputs:
+    """Inputs by name: V2 tensors, or MLflow's ``{"inputs": {name: values}}``."""
+
+    tensors: Mapping[str, Tensor]
+
+
+@dataclass(frozen=True, slots=True)
+class TableInputs:
+    """A table of rows; ``columns`` None means the values are in the signature's order."""
+
+    columns: Sequence[str] | None
+    values: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayInputs:
+    """One unnamed array (MLflow's ``instances``/``inputs`` lists)."""
+
+    array: np.ndarray
+
+
+RequestInputs = NamedInputs | TableInputs | ArrayInputs
 
 
 class InputBinder:
@@ -46,8 +77,18 @@ class InputBinder:
         self._allow_non_finite = allow_non_finite
         self._by_name = {spec.name: spec for spec in io.inputs}
         self._columns = {column.name: column for column in io.columns}
+        self._column_names = io.column_names
+        self._column_set = frozenset(self._column_names)
 
     # ------------------------------------------------------------------ entry points
+
+    def bind(self, inputs: RequestInputs) -> Bound:
+        """A request's inputs, whichever shape they came in."""
+        if isinstance(inputs, TableInputs):
+            return self.bind_table(inputs.columns, inputs.values)
+        if isinstance(inputs, NamedInputs):
+            return self.bind_named(inputs.tensors)
+        return self.bind_array(inputs.array)
 
     def bind_named(self, tensors: Mapping[str, Tensor]) -> Bound:
         """Named inputs: V2 tensors, or MLflow's ``{"inputs": {name: values}}``."""
@@ -70,7 +111,7 @@ class InputBinder:
     def bind_table(self, columns: Sequence[str] | None, values: np.ndarray) -> Bound:
         """A table of rows (MLflow's dataframe formats, CSV); ``columns`` None means the
         values are in the signature's column order."""
-        values = _two_dimensional(values)
+        values = conversion.two_dimensional(values)
         names = list(columns) if columns is not None else self._positional_names(values)
         if len(names) != values.shape[1]:
             raise InvalidInputError(
@@ -91,10 +132,10 @@ class InputBinder:
             return None
         if values.shape[0] == 0:
             return None  # the column path says what is wrong with an empty table
-        expected = self._io.column_names
-        if len(names) != len(expected) or set(names) != set(expected):
-            return None
-        if list(names) != list(expected):
+        expected = self._column_names
+        if names != expected:  # a list compare: the common case, columns in order
+            if len(names) != len(expected) or self._column_set.symmetric_difference(names):
+                return None
             position = {name: j for j, name in enumerate(names)}
             values = values[:, [position[name] for name in expected]]
         try:
@@ -136,7 +177,7 @@ class InputBinder:
             raise InvalidInputError("the model has no signature; send exactly one input")
         ((name, tensor),) = tensors.items()
         array = tensor.array
-        return Bound({name: array}, _rows(array, name))
+        return Bound({name: array}, conversion.row_count(array, name))
 
     def _matrix(self, tensor: Tensor) -> Bound:
         spec = self._by_name[MATRIX_INPUT]
@@ -162,7 +203,7 @@ class InputBinder:
                 received="no such input",
             )
         parts = {name: self._column_values(name, tensors[name]) for name in self._io.column_names}
-        rows = _same_rows(parts)
+        rows = conversion.same_rows(parts)
         converted = [
             self._convert(
                 name, IOSpec(name, spec.datatype, (-1,), spec.nullable), tensors[name], part
@@ -187,11 +228,11 @@ class InputBinder:
             tensor = tensors[spec.name]
             values = self._column_values(spec.name, tensor) if column else tensor.array
             if column is None:
-                _check_shape(spec, values)
+                conversion.check_shape(spec, values)
             batch[spec.name] = self._convert(spec.name, spec, tensor, values, column)
-        rows = _same_rows(batch)
+        rows = conversion.same_rows(batch)
         for column in self._io.columns:
-            batch.setdefault(column.name, _missing_column(column, rows))
+            batch.setdefault(column.name, conversion.missing_column(column, rows))
         return Bound(batch, rows)
 
     def _column_values(self, name: str, tensor: Tensor) -> np.ndarray:
@@ -220,17 +261,19 @@ class InputBinder:
     ) -> np.ndarray:
         values = tensor.array if values is None else values
         if tensor.datatype is not None and tensor.datatype != spec.datatype:
-            values = _widen(name, spec, tensor.datatype, values)
+            values = conversion.widen(name, spec, tensor.datatype, values)
         kind = column.dtype if column is not None else spec.dtype.name
         if kind in ("string", "object"):
-            return _text(name, values)
+            return conversion.text(name, values)
         if kind == "category":
-            return _category(name, values, column)
+            return conversion.category(name, values, column)
         if kind == "datetime":
-            return _datetime(name, values)
+            return conversion.dates(name, values)
         if kind == "bool":
-            return _boolean(name, values)
-        converted = cast_numeric(_numeric(name, values), spec.dtype.name, name, nullable=True)
+            return conversion.boolean(name, values)
+        converted = cast_numeric(
+            conversion.numeric(name, values), spec.dtype.name, name, nullable=True
+        )
         self._check_finite(name, spec, converted)
         return converted
 
@@ -248,164 +291,3 @@ class InputBinder:
             expected="finite numbers",
             received="NaN or Inf",
         )
-
-
-# ---------------------------------------------------------------------- helpers
-
-_LOSSLESS = {
-    "FP64": ("FP32", "FP16", "INT8", "INT16", "INT32", "UINT8", "UINT16", "UINT32"),
-    "FP32": ("FP16", "INT8", "INT16", "UINT8", "UINT16"),
-    "INT64": ("INT8", "INT16", "INT32", "UINT8", "UINT16", "UINT32"),
-    "INT32": ("INT8", "INT16", "UINT8", "UINT16"),
-    "INT16": ("INT8", "UINT8"),
-    "UINT64": ("UINT8", "UINT16", "UINT32"),
-    "UINT32": ("UINT8", "UINT16"),
-    "UINT16": ("UINT8",),
-}
-
-
-def _widen(name: str, spec: IOSpec, datatype: str, values: np.ndarray) -> np.ndarray:
-    if datatype in _LOSSLESS.get(spec.datatype, ()):
-        return values.astype(spec.dtype)
-    if spec.datatype == "FP64" and datatype in ("INT64", "UINT64"):
-        return values  # cast_numeric checks these convert exactly
-    raise InvalidInputError(
-        f"input {name!r} has datatype {spec.datatype}; got {datatype}, which does not convert "
-        "to it without loss",
-        field=name,
-        expected=spec.datatype,
-        received=datatype,
-    )
-
-
-def _two_dimensional(values: np.ndarray) -> np.ndarray:
-    if values.ndim == 1:
-        return values.reshape(1, -1) if values.size else values.reshape(0, 0)
-    if values.ndim != 2:
-        raise InvalidInputError(
-            f"expected a table of rows, got an array of shape {list(values.shape)}"
-        )
-    return values
-
-
-def _rows(array: np.ndarray, name: str) -> int:
-    if array.ndim == 0:
-        raise InvalidInputError(f"input {name!r} must have a batch dimension", field=name)
-    return int(array.shape[0])
-
-
-def _same_rows(batch: Mapping[str, np.ndarray]) -> int:
-    counts = {name: _rows(array, name) for name, array in batch.items()}
-    if len(set(counts.values())) > 1:
-        shown = ", ".join(f"{name}: {n}" for name, n in counts.items())
-        raise InvalidInputError(f"inputs have different numbers of rows ({shown})")
-    rows = next(iter(counts.values()), 0)
-    if rows == 0:
-        raise InvalidInputError("the request has no rows", expected="at least one row")
-    return rows
-
-
-def _check_shape(spec: IOSpec, values: np.ndarray) -> None:
-    fits = values.ndim == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, values.shape, strict=True)
-    )
-    if not fits:
-        raise InvalidInputError(
-            f"input {spec.name!r} expects shape {list(spec.shape)} (-1 is any size), "
-            f"got {list(values.shape)}",
-            field=spec.name,
-            expected=f"shape {list(spec.shape)}",
-            received=f"shape {list(values.shape)}",
-        )
-
-
-def _numeric(name: str, values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind in "iuf":
-        return values
-    if values.dtype.kind == "b":
-        raise _kind_error(name, "a number", "bool")
-    items = values.ravel().tolist()
-    bad = next(
-        (
-            v
-            for v in items
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
-        ),
-        None,
-    )
-    if bad is not None:
-        raise _kind_error(name, "a number", repr(bad))
-    as_float = [float("nan") if v is None else v for v in items]
-    has_float = any(isinstance(v, float) for v in as_float)
-    return np.array(as_float, dtype="float64" if has_float else "int64").reshape(values.shape)
-
-
-def _text(name: str, values: np.ndarray) -> np.ndarray:
-    out = np.empty(values.size, dtype=object)
-    for i, value in enumerate(values.ravel()):
-        out[i] = _decoded(name, value)
-    return out.reshape(values.shape)
-
-
-def _decoded(name: str, value: object) -> str | None:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _kind_error(name, "UTF-8 text", "bytes that are not UTF-8") from None
-    if value is not None and not isinstance(value, str):
-        raise _kind_error(name, "text", repr(value))
-    return value
-
-
-def _category(name: str, values: np.ndarray, column: ColumnSpec | None) -> np.ndarray:
-    allowed = set(column.categories or ()) if column is not None else set()
-    text = values if values.dtype.kind != "O" else _maybe_text(values)
-    unknown = [v for v in text.tolist() if v is not None and v not in allowed]
-    if unknown:
-        raise InvalidInputError(
-            f"input {name!r} has values outside its categories: {unknown[0]!r}",
-            field=name,
-            expected=f"one of {sorted(map(str, allowed))[:20]}",
-            received=repr(unknown[0]),
-        )
-    return text
-
-
-def _maybe_text(values: np.ndarray) -> np.ndarray:
-    return np.array(
-        [v.decode("utf-8") if isinstance(v, bytes) else v for v in values], dtype=object
-    )
-
-
-def _datetime(name: str, values: np.ndarray) -> np.ndarray:
-    try:
-        return np.array(_text(name, values).tolist(), dtype="datetime64[ns]")
-    except ValueError:
-        raise _kind_error(name, "ISO 8601 dates", "text that is not a date") from None
-
-
-def _boolean(name: str, values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "b":
-        return values
-    items = values.tolist()
-    if all(isinstance(v, bool) or v is None for v in items):
-        return np.array(items, dtype=object if None in items else bool)
-    raise _kind_error(
-        name, "true or false", repr(next(v for v in items if not isinstance(v, bool)))
-    )
-
-
-def _missing_column(column: ColumnSpec, rows: int) -> np.ndarray:
-    if column.dtype.startswith(("int", "uint", "float")):
-        return np.full(rows, np.nan)
-    return np.full(rows, None, dtype=object)
-
-
-def _kind_error(name: str, expected: str, received: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"input {name!r} expects {expected}, got {received}",
-        field=name,
-        expected=expected,
-        received=received,
-    )

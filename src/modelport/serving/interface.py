@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ class IOSpec:
         """The V2 metadata form."""
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
-    @property
+    @cached_property  # read on every request
     def dtype(self) -> np.dtype[Any]:
         """The numpy dtype arrays of this input or output have."""
         return np.dtype(DTYPE_BY_DATATYPE[self.datatype])
@@ -85,7 +86,7 @@ class ModelIO:
         """Names of the inputs, in order."""
         return [spec.name for spec in self.inputs]
 
-    @property
+    @cached_property
     def column_names(self) -> list[str]:
         """Column names of a tabular model, in signature order."""
         return [column.name for column in self.columns]

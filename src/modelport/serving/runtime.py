@@ -1,6 +1,9 @@
 """The set of served models: loading at start, lookup per request, hot swap, draining.
 
-Each served name has one route pointing at the version that answers it. When a
+Each served name has one route: the version that answers it and the target that
+reaches it (the version wrapped by ``wrap``: the per-version metrics recorder today,
+routers and loggers as they come; see ``serving.target``). ``hold`` is the one call
+both protocol adapters make (``hold``, then the target's ``infer``). When a
 followed alias (``churn@production``) moves in the registry, the new version is
 loaded and warmed beside the old one in a background thread, then the route switches
 to it in one step on the event loop, and the old version finishes its queued requests
@@ -13,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from modelport.errors import (
@@ -26,10 +30,13 @@ from modelport.serving.batcher import BatchObserver
 from modelport.serving.loader import ModelLoader
 from modelport.serving.served import ServedModel, ServeOptions, describe_failure
 from modelport.serving.sources import ModelSource
+from modelport.serving.target import InferenceTarget
 
 logger = logging.getLogger(__name__)
 
 ObserverFactory = Callable[[ServedModel], BatchObserver]
+TargetWrapper = Callable[[ServedModel], InferenceTarget]
+"""Builds the target a route calls around a newly loaded version (bootstrap wires it)."""
 
 
 class LoadEvents:
@@ -51,6 +58,7 @@ class Route:
 
     source: ModelSource
     current: ServedModel | None = None
+    target: InferenceTarget | None = None  # reaches ``current``; switched with it
     error: str | None = None
     failed_version: int | None = None
     swapping: bool = False
@@ -67,13 +75,16 @@ class ModelRuntime:
         options_for: Callable[[str], ServeOptions],
         *,
         observer_for: ObserverFactory,
+        wrap: TargetWrapper | None = None,
         events: LoadEvents | None = None,
         poll_interval_s: float = 2.0,
     ) -> None:
         self._routes = {source.name: Route(source) for source in sources}
+        self._names = sorted(self._routes)
         self._loader = loader
         self._options_for = options_for
         self._observer_for = observer_for
+        self._wrap: TargetWrapper = wrap or (lambda served: served)
         self._events = events or LoadEvents()
         self._poll_interval = poll_interval_s
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="model-loader")
@@ -92,15 +103,43 @@ class ModelRuntime:
         """Whether shutdown has begun."""
         return self._draining
 
-    def routes(self) -> list[Route]:
+    @property
+    def names(self) -> list[str]:
         """Every served name, sorted."""
-        return [self._routes[name] for name in sorted(self._routes)]
+        return self._names
+
+    def routes(self) -> list[Route]:
+        """Every route, sorted by name."""
+        return [self._routes[name] for name in self._names]
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is one of the served names."""
+        return name in self._routes
+
+    @contextmanager
+    def hold(self, name: str, version: str | None = None) -> Iterator[InferenceTarget]:
+        """The target answering ``name`` (and ``version``, when the client asked for one),
+        held until the block ends: the call both protocol adapters make as a request
+        arrives, reading and decoding its body inside the block, then awaiting the
+        target's ``infer``. A swap that happens meanwhile retires the version(s) picked
+        here only once the request is done with them."""
+        route = self._routes.get(name)
+        if route is None:
+            raise ModelNotFoundError(f"model {name!r} is not served here", model=name)
+        served = self._current(route, name, version)
+        target = route.target
+        assert target is not None  # set together with ``current``
+        with served.held():
+            yield target
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         """The model answering ``name`` (and ``version``, when given)."""
         route = self._routes.get(name)
         if route is None:
             raise ModelNotFoundError(f"model {name!r} is not served here", model=name)
+        return self._current(route, name, version)
+
+    def _current(self, route: Route, name: str, version: str | None) -> ServedModel:
         # While draining, requests that still arrive (on open connections, or during the
         # drain delay) are served: the models stay loaded until the server stops.
         served = route.current
@@ -148,7 +187,9 @@ class ModelRuntime:
 
     def _activate(self, route: Route, served: ServedModel, kind: str) -> None:
         served.start(self._observer_for(served))
+        target = self._wrap(served)
         previous, route.current = route.current, served  # the switch: one step on the loop
+        route.target = target
         route.error = None
         self._events.loaded(served, kind)
         logger.info(

@@ -1,4 +1,9 @@
-"""One model version ready to serve: its wire description, input binding, runner and batcher."""
+"""One model version ready to serve: its wire description, input binding, runner and batcher.
+
+``ServedModel`` is the innermost ``InferenceTarget`` (``serving.target``): it binds a
+request's inputs to its own signature, checks the outputs asked for, and waits for its
+rows' share of a batch.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from modelport.config import BatchingSettings
-from modelport.errors import ModelportError
+from modelport.errors import InvalidRequestError, ModelportError
 from modelport.package.loaded import LoadedModel
 from modelport.serving.batcher import Batcher, BatchObserver
 from modelport.serving.binding import Bound, InputBinder, Tensor
 from modelport.serving.interface import PROBABILITIES, IOSpec, ModelIO
 from modelport.serving.runner import ModelRunner
 from modelport.serving.sources import ModelSource
+from modelport.serving.target import InferenceRequest, InferenceResult
 
 _WARM_ROUNDS = 3
 
@@ -52,6 +58,12 @@ class ServedModel:
         )
         self.binder = InputBinder(self.io, allow_non_finite=options.allow_non_finite)
         self._runner = ModelRunner(loaded, self.io)
+        self._all_outputs = tuple(spec.name for spec in self.io.outputs)
+        # The batcher takes frozensets; the common requests reuse one made here.
+        self._wanted: dict[tuple[str, ...], frozenset[str]] = {
+            (name,): frozenset({name}) for name in self._all_outputs
+        }
+        self._wanted[self._all_outputs] = frozenset(self._all_outputs)
         self._options = options
         self._seconds: float | None = None
         self.batcher: Batcher | None = None
@@ -92,12 +104,25 @@ class ServedModel:
         )
         self.batcher.start()
 
-    async def infer(
-        self, bound: Bound, outputs: frozenset[str], deadline: float
-    ) -> dict[str, np.ndarray]:
-        """Predict the requested outputs for one request's rows."""
+    async def infer(self, request: InferenceRequest) -> InferenceResult:
+        """Bind the request's inputs, then predict the requested outputs for its rows."""
         assert self.batcher is not None, "start() the model before serving it"
-        return await self.batcher.submit(bound.batch, bound.rows, outputs, deadline)
+        bound = self.binder.bind(request.inputs)
+        names = self._all_outputs if request.outputs is None else self._checked(request.outputs)
+        wanted = self._wanted.get(names) or frozenset(names)
+        outputs = await self.batcher.submit(bound.batch, bound.rows, wanted, request.deadline)
+        if len(names) > 1:  # in the order asked for
+            outputs = {name: outputs[name] for name in names}
+        return InferenceResult(outputs, self.name, self.version, bound.rows, self.io, bound)
+
+    def _checked(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if self.io.output(name) is None:
+                known = ", ".join(spec.name for spec in self.io.outputs)
+                raise InvalidRequestError(
+                    f"unknown output {name!r}; the model's outputs are {known}", field=name
+                )
+        return names
 
     @contextmanager
     def held(self) -> Iterator[ServedModel]:

@@ -1,8 +1,10 @@
 """What every route shares: the server context, replies, error answers and metrics.
 
 An ``Endpoint`` is a plain ASGI callable: ``handle`` returns a ``Reply`` or raises; the
-error is turned into the status and body its dialect's clients expect. Inference
-endpoints (``protocol`` set) also count the request, its latency and its rows.
+error is turned into the status and body its dialect's clients expect. An
+``InferenceEndpoint`` answers with a ``Reply`` and the ``InferenceResult`` it came from,
+and counts every request by the model and version that answered it (taken from the
+result, or from the error, which the runtime stamps with them), protocol and status.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, S
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
 from modelport.server.http.v2_codec import V2Limits
 from modelport.serving.runtime import ModelRuntime
+from modelport.serving.target import InferenceResult
 
 logger = logging.getLogger("modelport.server")
 
@@ -63,7 +66,6 @@ class Reply:
 class Endpoint:
     """Base of every route."""
 
-    protocol: ClassVar[str | None] = None
     dialect: ClassVar[str] = "v2"
 
     def __init__(self, context: ServerContext) -> None:
@@ -74,20 +76,11 @@ class Endpoint:
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        in_flight = self.context.metrics.in_flight if self.protocol else None
-        if in_flight is not None:
-            in_flight.inc()
         try:
             reply = await self.handle(scope, receive)
         except Exception as exc:
             reply = self._error_reply(scope, exc)
-        finally:
-            if in_flight is not None:
-                in_flight.dec()
         await respond(send, reply.status, reply.body, reply.content_type, reply.headers)
-        if self.protocol is not None:
-            self._count(scope, reply.status, time.perf_counter() - started)
 
     def _error_reply(self, scope: Scope, exc: Exception) -> Reply:
         answer: ErrorAnswer = mlflow_error(exc) if self.dialect == "mlflow" else v2_error(exc)
@@ -100,14 +93,58 @@ class Endpoint:
             )
         return Reply(answer.status, answer.body, JSON, answer.headers)
 
-    def _count(self, scope: Scope, status: int, seconds: float) -> None:
-        metrics = self.context.metrics
-        served = scope.get("modelport.model")
-        model = served.name if served is not None else UNKNOWN_MODEL
-        version = served.version_label if served is not None else ""
-        protocol = self.protocol or ""
-        metrics.requests.labels(model, version, protocol, str(status)).inc()
-        metrics.request_seconds.labels(model, protocol).observe(seconds)
-        rows = scope.get("modelport.rows")
-        if rows and status == 200:
-            metrics.predictions.labels(model, version).inc(rows)
+
+class InferenceEndpoint(Endpoint):
+    """A route that runs a model: counted in the request metrics."""
+
+    protocol: ClassVar[str]
+
+    def __init__(self, context: ServerContext) -> None:
+        super().__init__(context)
+        self._in_flight = context.metrics.in_flight
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def infer(self, scope: Scope, receive: Receive) -> tuple[Reply, InferenceResult]:
+        """Answer one request with a model."""
+        raise NotImplementedError
+
+    def model_name(self, scope: Scope) -> str | None:
+        """The served name the request addresses, when it names one."""
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        self._in_flight.inc()
+        try:
+            reply, result = await self.infer(scope, receive)
+            model, version = result.model, result.version_label
+        except Exception as exc:
+            reply = self._error_reply(scope, exc)
+            model, version = self._labels_of(scope, exc)
+        finally:
+            self._in_flight.dec()
+        await respond(send, reply.status, reply.body, reply.content_type, reply.headers)
+        requests, seconds = self._children(model, version, reply.status)
+        requests.inc()
+        seconds.observe(time.perf_counter() - started)
+
+    def _labels_of(self, scope: Scope, exc: Exception) -> tuple[str, str]:
+        # Only served names become labels: arbitrary names in URLs must not create series.
+        name = self.model_name(scope)
+        if name is None or not self.context.runtime.serves(name):
+            return UNKNOWN_MODEL, ""
+        stamped = exc.version if isinstance(exc, ModelportError) else None
+        return name, str(stamped) if stamped is not None else ""
+
+    def _children(self, model: str, version: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram of these labels, bound once."""
+        key = (model, version, status)
+        series = self._series.get(key)
+        if series is None:
+            metrics = self.context.metrics
+            series = (
+                metrics.requests.labels(model, version, self.protocol, str(status)),
+                metrics.request_seconds.labels(model, self.protocol),
+            )
+            self._series[key] = series
+        return series

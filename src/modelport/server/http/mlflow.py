@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 
 from modelport import __version__
 from modelport.errors import InvalidRequestError
-from modelport.server.http.asgi import Receive, Scope, header, read_body
-from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.asgi import REQUEST_ID_KEY, Receive, Scope, header, read_body
+from modelport.server.http.endpoint import Endpoint, InferenceEndpoint, Reply
 from modelport.server.http.mlflow_codec import (
     MlflowArray,
     MlflowTable,
@@ -23,50 +23,64 @@ from modelport.server.http.mlflow_codec import (
     decode_invocation,
     encode_predictions,
 )
-from modelport.serving.binding import Bound, Tensor
+from modelport.serving.binding import (
+    ArrayInputs,
+    NamedInputs,
+    RequestInputs,
+    TableInputs,
+    Tensor,
+)
 from modelport.serving.interface import PREDICTIONS
-from modelport.serving.served import ServedModel
+from modelport.serving.target import InferenceRequest, InferenceResult
 
 PROTOCOL = "mlflow"
-_PREDICTIONS = frozenset({PREDICTIONS})
+_PREDICTIONS = (PREDICTIONS,)
 
 
-class Invocations(Endpoint):
+class Invocations(InferenceEndpoint):
     """POST /invocations and /models/{name}/invocations."""
 
     protocol = PROTOCOL
     dialect = "mlflow"
 
-    async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        started = time.monotonic()
-        served = self._model(scope)
-        with served.held():
-            scope["modelport.model"] = served
-            content_type = header(scope, b"content-type")
-            content_kind(content_type)  # 415 before reading a body we cannot parse
-            body = await read_body(scope, receive, self.context.settings.max_body_bytes)
-            request = decode_invocation(
-                body, content_type, max_elements=self.context.settings.max_elements
-            )
-            bound = _bind(served, request.data)
-            deadline = self.context.deadline(started, None)
-            result = await served.infer(bound, _PREDICTIONS, deadline)
-        scope["modelport.rows"] = bound.rows
-        return Reply(200, encode_predictions(result[PREDICTIONS]))
-
-    def _model(self, scope: Scope) -> ServedModel:
-        runtime = self.context.runtime
+    def model_name(self, scope: Scope) -> str | None:
         name = scope.get("path_params", {}).get("name") or _query_model(scope)
         if name is not None:
-            return runtime.get(name)
-        routes = runtime.routes()
-        if len(routes) != 1:
-            names = ", ".join(route.source.name for route in routes)
+            return str(name)
+        names = self.context.runtime.names
+        return names[0] if len(names) == 1 else None
+
+    async def infer(self, scope: Scope, receive: Receive) -> tuple[Reply, InferenceResult]:
+        received = time.monotonic()
+        context = self.context
+        name = self._served_name(scope)
+        with context.runtime.hold(name) as target:
+            content_type = header(scope, b"content-type")
+            content_kind(content_type)  # 415 before reading a body we cannot parse
+            body = await read_body(scope, receive, context.settings.max_body_bytes)
+            decoded = decode_invocation(
+                body, content_type, max_elements=context.settings.max_elements
+            )
+            request = InferenceRequest(
+                _inputs(decoded.data),
+                _PREDICTIONS,
+                context.deadline(received, None),
+                scope[REQUEST_ID_KEY],
+                PROTOCOL,
+                received,
+            )
+            result = await target.infer(request)
+        return Reply(200, encode_predictions(result.outputs[PREDICTIONS])), result
+
+    def _served_name(self, scope: Scope) -> str:
+        name = self.model_name(scope)
+        if name is None:
+            names = ", ".join(self.context.runtime.names)
             raise InvalidRequestError(
                 f"this server serves several models ({names}): use /invocations?model=NAME "
                 "or /models/NAME/invocations"
             )
-        return runtime.get(routes[0].source.name)
+        return name
 
 
 def _query_model(scope: Scope) -> str | None:
@@ -75,12 +89,12 @@ def _query_model(scope: Scope) -> str | None:
     return values[0] if values else None
 
 
-def _bind(served: ServedModel, data: MlflowTable | MlflowTensors | MlflowArray) -> Bound:
+def _inputs(data: MlflowTable | MlflowTensors | MlflowArray) -> RequestInputs:
     if isinstance(data, MlflowTable):
-        return served.binder.bind_table(data.columns, data.values)
+        return TableInputs(data.columns, data.values)
     if isinstance(data, MlflowTensors):
-        return served.binder.bind_named({k: Tensor(v) for k, v in data.tensors.items()})
-    return served.binder.bind_array(data.array)
+        return NamedInputs({k: Tensor(v) for k, v in data.tensors.items()})
+    return ArrayInputs(data.array)
 
 
 class Ping(Endpoint):

@@ -9,15 +9,20 @@ only looks at the status. Inference accepts JSON and the binary tensor extension
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
-import numpy as np
 import orjson
 
 from modelport import __version__
-from modelport.errors import InvalidRequestError, UnsupportedMediaTypeError
-from modelport.server.http.asgi import OCTET_STREAM, Receive, Scope, header, read_body
-from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.errors import UnsupportedMediaTypeError
+from modelport.server.http.asgi import (
+    OCTET_STREAM,
+    REQUEST_ID_KEY,
+    Receive,
+    Scope,
+    header,
+    read_body,
+)
+from modelport.server.http.endpoint import Endpoint, InferenceEndpoint, Reply
 from modelport.server.http.v2_codec import (
     EncodedOutput,
     V2Limits,
@@ -25,8 +30,8 @@ from modelport.server.http.v2_codec import (
     decode_request,
     encode_response,
 )
-from modelport.serving.binding import Tensor
-from modelport.serving.served import ServedModel
+from modelport.serving.binding import NamedInputs, Tensor
+from modelport.serving.target import InferenceRequest, InferenceResult
 
 PROTOCOL = "v2"
 EXTENSIONS = ("binary_tensor_data",)
@@ -84,40 +89,43 @@ class ModelReady(Endpoint):
         return Reply.json({"name": served.name, "ready": True})
 
 
-class Infer(Endpoint):
+class Infer(InferenceEndpoint):
     """POST /v2/models/{name}[/versions/{version}]/infer."""
 
     protocol = PROTOCOL
 
-    async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        started = time.monotonic()
+    def model_name(self, scope: Scope) -> str | None:
+        return str(scope["path_params"]["name"])
+
+    async def infer(self, scope: Scope, receive: Receive) -> tuple[Reply, InferenceResult]:
+        received = time.monotonic()
         params = scope["path_params"]
+        name, version = params["name"], params.get("version")
         context = self.context
-        served = context.runtime.get(params["name"], params.get("version"))
-        with served.held():
-            scope["modelport.model"] = served
+        with context.runtime.hold(name, version) as target:
             _refuse_pickles(header(scope, b"content-type"))
             body = await read_body(scope, receive, context.settings.max_body_bytes)
             request = decode_request(
                 body, header(scope, b"inference-header-content-length"), context.v2_limits
             )
-            bound = served.binder.bind_named(
-                {i.name: Tensor(i.array, i.datatype) for i in request.inputs}
+            inputs = NamedInputs({i.name: Tensor(i.array, i.datatype) for i in request.inputs})
+            wanted = None if request.outputs is None else tuple(o.name for o in request.outputs)
+            deadline = context.deadline(received, request.timeout_s)
+            inference = InferenceRequest(
+                inputs, wanted, deadline, scope[REQUEST_ID_KEY], PROTOCOL, received
             )
-            names = _requested(served, request)
-            result = await served.infer(
-                bound, frozenset(names), context.deadline(started, request.timeout_s)
-            )
-        scope["modelport.rows"] = bound.rows
-        outputs = _encoded(served, request, names, result)
-        version = served.version_label or None
+            result = await target.infer(inference)
         payload, json_length = encode_response(
-            model_name=served.name, model_version=version, request_id=request.id, outputs=outputs
+            model_name=result.model,
+            model_version=result.version_label or None,
+            request_id=request.id,
+            outputs=_encoded(request, result),
         )
         if json_length is None:
-            return Reply(200, payload)
+            return Reply(200, payload), result
         length = str(json_length).encode()
-        return Reply(200, payload, OCTET_STREAM, ((b"inference-header-content-length", length),))
+        headers = ((b"inference-header-content-length", length),)
+        return Reply(200, payload, OCTET_STREAM, headers), result
 
 
 def _refuse_pickles(content_type: str | None) -> None:
@@ -129,38 +137,18 @@ def _refuse_pickles(content_type: str | None) -> None:
         )
 
 
-def _requested(served: ServedModel, request: V2Request) -> list[str]:
-    if request.outputs is None:
-        return [spec.name for spec in served.io.outputs]
-    names = []
-    for output in request.outputs:
-        if served.io.output(output.name) is None:
-            known = ", ".join(spec.name for spec in served.io.outputs)
-            raise InvalidRequestError(
-                f"unknown output {output.name!r}; the model's outputs are {known}",
-                field=output.name,
-            )
-        names.append(output.name)
-    return names
-
-
-def _encoded(
-    served: ServedModel,
-    request: V2Request,
-    names: Sequence[str],
-    result: dict[str, np.ndarray],
-) -> list[EncodedOutput]:
+def _encoded(request: V2Request, result: InferenceResult) -> list[EncodedOutput]:
     binary = {o.name: o.binary for o in request.outputs or ()}
     encoded = []
-    for name in names:
-        spec = served.io.output(name)
+    for name, array in result.outputs.items():
+        spec = result.interface.output(name)
         assert spec is not None
         wants_binary = binary.get(name)
         encoded.append(
             EncodedOutput(
                 name=name,
                 datatype=spec.datatype,
-                array=result[name],
+                array=array,
                 binary=request.binary_data_output if wants_binary is None else wants_binary,
             )
         )

@@ -1,0 +1,49 @@
+"""A target that measures the model version it wraps (``serving.target``).
+
+Every request that reaches a version is timed from the moment the target is called to
+its answer (binding, queueing and the model call: what a router compares its arms by),
+and its rows are counted. An error on the way is stamped with the model and version it
+happened at (``ModelportError.model``/``version``), so that whoever counts requests by
+version (the HTTP layer) needs nothing else to label it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from modelport.errors import ModelportError
+from modelport.serving.target import InferenceRequest, InferenceResult, InferenceTarget
+
+
+class VersionRecorder(Protocol):
+    """Where one model version's measurements go (``monitoring.metrics``)."""
+
+    def answered(self, rows: int, seconds: float) -> None:
+        """A request of ``rows`` rows was answered in ``seconds``."""
+
+
+class MeteredTarget:
+    """Wraps the target of one model version and records what passes through it."""
+
+    def __init__(
+        self, inner: InferenceTarget, recorder: VersionRecorder, *, model: str, version: int | None
+    ) -> None:
+        self._inner = inner
+        self._recorder = recorder
+        self._model = model
+        self._version = version
+
+    async def infer(self, request: InferenceRequest) -> InferenceResult:
+        """The inner target's answer, measured."""
+        started = time.perf_counter()
+        try:
+            result = await self._inner.infer(request)
+        except ModelportError as exc:
+            if exc.model is None:
+                exc.model = self._model
+            if exc.version is None:
+                exc.version = self._version
+            raise
+        self._recorder.answered(result.rows, time.perf_counter() - started)
+        return result

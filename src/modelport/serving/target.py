@@ -1,0 +1,71 @@
+"""The serving contract: one async call that every served model, router and wrapper makes.
+
+An ``InferenceTarget`` answers an ``InferenceRequest`` with an ``InferenceResult``. A
+served model version (``serving.served.ServedModel``, with its batcher behind it) is a
+target; so is anything that wraps targets: the per-version metrics recorder
+(``serving.metered``) today, and routers (canary, A/B, shadow), the prediction logger
+and per-key guards as they come. Both protocol adapters (V2 and MLflow) reach a model
+through the one runtime call, ``ModelRuntime.infer``, which resolves the route, holds
+the version(s) it picks so that a hot swap cannot retire them mid-request, and awaits
+the route's target.
+
+The request carries the inputs as the protocol decoded them, not yet bound: each model
+version binds them to its own signature (``serving.binding``), so that two versions with
+compatible but different signatures (a new optional column) can sit behind one router.
+The result says which version answered and carries the inputs as that version bound
+them, for whoever records predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from modelport.serving.binding import Bound, RequestInputs
+from modelport.serving.interface import ModelIO
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRequest:
+    """One request for predictions, as every target sees it.
+
+    ``outputs`` names the outputs wanted, in the order the answer lists them (None: all
+    of the model's outputs). ``received`` and ``deadline`` are on ``time.monotonic()``'s
+    clock. ``protocol`` is the dialect it came in (``v2``, ``mlflow``).
+    """
+
+    inputs: RequestInputs
+    outputs: tuple[str, ...] | None
+    deadline: float
+    request_id: str
+    protocol: str
+    received: float
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """The answer: each requested output (one row per input row), which model and version
+    gave it, that version's interface (the outputs' datatypes) and the bound inputs."""
+
+    outputs: Mapping[str, np.ndarray]
+    model: str
+    version: int | None
+    rows: int
+    interface: ModelIO
+    inputs: Bound
+
+    @property
+    def version_label(self) -> str:
+        """The version as V2 reports it ("" for an unversioned package)."""
+        return str(self.version) if self.version is not None else ""
+
+
+class InferenceTarget(Protocol):
+    """Anything that answers inference requests."""
+
+    async def infer(self, request: InferenceRequest) -> InferenceResult:
+        """Answer ``request`` or raise a ``ModelportError`` saying why not."""
+        ...
