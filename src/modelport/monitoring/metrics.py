@@ -6,7 +6,9 @@ is not served is counted under ``model="_unknown"`` so that arbitrary names in U
 cannot create new series.
 
 With several worker processes the values live in prometheus_client's multiprocess
-files and ``/metrics`` reports their sum (``render`` with ``multiprocess_dir``).
+files and ``/metrics`` reports their sum (``render`` with ``multiprocess_dir``). What
+the request path records goes through ``buffer`` (``monitoring.buffer``): call
+``flush`` every second or so, and before rendering.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from modelport.monitoring.buffer import MetricBuffer
 
 UNKNOWN_MODEL = "_unknown"
 _LATENCY_BUCKETS = (
@@ -28,6 +32,7 @@ class ServerMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.buffer = MetricBuffer()
         model = ("model",)
         self.requests = Counter(
             "modelport_requests_total",
@@ -88,6 +93,7 @@ class ServerMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.in_flight_level = self.buffer.gauge(self.in_flight)
         self.queued = Gauge(
             "modelport_queued_requests",
             "Requests waiting for a batch.",
@@ -109,6 +115,10 @@ class ServerMetrics:
             registry=registry,
         )
 
+    def flush(self) -> None:
+        """Write what the request path recorded since the last flush."""
+        self.buffer.flush()
+
     def observer(self, model: str, runtime: str) -> BatchMetrics:
         """The batch observer of one served model."""
         return BatchMetrics(self, model, runtime)
@@ -123,8 +133,9 @@ class VersionMetrics:
 
     def __init__(self, metrics: ServerMetrics, model: str, version: str) -> None:
         # Children with labels bound once: the hot path does no label look-ups.
-        self._rows = metrics.predictions.labels(model, version)
-        self._seconds = metrics.inference_seconds.labels(model, version)
+        buffer = metrics.buffer
+        self._rows = buffer.counter(metrics.predictions.labels(model, version))
+        self._seconds = buffer.histogram(metrics.inference_seconds.labels(model, version))
 
     def answered(self, rows: int, seconds: float) -> None:
         """A request of ``rows`` rows was answered in ``seconds``."""
@@ -142,10 +153,13 @@ class BatchMetrics:
 
     def __post_init__(self) -> None:
         # Children with labels bound once: the hot path does no label look-ups.
-        self._queued = self.metrics.queued.labels(self.model)
-        self._waited = self.metrics.queue_seconds.labels(self.model)
-        self._batch = self.metrics.batch_size.labels(self.model)
-        self._predict = self.metrics.predict_seconds.labels(self.model, self.runtime)
+        buffer = self.metrics.buffer
+        self._queued = buffer.gauge(self.metrics.queued.labels(self.model))
+        self._waited = buffer.histogram(self.metrics.queue_seconds.labels(self.model))
+        self._batch = buffer.histogram(self.metrics.batch_size.labels(self.model))
+        self._predict = buffer.histogram(
+            self.metrics.predict_seconds.labels(self.model, self.runtime)
+        )
 
     def queue_depth(self, depth: int) -> None:
         self._queued.set(depth)

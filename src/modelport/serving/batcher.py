@@ -26,8 +26,9 @@ inline once every 64 calls, and that call's time replaces the estimate.
 
 A full queue refuses at once (``OverloadedError``, 503); a request whose deadline
 passes is answered with ``DeadlineExceededError`` (504) and skipped if it is still
-queued. If a batch fails, its requests are retried one by one, so one bad request
-cannot fail the others.
+queued. One timer per batcher, set for the earliest deadline of the requests it holds,
+finds them: a timer per request cost ~1.5 us of a request's ~45. If a batch fails, its
+requests are retried one by one, so one bad request cannot fail the others.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -101,14 +102,14 @@ class NullObserver:
         pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pending:
     batch: Batch
     rows: int
     outputs: frozenset[str]
     enqueued: float
+    deadline: float
     future: asyncio.Future[Outputs]
-    timer: asyncio.TimerHandle | None = field(default=None)
 
 
 class Batcher:
@@ -132,6 +133,9 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._running: list[_Pending] = []  # the batch being computed
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self._executor: ThreadPoolExecutor | None = None
         # Smoothed seconds per model call; unknown until measured (warm-up passes it in).
         self._seconds = expected_seconds
@@ -165,7 +169,6 @@ class Batcher:
                 f"({self._settings.max_queue} requests)",
                 retry_after=1,
             )
-        loop = asyncio.get_running_loop()
         now = time.monotonic()
         if deadline <= now:
             self._observer.rejected("deadline")
@@ -174,21 +177,37 @@ class Batcher:
             # A full batch for an idle model: nothing could join it, and an inline call
             # cannot overlap the loop's, so it runs here without the queue's round trip.
             return self._run_alone(batch, rows, outputs, now)
-        item = _Pending(batch, rows, outputs, now, loop.create_future())
-        item.timer = loop.call_later(deadline - now, self._expire, item)
+        loop = asyncio.get_running_loop()
+        item = _Pending(batch, rows, outputs, now, deadline, loop.create_future())
         self._queue.append(item)
         self._queued_rows += rows
         self._observer.queue_depth(len(self._queue))
         self._wakeup.set()
-        try:
-            return await item.future
-        finally:
-            item.timer.cancel()
+        if self._expiry is None or deadline < self._expiry_at:
+            self._arm_expiry(loop, deadline)
+        return await item.future
 
-    def _expire(self, item: _Pending) -> None:
-        if not item.future.done():
-            self._observer.rejected("deadline")
-            item.future.set_exception(_deadline_error(self._name))
+    def _arm_expiry(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = when
+        self._expiry = loop.call_at(when - time.monotonic() + loop.time(), self._expire)
+
+    def _expire(self) -> None:
+        """Answer every request held here whose deadline passed; wait for the next one."""
+        self._expiry = None
+        now = time.monotonic()
+        earliest = None
+        for item in (*self._queue, *self._running):
+            if item.future.done():
+                continue
+            if item.deadline <= now:
+                self._observer.rejected("deadline")
+                item.future.set_exception(_deadline_error(self._name))
+            elif earliest is None or item.deadline < earliest:
+                earliest = item.deadline
+        if earliest is not None:
+            self._arm_expiry(asyncio.get_running_loop(), earliest)
 
     async def close(self) -> None:
         """Stop taking requests, finish the queued ones, then stop."""
@@ -196,6 +215,8 @@ class Batcher:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 
@@ -248,12 +269,15 @@ class Batcher:
         batch = _concatenate([item.batch for item in items])
         outputs = frozenset().union(*(item.outputs for item in items))
         rows = sum(item.rows for item in items)
+        self._running = items  # their deadlines still run while the model computes
         try:
             result = await self._call(batch, outputs)
             _check_result(result, outputs, rows, self._name)
         except Exception as exc:
             await self._settle_one_by_one(items, exc)
             return
+        finally:
+            self._running = []
         seconds = time.monotonic() - started
         self._observer.batch_done(rows, len(items), seconds)
         _split(result, items)

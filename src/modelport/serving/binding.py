@@ -79,6 +79,7 @@ class InputBinder:
         self._columns = {column.name: column for column in io.columns}
         self._column_names = io.column_names
         self._column_set = frozenset(self._column_names)
+        self._matrix_spec = self._by_name.get(MATRIX_INPUT) if io.layout is Layout.MATRIX else None
 
     # ------------------------------------------------------------------ entry points
 
@@ -111,6 +112,9 @@ class InputBinder:
     def bind_table(self, columns: Sequence[str] | None, values: np.ndarray) -> Bound:
         """A table of rows (MLflow's dataframe formats, CSV); ``columns`` None means the
         values are in the signature's column order."""
+        fast = self._table_as_is(columns, values)
+        if fast is not None:
+            return fast
         values = conversion.two_dimensional(values)
         names = list(columns) if columns is not None else self._positional_names(values)
         if len(names) != values.shape[1]:
@@ -123,6 +127,23 @@ class InputBinder:
         if fast is not None:
             return fast
         return self.bind_named({name: Tensor(values[:, j]) for j, name in enumerate(names)})
+
+    def _table_as_is(self, columns: Sequence[str] | None, values: np.ndarray) -> Bound | None:
+        """The common request in one step: a table already in the matrix's dtype and
+        column order. None when it is anything else, or has a value to refuse (the
+        general path then says which column holds it)."""
+        spec = self._matrix_spec
+        if spec is None or values.ndim != 2 or values.dtype != spec.dtype:
+            return None
+        if not values.shape[0] or values.shape[1] != len(self._column_names):
+            return None
+        if columns is not None and list(columns) != self._column_names:
+            return None
+        try:
+            self._check_finite(MATRIX_INPUT, spec, values)
+        except InvalidInputError:
+            return None
+        return Bound({MATRIX_INPUT: values}, values.shape[0])
 
     def _numeric_matrix(self, names: Sequence[str], values: np.ndarray) -> Bound | None:
         """A numeric table for a one-matrix model, converted in one piece instead of column
@@ -262,7 +283,7 @@ class InputBinder:
         values = tensor.array if values is None else values
         if tensor.datatype is not None and tensor.datatype != spec.datatype:
             values = conversion.widen(name, spec, tensor.datatype, values)
-        kind = column.dtype if column is not None else spec.dtype.name
+        kind = column.dtype if column is not None else spec.dtype_name
         if kind in ("string", "object"):
             return conversion.text(name, values)
         if kind == "category":
@@ -271,9 +292,11 @@ class InputBinder:
             return conversion.dates(name, values)
         if kind == "bool":
             return conversion.boolean(name, values)
-        converted = cast_numeric(
-            conversion.numeric(name, values), spec.dtype.name, name, nullable=True
-        )
+        if values.dtype == spec.dtype:  # the common case: nothing to convert
+            converted = values
+        else:
+            numbers = conversion.numeric(name, values)
+            converted = cast_numeric(numbers, spec.dtype_name, name, nullable=True)
         self._check_finite(name, spec, converted)
         return converted
 

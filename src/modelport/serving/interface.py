@@ -71,6 +71,11 @@ class IOSpec:
         """The numpy dtype arrays of this input or output have."""
         return np.dtype(DTYPE_BY_DATATYPE[self.datatype])
 
+    @cached_property  # numpy computes ``dtype.name`` anew at each read
+    def dtype_name(self) -> str:
+        """The name of ``dtype`` (``float64``, ``object``, ...)."""
+        return DTYPE_BY_DATATYPE[self.datatype]
+
 
 @dataclass(frozen=True)
 class ModelIO:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from modelport.errors import (
@@ -50,6 +49,23 @@ class LoadEvents:
 
     def retired(self, served: ServedModel) -> None:
         """``served`` no longer serves."""
+
+
+class HeldTarget:
+    """A route's target, with the version it reaches held while the ``with`` block runs."""
+
+    __slots__ = ("_served", "_target")
+
+    def __init__(self, served: ServedModel, target: InferenceTarget) -> None:
+        self._served = served
+        self._target = target
+
+    def __enter__(self) -> InferenceTarget:
+        self._served.acquire()
+        return self._target
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._served.release()
 
 
 @dataclass
@@ -116,21 +132,19 @@ class ModelRuntime:
         """Whether ``name`` is one of the served names."""
         return name in self._routes
 
-    @contextmanager
-    def hold(self, name: str, version: str | None = None) -> Iterator[InferenceTarget]:
+    def hold(self, name: str, version: str | None = None) -> HeldTarget:
         """The target answering ``name`` (and ``version``, when the client asked for one),
-        held until the block ends: the call both protocol adapters make as a request
-        arrives, reading and decoding its body inside the block, then awaiting the
-        target's ``infer``. A swap that happens meanwhile retires the version(s) picked
-        here only once the request is done with them."""
+        for a ``with`` block: the call both protocol adapters make as a request arrives,
+        reading and decoding its body inside the block, then awaiting the target's
+        ``infer``. A swap that happens meanwhile retires the version picked here only once
+        the block is over. Unknown names and versions, and routes not ready, raise here."""
         route = self._routes.get(name)
         if route is None:
             raise ModelNotFoundError(f"model {name!r} is not served here", model=name)
         served = self._current(route, name, version)
         target = route.target
         assert target is not None  # set together with ``current``
-        with served.held():
-            yield target
+        return HeldTarget(served, target)
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         """The model answering ``name`` (and ``version``, when given)."""

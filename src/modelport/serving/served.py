@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,17 +122,16 @@ class ServedModel:
                 )
         return names
 
-    @contextmanager
-    def held(self) -> Iterator[ServedModel]:
-        """Keep this version serving until the block ends (enter it right after picking
-        the version, with no ``await`` between, so a swap cannot retire it in between)."""
+    def acquire(self) -> None:
+        """Keep this version serving until ``release`` (call it right after picking the
+        version, with no ``await`` between, so a swap cannot retire it in between)."""
         self._holders += 1
-        try:
-            yield self
-        finally:
-            self._holders -= 1
-            if self._holders == 0 and self._released is not None:
-                self._released.set()
+
+    def release(self) -> None:
+        """End an ``acquire``."""
+        self._holders -= 1
+        if self._holders == 0 and self._released is not None:
+            self._released.set()
 
     async def retire(self) -> None:
         """Wait for the requests holding this version, finish the queued ones, then

@@ -244,6 +244,41 @@ def test_a_request_past_its_deadline_gets_504_and_is_skipped() -> None:
     run(scenario())
 
 
+def test_a_shorter_deadline_behind_a_longer_one_still_expires_on_time() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.3)
+        batcher = Batcher(model, BatchingSettings(max_batch_size=1), name="m", expected_seconds=0.3)
+        batcher.start()
+        busy = asyncio.create_task(submit(batcher, 1.0))  # holds the model for 0.3 s
+        await asyncio.sleep(0.01)
+        patient = asyncio.create_task(batcher.submit({"x": np.ones(1)}, 1, OUT, deadline(5.0)))
+        await asyncio.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError):
+            await batcher.submit({"x": np.ones(1)}, 1, OUT, time.monotonic() + 0.05)
+        assert time.monotonic() - started < 0.2  # not held until the model is free
+        await busy
+        assert (await patient)["y"].tolist() == [2.0]
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_a_request_whose_batch_is_running_gets_504_when_its_deadline_passes() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.4)  # slow: runs in a thread, the loop stays free
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.4)
+        batcher.start()
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError):
+            await batcher.submit({"x": np.ones(1)}, 1, OUT, time.monotonic() + 0.1)
+        assert time.monotonic() - started < 0.3
+        assert model.calls == [1]  # it had reached the model
+        await batcher.close()
+
+    run(scenario())
+
+
 def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
     async def scenario() -> None:
         model = Recorder(delay=0.005, fail_on=13.0)

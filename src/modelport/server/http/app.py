@@ -6,6 +6,7 @@ tests, so no route can exist undocumented.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -20,12 +21,13 @@ from modelport.server.http import mlflow, rest, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
-from modelport.server.http.request_ids import RequestContext
+from modelport.server.http.front import Front
 from modelport.serving.served import describe_failure
 
 logger = logging.getLogger("modelport.server")
 
 GET, POST = ("GET",), ("POST",)
+METRICS_FLUSH_S = 1.0
 ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/v2", GET, v2.ServerMetadata),
     ("/v2/health/live", GET, v2.ServerLive),
@@ -68,23 +70,6 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 404, body)
 
 
-class _StaticFirst:
-    """Routes a path without parameters (``/invocations``, health, metrics) with one dict
-    lookup; everything else, and the lifespan, goes to the router, which tries each of
-    its routes' patterns in turn."""
-
-    def __init__(self, static: dict[str, _JsonRoute], router: Router) -> None:
-        self._static = static
-        self._router = router
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._static.get(scope["path"]) if scope["type"] == "http" else None
-        if route is None:
-            await self._router(scope, receive, send)
-        else:
-            await route.handle(scope, receive, send)
-
-
 class ServerApp:
     """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness."""
 
@@ -104,13 +89,14 @@ class ServerApp:
             for path, methods, cls in ROUTES
         ]
         router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
-        static = {route.path: route for route in routes if "{" not in route.path}
-        app: Any = RequestContext(
-            _StaticFirst(static, router), access_log=context.settings.access_log
+        static = {route.path: route.handle for route in routes if "{" not in route.path}
+        settings = context.settings
+        recycler = (
+            ConnectionRecycler(router, settings.max_requests_per_connection)
+            if workers > 1
+            else None
         )
-        if workers > 1:
-            app = ConnectionRecycler(app, context.settings.max_requests_per_connection)
-        self.asgi = app
+        self.asgi = Front(static, router, recycler=recycler, access_log=settings.access_log)
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests in flight finish."""
@@ -133,8 +119,18 @@ class ServerApp:
         # thousands of objects would otherwise stall requests now and then. (No collection
         # first: it would add ~0.2 s to the start for a few kilobytes of start-up garbage.)
         gc.freeze()
+        flusher = asyncio.get_running_loop().create_task(self._flush_metrics(), name="metrics")
         self._on_ready()
         try:
             yield
         finally:
             await runtime.close()
+            flusher.cancel()
+            self.context.metrics.flush()
+
+    async def _flush_metrics(self) -> None:
+        """Write what the request path recorded (``monitoring.buffer``), every second."""
+        metrics = self.context.metrics
+        while True:
+            await asyncio.sleep(METRICS_FLUSH_S)
+            metrics.flush()

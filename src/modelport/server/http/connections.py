@@ -71,15 +71,25 @@ class ConnectionRecycler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request, closing its connection when it is the last one allowed or
         the worker sheds a connection for being busy."""
-        if scope["type"] != "http" or scope.get("http_version") != "1.1":
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        closing = client is not None and self._closes(client[0], client[1])
-        self._in_flight += 1
+        closing = self.closes(scope)
         try:
             await self.app(scope, receive, _closing(send) if closing else send)
         finally:
+            self.finished(scope)
+
+    def closes(self, scope: Scope) -> bool:
+        """Whether the answer to this request (which is now in flight) closes its
+        connection; call ``finished`` when it is answered."""
+        if scope["type"] != "http" or scope.get("http_version") != "1.1":
+            return False
+        client = scope.get("client")
+        closing = client is not None and self._closes(client[0], client[1])
+        self._in_flight += 1  # after: the request itself does not make the worker busy
+        return closing
+
+    def finished(self, scope: Scope) -> None:
+        """The request counted by ``closes`` is answered."""
+        if scope["type"] == "http" and scope.get("http_version") == "1.1":
             self._in_flight -= 1
 
     def _closes(self, host: str, port: int) -> bool:

@@ -101,7 +101,7 @@ class InferenceEndpoint(Endpoint):
 
     def __init__(self, context: ServerContext) -> None:
         super().__init__(context)
-        self._in_flight = context.metrics.in_flight
+        self._in_flight = context.metrics.in_flight_level
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def infer(self, scope: Scope, receive: Receive) -> tuple[Reply, InferenceResult]:
@@ -142,9 +142,10 @@ class InferenceEndpoint(Endpoint):
         series = self._series.get(key)
         if series is None:
             metrics = self.context.metrics
+            buffer = metrics.buffer
             series = (
-                metrics.requests.labels(model, version, self.protocol, str(status)),
-                metrics.request_seconds.labels(model, self.protocol),
+                buffer.counter(metrics.requests.labels(model, version, self.protocol, str(status))),
+                buffer.histogram(metrics.request_seconds.labels(model, self.protocol)),
             )
             self._series[key] = series
         return series

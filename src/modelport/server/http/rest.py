@@ -108,6 +108,7 @@ class Metrics(Endpoint):
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         context = self.context
+        context.metrics.flush()  # this worker's latest; the others flush every second
         body, content_type = render(
             context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
         )

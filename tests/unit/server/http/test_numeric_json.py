@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelport.errors import InvalidRequestError, PayloadTooLargeError
-from modelport.server.http import mlflow_codec
+from modelport.server.http import mlflow_codec, numeric_json
 from modelport.server.http.mlflow_codec import MlflowArray, MlflowTable, decode_invocation
 from modelport.server.http.numeric_json import float_table
 
@@ -52,7 +52,16 @@ def assert_same(fast: Any, slow: Any) -> None:
     assert fast_values.tolist() == slow_values.tolist()
 
 
-def test_a_split_table_of_floats_is_read_by_the_fast_path() -> None:
+@pytest.fixture(params=["orjson", "simdjson"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which of the two readers reads the (small) bodies of the test: orjson for bodies up
+    to SMALL_BODY_BYTES, simdjson for bigger ones; the size limit is moved to choose."""
+    limit = 1 << 30 if request.param == "orjson" else 0
+    monkeypatch.setattr(numeric_json, "SMALL_BODY_BYTES", limit)
+    return str(request.param)
+
+
+def test_a_split_table_of_floats_is_read_by_the_fast_path(reader: str) -> None:
     body = body_of({"dataframe_split": {"columns": ["a", "b"], "data": [[1.5, 2], [-3.25, 4e-3]]}})
     table = float_table(body)
     assert table is not None
@@ -69,7 +78,7 @@ def test_rows_of_floats_under_instances_or_inputs_are_one_array(key: str) -> Non
     assert data.array.tolist() == [[0.5, 1.0], [2.0, 3.0]]
 
 
-def test_an_index_of_the_right_length_is_accepted_and_ignored() -> None:
+def test_an_index_of_the_right_length_is_accepted_and_ignored(reader: str) -> None:
     body = body_of({"dataframe_split": {"index": [7, 8], "data": [[0.5], [1.5]]}})
     table = float_table(body)
     assert table is not None and table.columns is None
@@ -80,7 +89,6 @@ def test_an_index_of_the_right_length_is_accepted_and_ignored() -> None:
     [
         # the general path keeps whole numbers as int64
         {"dataframe_split": {"data": [[1, 2], [3, 4]]}},
-        {"dataframe_split": {"data": [[1.0, 2.0]]}},
         # values that are not numbers
         {"dataframe_split": {"data": [[1.5, True]]}},
         {"dataframe_split": {"data": [[1.5, None]]}},
@@ -99,23 +107,28 @@ def test_an_index_of_the_right_length_is_accepted_and_ignored() -> None:
         {"dataframe_split": {"data": [[1.5]], "extra": 1}},
         {"dataframe_split": {"columns": [0], "data": [[1.5]]}},
         {"dataframe_split": {"columns": ["a", "b"], "data": [[1.5]]}},
-        {"dataframe_split": {"columns": ["a["], "data": [[1.5]]}},
         {"dataframe_split": {"columns": "a", "data": [[1.5]]}},
         {"dataframe_split": {"index": [0, 1], "data": [[1.5]]}},
         {"dataframe_split": {"index": 0, "data": [[1.5]]}},
         {"dataframe_split": {"columns": ["\u00e9\n"], "data": [[1.5]]}},
+        # strings among the values, or as an index label that hides one among the values
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[1.5, "2"]]}},
+        {"instances": [[1.5, "2"]]},
         {"dataframe_records": [{"a": 1.5}]},
         {"instances": [{"a": 1.5}]},
         [[1.5]],
     ],
 )
-def test_anything_but_the_simple_case_is_left_to_the_general_path(document: Any) -> None:
+def test_anything_but_the_simple_case_is_left_to_the_general_path(
+    document: Any, reader: str
+) -> None:
     assert float_table(body_of(document)) is None
 
 
 @pytest.mark.parametrize(
     "body",
     [
+        # duplicate keys: simdjson keeps the first, the general path the last
         b'{"dataframe_split": {"data": [[1.5]]}, "dataframe_split": {"data": [[2.5]]}}',
         b'{"dataframe_split": {"data": [[1.5]], "data": [[2.5]]}}',
         b'{"dataframe_split": {"data": [[1.5, 1e400]]}}',
@@ -124,11 +137,38 @@ def test_anything_but_the_simple_case_is_left_to_the_general_path(document: Any)
         b"",
     ],
 )
-def test_duplicate_keys_and_invalid_json_are_left_to_the_general_path(body: bytes) -> None:
+def test_duplicate_keys_and_invalid_json_are_left_to_the_general_path(
+    body: bytes, reader: str
+) -> None:
     assert float_table(body) is None
 
 
-def test_a_refused_body_does_not_spoil_the_next_one() -> None:
+AMBIGUOUS_TO_SIMDJSON = [
+    # whole floats: simdjson cannot tell 1.0 from 1, which the general path keeps as int64
+    b'{"dataframe_split": {"data": [[1.0, 2.0]]}}',
+    # a bracket in a name: simdjson's rows are checked by counting brackets
+    b'{"dataframe_split": {"columns": ["a["], "data": [[1.5]]}}',
+]
+
+
+@pytest.mark.parametrize("body", AMBIGUOUS_TO_SIMDJSON)
+def test_what_simdjson_cannot_tell_apart_goes_to_the_general_path(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(numeric_json, "SMALL_BODY_BYTES", 0)
+    assert float_table(body) is None
+
+
+@pytest.mark.parametrize("body", AMBIGUOUS_TO_SIMDJSON)
+def test_orjson_reads_those_bodies_as_the_general_path_does(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = float_table(body)
+    assert fast is not None
+    assert_same(MlflowTable(fast.columns, fast.values), general(body, monkeypatch))
+
+
+def test_a_refused_body_does_not_spoil_the_next_one(reader: str) -> None:
     assert float_table(b'{"dataframe_split": {"data": [[1.5, true]]}}') is None
     assert float_table(b"not json") is None
     table = float_table(b'{"dataframe_split": {"data": [[1.5, 2]]}}')
@@ -189,20 +229,22 @@ def tables(draw: st.DrawFn) -> list[list[Any]]:
     return rows
 
 
+@pytest.mark.parametrize("small_body_bytes", [0, 1 << 30], ids=["simdjson", "orjson"])
 @settings(max_examples=300, deadline=None)
 @given(
     rows=tables(),
     columns=st.none() | st.lists(NAMES | st.integers(0, 3), max_size=4),
-    index=st.none() | st.lists(st.integers(0, 9), max_size=6),
+    index=st.none() | st.lists(st.integers(0, 9) | NAMES, max_size=6),
     key=st.sampled_from(["dataframe_split", "instances", "inputs"]),
     limit=st.sampled_from([LIMIT, 3]),
 )
 def test_the_fast_path_answers_exactly_as_the_general_path(
     rows: list[list[Any]],
     columns: list[Any] | None,
-    index: list[int] | None,
+    index: list[Any] | None,
     key: str,
     limit: int,
+    small_body_bytes: int,
 ) -> None:
     if key == "dataframe_split":
         split: dict[str, Any] = {"data": rows}
@@ -215,4 +257,5 @@ def test_the_fast_path_answers_exactly_as_the_general_path(
         document = {key: rows}
     body = body_of(document)
     with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(numeric_json, "SMALL_BODY_BYTES", small_body_bytes)
         assert_same(outcome(body, limit), general(body, monkeypatch, limit))

@@ -1,0 +1,84 @@
+"""The first code every HTTP request meets, in one ASGI callable.
+
+It gives the request its id (``server.http.request_ids``) and returns it in the
+response's ``X-Request-ID`` header; asks the connection recycler whether this response
+closes its keep-alive connection (``server.http.connections``, with several workers);
+routes a path without parameters (``/invocations``, health, metrics) with one dict
+look-up and everything else, and the lifespan, through the router, which tries each of
+its routes' patterns in turn; and writes the access log when it is on. These were four
+nested middlewares: one layer costs a coroutine frame and a ``send`` wrapper per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from modelport.server.http.asgi import REQUEST_ID_KEY, ASGIApp, Message, Receive, Scope, Send
+from modelport.server.http.connections import ConnectionRecycler
+from modelport.server.http.request_ids import RequestIds
+
+logger = logging.getLogger("modelport.access")
+
+_CLOSE = (b"connection", b"close")
+
+
+class Front:
+    """The worker's ASGI application: request ids, dispatch, recycling, access log."""
+
+    def __init__(
+        self,
+        static: Mapping[str, ASGIApp],
+        router: ASGIApp,
+        *,
+        recycler: ConnectionRecycler | None,
+        access_log: bool,
+    ) -> None:
+        self._static = static
+        self._router = router
+        self._recycler = recycler
+        self._access_log = access_log
+        self._ids = RequestIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._router(scope, receive, send)
+            return
+        request_id = self._ids.of(scope)
+        scope[REQUEST_ID_KEY] = request_id
+        added = [(b"x-request-id", request_id.encode())]
+        recycler = self._recycler
+        if recycler is not None and recycler.closes(scope):
+            added.append(_CLOSE)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.get("headers", ())
+                if _CLOSE in added:  # ours replaces whatever the route said
+                    headers = [h for h in headers if h[0].lower() != b"connection"]
+                message["headers"] = [*headers, *added]
+            await send(message)
+
+        app = self._static.get(scope["path"]) or self._router
+        try:
+            await app(scope, receive, send_with_headers)
+        finally:
+            if recycler is not None:
+                recycler.finished(scope)
+            if self._access_log:
+                _log_access(scope, request_id, status, time.perf_counter() - started)
+
+
+def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
+    logger.info(
+        "%s %s %s",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={"request_id": request_id, "status": status, "duration_ms": round(seconds * 1000, 3)},
+    )
