@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.predictor import Batch, ModelPredictor
 from modelport.domain.signature import ColumnSchema, Signature
 from modelport.errors import InvalidInputError, MissingDependencyError, UnsupportedOperationError
@@ -21,7 +22,6 @@ from modelport.package.manifest import ACCELERATED_FILE, AccelerationSection, Ma
 logger = logging.getLogger(__name__)
 
 RUNTIME = "onnxruntime"
-MATRIX_INPUT = "input"
 _RUNTIME_DTYPES: dict[str, Any] = {
     "tensor(double)": np.float64, "tensor(float)": np.float32, "tensor(int64)": np.int64,
     "tensor(int32)": np.int32, "tensor(string)": object, "tensor(bool)": np.bool_,

@@ -42,16 +42,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSchema, ColumnSpec, Signature, TensorSchema
 from modelport.errors import InvalidInputError, MissingDependencyError
 from modelport.flavors.base import Sample
 from modelport.flavors.dependencies import require
-from modelport.package.accelerated import (
-    MATRIX_INPUT,
-    AcceleratedPredictor,
-    column_names,
-    new_session,
-)
+from modelport.package.accelerated import AcceleratedPredictor, column_names, new_session
 from modelport.package.manifest import ACCELERATED_FILE, AccelerationSection
 
 logger = logging.getLogger(__name__)
