@@ -47,7 +47,8 @@ from modelport.domain.signature import ColumnSchema, ColumnSpec, Signature, Tens
 from modelport.errors import InvalidInputError, MissingDependencyError
 from modelport.flavors.base import Sample
 from modelport.flavors.dependencies import require
-from modelport.package.accelerated import AcceleratedPredictor, column_names, new_session
+from modelport.flavors.onnx_runtime import new_session
+from modelport.package.accelerated import AcceleratedPredictor, column_names
 from modelport.package.manifest import ACCELERATED_FILE, AccelerationSection
 
 logger = logging.getLogger(__name__)

@@ -325,6 +325,39 @@ def test_a_tampered_graph_is_caught_by_the_digests(tmp_path: Path, catalog: Flav
     assert caught.value.field == ACCELERATED_FILE
 
 
+def test_accelerated_and_onnx_flavor_sessions_come_from_one_factory(
+    tmp_path: Path, catalog: FlavorCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both the accelerated graph and a user's .onnx model run one thread per call."""
+    import onnxruntime
+    import skl2onnx
+
+    train = numeric_frame(50, columns=3)
+    model = LogisticRegression().fit(train, binary_target(train))
+    directory, _ = package(model, tmp_path, catalog, train)
+    user_graph = skl2onnx.to_onnx(model, train.to_numpy(dtype=np.float32)[:1])
+    onnx_directory = tmp_path / "onnx"
+    build_package(user_graph, onnx_directory, catalog, PackageOptions())
+    opened: list[Any] = []
+    real = onnxruntime.InferenceSession
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        opened.append(real(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", spy)
+    with (
+        load_package(directory, catalog, accelerate=True) as fast,
+        load_package(onnx_directory, catalog, accelerate=True) as user,
+    ):
+        assert (fast.runtime, user.runtime) == ("onnxruntime", "onnx")
+    assert len(opened) == 2
+    for session in opened:
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 # ------------------------------------------------------------------ XGBoost, LightGBM
 
 
