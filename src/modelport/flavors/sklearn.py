@@ -23,14 +23,17 @@ from typing import Any
 import numpy as np
 
 from modelport.domain.predictor import Batch, ModelPredictor
+from modelport.domain.signature import Signature
 from modelport.errors import (
     CorruptModelFileError,
     InvalidArgumentError,
     UnsafeModelError,
     UnsupportedOperationError,
 )
+from modelport.flavors import sklearn_onnx
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor, mro_modules
 from modelport.flavors.dependencies import require
+from modelport.flavors.onnx_conversion import GraphInputs, OnnxGraph, OnnxRequest
 from modelport.flavors.safe_pickle import GlobalPolicy, load_joblib, load_pickle, unsafe_error
 from modelport.flavors.sklearn_components import component_distributions
 
@@ -203,6 +206,14 @@ class SklearnFlavor:
             names, _ = _vet_skops(path, context.trust)
             return SklearnPredictor(_load_skops(path, names))
         return SklearnPredictor(_loader(fmt)(path, context.trust))
+
+    def onnx_inputs(self, model: Any, signature: Signature) -> GraphInputs:
+        """The inputs of ``model``'s ONNX graph (see ``flavors.sklearn_onnx``)."""
+        return sklearn_onnx.onnx_inputs(model, signature)
+
+    def to_onnx(self, request: OnnxRequest) -> OnnxGraph:
+        """The model as an ONNX graph, converted by skl2onnx (``flavors.sklearn_onnx``)."""
+        return sklearn_onnx.to_onnx(request)
 
 
 # ------------------------------------------------------------------------------ skops

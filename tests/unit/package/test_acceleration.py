@@ -23,7 +23,7 @@ from sklearn.preprocessing import (
 
 from modelport.errors import IntegrityError, InvalidInputError
 from modelport.flavors.catalog import FlavorCatalog, default_catalog
-from modelport.package import acceleration
+from modelport.package.acceleration import verification
 from modelport.package.manifest import ACCELERATED_FILE, Manifest, read_manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
@@ -90,7 +90,7 @@ def assert_same_as_native(
             probabilities = fast.predict_proba(batch)
             assert probabilities.dtype == np.float64
             np.testing.assert_allclose(
-                probabilities, native.predict_proba(batch), atol=acceleration.PROBABILITY_ATOL
+                probabilities, native.predict_proba(batch), atol=verification.PROBABILITY_ATOL
             )
 
 
@@ -113,7 +113,7 @@ def test_a_random_forest_is_verified_and_served_from_a_matrix(
     assert (section.output_label, section.output_probabilities) == ("label", "probabilities")
     assert section.rows_checked == 400
     assert section.max_abs_diff is not None and section.max_abs_diff <= 1e-4
-    assert section.tolerance == acceleration.PROBABILITY_ATOL
+    assert section.tolerance == verification.PROBABILITY_ATOL
     assert read_manifest(directory).acceleration == section  # round-trips through YAML
 
     other = numeric_frame(300, seed=1)

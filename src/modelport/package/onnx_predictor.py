@@ -1,6 +1,7 @@
-"""Serving a package's verified ONNX graph (see ``package.acceleration`` for how it is
-made and checked). This module stays free of pandas: the server's cold start and
-memory depend on it; DataFrames are recognized without importing pandas."""
+"""Serving a package's verified ONNX graph (``package.acceleration`` makes and checks it).
+
+This module stays free of pandas: the server's cold start and memory depend on it;
+DataFrames are recognized without importing pandas."""
 
 from __future__ import annotations
 
