@@ -1,16 +1,18 @@
-"""The Flavor contract: how one framework's models are saved, detected and loaded."""
+"""The Flavor contract: how one framework's models are saved, detected and loaded, and
+the optional hook through which a flavor's models convert to ONNX."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
 from modelport.domain.predictor import ModelPredictor
 from modelport.domain.signature import Signature
+from modelport.flavors.onnx_conversion import OnnxGraph, OnnxRequest
 
 if TYPE_CHECKING:  # pandas loads only where a table is handled (not on the serving path)
     import pandas as pd
@@ -96,6 +98,23 @@ class Flavor(Protocol):
         self, directory: Path, spec: Mapping[str, Any], context: LoadContext
     ) -> ModelPredictor:
         """Load the model saved in ``directory`` and return a predictor for it."""
+        ...
+
+
+@runtime_checkable
+class OnnxConvertible(Flavor, Protocol):
+    """A flavor whose models convert to ONNX, so that a package can store a graph that
+    serves in place of the native model (``package.acceleration``). Optional: flavors
+    without ``to_onnx`` are served by their own runtime.
+
+    Such a flavor may also define ``onnx_inputs(model, signature) -> GraphInputs`` when
+    its graphs take more than ``onnx_conversion.default_inputs`` (one numeric matrix or
+    one 2-D tensor).
+    """
+
+    def to_onnx(self, request: OnnxRequest) -> OnnxGraph:
+        """Convert ``request.model`` to a graph taking ``request.inputs``; raise
+        ``GraphUnavailableError`` with the reason when it cannot be converted."""
         ...
 
 

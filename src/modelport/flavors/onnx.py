@@ -6,6 +6,11 @@ label output and a probabilities output, named ``label`` / ``probabilities`` or,
 ZipMap, ``output_label`` / ``output_probability`` (a list of ``{class: p}`` dicts that
 the predictor turns back into a 2-D array ordered by class).
 
+Sessions come from the factory the accelerated graphs use (``flavors.onnx_runtime``): one
+thread per call, no spinning. A model computes the same outputs with it (tree ensembles
+up to the last float32 bits, which the default pool, sized by the machine, already let
+vary); one large call uses one core, and the server's workers provide the parallelism.
+
 Models whose tensors live in external data files are refused: the package holds the
 one ``.onnx`` file, and external-data locations are paths the file chooses, a known
 path-traversal route.
@@ -32,6 +37,13 @@ from modelport.errors import (
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor
 from modelport.flavors.dependencies import require
 from modelport.flavors.frames import is_frame
+from modelport.flavors.onnx_runtime import (
+    cast_input,
+    import_onnxruntime,
+    input_dtypes,
+    new_session,
+    output_names,
+)
 
 _EXTRA = "onnx"
 _FILE_NAME = "model.onnx"
@@ -42,15 +54,6 @@ _PROBABILITY_NAMES = ("probabilities", "output_probability")
 _ELEM_TYPES = {
     1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
     8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
-}  # fmt: skip
-
-# onnxruntime type strings -> numpy dtypes the session expects.
-_RUNTIME_DTYPES: dict[str, Any] = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int8)": np.int8, "tensor(int16)": np.int16, "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_,
-    "tensor(string)": object,
 }  # fmt: skip
 
 
@@ -104,11 +107,12 @@ class OnnxFlavor:
     def load(
         self, directory: Path, spec: Mapping[str, Any], context: LoadContext
     ) -> ModelPredictor:
-        """Open an onnxruntime CPU session on the saved file."""
-        ort = require("onnxruntime", extra=_EXTRA)
+        """Open an onnxruntime CPU session on the saved file (one thread per call, as
+        every session: ``flavors.onnx_runtime`` says what that changes)."""
+        ort = import_onnxruntime(_EXTRA)
         path = directory / str(spec.get("file", _FILE_NAME))
         try:
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            session = new_session(ort, str(path))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise CorruptModelFileError(f"onnxruntime cannot load {path.name}: {exc}") from None
         return OnnxPredictor(session, spec.get("label_output"), spec.get("probability_output"))
@@ -223,8 +227,8 @@ class OnnxPredictor:
 
     def __init__(self, session: Any, label: str | None, probability: str | None) -> None:
         self._session = session
-        self._inputs = [(i.name, _RUNTIME_DTYPES.get(i.type)) for i in session.get_inputs()]
-        names = [o.name for o in session.get_outputs()]
+        self._inputs = input_dtypes(session)
+        names = output_names(session)
         for wanted in (label, probability):
             if wanted is not None and wanted not in names:
                 raise CorruptPackageError(f"the ONNX model has no output {wanted!r}")
@@ -260,7 +264,7 @@ class OnnxPredictor:
                     field=missing[0],
                     received="no such tensor",
                 )
-            return {name: _cast(batch[name], dtype, name) for name, dtype in self._inputs}
+            return {name: cast_input(batch[name], dtype, name) for name, dtype in self._inputs}
         if is_frame(batch) and len(self._inputs) > 1:
             return {name: _column(batch, name, dtype) for name, dtype in self._inputs}
         if len(self._inputs) > 1:
@@ -274,18 +278,7 @@ class OnnxPredictor:
         name, dtype = self._inputs[0]
         if is_frame(batch):
             batch = batch.to_numpy()
-        return {name: _cast(batch, dtype, name)}
-
-
-def _cast(values: Any, dtype: Any, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"input {name!r} cannot be converted to the type the model takes: {exc}",
-            field=name,
-            expected=str(np.dtype(dtype)) if dtype is not None else None,
-        ) from None
+        return {name: cast_input(batch, dtype, name)}
 
 
 def _column(frame: Any, name: str, dtype: Any) -> np.ndarray:
@@ -296,7 +289,7 @@ def _column(frame: Any, name: str, dtype: Any) -> np.ndarray:
             field=name,
             received="no such column",
         )
-    return _cast(frame[name].to_numpy(dtype=dtype), dtype, name).reshape(-1, 1)
+    return cast_input(frame[name].to_numpy(dtype=dtype), dtype, name).reshape(-1, 1)
 
 
 def _probability_matrix(result: Any) -> np.ndarray:

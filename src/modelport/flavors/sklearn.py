@@ -11,11 +11,9 @@ checks before they are copied into a package.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import pickle
 import shutil
 import sys
-import types
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,15 +23,19 @@ from typing import Any
 import numpy as np
 
 from modelport.domain.predictor import Batch, ModelPredictor
+from modelport.domain.signature import Signature
 from modelport.errors import (
     CorruptModelFileError,
     InvalidArgumentError,
     UnsafeModelError,
     UnsupportedOperationError,
 )
+from modelport.flavors import sklearn_onnx
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor, mro_modules
 from modelport.flavors.dependencies import require
+from modelport.flavors.onnx_conversion import GraphInputs, OnnxGraph, OnnxRequest
 from modelport.flavors.safe_pickle import GlobalPolicy, load_joblib, load_pickle, unsafe_error
+from modelport.flavors.sklearn_components import component_distributions
 
 _FILES = {"skops": "model.skops", "joblib": "model.joblib", "pickle": "model.pkl"}
 _SUFFIX_FORMATS = {".skops": "skops", ".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
@@ -205,6 +207,14 @@ class SklearnFlavor:
             return SklearnPredictor(_load_skops(path, names))
         return SklearnPredictor(_loader(fmt)(path, context.trust))
 
+    def onnx_inputs(self, model: Any, signature: Signature) -> GraphInputs:
+        """The inputs of ``model``'s ONNX graph (see ``flavors.sklearn_onnx``)."""
+        return sklearn_onnx.onnx_inputs(model, signature)
+
+    def to_onnx(self, request: OnnxRequest) -> OnnxGraph:
+        """The model as an ONNX graph, converted by skl2onnx (``flavors.sklearn_onnx``)."""
+        return sklearn_onnx.to_onnx(request)
+
 
 # ------------------------------------------------------------------------------ skops
 
@@ -366,56 +376,3 @@ def _qualified_class(obj: Any) -> str:
 
 def _require_sklearn() -> None:
     require("sklearn", extra="sklearn", package="scikit-learn")
-
-
-# --------------------------------------------------------------------- dependencies
-
-
-def component_distributions(model: Any) -> list[str]:
-    """Sorted distributions (other than the standard library) that provide the classes
-    and functions ``model`` is made of, e.g. ``xgboost`` for a pipeline ending in an
-    ``XGBClassifier``."""
-    by_module = importlib.metadata.packages_distributions()
-    found: set[str] = set()
-    for module in _component_modules(model):
-        if module not in sys.stdlib_module_names and module != "__main__":
-            found.update(by_module.get(module, ()))
-    return sorted(found)
-
-
-def _component_modules(model: Any) -> set[str]:
-    """Top-level modules of ``model``, its parameters and nested estimators."""
-    modules: set[str] = set()
-    pending, seen = [model], {}  # seen keeps values alive so that ids stay unique
-    while pending:
-        value = pending.pop()
-        if id(value) in seen:
-            continue
-        seen[id(value)] = value
-        if isinstance(value, (list, tuple, set, frozenset)):
-            pending.extend(value)
-        elif isinstance(value, dict):
-            pending.extend(value.values())
-        elif value is not None:
-            modules.add(_defining_module(value).split(".")[0])
-            pending.extend(_params(value))
-    return modules
-
-
-def _defining_module(value: Any) -> str:
-    # A function or class parameter (FunctionTransformer(func=...)) comes from its own
-    # module; any other value from the module of its type.
-    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
-        return str(getattr(value, "__module__", None) or "builtins")
-    return type(value).__module__
-
-
-def _params(value: Any) -> list[Any]:
-    get_params = getattr(value, "get_params", None)
-    if isinstance(value, type) or not callable(get_params):
-        return []
-    try:
-        params = get_params(deep=True)
-    except Exception:  # third-party estimators may break this; the list is best effort
-        return []
-    return list(params.values()) if isinstance(params, dict) else []

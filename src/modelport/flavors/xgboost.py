@@ -26,8 +26,10 @@ import numpy as np
 from modelport.domain.predictor import Batch, ModelPredictor
 from modelport.errors import CorruptModelFileError, InvalidArgumentError, UnsupportedOperationError
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor, mro_modules
+from modelport.flavors.booster_onnx import ONNXMLTOOLS_OPSET, booster_graph
 from modelport.flavors.dependencies import require
 from modelport.flavors.frames import is_frame
+from modelport.flavors.onnx_conversion import OnnxGraph, OnnxRequest, TypePlan
 
 # The wrappers are scikit-learn estimators, so their predictor is the scikit-learn one
 # (a sibling import, needed to share one predictor; that module imports no framework).
@@ -193,6 +195,28 @@ class XGBoostFlavor:
         if isinstance(model, xgb.Booster):
             return XGBoostBoosterPredictor(model)
         return SklearnPredictor(model)
+
+    def to_onnx(self, request: OnnxRequest) -> OnnxGraph:
+        """The model as an ONNX graph, converted by onnxmltools with float32 inputs:
+        XGBoost itself computes in float32, so no split can go another way."""
+        return booster_graph(request, extra="xgboost", precisions=("float32",), convert=_convert)
+
+
+def _convert(tools: Any, model: Any, initial_types: TypePlan) -> Any:
+    return tools.convert_xgboost(
+        _plain_booster(model), initial_types=initial_types, target_opset=ONNXMLTOOLS_OPSET
+    )
+
+
+def _plain_booster(model: Any) -> Any:
+    """A copy of the model's booster without feature names: onnxmltools reads features as
+    ``f0, f1, ...``, and a model fitted on a DataFrame names them after its columns.
+    A classifier's labels are 0..n-1 in XGBoost, so the booster's graph gives them too."""
+    booster = model.get_booster() if hasattr(model, "get_booster") else model
+    plain = booster.copy()
+    plain.feature_names = None
+    plain.feature_types = None
+    return plain
 
 
 def _spec_file(spec: Mapping[str, Any]) -> str:

@@ -85,7 +85,7 @@ class AccelerationSection(_Strict):
     """The ONNX graph that may serve the model in place of the native one.
 
     ``verified``: ``file`` holds a graph whose outputs on the sample matched the native
-    model's (see :mod:`modelport.package.acceleration` for the tolerances);
+    model's (see :mod:`modelport.package.acceleration.verification` for the tolerances);
     ``unavailable``: the native model serves, and ``reason`` says why. ``input_layout`` is
     the batch the server passes (``matrix``, ``columns`` or ``tensors``), ``input_names``
     the graph's inputs, ``output_label`` the output read as predictions (labels or
@@ -122,7 +122,8 @@ class Manifest(_Strict):
     trust: TrustSection = Field(default_factory=TrustSection)
     input_example: str | None = None
     reference_stats: str | None = None
-    # Absent in packages written before acceleration existed, and when it is turned off.
+    # Absent in packages written before acceleration existed, when it is turned off, and
+    # for flavors that do not convert their models to ONNX (no to_onnx hook).
     acceleration: AccelerationSection | None = None
     files: dict[str, FileEntry] = Field(default_factory=dict)
 

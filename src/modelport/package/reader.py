@@ -12,7 +12,6 @@ from modelport.domain.entities import ModelVersion
 from modelport.errors import EnvironmentMismatchWarning, IntegrityError
 from modelport.flavors.base import LoadContext
 from modelport.flavors.catalog import FlavorCatalog
-from modelport.package.accelerated import RUNTIME, load_accelerated
 from modelport.package.digests import verify_digests
 from modelport.package.environment import compare_environment, enforce_environment
 from modelport.package.loaded import LoadedModel
@@ -23,6 +22,7 @@ from modelport.package.manifest import (
     manifest_digest,
     read_manifest,
 )
+from modelport.package.onnx_predictor import RUNTIME, load_accelerated
 
 logger = logging.getLogger(__name__)
 

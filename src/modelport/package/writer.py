@@ -16,7 +16,7 @@ from modelport.domain.signature import Signature, infer_schema, normalize_sample
 from modelport.errors import InvalidArgumentError, PackageError, PackageExistsError
 from modelport.flavors.base import LoadContext, Sample, SaveContext, SavedFlavor
 from modelport.flavors.catalog import FlavorCatalog
-from modelport.package.acceleration import ACCELERATED_FLAVORS, accelerate, native_model
+from modelport.package.acceleration.accelerator import accelerate, converts_to_onnx, native_model
 from modelport.package.digests import compute_digests
 from modelport.package.environment import capture_environment
 from modelport.package.example import write_input_example
@@ -106,10 +106,12 @@ def _package_model(
             json.dumps(stats, allow_nan=False), encoding="utf-8"
         )
     acceleration = None
-    if options.accelerate and flavor.name in ACCELERATED_FLAVORS:  # before the digests
+    # Before the digests. Flavors without a to_onnx hook (onnx, torch, python) get no
+    # section, as if acceleration were off: there is nothing to try for them.
+    if options.accelerate and converts_to_onnx(flavor):
         acceleration = accelerate(
             native,
-            flavor.name,
+            flavor,
             destination,
             signature=signature,
             sample=sample,

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.layout import MATRIX_INPUT as MATRIX_INPUT  # noqa: PLC0414 (re-exported)
 from modelport.domain.signature import ColumnSchema, ColumnSpec, Signature, TensorSchema
 
 PREDICTIONS = "predictions"
 PROBABILITIES = "probabilities"
-MATRIX_INPUT = "input"
 
 # V2 datatypes by numpy dtype name and back (text of any kind is BYTES).
 DATATYPE_BY_DTYPE = {

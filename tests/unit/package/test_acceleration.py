@@ -23,7 +23,7 @@ from sklearn.preprocessing import (
 
 from modelport.errors import IntegrityError, InvalidInputError
 from modelport.flavors.catalog import FlavorCatalog, default_catalog
-from modelport.package import acceleration
+from modelport.package.acceleration import verification
 from modelport.package.manifest import ACCELERATED_FILE, Manifest, read_manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
@@ -90,7 +90,7 @@ def assert_same_as_native(
             probabilities = fast.predict_proba(batch)
             assert probabilities.dtype == np.float64
             np.testing.assert_allclose(
-                probabilities, native.predict_proba(batch), atol=acceleration.PROBABILITY_ATOL
+                probabilities, native.predict_proba(batch), atol=verification.PROBABILITY_ATOL
             )
 
 
@@ -113,7 +113,7 @@ def test_a_random_forest_is_verified_and_served_from_a_matrix(
     assert (section.output_label, section.output_probabilities) == ("label", "probabilities")
     assert section.rows_checked == 400
     assert section.max_abs_diff is not None and section.max_abs_diff <= 1e-4
-    assert section.tolerance == acceleration.PROBABILITY_ATOL
+    assert section.tolerance == verification.PROBABILITY_ATOL
     assert read_manifest(directory).acceleration == section  # round-trips through YAML
 
     other = numeric_frame(300, seed=1)
@@ -323,6 +323,39 @@ def test_a_tampered_graph_is_caught_by_the_digests(tmp_path: Path, catalog: Flav
     with pytest.raises(IntegrityError, match=ACCELERATED_FILE) as caught:
         load_package(directory, catalog, accelerate=True)
     assert caught.value.field == ACCELERATED_FILE
+
+
+def test_accelerated_and_onnx_flavor_sessions_come_from_one_factory(
+    tmp_path: Path, catalog: FlavorCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both the accelerated graph and a user's .onnx model run one thread per call."""
+    import onnxruntime
+    import skl2onnx
+
+    train = numeric_frame(50, columns=3)
+    model = LogisticRegression().fit(train, binary_target(train))
+    directory, _ = package(model, tmp_path, catalog, train)
+    user_graph = skl2onnx.to_onnx(model, train.to_numpy(dtype=np.float32)[:1])
+    onnx_directory = tmp_path / "onnx"
+    build_package(user_graph, onnx_directory, catalog, PackageOptions())
+    opened: list[Any] = []
+    real = onnxruntime.InferenceSession
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        opened.append(real(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", spy)
+    with (
+        load_package(directory, catalog, accelerate=True) as fast,
+        load_package(onnx_directory, catalog, accelerate=True) as user,
+    ):
+        assert (fast.runtime, user.runtime) == ("onnxruntime", "onnx")
+    assert len(opened) == 2
+    for session in opened:
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 # ------------------------------------------------------------------ XGBoost, LightGBM

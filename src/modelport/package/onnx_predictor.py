@@ -1,6 +1,7 @@
-"""Serving a package's verified ONNX graph (see ``package.acceleration`` for how it is
-made and checked). This module stays free of pandas: the server's cold start and
-memory depend on it; DataFrames are recognized without importing pandas."""
+"""Serving a package's verified ONNX graph (``package.acceleration`` makes and checks it).
+
+This module stays free of pandas: the server's cold start and memory depend on it;
+DataFrames are recognized without importing pandas."""
 
 from __future__ import annotations
 
@@ -11,36 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.predictor import Batch, ModelPredictor
 from modelport.domain.signature import ColumnSchema, Signature
 from modelport.errors import InvalidInputError, MissingDependencyError, UnsupportedOperationError
-from modelport.flavors.dependencies import require
 from modelport.flavors.frames import is_frame, is_pandas
+from modelport.flavors.onnx_runtime import cast_input, import_onnxruntime, input_dtypes, new_session
 from modelport.package.manifest import ACCELERATED_FILE, AccelerationSection, Manifest
 
 logger = logging.getLogger(__name__)
 
 RUNTIME = "onnxruntime"
-MATRIX_INPUT = "input"
-_RUNTIME_DTYPES: dict[str, Any] = {
-    "tensor(double)": np.float64, "tensor(float)": np.float32, "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32, "tensor(string)": object, "tensor(bool)": np.bool_,
-}  # fmt: skip
-
-
-def new_session(ort: Any, model: bytes | str) -> Any:
-    """An onnxruntime CPU session on a serialized graph or a file."""
-    options = ort.SessionOptions()
-    # Errors only: LightGBM graphs declare a label shape onnxruntime warns about per run.
-    options.log_severity_level = 3
-    # One thread per call, and no spinning: these graphs answer a batch in microseconds,
-    # and the server already runs calls side by side in its worker processes. A pool per
-    # session spinning on every core made two workers fight over two cores (measured on
-    # the 100-tree forest, 2 workers: 64-row requests 650 -> 1,000 per second, p99
-    # 135 -> 25 ms).
-    options.intra_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def column_names(signature: Signature | None) -> list[str] | None:
@@ -60,7 +42,7 @@ def load_accelerated(directory: Path, manifest: Manifest) -> ModelPredictor | No
         logger.warning("ignoring an accelerated graph at an unexpected path: %r", section.file)
         return None
     try:
-        ort = require("onnxruntime", extra="accelerate")
+        ort = import_onnxruntime("accelerate")
     except MissingDependencyError:
         logger.info("onnxruntime is not installed: the native model serves")
         return None
@@ -81,7 +63,7 @@ class AcceleratedPredictor:
         self, session: Any, section: AccelerationSection, columns: Sequence[str] | None
     ) -> None:
         self._session = session
-        self._inputs = [(i.name, _RUNTIME_DTYPES.get(i.type)) for i in session.get_inputs()]
+        self._inputs = input_dtypes(session)
         self._matrix = section.input_layout == "matrix"
         self._per_column = section.input_layout == "columns" or len(self._inputs) > 1
         self._columns = list(columns or ())
@@ -118,11 +100,11 @@ class AcceleratedPredictor:
     def _feed(self, batch: Batch) -> dict[str, np.ndarray]:
         if self._per_column:
             return {
-                name: _cast(self._column(batch, name), dtype, name).reshape(-1, 1)
+                name: cast_input(self._column(batch, name), dtype, name).reshape(-1, 1)
                 for name, dtype in self._inputs
             }
         name, dtype = self._inputs[0]
-        values = _cast(self._whole(batch, name), dtype, name)
+        values = cast_input(self._whole(batch, name), dtype, name)
         return {name: values.reshape(-1, 1) if values.ndim == 1 else values}
 
     def _whole(self, batch: Batch, name: str) -> Any:
@@ -155,14 +137,3 @@ def _get(batch: Mapping[str, Any], name: str) -> Any:
 
 def _missing(name: str) -> InvalidInputError:
     return InvalidInputError(f"missing input {name!r}", field=name, received="no such input")
-
-
-def _cast(values: Any, dtype: Any, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"input {name!r} cannot be converted to the type the model takes: {exc}",
-            field=name,
-            expected=str(np.dtype(dtype)) if dtype is not None else None,
-        ) from None

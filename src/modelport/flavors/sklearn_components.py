@@ -1,0 +1,59 @@
+"""The distributions a scikit-learn model is made of, recorded as the package's
+requirements: a pipeline ending in an ``XGBClassifier`` needs ``xgboost`` too."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+import types
+from typing import Any
+
+
+def component_distributions(model: Any) -> list[str]:
+    """Sorted distributions (other than the standard library) that provide the classes
+    and functions ``model`` is made of, e.g. ``xgboost`` for a pipeline ending in an
+    ``XGBClassifier``."""
+    by_module = importlib.metadata.packages_distributions()
+    found: set[str] = set()
+    for module in _component_modules(model):
+        if module not in sys.stdlib_module_names and module != "__main__":
+            found.update(by_module.get(module, ()))
+    return sorted(found)
+
+
+def _component_modules(model: Any) -> set[str]:
+    """Top-level modules of ``model``, its parameters and nested estimators."""
+    modules: set[str] = set()
+    pending, seen = [model], {}  # seen keeps values alive so that ids stay unique
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen[id(value)] = value
+        if isinstance(value, (list, tuple, set, frozenset)):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif value is not None:
+            modules.add(_defining_module(value).split(".")[0])
+            pending.extend(_params(value))
+    return modules
+
+
+def _defining_module(value: Any) -> str:
+    # A function or class parameter (FunctionTransformer(func=...)) comes from its own
+    # module; any other value from the module of its type.
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return str(getattr(value, "__module__", None) or "builtins")
+    return type(value).__module__
+
+
+def _params(value: Any) -> list[Any]:
+    get_params = getattr(value, "get_params", None)
+    if isinstance(value, type) or not callable(get_params):
+        return []
+    try:
+        params = get_params(deep=True)
+    except Exception:  # third-party estimators may break this; the list is best effort
+        return []
+    return list(params.values()) if isinstance(params, dict) else []
