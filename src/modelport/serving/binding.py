@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSpec, cast_numeric
 from modelport.errors import InvalidInputError
 from modelport.serving import conversion
-from modelport.serving.interface import MATRIX_INPUT, IOSpec, Layout, ModelIO
+from modelport.serving.interface import IOSpec, Layout, ModelIO
 
 Batch = dict[str, np.ndarray]
 

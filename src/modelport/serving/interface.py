@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.domain.layout import MATRIX_INPUT as MATRIX_INPUT  # noqa: PLC0414 (re-exported)
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSchema, ColumnSpec, Signature, TensorSchema
 
 PREDICTIONS = "predictions"

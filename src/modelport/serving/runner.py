@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.layout import MATRIX_INPUT
 from modelport.package.loaded import LoadedModel
-from modelport.serving.interface import MATRIX_INPUT, PREDICTIONS, PROBABILITIES, Layout, ModelIO
+from modelport.package.onnx_predictor import RUNTIME as ACCELERATED_RUNTIME
+from modelport.serving.interface import PREDICTIONS, PROBABILITIES, Layout, ModelIO
 
 Batch = dict[str, np.ndarray]
-ACCELERATED_RUNTIME = "onnxruntime"
 
 
 class ModelRunner:
