@@ -52,6 +52,7 @@ from modelport.package.accelerated import (
     column_names,
     new_session,
 )
+from modelport.package.batch_validation import validate_batch
 from modelport.package.manifest import ACCELERATED_FILE, AccelerationSection
 
 logger = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ def _head(sample: Sample, rows: int) -> Sample:
 def _server_batch(layout: _Layout, signature: Signature, sample: Sample) -> Any:
     """The sample as the server passes it: a matrix, a dict of columns, or tensors."""
     try:
-        validated = signature.validate(sample)
+        validated = validate_batch(signature.inputs, sample)
         if not isinstance(validated, pd.DataFrame):
             return validated
         if layout.kind == "matrix":  # one dtype all columns fit in, as the server's

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelport.domain.signature import Signature, infer_schema, normalize_sample
+from modelport.domain.signature import Signature
 from modelport.errors import InvalidArgumentError, PackageError, PackageExistsError
 from modelport.flavors.base import LoadContext, Sample, SaveContext, SavedFlavor
 from modelport.flavors.catalog import FlavorCatalog
@@ -41,6 +41,7 @@ from modelport.package.options import (
     clean_tags,
 )
 from modelport.package.reader import verify_package
+from modelport.package.sample_schema import infer_signature, normalize_sample
 from modelport.package.stats import reference_statistics
 
 # Predictions for the reference statistics and the round-trip check are computed on
@@ -195,12 +196,7 @@ def _check_round_trip(source: Any, reloaded: Any, head: Sample) -> None:
 
 
 def _signature(sample: Sample | None, predictions: Any) -> Signature | None:
-    if sample is None:
-        return None
-    outputs = (
-        infer_schema(predictions, default_name="predictions") if predictions is not None else None
-    )
-    return Signature(inputs=infer_schema(sample), outputs=outputs)
+    return infer_signature(sample, predictions) if sample is not None else None
 
 
 def _lineage(options: PackageOptions, sample: Sample | None) -> LineageSection:
