@@ -62,7 +62,7 @@ def _metrics(version: ModelVersion) -> str:
 @click.argument("ref")
 @json_option
 def show(ref: str, as_json: bool) -> None:
-    """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME/latest."""
+    """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME (its latest version)."""
     found = state().registry().resolve(version_ref(ref))
     if as_json:
         print_json(found.to_dict())

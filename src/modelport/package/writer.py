@@ -21,9 +21,9 @@ from modelport.package.digests import compute_digests
 from modelport.package.environment import capture_environment
 from modelport.package.example import write_input_example
 from modelport.package.lineage import fingerprint, git_info
+from modelport.package.location import MANIFEST_FILE, is_package_dir
 from modelport.package.manifest import (
     INPUT_EXAMPLE_FILE,
-    MANIFEST_FILE,
     MODEL_DIR,
     REFERENCE_STATS_FILE,
     EnvironmentSection,
@@ -57,7 +57,7 @@ def build_package(
     directory) into ``destination``, which must not exist or be empty."""
     _prepare_destination(destination)
     try:
-        if isinstance(source, str | Path) and (Path(source) / MANIFEST_FILE).is_file():
+        if isinstance(source, str | Path) and is_package_dir(Path(source)):
             return _repackage(Path(source), destination, options)
         return _package_model(source, destination, catalog, options)
     except BaseException:

@@ -38,7 +38,8 @@ from modelport.errors import (
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.metadata.store import MetadataSession, MetadataStore
 from modelport.package.loaded import LoadedModel
-from modelport.package.manifest import MANIFEST_FILE, Manifest, manifest_digest
+from modelport.package.location import MANIFEST_FILE
+from modelport.package.manifest import Manifest, manifest_digest
 from modelport.package.options import PackageOptions, clean_tags
 from modelport.package.reader import load_package
 
