@@ -223,10 +223,14 @@ def resolve(ref: str, *, settings: Settings | None = None) -> ModelVersion:
 
 
 def set_alias(
-    name: str, alias: str, version: int, *, settings: Settings | None = None
+    name: str, alias: str, version: int, *, force: bool = False, settings: Settings | None = None
 ) -> ModelVersion:
-    """Point an alias (``champion``, or a stage) at a version."""
-    return _with_registry(settings, lambda r: r.set_alias(name, alias, version))
+    """Point an alias (``champion``, or a stage) at a version.
+
+    A version without a signature gets a ``MissingSignatureWarning`` (any alias but
+    ``production``, which refuses it like ``promote``); ``force=True`` goes ahead quietly.
+    """
+    return _with_registry(settings, lambda r: r.set_alias(name, alias, version, force=force))
 
 
 def delete_alias(name: str, alias: str, *, settings: Settings | None = None) -> None:
@@ -240,11 +244,18 @@ def promote(
     stage: str,
     *,
     archive_previous: bool = False,
+    force: bool = False,
     settings: Settings | None = None,
 ) -> ModelVersion:
-    """Move a stage (``staging``, ``production``, ``archived``) to a version."""
+    """Move a stage (``staging``, ``production``, ``archived``) to a version.
+
+    ``production`` refuses a version without a signature (``MissingSignatureError``:
+    register it with ``sample_input``) unless ``force=True``, which the audit trail
+    records; ``staging`` takes it with a ``MissingSignatureWarning``.
+    """
     return _with_registry(
-        settings, lambda r: r.promote(name, version, stage, archive_previous=archive_previous)
+        settings,
+        lambda r: r.promote(name, version, stage, archive_previous=archive_previous, force=force),
     )
 
 

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
+
+from modelport.errors import ModelportWarning
+
+
+@contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Print modelport's warnings raised inside the block as ``warning: ...`` lines on
+    stderr (other warnings are shown as Python shows them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ModelportWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, ModelportWarning):
+                    click.echo(f"warning: {warning.message}", err=True)
+                else:
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
 
 
 def print_json(data: Any) -> None:

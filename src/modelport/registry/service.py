@@ -200,24 +200,42 @@ class RegistryService:
 
     # -------------------------------------- aliases, stages, archive (registry.lifecycle)
 
-    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
-        """Point an alias (or stage) at a version, moving it if it pointed elsewhere."""
-        return self._lifecycle.set_alias(name, alias, version)
+    def set_alias(
+        self, name: str, alias: str, version: int, *, force: bool = False
+    ) -> ModelVersion:
+        """Point an alias (or stage) at a version, moving it if it pointed elsewhere.
+
+        A stage goes through ``promote`` (with ``force``). Another alias takes a version
+        without a signature with a ``MissingSignatureWarning``, unless ``force``.
+        """
+        return self._lifecycle.set_alias(name, alias, version, force=force)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias (or stage); ``AliasNotFoundError`` when it points nowhere."""
         self._lifecycle.delete_alias(name, alias)
 
     def promote(
-        self, name: str, version: int, stage: str | Stage, *, archive_previous: bool = False
+        self,
+        name: str,
+        version: int,
+        stage: str | Stage,
+        *,
+        archive_previous: bool = False,
+        force: bool = False,
     ) -> ModelVersion:
         """Move a stage to a version in one transaction.
 
         ``staging``/``production``: the version becomes active if it was archived; with
         ``archive_previous`` the version that held the stage is archived. ``archived``:
         the same as ``archive_version``.
+
+        ``production`` refuses a version without a signature (``MissingSignatureError``)
+        unless ``force``, and the audit entry then records ``"forced": ["signature"]``;
+        ``staging`` takes it with a ``MissingSignatureWarning``.
         """
-        return self._lifecycle.promote(name, version, stage, archive_previous=archive_previous)
+        return self._lifecycle.promote(
+            name, version, stage, archive_previous=archive_previous, force=force
+        )
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
         """Archive a version: it stays loadable by number but leaves every alias, and the
