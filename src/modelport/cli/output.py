@@ -17,18 +17,20 @@ from modelport.errors import ModelportWarning
 def warnings_on_stderr() -> Iterator[None]:
     """Print modelport's warnings raised inside the block as ``warning: ...`` lines on
     stderr (other warnings are shown as Python shows them)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ModelportWarning)
-        try:
+    recorded: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelportWarning)
+            recorded = caught
             yield
-        finally:
-            for warning in caught:
-                if issubclass(warning.category, ModelportWarning):
-                    click.echo(f"warning: {warning.message}", err=True)
-                else:
-                    warnings.showwarning(
-                        warning.message, warning.category, warning.filename, warning.lineno
-                    )
+    finally:  # outside the block: showwarning is Python's own again
+        for warning in recorded:
+            if issubclass(warning.category, ModelportWarning):
+                click.echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
 
 def print_json(data: Any) -> None:
