@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from modelport.errors import ModelportError
     from modelport.flavors.pyfunc import PythonModel, PythonModelContext
     from modelport.package.loaded import LoadedModel
+    from modelport.package.sample_schema import infer_signature
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,7 @@ _EXPORTS = {
     "get_audit_log": "modelport.api",
     "get_model": "modelport.api",
     "get_version": "modelport.api",
+    "infer_signature": "modelport.package.sample_schema",
     "list_models": "modelport.api",
     "list_versions": "modelport.api",
     "load": "modelport.api",
@@ -90,6 +92,7 @@ __all__ = [
     "get_audit_log",
     "get_model",
     "get_version",
+    "infer_signature",
     "list_models",
     "list_versions",
     "load",

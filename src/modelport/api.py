@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 from modelport.bootstrap import build_registry
 from modelport.config import Settings, VersionCheck
 from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
-from modelport.domain.refs import SCHEME, looks_like_ref
 from modelport.domain.signature import Signature
 from modelport.flavors.catalog import default_catalog
 from modelport.package.loaded import LoadedModel
-from modelport.package.manifest import MANIFEST_FILE, Manifest
+from modelport.package.location import locate_model
+from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
 from modelport.package.writer import build_package
@@ -174,20 +174,26 @@ def load(
     version_check: VersionCheck | None = None,
     settings: Settings | None = None,
 ) -> LoadedModel:
-    """Load a model from the registry (``models:/churn@production``, ``churn/3``) or
-    from a package directory, verifying every file first."""
+    """Load a model from a package directory or from the registry, verifying every file
+    first.
+
+    ``model_uri`` is a directory containing ``modelport.yaml``, or else a reference:
+    ``models:/churn/3``, ``models:/churn@production``, ``churn/3``, ``churn@production`` or
+    a bare ``churn`` for its latest version (``models:/...`` always means the registry).
+    Anything else raises ``InvalidArgumentError``. The rule is
+    ``modelport.package.location.locate_model``'s, shared with ``modelport serve``.
+    """
     settings = settings or Settings()
-    text = str(model_uri)
-    is_package = (Path(text) / MANIFEST_FILE).is_file() and not text.startswith(SCHEME)
-    if is_package or not looks_like_ref(text):
+    found = locate_model(model_uri)
+    if isinstance(found, Path):
         return load_package(
-            Path(text),
+            found,
             default_catalog(),
             trust=trust,
             version_check=version_check or settings.version_check,
         )
     return _with_registry(
-        settings, lambda r: r.load(text, trust=trust, version_check=version_check)
+        settings, lambda r: r.load(found, trust=trust, version_check=version_check)
     )
 
 
@@ -217,10 +223,14 @@ def resolve(ref: str, *, settings: Settings | None = None) -> ModelVersion:
 
 
 def set_alias(
-    name: str, alias: str, version: int, *, settings: Settings | None = None
+    name: str, alias: str, version: int, *, force: bool = False, settings: Settings | None = None
 ) -> ModelVersion:
-    """Point an alias (``champion``, or a stage) at a version."""
-    return _with_registry(settings, lambda r: r.set_alias(name, alias, version))
+    """Point an alias (``champion``, or a stage) at a version.
+
+    A version without a signature gets a ``MissingSignatureWarning`` (any alias but
+    ``production``, which refuses it like ``promote``); ``force=True`` goes ahead quietly.
+    """
+    return _with_registry(settings, lambda r: r.set_alias(name, alias, version, force=force))
 
 
 def delete_alias(name: str, alias: str, *, settings: Settings | None = None) -> None:
@@ -234,11 +244,18 @@ def promote(
     stage: str,
     *,
     archive_previous: bool = False,
+    force: bool = False,
     settings: Settings | None = None,
 ) -> ModelVersion:
-    """Move a stage (``staging``, ``production``, ``archived``) to a version."""
+    """Move a stage (``staging``, ``production``, ``archived``) to a version.
+
+    ``production`` refuses a version without a signature (``MissingSignatureError``:
+    register it with ``sample_input``) unless ``force=True``, which the audit trail
+    records; ``staging`` takes it with a ``MissingSignatureWarning``.
+    """
     return _with_registry(
-        settings, lambda r: r.promote(name, version, stage, archive_previous=archive_previous)
+        settings,
+        lambda r: r.promote(name, version, stage, archive_previous=archive_previous, force=force),
     )
 
 

@@ -20,6 +20,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     │   └── AliasNotFoundError
     ├── ConflictError
     │   ├── AliasInUseError             a version still has aliases or stages pointing at it
+    │   ├── MissingSignatureError       production refuses a version without a signature
     │   └── PackageExistsError          a package would overwrite a non-empty directory
     ├── UnknownFlavorError              no flavor handles this object, file or name
     ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
@@ -39,7 +40,9 @@ parsing messages. ``code`` is a stable identifier used on the wire::
         ├── StoreUnavailableError       the metadata database or artifact store cannot be reached
         └── SchemaMismatchError         the database schema is not the one this release expects
 
-    EnvironmentMismatchWarning (a UserWarning)  library versions differ, loaded anyway
+    ModelportWarning (a UserWarning)
+    ├── EnvironmentMismatchWarning      library versions differ, loaded anyway
+    └── MissingSignatureWarning         an alias or staging points at a version without one
 """
 
 from __future__ import annotations
@@ -176,6 +179,16 @@ class AliasInUseError(ConflictError):
     def __init__(self, message: str, *, model: str, version: int, aliases: tuple[str, ...]) -> None:
         super().__init__(message, model=model, version=version)
         self.aliases = aliases
+
+
+class MissingSignatureError(ConflictError):
+    """Production was refused a version that has no signature (nothing would check its
+    inputs); register it with a sample input, or force the promotion."""
+
+    code = "MISSING_SIGNATURE"
+
+    def __init__(self, message: str, *, model: str, version: int) -> None:
+        super().__init__(message, model=model, version=version)
 
 
 class PackageExistsError(ConflictError):
@@ -333,5 +346,19 @@ class SchemaMismatchError(StoreError):
     code = "SCHEMA_MISMATCH"
 
 
-class EnvironmentMismatchWarning(UserWarning):
+class ModelportWarning(UserWarning):
+    """Base of every warning modelport emits; the CLI prints them as ``warning: ...``."""
+
+
+class EnvironmentMismatchWarning(ModelportWarning):
     """A model was loaded although its framework's version differs (``version_check='warn'``)."""
+
+
+class MissingSignatureWarning(ModelportWarning):
+    """An alias or the staging stage now points at a version without a signature (it
+    would be refused in production unless forced)."""
+
+    def __init__(self, message: str, *, model: str | None = None, version: int | None = None):
+        super().__init__(message)
+        self.model = model
+        self.version = version

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from modelport.cli.output import warnings_on_stderr
 from modelport.cli.state import state
 
 
@@ -16,9 +17,20 @@ def alias() -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("number", metavar="VERSION", type=click.IntRange(min=1))
-def set_alias(name: str, alias_name: str, number: int) -> None:
-    """Point ALIAS of model NAME at VERSION (moving it if it pointed elsewhere)."""
-    found = state().registry().set_alias(name, alias_name, number)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Point it at a version without a signature anyway (production refuses one "
+    "otherwise, other aliases warn); the audit trail records it.",
+)
+def set_alias(name: str, alias_name: str, number: int, force: bool) -> None:
+    """Point ALIAS of model NAME at VERSION (moving it if it pointed elsewhere).
+
+    A version without a signature (registered without --sample) is refused in
+    production and takes other aliases with a warning, unless --force.
+    """
+    with warnings_on_stderr():
+        found = state().registry().set_alias(name, alias_name, number, force=force)
     click.echo(f"{name}@{alias_name} -> {found.version}")
 
 

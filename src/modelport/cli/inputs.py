@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from modelport.domain.refs import ModelRef, parse_ref
+from modelport.domain.refs import ModelRef
 from modelport.errors import InvalidArgumentError, InvalidReferenceError, MissingDependencyError
+from modelport.package.location import locate_model
 
 
 def parse_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -36,13 +37,24 @@ def parse_metrics(values: tuple[str, ...]) -> dict[str, float]:
 
 
 def version_ref(text: str) -> ModelRef:
-    """A reference that names one version: ``churn/3``, ``churn@production``, ``churn/latest``."""
-    return parse_ref(text)
+    """A registry reference naming one version: ``churn/3``, ``churn@production``, ``churn``
+    (its latest version), by the rule ``modelport.load`` and ``modelport serve`` follow;
+    a package directory is refused, since these commands act on the registry."""
+    found = locate_model(text)
+    if isinstance(found, Path):
+        name = text if "/" not in text and "@" not in text else "NAME"
+        raise InvalidArgumentError(
+            f"{text!r} is a package directory, not a registered version; to name one in the "
+            f"registry write models:/{name}/VERSION, models:/{name}@ALIAS or models:/{name} "
+            "(models:/ always means the registry)",
+            field="model",
+        )
+    return found
 
 
 def numbered_ref(text: str) -> tuple[str, int]:
     """A reference with an explicit version number, for commands that change one version."""
-    ref = parse_ref(text)
+    ref = version_ref(text)
     if ref.version is None:
         raise InvalidReferenceError(
             f"{text!r} does not name a version number; use NAME/VERSION, e.g. churn/3"

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
+
+from modelport.errors import ModelportWarning
+
+
+@contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Print modelport's warnings raised inside the block as ``warning: ...`` lines on
+    stderr (other warnings are shown as Python shows them)."""
+    recorded: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelportWarning)
+            recorded = caught
+            yield
+    finally:  # outside the block: showwarning is Python's own again
+        for warning in recorded:
+            if issubclass(warning.category, ModelportWarning):
+                click.echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
 
 def print_json(data: Any) -> None:

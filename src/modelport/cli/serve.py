@@ -156,9 +156,11 @@ def serve(*, models: tuple[str, ...], config: Path | None, app_factory: str, **o
     """Serve MODEL... over HTTP (Open Inference Protocol V2, MLflow, REST) until Ctrl+C.
 
     Each MODEL is a registry reference (churn@production follows the alias, churn/3
-    pins a version), a package directory, or NAME=REF / NAME=PATH to choose the route
-    name. Settings also come from MODELPORT_SERVE__* variables and the [serve] table
-    of the config file; options given here win.
+    pins a version, a bare churn follows its latest version), a package directory (a
+    folder with modelport.yaml), or NAME=REF / NAME=PATH to choose the route name. Text
+    naming an existing path is a path: write models:/churn for the registry's model.
+    Settings also come from MODELPORT_SERVE__* variables and the [serve] table of the
+    config file; options given here win.
     """
     settings = build_settings(config, **options)
     return serve_models(settings, models, factory=app_factory)

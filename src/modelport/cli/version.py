@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from modelport.cli.inputs import numbered_ref, version_ref
-from modelport.cli.output import print_fields, print_json, print_table, short_time
+from modelport.cli.output import (
+    print_fields,
+    print_json,
+    print_table,
+    short_time,
+    warnings_on_stderr,
+)
 from modelport.cli.state import json_option, state
 from modelport.domain.entities import ModelVersion
 from modelport.domain.names import Stage
@@ -62,7 +68,7 @@ def _metrics(version: ModelVersion) -> str:
 @click.argument("ref")
 @json_option
 def show(ref: str, as_json: bool) -> None:
-    """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME/latest."""
+    """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME (its latest version)."""
     found = state().registry().resolve(version_ref(ref))
     if as_json:
         print_json(found.to_dict())
@@ -108,11 +114,26 @@ def _print_signature(signature: Mapping[str, Any]) -> None:
 @click.argument("ref")
 @click.argument("stage", type=click.Choice([s.value for s in Stage]))
 @click.option("--archive-previous", is_flag=True, help="Archive the version that held the stage.")
-def promote(ref: str, stage: str, archive_previous: bool) -> None:
-    """Move STAGE to the version REF (NAME/VERSION)."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote a version without a signature to production anyway; the audit trail records it.",
+)
+def promote(ref: str, stage: str, archive_previous: bool, force: bool) -> None:
+    """Move STAGE to the version REF (NAME/VERSION).
+
+    Production refuses a version without a signature (a model file registered without
+    --sample) unless --force; staging takes it with a warning.
+    """
     name, number = numbered_ref(ref)
-    found = state().registry().promote(name, number, stage, archive_previous=archive_previous)
-    click.echo(f"{found.ref} is now in {stage}")
+    registry = state().registry()
+    with warnings_on_stderr():
+        found = registry.promote(
+            name, number, stage, archive_previous=archive_previous, force=force
+        )
+    unsigned = found.signature is None and stage == Stage.PRODUCTION.value
+    forced = " (forced: it has no signature)" if force and unsigned else ""
+    click.echo(f"{found.ref} is now in {stage}{forced}")
 
 
 @version.command("archive")

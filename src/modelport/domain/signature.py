@@ -1,11 +1,12 @@
-"""Input and output signatures: what a model accepts and returns.
+"""Input and output signatures: what a model accepts and returns, as pure data.
 
-A signature is inferred from a sample (a DataFrame gives named, typed columns; an
-ndarray gives a tensor with a variable batch dimension) and stored in the package.
-``Signature.validate`` accepts what the model accepts and raises
-``InvalidInputError`` naming the column or tensor otherwise.
+A signature is stored in the package (``to_dict``/``from_dict``). It is inferred from a
+sample in ``modelport.package.sample_schema`` (a DataFrame gives named, typed columns;
+an ndarray a tensor with a variable batch dimension), and a batch is checked against it
+in ``modelport.package.batch_validation``, which raises ``InvalidInputError`` naming the
+column or tensor. This module holds the rules those follow.
 
-Conversions ``validate`` makes (everything else is refused):
+Conversions validation makes (everything else is refused):
 
 ============================  =========================================================
 received -> expected          rule
@@ -22,20 +23,21 @@ text/number -> category       accepted when every value is one of the categories
 Columns are matched by name and reordered to the signature's order; columns the
 signature does not know are dropped; a missing column is an error unless it is
 optional (``required=False``), in which case it is filled with missing values.
+
+numpy is the one library imported here: the numeric rules (``cast_numeric``) and the
+dtype of a sample array (``tensor_schema_of``) are rules about numpy dtypes. pandas
+never is (an import-linter contract keeps it out of ``modelport.domain``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from modelport.errors import InvalidInputError
-
-if TYPE_CHECKING:  # pandas is imported only where a table is really handled
-    import pandas as pd
+from modelport.errors import InvalidInputError, InvalidSampleError
 
 NUMERIC_DTYPES = (
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -43,8 +45,8 @@ NUMERIC_DTYPES = (
 )  # fmt: skip
 COLUMN_DTYPES = ("bool", *NUMERIC_DTYPES, "string", "datetime", "category")
 TENSOR_DTYPES = ("bool", *NUMERIC_DTYPES, "string")
+DEFAULT_TENSOR_NAME = "input"
 _EXACT_INT_LIMIT = {"float16": 2**11, "float32": 2**24, "float64": 2**53}
-_DEFAULT_OUTPUT_NAME = "predictions"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class TensorSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
+    def describe(self) -> str:
+        """The spec in words, for error messages: ``float32 of shape [-1, 3]``."""
+        return f"{self.dtype} of shape {list(self.shape)}"
+
 
 @dataclass(frozen=True)
 class ColumnSchema:
@@ -95,12 +101,6 @@ class ColumnSchema:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "columns", "columns": [column.to_dict() for column in self.columns]}
 
-    def validate(self, batch: Any) -> pd.DataFrame:
-        """Return ``batch`` as a DataFrame with the signature's columns, order and types."""
-        from modelport.domain.tables import validate_columns
-
-        return validate_columns(self, batch)
-
 
 @dataclass(frozen=True)
 class TensorSchema:
@@ -112,30 +112,6 @@ class TensorSchema:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "tensors", "tensors": [tensor.to_dict() for tensor in self.tensors]}
 
-    def validate(self, batch: Any) -> np.ndarray | dict[str, np.ndarray]:
-        """Return one ndarray (single tensor) or a dict of ndarrays, checked and cast."""
-        if len(self.tensors) == 1:
-            spec = self.tensors[0]
-            if isinstance(batch, Mapping) and spec.name in batch:
-                batch = batch[spec.name]
-            return _coerce_tensor(batch, spec)
-        if not isinstance(batch, Mapping):
-            names = ", ".join(repr(t.name) for t in self.tensors)
-            raise InvalidInputError(
-                f"the model takes the tensors {names}: pass a mapping of name to array",
-                expected="mapping of tensor name to array",
-                received=type(batch).__name__,
-            )
-        for spec in self.tensors:
-            if spec.name not in batch:
-                raise InvalidInputError(
-                    f"missing input tensor {spec.name!r}",
-                    field=spec.name,
-                    expected=_describe_tensor(spec),
-                    received="no such tensor",
-                )
-        return {spec.name: _coerce_tensor(batch[spec.name], spec) for spec in self.tensors}
-
 
 Schema = ColumnSchema | TensorSchema
 
@@ -146,10 +122,6 @@ class Signature:
 
     inputs: Schema
     outputs: Schema | None = None
-
-    def validate(self, batch: Any) -> Any:
-        """Check ``batch`` against the inputs; return it in the form the model takes."""
-        return self.inputs.validate(batch)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,16 +136,6 @@ class Signature:
             inputs=schema_from_dict(data["inputs"]),
             outputs=schema_from_dict(outputs) if outputs is not None else None,
         )
-
-    @classmethod
-    def infer(cls, sample: Any, predictions: Any = None) -> Signature:
-        """Infer inputs from ``sample`` and, when given, outputs from ``predictions``."""
-        from modelport.domain.inference import infer_schema
-
-        if predictions is None:
-            return cls(inputs=infer_schema(sample))
-        outputs = infer_schema(predictions, default_name=_DEFAULT_OUTPUT_NAME)
-        return cls(inputs=infer_schema(sample), outputs=outputs)
 
 
 def schema_from_dict(data: Mapping[str, Any]) -> Schema:
@@ -211,6 +173,32 @@ def _checked_dtype(dtype: Any, allowed: Sequence[str]) -> str:
     return str(dtype)
 
 
+# ----------------------------------------------------------------- rules on numpy dtypes
+
+
+def tensor_dtype_name(dtype: np.dtype[Any]) -> str:
+    """The signature dtype for a numpy dtype (text of any kind is ``string``)."""
+    if dtype.kind in "OUS":
+        return "string"
+    if dtype.name not in TENSOR_DTYPES:
+        raise InvalidSampleError(f"unsupported tensor dtype {dtype}; supported: {TENSOR_DTYPES}")
+    return dtype.name
+
+
+def tensor_schema_of(
+    sample: np.ndarray | Mapping[str, np.ndarray], default_name: str = DEFAULT_TENSOR_NAME
+) -> TensorSchema:
+    """The schema of sample arrays: one tensor ``default_name`` for an array, named tensors
+    for a mapping; each keeps its dtype and its shape with a variable batch dimension."""
+    arrays = sample if isinstance(sample, Mapping) else {default_name: sample}
+    return TensorSchema(tuple(_tensor_spec(str(name), arrays[name]) for name in arrays))
+
+
+def _tensor_spec(name: str, array: np.ndarray) -> TensorSpec:
+    array = np.asarray(array)
+    return TensorSpec(name=name, dtype=tensor_dtype_name(array.dtype), shape=(-1, *array.shape[1:]))
+
+
 def cast_numeric(values: np.ndarray, dtype: str, name: str, *, nullable: bool = True) -> np.ndarray:
     """Cast a numeric array to ``dtype`` by the rules in this module's docstring."""
     target = np.dtype(dtype)
@@ -218,30 +206,30 @@ def cast_numeric(values: np.ndarray, dtype: str, name: str, *, nullable: bool = 
     if source == target:
         return values
     if source.kind == "b":
-        raise _cast_error(name, dtype, "bool")
+        raise cast_error(name, dtype, "bool")
     if target.kind == "f":
         return _to_float(values, target, name)
     if target.kind in "iu":
         return _to_int(values, target, name, nullable=nullable)
-    raise _cast_error(name, dtype, str(source))
+    raise cast_error(name, dtype, str(source))
 
 
 def _to_float(values: np.ndarray, target: np.dtype[Any], name: str) -> np.ndarray:
     if values.dtype.kind in "iu":
         limit = _EXACT_INT_LIMIT[target.name]
         if values.size and np.abs(values.astype("float64")).max() > limit:
-            raise _cast_error(
+            raise cast_error(
                 name, target.name, str(values.dtype), f"integers beyond {limit} lose precision"
             )
         return values.astype(target)
     if values.dtype.kind == "f" and target.itemsize < values.dtype.itemsize:
         finite = values[np.isfinite(values)]
         if finite.size and np.abs(finite).max() > np.finfo(target).max:
-            raise _cast_error(name, target.name, str(values.dtype), "values out of range")
+            raise cast_error(name, target.name, str(values.dtype), "values out of range")
         return values.astype(target)
     if values.dtype.kind == "f":
         return values.astype(target)
-    raise _cast_error(name, target.name, str(values.dtype))
+    raise cast_error(name, target.name, str(values.dtype))
 
 
 def _to_int(values: np.ndarray, target: np.dtype[Any], name: str, *, nullable: bool) -> np.ndarray:
@@ -249,20 +237,21 @@ def _to_int(values: np.ndarray, target: np.dtype[Any], name: str, *, nullable: b
         if np.isnan(values).any():
             if nullable:  # whole numbers with gaps stay float, as pandas keeps them
                 return values
-            raise _cast_error(name, target.name, "missing values")
+            raise cast_error(name, target.name, "missing values")
         if not np.all(np.isfinite(values)) or not np.all(np.mod(values, 1) == 0):
-            raise _cast_error(name, target.name, str(values.dtype), "values are not whole numbers")
+            raise cast_error(name, target.name, str(values.dtype), "values are not whole numbers")
     elif values.dtype.kind not in "iu":
-        raise _cast_error(name, target.name, str(values.dtype))
+        raise cast_error(name, target.name, str(values.dtype))
     info = np.iinfo(target)
     if values.size and (values.min() < info.min or values.max() > info.max):
-        raise _cast_error(
+        raise cast_error(
             name, target.name, str(values.dtype), f"values outside [{info.min}, {info.max}]"
         )
     return values.astype(target)
 
 
-def _cast_error(name: str, expected: str, received: str, detail: str = "") -> InvalidInputError:
+def cast_error(name: str, expected: str, received: str, detail: str = "") -> InvalidInputError:
+    """The ``InvalidInputError`` for a value of ``name`` that cannot become ``expected``."""
     message = f"{name!r} expects {expected}, got {received}"
     return InvalidInputError(
         f"{message}{': ' + detail if detail else ''}",
@@ -270,65 +259,3 @@ def _cast_error(name: str, expected: str, received: str, detail: str = "") -> In
         expected=expected,
         received=received,
     )
-
-
-def _describe_tensor(spec: TensorSpec) -> str:
-    return f"{spec.dtype} of shape {list(spec.shape)}"
-
-
-def _coerce_tensor(batch: Any, spec: TensorSpec) -> np.ndarray:
-    if type(batch).__module__.startswith("pandas"):  # a DataFrame of numbers
-        batch = batch.to_numpy()
-    try:
-        array = np.asarray(batch)
-    except ValueError:
-        raise InvalidInputError(
-            f"tensor {spec.name!r} is ragged: every row must have the same shape",
-            field=spec.name,
-            expected=_describe_tensor(spec),
-            received="rows of different lengths",
-        ) from None
-    shape_ok = array.ndim == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, array.shape, strict=True)
-    )
-    if not shape_ok:
-        raise InvalidInputError(
-            f"tensor {spec.name!r} expects shape {list(spec.shape)} (-1 is any size), "
-            f"got {list(array.shape)}",
-            field=spec.name,
-            expected=_describe_tensor(spec),
-            received=f"shape {list(array.shape)}",
-        )
-    if array.shape[0] == 0:
-        raise InvalidInputError(
-            "the batch has no rows", field=spec.name, expected="at least one row"
-        )
-    return _cast_tensor(array, spec)
-
-
-def _cast_tensor(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if spec.dtype == "string":
-        if array.dtype.kind in "OUS":
-            return array
-        raise _cast_error(spec.name, "string", str(array.dtype))
-    if spec.dtype == "bool":
-        if array.dtype.kind == "b":
-            return array
-        raise _cast_error(spec.name, "bool", str(array.dtype))
-    if array.dtype.kind in "OUS":
-        raise _cast_error(spec.name, spec.dtype, "text")
-    return cast_numeric(array, spec.dtype, spec.name, nullable=False)
-
-
-def normalize_sample(sample: Any) -> Any:
-    """A sample as a DataFrame, an ndarray or a dict of ndarrays (see ``domain.inference``)."""
-    from modelport.domain.inference import normalize_sample as normalize
-
-    return normalize(sample)
-
-
-def infer_schema(data: Any, default_name: str = "input") -> Schema:
-    """Infer a schema from a sample or predictions (see ``domain.inference``)."""
-    from modelport.domain.inference import infer_schema as infer
-
-    return infer(data, default_name)

@@ -31,6 +31,7 @@ from modelport.domain.signature import (
     Signature,
     TensorSchema,
     TensorSpec,
+    tensor_schema_of,
 )
 from modelport.errors import (
     CorruptModelFileError,
@@ -185,7 +186,7 @@ def _program_saved(program: Any, sample: Any) -> SavedFlavor:
         "positional": positional,
         "keyword": keyword,
     }
-    signature = Signature.infer(sample) if sample is not None else _program_signature(program)
+    signature = _sample_signature(sample) if sample is not None else _program_signature(program)
     return SavedFlavor(spec=spec, libraries=("torch",), signature=signature)
 
 
@@ -197,7 +198,7 @@ def _script_saved(module: Any, sample: Any) -> SavedFlavor:
         "positional": [],
         "keyword": [],
     }
-    signature = Signature.infer(sample) if sample is not None else None
+    signature = _sample_signature(sample)
     return SavedFlavor(spec=spec, libraries=("torch",), signature=signature)
 
 
@@ -227,6 +228,14 @@ def _program_dtype(program: Any) -> Any:
     tensors = [v for v in values if isinstance(v, torch.Tensor)]
     tensors += [t for t in program.state_dict.values() if isinstance(t, torch.Tensor)]
     return next((t.dtype for t in tensors if t.is_floating_point()), torch.float32)
+
+
+def _sample_signature(sample: Any) -> Signature | None:
+    """The tensors of an array sample; None for a table, whose column signature the package
+    writer infers (with pandas, which a flavor does not import)."""
+    if isinstance(sample, np.ndarray | Mapping):
+        return Signature(inputs=tensor_schema_of(sample))
+    return None
 
 
 def _program_signature(program: Any) -> Signature | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelport.errors import IntegrityError
-from modelport.package.manifest import MANIFEST_FILE, FileEntry
+from modelport.package.location import MANIFEST_FILE
+from modelport.package.manifest import FileEntry
 
 # Python writes bytecode caches next to custom model code when it is imported.
 _IGNORED_DIRS = frozenset({"__pycache__"})

@@ -16,6 +16,7 @@ import pandas as pd
 
 from modelport.domain.signature import Signature
 from modelport.errors import CorruptPackageError
+from modelport.package.batch_validation import validate_batch
 
 EXAMPLE_ROWS = 5
 
@@ -65,7 +66,7 @@ def read_input_example(path: Path, signature: Signature | None) -> Any:
             batch = arrays if len(arrays) > 1 else next(iter(arrays.values()))
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptPackageError(f"{path.name} is malformed: {exc}", field=path.name) from None
-    return signature.validate(batch) if signature is not None else batch
+    return validate_batch(signature.inputs, batch) if signature is not None else batch
 
 
 def _array(data: Any, dtype: str) -> np.ndarray:

@@ -10,6 +10,7 @@ from typing import Any
 from modelport.domain.entities import ModelVersion
 from modelport.domain.predictor import Batch, ModelPredictor
 from modelport.domain.signature import Signature
+from modelport.package.batch_validation import validate_batch
 from modelport.package.environment import EnvironmentReport
 from modelport.package.manifest import Manifest
 
@@ -79,7 +80,7 @@ class LoadedModel:
 
     def _checked(self, batch: Batch, validate: bool) -> Batch:
         if validate and self._signature is not None:
-            return self._signature.validate(batch)
+            return validate_batch(self._signature.inputs, batch)
         return batch
 
     def predict(self, batch: Batch, *, validate: bool = True) -> Batch:

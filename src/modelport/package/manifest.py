@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.domain.signature import Signature
 from modelport.errors import CorruptPackageError
+from modelport.package.location import MANIFEST_FILE
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "modelport.yaml"
 MODEL_DIR = "model"
 INPUT_EXAMPLE_FILE = "input_example.json"
 REFERENCE_STATS_FILE = "reference_stats.json"

@@ -15,8 +15,8 @@ from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.digests import verify_digests
 from modelport.package.environment import compare_environment, enforce_environment
 from modelport.package.loaded import LoadedModel
+from modelport.package.location import MANIFEST_FILE
 from modelport.package.manifest import (
-    MANIFEST_FILE,
     MODEL_DIR,
     Manifest,
     manifest_digest,

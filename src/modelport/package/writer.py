@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelport.domain.signature import Signature, infer_schema, normalize_sample
+from modelport.domain.signature import Signature
 from modelport.errors import InvalidArgumentError, PackageError, PackageExistsError
 from modelport.flavors.base import LoadContext, Sample, SaveContext, SavedFlavor
 from modelport.flavors.catalog import FlavorCatalog
@@ -21,9 +21,9 @@ from modelport.package.digests import compute_digests
 from modelport.package.environment import capture_environment
 from modelport.package.example import write_input_example
 from modelport.package.lineage import fingerprint, git_info
+from modelport.package.location import MANIFEST_FILE, is_package_dir
 from modelport.package.manifest import (
     INPUT_EXAMPLE_FILE,
-    MANIFEST_FILE,
     MODEL_DIR,
     REFERENCE_STATS_FILE,
     EnvironmentSection,
@@ -41,6 +41,7 @@ from modelport.package.options import (
     clean_tags,
 )
 from modelport.package.reader import verify_package
+from modelport.package.sample_schema import infer_signature, normalize_sample
 from modelport.package.stats import reference_statistics
 
 # Predictions for the reference statistics and the round-trip check are computed on
@@ -56,7 +57,7 @@ def build_package(
     directory) into ``destination``, which must not exist or be empty."""
     _prepare_destination(destination)
     try:
-        if isinstance(source, str | Path) and (Path(source) / MANIFEST_FILE).is_file():
+        if isinstance(source, str | Path) and is_package_dir(Path(source)):
             return _repackage(Path(source), destination, options)
         return _package_model(source, destination, catalog, options)
     except BaseException:
@@ -197,12 +198,7 @@ def _check_round_trip(source: Any, reloaded: Any, head: Sample) -> None:
 
 
 def _signature(sample: Sample | None, predictions: Any) -> Signature | None:
-    if sample is None:
-        return None
-    outputs = (
-        infer_schema(predictions, default_name="predictions") if predictions is not None else None
-    )
-    return Signature(inputs=infer_schema(sample), outputs=outputs)
+    return infer_signature(sample, predictions) if sample is not None else None
 
 
 def _lineage(options: PackageOptions, sample: Sample | None) -> LineageSection:

@@ -3,7 +3,10 @@
 On the command line each model is ``REF``, ``NAME=REF``, ``PATH`` or ``NAME=PATH``:
 ``churn@production`` serves model ``churn`` and follows its ``production`` alias,
 ``churn/3`` pins version 3, a bare ``churn`` follows its latest version, and a package
-directory is served under its directory name (or the given ``NAME``).
+directory is served under its directory name (or the given ``NAME``). Whether the text
+is a reference or a path is decided by ``modelport.package.location.locate_model``, the
+rule ``modelport.load`` follows too (text naming an existing path is a path; write
+``models:/churn`` to mean the registry's model whatever is on disk).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelport.domain.names import MODEL_NAME_PATTERN, validate_model_name
-from modelport.domain.refs import ModelRef, looks_like_ref, parse_ref
+from modelport.domain.names import validate_model_name
+from modelport.domain.refs import ModelRef, parse_ref
 from modelport.errors import InvalidArgumentError, InvalidNameError
+from modelport.package.location import locate_model
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,11 @@ def parse_source(text: str) -> ModelSource:
     target = target if sep else text
     if not target:
         raise InvalidArgumentError(f"nothing to serve in {text!r}: use NAME=REF or NAME=PATH")
-    if Path(target, "modelport.yaml").is_file():
-        path = Path(target).resolve()
+    found = locate_model(target)
+    if isinstance(found, Path):
+        path = found.resolve()
         return ModelSource(name=_served_name(explicit or path.name, text), path=str(path))
-    if MODEL_NAME_PATTERN.fullmatch(target) and ".." not in target:
-        target = f"{target}/latest"  # a bare model name follows its newest version
-    if looks_like_ref(target):
-        ref = parse_ref(target)
-        return ModelSource(name=_served_name(explicit or ref.name, text), ref=str(ref))
-    raise InvalidArgumentError(
-        f"{target!r} is neither a model reference (churn, churn@production, churn/3) nor a "
-        "package directory (a folder with modelport.yaml)",
-        field="model",
-    )
+    return ModelSource(name=_served_name(explicit or found.name, text), ref=str(found))
 
 
 def _served_name(name: str, text: str) -> str:

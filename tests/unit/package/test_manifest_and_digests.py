@@ -5,8 +5,8 @@ import pytest
 
 from modelport.errors import CorruptPackageError, IntegrityError
 from modelport.package.digests import compute_digests, verify_digests
+from modelport.package.location import MANIFEST_FILE
 from modelport.package.manifest import (
-    MANIFEST_FILE,
     EnvironmentSection,
     FlavorSection,
     Manifest,

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelport.domain.signature import Signature
 from modelport.errors import InvalidInputError
+from modelport.package.sample_schema import infer_signature
 from modelport.serving.binding import InputBinder, Tensor
 from modelport.serving.interface import Layout, ModelIO
 
 
 def io_for(sample: object, *, proba: bool = False) -> ModelIO:
-    return ModelIO.from_signature(Signature.infer(sample), supports_proba=proba, n_classes=None)
+    return ModelIO.from_signature(infer_signature(sample), supports_proba=proba, n_classes=None)
 
 
 NUMERIC = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4], "c": [0.5, np.nan]})
@@ -64,7 +64,7 @@ def test_matrix_from_a_typed_tensor_and_from_columns() -> None:
 def test_lossy_datatypes_are_refused() -> None:
     binder = InputBinder(
         ModelIO.from_signature(
-            Signature.infer(np.zeros((2, 3), "float32")), supports_proba=False, n_classes=None
+            infer_signature(np.zeros((2, 3), "float32")), supports_proba=False, n_classes=None
         )
     )
     with pytest.raises(InvalidInputError, match="has datatype FP32; got FP64"):
@@ -133,7 +133,7 @@ def test_unknown_inputs_and_row_mismatches_are_named() -> None:
 
 def test_tensor_models_check_shape_and_take_unnamed_arrays() -> None:
     io = ModelIO.from_signature(
-        Signature.infer(np.zeros((4, 3, 2), "float32")), supports_proba=False, n_classes=None
+        infer_signature(np.zeros((4, 3, 2), "float32")), supports_proba=False, n_classes=None
     )
     binder = InputBinder(io)
     assert binder.bind_array(np.zeros((5, 3, 2))).rows == 5

@@ -6,6 +6,7 @@ migrations API (``upgrade``, ``check_schema``, ...) behind ``modelport db upgrad
 
 from __future__ import annotations
 
-from modelport.metadata.sql.store import SqlMetadataSession, SqlMetadataStore
+from modelport.metadata.sql.session import SqlMetadataSession
+from modelport.metadata.sql.store import SqlMetadataStore
 
 __all__ = ["SqlMetadataSession", "SqlMetadataStore"]

@@ -25,6 +25,7 @@ from modelport.flavors.onnx_conversion import (
     import_or_unavailable,
 )
 from modelport.flavors.onnx_runtime import output_names
+from modelport.package.batch_validation import validate_batch
 
 
 def converter_of(flavor: Flavor) -> OnnxConvertible:
@@ -49,7 +50,7 @@ def graph_inputs(flavor: OnnxConvertible, model: Any, signature: Signature) -> G
 def server_batch(inputs: GraphInputs, signature: Signature, sample: Sample) -> Any:
     """The sample as the server passes it: a matrix, a dict of columns, or tensors."""
     try:
-        validated = signature.validate(sample)
+        validated = validate_batch(signature.inputs, sample)
         if not isinstance(validated, pd.DataFrame):
             return validated
         if inputs.layout == "matrix":  # one dtype all columns fit in, as the server's

@@ -1,5 +1,10 @@
-"""Inferring a signature from a sample: a DataFrame gives typed columns, an ndarray a
-tensor with a variable batch dimension, a dict of arrays named tensors."""
+"""Inferring a schema from a sample: a DataFrame gives typed columns, an ndarray a tensor
+with a variable batch dimension, a dict of arrays named tensors.
+
+This is where pandas meets the signature (``modelport.domain.signature`` stays pure):
+the package writer calls it on the sample input, and ``modelport.infer_signature``
+exposes it.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,35 @@ import numpy as np
 import pandas as pd
 
 from modelport.domain.signature import (
+    DEFAULT_TENSOR_NAME,
     NUMERIC_DTYPES,
-    TENSOR_DTYPES,
     ColumnSchema,
     ColumnSpec,
     Schema,
-    TensorSchema,
-    TensorSpec,
+    Signature,
+    tensor_schema_of,
 )
 from modelport.errors import InvalidSampleError
 
-DEFAULT_TENSOR_NAME = "input"
+DEFAULT_OUTPUT_NAME = "predictions"
+
+
+def infer_signature(sample: Any, predictions: Any = None) -> Signature:
+    """The signature of a model taking ``sample``: inputs from the sample and, when given,
+    outputs from the model's ``predictions`` on it."""
+    inputs = infer_schema(sample)
+    if predictions is None:
+        return Signature(inputs=inputs)
+    return Signature(inputs=inputs, outputs=infer_schema(predictions, DEFAULT_OUTPUT_NAME))
+
+
+def infer_schema(data: Any, default_name: str = DEFAULT_TENSOR_NAME) -> Schema:
+    """Infer a schema from a sample or from a model's predictions (an unnamed tensor is
+    called ``default_name``)."""
+    native = normalize_sample(data)
+    if isinstance(native, pd.DataFrame):
+        return ColumnSchema(tuple(_infer_column(str(name), native[name]) for name in native))
+    return tensor_schema_of(native, default_name)
 
 
 def normalize_sample(sample: Any) -> pd.DataFrame | np.ndarray | dict[str, np.ndarray]:
@@ -63,30 +86,6 @@ def _row_count(data: pd.DataFrame | np.ndarray | dict[str, np.ndarray]) -> int:
     if isinstance(data, np.ndarray) and data.ndim == 0:
         return 0
     return len(data)
-
-
-def infer_schema(data: Any, default_name: str = DEFAULT_TENSOR_NAME) -> Schema:
-    """Infer a schema from a sample or from a model's predictions."""
-    native = normalize_sample(data)
-    if isinstance(native, pd.DataFrame):
-        return ColumnSchema(tuple(_infer_column(str(name), native[name]) for name in native))
-    if isinstance(native, dict):
-        return TensorSchema(tuple(_infer_tensor(name, array) for name, array in native.items()))
-    return TensorSchema((_infer_tensor(default_name, native),))
-
-
-def _infer_tensor(name: str, array: np.ndarray) -> TensorSpec:
-    array = np.asarray(array)
-    return TensorSpec(name=name, dtype=tensor_dtype_name(array.dtype), shape=(-1, *array.shape[1:]))
-
-
-def tensor_dtype_name(dtype: np.dtype[Any]) -> str:
-    """The signature dtype for a numpy dtype (text of any kind is ``string``)."""
-    if dtype.kind in "OUS":
-        return "string"
-    if dtype.name not in TENSOR_DTYPES:
-        raise InvalidSampleError(f"unsupported tensor dtype {dtype}; supported: {TENSOR_DTYPES}")
-    return dtype.name
 
 
 def _infer_column(name: str, series: pd.Series) -> ColumnSpec:

@@ -1,5 +1,8 @@
 """Validating a table against a column schema (pandas): match columns by name, fill
-optional ones, and convert each column by the rules in ``modelport.domain.signature``."""
+optional ones, and convert each column by the rules in ``modelport.domain.signature``.
+
+Imported only when a table is really checked (``batch_validation`` loads it lazily), so
+that serving tensors never imports pandas."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from modelport.domain.signature import NUMERIC_DTYPES, ColumnSchema, ColumnSpec,
 from modelport.errors import InvalidInputError
 
 
-def validate_columns(schema: ColumnSchema, batch: Any) -> pd.DataFrame:
+def validate_table(schema: ColumnSchema, batch: Any) -> pd.DataFrame:
     """Return ``batch`` as a DataFrame with the schema's columns, order and types."""
     frame = _as_frame(batch, schema)
     if len(frame) == 0:

@@ -1,0 +1,202 @@
+"""Where a version stands: aliases, stages (staging, production, archived), archiving.
+
+Stages are aliases with rules: one version per stage, an archived version leaves every
+alias, and staging or production bring an archived version back into use. Every move is
+one metadata transaction with its audit entry.
+
+A version without a signature (a model file registered without a sample) is refused in
+production with ``MissingSignatureError`` unless ``force=True``, and the audit entry of a
+forced promotion lists what was overridden (``"forced": ["signature"]``). Staging and
+other aliases take such a version with a ``MissingSignatureWarning`` (``force`` silences
+it). The warning is raised before anything is written, so ``-W error`` refuses cleanly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from modelport.domain.entities import ModelVersion, VersionStatus
+from modelport.domain.names import Stage, is_stage, validate_alias
+from modelport.errors import (
+    AliasInUseError,
+    AliasNotFoundError,
+    InvalidArgumentError,
+    MissingSignatureError,
+    MissingSignatureWarning,
+)
+from modelport.metadata.store import MetadataSession
+from modelport.registry.context import RegistryContext
+from modelport.registry.lookups import require_model, require_version
+
+_LIVE_STAGES = (Stage.STAGING.value, Stage.PRODUCTION.value)
+
+
+class Lifecycle:
+    """Moves aliases and stages between versions, and archives versions."""
+
+    def __init__(self, context: RegistryContext) -> None:
+        self._context = context
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, force: bool = False
+    ) -> ModelVersion:
+        """Point an alias (or stage) at a version, moving it if it pointed elsewhere."""
+        validate_alias(alias)
+        if is_stage(alias):
+            return self.promote(name, version, alias, force=force)
+        context = self._context
+        with context.metadata.transaction() as tx:
+            target = require_version(tx, name, version)
+            _refuse_archived(target, alias)
+            check_signature(target, alias, force=force)
+            before = tx.get_alias(name, alias)
+            tx.set_alias(name, alias, version)
+            context.audit(
+                tx,
+                "alias.set",
+                name,
+                version=version,
+                target=alias,
+                before={"version": before},
+                after={"version": version},
+            )
+            return require_version(tx, name, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias (or stage); ``AliasNotFoundError`` when it points nowhere."""
+        validate_alias(alias)
+        context = self._context
+        with context.metadata.transaction() as tx:
+            require_model(tx, name)
+            before = tx.get_alias(name, alias)
+            if before is None:
+                raise AliasNotFoundError(f"model {name!r} has no alias {alias!r}", model=name)
+            tx.delete_alias(name, alias)
+            context.audit(
+                tx,
+                "alias.delete",
+                name,
+                version=before,
+                target=alias,
+                before={"version": before},
+            )
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        stage: str | Stage,
+        *,
+        archive_previous: bool = False,
+        force: bool = False,
+    ) -> ModelVersion:
+        """Move a stage to a version in one transaction (see ``RegistryService.promote``)."""
+        stage = parse_stage(stage)
+        if stage is Stage.ARCHIVED:
+            return self.archive_version(name, version)
+        context = self._context
+        with context.metadata.transaction() as tx:
+            target = require_version(tx, name, version)
+            forced = check_signature(target, stage.value, force=force)
+            previous = tx.get_alias(name, stage.value)
+            if target.status is VersionStatus.ARCHIVED:
+                tx.set_version_status(name, version, VersionStatus.ACTIVE)
+            tx.set_alias(name, stage.value, version)
+            if archive_previous and previous not in (None, version):
+                assert previous is not None
+                self._archive_in(tx, name, previous, reason=f"replaced in {stage.value}")
+            after: dict[str, object] = {"version": version, "status": VersionStatus.ACTIVE.value}
+            if forced:
+                after["forced"] = forced
+            context.audit(
+                tx,
+                "stage.promote",
+                name,
+                version=version,
+                target=stage.value,
+                before={"version": previous, "status": target.status.value},
+                after=after,
+            )
+            return require_version(tx, name, version)
+
+    def archive_version(self, name: str, version: int) -> ModelVersion:
+        """Archive a version; refused while ``staging`` or ``production`` points at it."""
+        with self._context.metadata.transaction() as tx:
+            self._archive_in(tx, name, version, reason="archived")
+            return require_version(tx, name, version)
+
+    def _archive_in(self, tx: MetadataSession, name: str, version: int, *, reason: str) -> None:
+        target = require_version(tx, name, version)
+        live = [a for a in target.aliases if a in _LIVE_STAGES]
+        if live and reason == "archived":
+            raise AliasInUseError(
+                f"version {version} of {name!r} is in {', '.join(live)}; promote another version "
+                "there (or delete the stage) before archiving it",
+                model=name,
+                version=version,
+                aliases=tuple(live),
+            )
+        for alias in target.aliases:
+            tx.delete_alias(name, alias)
+        tx.set_version_status(name, version, VersionStatus.ARCHIVED)
+        tx.set_alias(name, Stage.ARCHIVED.value, version)
+        self._context.audit(
+            tx,
+            "version.archive",
+            name,
+            version=version,
+            before={"status": target.status.value, "aliases": list(target.aliases)},
+            after={"status": VersionStatus.ARCHIVED.value, "reason": reason},
+        )
+
+
+def parse_stage(stage: str | Stage) -> Stage:
+    """``stage`` as a ``Stage``; ``InvalidArgumentError`` listing the stages otherwise."""
+    try:
+        return Stage(stage)
+    except ValueError:
+        stages = ", ".join(s.value for s in Stage)
+        raise InvalidArgumentError(
+            f"unknown stage {stage!r}; stages: {stages}", field="stage"
+        ) from None
+
+
+def check_signature(version: ModelVersion, alias: str, *, force: bool) -> list[str]:
+    """Refuse (production) or warn about (any other alias or stage) a version without a
+    signature; return the checks ``force`` overrode, for the audit trail."""
+    if version.signature is not None or alias == Stage.ARCHIVED.value:
+        return []
+    where = f"version {version.version} of {version.name!r}"
+    if alias == Stage.PRODUCTION.value:
+        if force:
+            return ["signature"]
+        raise MissingSignatureError(
+            f"{where} has no signature, so nothing would check its inputs in production; "
+            "register it again with a sample input (modelport model register ... --sample "
+            "FILE, or sample_input=...) to record one, or pass --force (force=True) to "
+            "promote it anyway",
+            model=version.name,
+            version=version.version,
+        )
+    if not force:
+        warnings.warn(
+            MissingSignatureWarning(
+                f"{where} has no signature: nothing checks the inputs of {alias!r}, and the "
+                "version would be refused in production unless forced; register it with a "
+                "sample input to record one",
+                model=version.name,
+                version=version.version,
+            ),
+            stacklevel=2,
+        )
+    return []
+
+
+def _refuse_archived(version: ModelVersion, alias: str) -> None:
+    if version.status is VersionStatus.ARCHIVED:
+        raise InvalidArgumentError(
+            f"version {version.version} of {version.name!r} is archived; promote it to staging or "
+            f"production to bring it back before pointing {alias!r} at it",
+            model=version.name,
+            version=version.version,
+        )
