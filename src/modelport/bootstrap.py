@@ -116,7 +116,9 @@ def build_server_app(
     runtime = ModelRuntime(
         sources,
         loader,
-        lambda name: ServeOptions(serve.batching_for(name), serve.allow_non_finite),
+        lambda name: ServeOptions(
+            serve.batching_for(name), serve.allow_non_finite, serve.allows_signature_change(name)
+        ),
         observer_for=lambda served: metrics.observer(served.name, served.runtime),
         wrap=lambda served: MeteredTarget(
             served,

@@ -54,14 +54,23 @@ class BatchingSettings(BaseModel):
     )
 
 
-class BatchingOverride(BaseModel):
-    """Batching settings of one served model; unset fields come from ``serve.batching``."""
+class ModelServeSettings(BaseModel):
+    """Settings of one served model (``[serve.models.NAME]``); unset fields come from
+    ``serve`` and ``serve.batching``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_batch_size: int | None = Field(default=None, ge=1, le=65536)
     max_wait_ms: float | None = Field(default=None, ge=0, le=1000)
     max_queue: int | None = Field(default=None, ge=1)
+    allow_signature_change: bool | None = Field(
+        default=None, description="Switch to new versions that would break current clients."
+    )
+
+    def batching(self, defaults: BatchingSettings) -> BatchingSettings:
+        """``defaults`` with this model's batching fields applied."""
+        fields = self.model_dump(exclude_none=True, exclude={"allow_signature_change"})
+        return defaults.model_copy(update=fields)
 
 
 class ServeSettings(BaseModel):
@@ -73,8 +82,8 @@ class ServeSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535, description="Port to bind (0: any free one).")
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes sharing the port.")
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
-    models: dict[str, BatchingOverride] = Field(
-        default_factory=dict, description="Batching per served model name."
+    models: dict[str, ModelServeSettings] = Field(
+        default_factory=dict, description="Settings per served model name."
     )
     accelerate: bool = Field(
         default=True, description="Serve a package's verified ONNX graph when it has one."
@@ -105,6 +114,11 @@ class ServeSettings(BaseModel):
     allow_non_finite: bool = Field(
         default=False, description="Accept NaN/Inf in float inputs not declared nullable."
     )
+    allow_signature_change: bool = Field(
+        default=False,
+        description="Switch to a new version of a followed alias even when its inputs, "
+        "outputs or their types would break current clients (refused by default).",
+    )
     access_log: bool = Field(default=False, description="Log every request (JSON, one line).")
     max_requests_per_connection: int = Field(
         default=100,
@@ -116,9 +130,14 @@ class ServeSettings(BaseModel):
     def batching_for(self, model: str) -> BatchingSettings:
         """The batching settings of one served model."""
         override = self.models.get(model)
-        if override is None:
-            return self.batching
-        return self.batching.model_copy(update=override.model_dump(exclude_none=True))
+        return self.batching if override is None else override.batching(self.batching)
+
+    def allows_signature_change(self, model: str) -> bool:
+        """Whether a swap of ``model`` may break current clients."""
+        override = self.models.get(model)
+        if override is None or override.allow_signature_change is None:
+            return self.allow_signature_change
+        return override.allow_signature_change
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):

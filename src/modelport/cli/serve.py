@@ -53,6 +53,7 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
             ("drain_timeout_s", "drain_timeout"),
             ("drain_delay_s", "drain_delay"),
             ("access_log", "access_log"),
+            ("allow_signature_change", "allow_signature_change"),
         )
         if options.get(option) is not None
     }
@@ -145,6 +146,12 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
 )
 @click.option(
     "--access-log/--no-access-log", default=None, help="Log every request as a JSON line."
+)
+@click.option(
+    "--allow-signature-change/--refuse-signature-change",
+    default=None,
+    help="When a followed alias moves to a version whose inputs or outputs would break "
+    "current clients, switch to it anyway.  [default: refuse, keep serving the old one]",
 )
 @click.option(
     "--config",

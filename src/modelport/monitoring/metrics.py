@@ -110,9 +110,33 @@ class ServerMetrics:
         )
         self.model_loads = Counter(
             "modelport_model_loads_total",
-            "Model loads by kind (start, swap) and result (ok, failed).",
+            "Model loads by kind (start, swap) and result (ok, failed, refused: the new "
+            "version would break current clients).",
             ("model", "kind", "result"),
             registry=registry,
+        )
+        self.wanted_version = Gauge(
+            "modelport_model_wanted_version",
+            "The version the served reference (alias, stage, latest or pin) points at, as "
+            "last checked; compare with the version label of modelport_model_ready.",
+            model,
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.stale = Gauge(
+            "modelport_model_stale",
+            "1 while a model serves another version than its reference's, by reason: "
+            "swap_refused, load_failed, registry_unreachable, reference_missing.",
+            ("model", "reason"),
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.registry_reachable = Gauge(
+            "modelport_registry_reachable",
+            "1 when the last check of the served aliases reached the registry, 0 when not "
+            "(the served versions keep serving either way).",
+            registry=registry,
+            multiprocess_mode="livemin",
         )
 
     def flush(self) -> None:

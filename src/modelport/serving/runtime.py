@@ -1,15 +1,23 @@
 """The set of served models: loading at start, lookup per request, hot swap, draining.
 
-Each served name has one route: the version that answers it and the target that
-reaches it (the version wrapped by ``wrap``: the per-version metrics recorder today,
-routers and loggers as they come; see ``serving.target``). ``hold`` is the one call
-both protocol adapters make (``hold``, then the target's ``infer``). When a
-followed alias (``churn@production``) moves in the registry, the new version is
-loaded and warmed beside the old one in a background thread, then the route switches
-to it in one step on the event loop, and the old version finishes its queued requests
-before it is released. A version that fails to load or warm never replaces a working
-one: the old one keeps serving, the failure is logged and counted, and that version
-is not tried again until the alias moves on.
+Each served name has one route (``serving.route``): the version that answers it and the
+target that reaches it (the version wrapped by ``wrap``: the per-version metrics
+recorder today, routers and loggers as they come; see ``serving.target``). ``hold`` is
+the call both protocol adapters make, then they await the target's ``infer``.
+
+When a followed alias (``churn@production``) moves in the registry (``serving.following``),
+the new version is loaded and warmed beside the old one in a background thread, then
+the route switches to it in one step on the event loop, and the old version finishes
+its queued requests before it is released. The old version keeps serving, and the new
+one is not tried again until the alias moves on, when the new one:
+
+* fails to load or to answer its input example (logged, counted); or
+* would break a current client (``serving.compatibility``: an input removed or
+  retyped, a new required input, an output's datatype changed, no signature): the
+  swap is refused, logged once and counted, unless the model's settings allow a
+  signature change.
+
+Either way the route says why it lags (``/api/models``, metrics).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from datetime import datetime
 
 from modelport.errors import (
     ModelNotFoundError,
@@ -26,7 +34,11 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.serving.batcher import BatchObserver
+from modelport.serving.compatibility import InterfaceChange, compare_interfaces
+from modelport.serving.following import Follower
+from modelport.serving.load_events import LoadEvents
 from modelport.serving.loader import ModelLoader
+from modelport.serving.route import HeldTarget, Lag, Route
 from modelport.serving.served import ServedModel, ServeOptions, describe_failure
 from modelport.serving.sources import ModelSource
 from modelport.serving.target import InferenceTarget
@@ -36,49 +48,6 @@ logger = logging.getLogger(__name__)
 ObserverFactory = Callable[[ServedModel], BatchObserver]
 TargetWrapper = Callable[[ServedModel], InferenceTarget]
 """Builds the target a route calls around a newly loaded version (bootstrap wires it)."""
-
-
-class LoadEvents:
-    """Where the runtime reports loads and swaps (metrics); the default records nothing."""
-
-    def loaded(self, served: ServedModel, kind: str) -> None:
-        """``served`` is ready after a ``start`` or ``swap`` load."""
-
-    def failed(self, source: ModelSource, kind: str, version: int | None, reason: str) -> None:
-        """Loading ``version`` of ``source`` failed."""
-
-    def retired(self, served: ServedModel) -> None:
-        """``served`` no longer serves."""
-
-
-class HeldTarget:
-    """A route's target, with the version it reaches held while the ``with`` block runs."""
-
-    __slots__ = ("_served", "_target")
-
-    def __init__(self, served: ServedModel, target: InferenceTarget) -> None:
-        self._served = served
-        self._target = target
-
-    def __enter__(self) -> InferenceTarget:
-        self._served.acquire()
-        return self._target
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._served.release()
-
-
-@dataclass
-class Route:
-    """One served name and the version answering it."""
-
-    source: ModelSource
-    current: ServedModel | None = None
-    target: InferenceTarget | None = None  # reaches ``current``; switched with it
-    error: str | None = None
-    failed_version: int | None = None
-    swapping: bool = False
-    retiring: set[ServedModel] = field(default_factory=set)
 
 
 class ModelRuntime:
@@ -104,6 +73,14 @@ class ModelRuntime:
         self._events = events or LoadEvents()
         self._poll_interval = poll_interval_s
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="model-loader")
+        self._follower = Follower(
+            self._routes.values(),
+            loader.current_version,
+            self._swap,
+            pool=self._pool,
+            events=self._events,
+            poll_interval_s=poll_interval_s,
+        )
         self._draining = False
         self._watcher: asyncio.Task[None] | None = None
 
@@ -127,6 +104,21 @@ class ModelRuntime:
     def routes(self) -> list[Route]:
         """Every route, sorted by name."""
         return [self._routes[name] for name in self._names]
+
+    @property
+    def registry_reachable(self) -> bool | None:
+        """Whether the registry answered the last check (None: no route follows it)."""
+        return self._follower.registry_reachable if self._follower.follows else None
+
+    @property
+    def registry_error(self) -> str | None:
+        """Why the registry could not be reached, while it cannot."""
+        return self._follower.registry_error
+
+    @property
+    def registry_unreachable_since(self) -> datetime | None:
+        """Since when the registry cannot be reached."""
+        return self._follower.unreachable_since
 
     def serves(self, name: str) -> bool:
         """Whether ``name`` is one of the served names."""
@@ -173,7 +165,11 @@ class ModelRuntime:
     async def start(self) -> None:
         """Load every model; raise the first failure (the server cannot start without them)."""
         await asyncio.gather(*(self._load_route(route) for route in self._routes.values()))
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="watcher")
+        if self._follower.follows:
+            self._follower.reached()  # the start-up loads asked it
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._follower.run(lambda: self._draining), name="follower"
+        )
 
     async def _load_route(self, route: Route) -> None:
         loop = asyncio.get_running_loop()
@@ -184,7 +180,9 @@ class ModelRuntime:
             route.error = describe_failure(exc)
             self._events.failed(route.source, "start", None, route.error)
             raise
+        route.wanted_version = served.version
         self._activate(route, served, "start")
+        self._events.followed(route)
 
     def _prepare(self, source: ModelSource, version: int | None) -> ServedModel:
         """Resolve, load, verify and warm one version (in a loading thread)."""
@@ -227,29 +225,9 @@ class ModelRuntime:
     # ---------------------------------------------------------------- hot swap
 
     async def refresh(self) -> None:
-        """Check every followed alias once and swap the routes whose version moved."""
-        await asyncio.gather(
-            *(self._refresh_route(r) for r in self._routes.values() if r.source.follows_registry)
-        )
-
-    async def _refresh_route(self, route: Route) -> None:
-        if route.swapping or self._draining:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            version = await loop.run_in_executor(
-                self._pool, self._loader.current_version, route.source
-            )
-        except Exception as exc:  # the registry is down or the alias was removed
-            logger.warning(
-                "cannot check %s: %s", route.source.describe(), describe_failure(exc),
-                extra={"model": route.source.name},
-            )  # fmt: skip
-            return
-        current = route.current.version if route.current is not None else None
-        if version in (current, route.failed_version):
-            return
-        await self._swap(route, version)
+        """Check every followed reference once (those not backing off) and swap the
+        routes whose version moved."""
+        await self._follower.check_all()
 
     async def _swap(self, route: Route, version: int | None) -> None:
         route.swapping = True
@@ -257,28 +235,55 @@ class ModelRuntime:
         try:
             served = await loop.run_in_executor(self._pool, self._prepare, route.source, version)
         except Exception as exc:
-            route.failed_version = version
-            reason = describe_failure(exc)
-            self._events.failed(route.source, "swap", version, reason)
-            logger.error(
-                "version %s of %s failed to load; version %s keeps serving: %s",
-                version, route.source.name,
-                route.current.version_label if route.current else "-", reason,
-                extra={"model": route.source.name},
-            )  # fmt: skip
+            self._not_loaded(route, version, describe_failure(exc))
             return
         finally:
             route.swapping = False
-        route.failed_version = None
         if self._draining:
             await served.retire()
             return
+        change = _change(route.current, served)
+        if change.breaking and not served.options.allow_signature_change:
+            await served.retire()
+            self._refuse(route, version, change)
+            return
+        if change.breaking:
+            logger.warning(
+                "switching %s to version %s although it changes the API (allowed by the "
+                "settings): %s", route.source.name, version, change.describe(),
+                extra={"model": route.source.name},
+            )  # fmt: skip
+        route.refused_version = None
         self._activate(route, served, "swap")
+        route.mark_current()
+        self._events.followed(route)
 
-    async def _watch(self) -> None:
-        while not self._draining:
-            await asyncio.sleep(self._poll_interval)
-            await self.refresh()
+    def _not_loaded(self, route: Route, version: int | None, reason: str) -> None:
+        route.refused_version = version
+        self._events.failed(route.source, "swap", version, reason)
+        route.mark_stale(Lag.LOAD_FAILED, reason, version)
+        self._events.followed(route)
+        logger.error(
+            "version %s of %s failed to load; version %s keeps serving: %s",
+            version, route.source.name,
+            route.current.version_label if route.current else "-", reason,
+            extra={"model": route.source.name},
+        )  # fmt: skip
+
+    def _refuse(self, route: Route, version: int | None, change: InterfaceChange) -> None:
+        route.refused_version = version
+        reason = f"it would break current clients: {change.describe()}"
+        self._events.refused(route.source, version, reason)
+        route.mark_stale(Lag.SWAP_REFUSED, reason, version)
+        self._events.followed(route)
+        name = route.source.name
+        logger.warning(
+            "version %s of %s is not served: %s. Version %s keeps serving. To switch anyway, "
+            "set serve.models.%s.allow_signature_change = true or serve with "
+            "--allow-signature-change", version, name, reason,
+            route.current.version_label if route.current else "-", name,
+            extra={"model": name},
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- shutdown
 
@@ -296,3 +301,15 @@ class ModelRuntime:
         await asyncio.gather(*(m.retire() for m in models), return_exceptions=True)
         self._pool.shutdown(wait=False)
         self._loader.close()
+
+
+def _change(current: ServedModel | None, new: ServedModel) -> InterfaceChange:
+    """How the new version's interface differs from the served one's."""
+    if current is None:
+        return InterfaceChange()
+    return compare_interfaces(
+        current.io,
+        new.io,
+        old_signed=current.loaded.signature is not None,
+        new_signed=new.loaded.signature is not None,
+    )

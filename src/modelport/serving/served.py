@@ -34,6 +34,7 @@ class ServeOptions:
 
     batching: BatchingSettings
     allow_non_finite: bool = False
+    allow_signature_change: bool = False  # switch to versions that break current clients
 
 
 class ServedModel:
@@ -69,6 +70,11 @@ class ServedModel:
         # version waits for them, so a swap never fails a request caught half-way.
         self._holders = 0
         self._released: asyncio.Event | None = None
+
+    @property
+    def options(self) -> ServeOptions:
+        """The settings this version is served with."""
+        return self._options
 
     @property
     def version_label(self) -> str:

@@ -9,15 +9,24 @@ from testing_server import Served
 
 
 def test_models_and_their_state(server: Served) -> None:
-    models = {m["name"]: m for m in server.client.get("/api/models").json()["models"]}
+    answer = server.client.get("/api/models").json()
+    models = {m["name"]: m for m in answer["models"]}
     assert set(models) == {"churn", "echo", "forest", "regressor"}
     forest = models["forest"]
     assert forest == {
         "name": "forest",
         "source": "models:/forest@production",
         "version": 1,
+        "wanted_version": 1,
+        "stale": None,
         "state": "ready",
         "runtime": "onnxruntime",
+        "error": None,
+    }
+    assert answer["registry"] == {
+        "followed": True,
+        "reachable": True,
+        "unreachable_since": None,
         "error": None,
     }
     assert models["churn"]["runtime"] == "sklearn"  # registered without acceleration

@@ -13,7 +13,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from modelport.domain.predictor import ModelPredictor
-from modelport.domain.signature import Signature, infer_schema
+from modelport.domain.signature import Signature
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor
 from modelport.flavors.catalog import FlavorCatalog, default_catalog
 from modelport.flavors.onnx import OnnxFlavor
@@ -28,6 +28,7 @@ from modelport.package.acceleration.accelerator import accelerate, converts_to_o
 from modelport.package.manifest import ACCELERATED_FILE
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
+from modelport.package.sample_schema import infer_schema
 from modelport.package.writer import build_package
 
 onnx = pytest.importorskip("onnx")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import __version__
-from modelport.server.http import rest
+from modelport.server.http import rest_schemas
 
 _DATATYPES = [
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -220,7 +220,7 @@ def _paths() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (rest.ModelsResponse, rest.ModelDetail):
+    for model in (rest_schemas.ModelsResponse, rest_schemas.ModelDetail):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

@@ -1,54 +1,19 @@
 """modelport's own REST routes: the served models, their state and signature, metrics.
 
-Responses never carry storage locations or other internal fields (OWASP API3): only
-what a client needs to call the model.
+Their bodies are described in ``server.http.rest_schemas``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from modelport.errors import ModelNotFoundError
 from modelport.monitoring.metrics import render
 from modelport.server.http.asgi import Receive, Scope, header
 from modelport.server.http.endpoint import Endpoint, Reply
-from modelport.serving.runtime import Route
-
-
-class TensorInfo(BaseModel):
-    """One input or output as V2 clients see it."""
-
-    name: str
-    datatype: str
-    shape: list[int]
-
-
-class ModelSummary(BaseModel):
-    """A served model: where it comes from and whether it is ready."""
-
-    name: str
-    source: str = Field(description="Registry reference or 'package'.")
-    version: int | None = Field(description="Registry version being served (null: package).")
-    state: Literal["ready", "loading", "failed"]
-    runtime: str | None = Field(description="What runs the model: onnxruntime, sklearn, ...")
-    error: str | None = Field(description="Why the model is not ready, when it is not.")
-
-
-class ModelDetail(ModelSummary):
-    """A served model with its inputs, outputs and signature."""
-
-    flavor: str | None
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    signature: dict[str, Any] | None
-
-
-class ModelsResponse(BaseModel):
-    """Every served model."""
-
-    models: list[ModelSummary]
+from modelport.server.http.openapi import openapi_document
+from modelport.serving.route import Route
+from modelport.serving.runtime import ModelRuntime
 
 
 def _summary(route: Route) -> dict[str, Any]:
@@ -58,9 +23,24 @@ def _summary(route: Route) -> dict[str, Any]:
         "name": route.source.name,
         "source": route.source.ref or "package",
         "version": served.version if served is not None else None,
+        "wanted_version": route.wanted_version,
+        "stale": route.stale.to_dict() if route.stale is not None else None,
         "state": state,
         "runtime": served.runtime if served is not None else None,
         "error": route.error,
+    }
+
+
+def _registry(runtime: ModelRuntime) -> dict[str, Any]:
+    reachable = runtime.registry_reachable
+    since = runtime.registry_unreachable_since
+    return {
+        "followed": reachable is not None,
+        "reachable": reachable,
+        "unreachable_since": since.isoformat(timespec="seconds").replace("+00:00", "Z")
+        if since is not None
+        else None,
+        "error": runtime.registry_error,
     }
 
 
@@ -68,8 +48,9 @@ class ApiModels(Endpoint):
     """GET /api/models."""
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        models = [_summary(route) for route in self.context.runtime.routes()]
-        return Reply.json({"models": models})
+        runtime = self.context.runtime
+        models = [_summary(route) for route in runtime.routes()]
+        return Reply.json({"models": models, "registry": _registry(runtime)})
 
 
 class ApiModel(Endpoint):
@@ -98,8 +79,6 @@ class OpenApi(Endpoint):
     """GET /api/openapi.json."""
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        from modelport.server.http.openapi import openapi_document
-
         return Reply.json(openapi_document())
 
 

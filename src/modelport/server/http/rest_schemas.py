@@ -1,0 +1,72 @@
+"""The bodies of modelport's REST answers, as pydantic models: the OpenAPI document is
+generated from them (``server.http.openapi``) and the tests validate answers with it.
+
+Responses never carry storage locations or other internal fields (OWASP API3): only
+what a client needs to call the model and to know what it is calling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class TensorInfo(BaseModel):
+    """One input or output as V2 clients see it."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class Staleness(BaseModel):
+    """Why a model serves another version than the one its reference points at."""
+
+    reason: Literal["swap_refused", "load_failed", "registry_unreachable", "reference_missing"]
+    detail: str = Field(description="What happened, in words (the refused change, the error).")
+    version: int | None = Field(description="The version wanted and not served (null: unknown).")
+    since: str = Field(description="When it began (ISO 8601, UTC).")
+
+
+class ModelSummary(BaseModel):
+    """A served model: where it comes from, what is served and whether that is current."""
+
+    name: str
+    source: str = Field(description="Registry reference or 'package'.")
+    version: int | None = Field(description="Registry version being served (null: package).")
+    wanted_version: int | None = Field(
+        description="The version the reference pointed at when last checked (null: package, "
+        "or not known yet)."
+    )
+    stale: Staleness | None = Field(
+        description="Why the served version is not the wanted one (null: it is)."
+    )
+    state: Literal["ready", "loading", "failed"]
+    runtime: str | None = Field(description="What runs the model: onnxruntime, sklearn, ...")
+    error: str | None = Field(description="Why the model is not ready, when it is not.")
+
+
+class ModelDetail(ModelSummary):
+    """A served model with its inputs, outputs and signature."""
+
+    flavor: str | None
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    signature: dict[str, Any] | None
+
+
+class RegistryState(BaseModel):
+    """Whether the server can follow the registry."""
+
+    followed: bool = Field(description="Whether any served model follows an alias or latest.")
+    reachable: bool | None = Field(description="The last check reached it (null: not followed).")
+    unreachable_since: str | None = Field(description="Since when it cannot be reached.")
+    error: str | None = Field(description="Why it cannot be reached.")
+
+
+class ModelsResponse(BaseModel):
+    """Every served model, and the registry they follow."""
+
+    models: list[ModelSummary]
+    registry: RegistryState
