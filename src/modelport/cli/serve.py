@@ -122,7 +122,7 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
 @click.option("--host", help="Address to bind.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="Port to bind; 0 picks a free one.  [default: 8080]")
 @click.option("--workers", type=int, help="Worker processes sharing the port.  [default: 1]")
-@click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 64]")
+@click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 256]")
 @click.option(
     "--max-wait-ms", type=float, help="Longest a request waits for a batch.  [default: 2]"
 )

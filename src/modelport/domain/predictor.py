@@ -1,4 +1,11 @@
-"""The Predictor contract every model, wrapper and router implements."""
+"""The synchronous Predictor contract of a loaded model: what every flavor's predictor,
+the accelerated ONNX predictor and ``modelport.load(...)`` implement, and what batch
+scoring calls.
+
+The server does not wrap Predictors: it reaches a model through the async serving
+contract (``serving.target.InferenceTarget``), whose innermost target runs a Predictor
+on each batch; routers, loggers and guards wrap targets.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,7 @@ Batch = Any
 
 @runtime_checkable
 class Predictor(Protocol):
-    """Anything that turns a batch of inputs into a batch of outputs.
-
-    Batchers, routers and validators wrap Predictors and are Predictors themselves.
-    """
+    """Anything that turns a batch of inputs into a batch of outputs, synchronously."""
 
     def predict(self, batch: Batch) -> Batch:
         """Predict for every row (or leading-axis element) of ``batch``."""

@@ -21,8 +21,8 @@ from modelport.server.http.mlflow_codec import (
     MlflowTensors,
     content_kind,
     decode_invocation,
-    encode_predictions,
 )
+from modelport.server.http.mlflow_predictions import encode_predictions
 from modelport.serving.binding import (
     ArrayInputs,
     NamedInputs,

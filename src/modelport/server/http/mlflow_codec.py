@@ -1,10 +1,11 @@
-"""MLflow scoring protocol (``POST /invocations``): request decoding and response encoding.
+"""MLflow scoring protocol (``POST /invocations``): request decoding.
 
 ``decode_invocation`` turns a JSON or CSV body into numpy arrays and rejects anything
 malformed with ``UnsupportedMediaTypeError`` (415, content type), ``InvalidRequestError``
 (400, body) or ``PayloadTooLargeError`` (413, element count); no other exception escapes
 it. Messages follow MLflow 2/3's scoring server so that its clients see familiar text.
-``encode_predictions`` writes ``{"predictions": ...}``.
+CSV bodies are read in ``mlflow_csv``; ``mlflow_predictions.encode_predictions`` writes
+``{"predictions": ...}``.
 
 Values stay as the client sent them: an array is float64, int64 or bool when every value
 is of that kind (int and float together give float64), and otherwise dtype=object holding
@@ -36,12 +37,7 @@ header's width, and a CSV with a header but no rows is refused.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Literal
@@ -51,10 +47,10 @@ import orjson
 
 from modelport.errors import (
     InvalidRequestError,
-    ModelExecutionError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from modelport.server.http.mlflow_csv import decode_csv, utf8_text
 from modelport.server.http.numeric_json import float_table
 
 CONTENT_TYPE_CSV = "text/csv"
@@ -66,10 +62,6 @@ REQUIRED_INPUT_FORMAT = (
     "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
 )
 _JSON_ERROR = "Failed to parse input from JSON. Ensure that input is a valid JSON formatted string"
-_CSV_ERROR = (
-    "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
-    "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method"
-)
 _SPLIT_ERROR = (
     "Provided dataframe_split field is not a valid dataframe representation in 'split' format"
 )
@@ -78,12 +70,6 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 _NUMBERS = frozenset({int, float})
 _BOOLS = frozenset({bool})
 _NESTED = frozenset({list, dict})
-_CSV_INT = re.compile(r"[+-]?[0-9]+")
-_CSV_FLOAT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
-)
-_CSV_BOOL = re.compile(r"True|TRUE|true|False|FALSE|false")
-_INT64 = np.iinfo(np.int64)
 
 
 @dataclass(frozen=True)
@@ -163,7 +149,8 @@ def decode_invocation(body: bytes, content_type: str | None, *, max_elements: in
     more than ``max_elements`` values, ``PayloadTooLargeError``.
     """
     if content_kind(content_type) == "csv":
-        return MlflowRequest(_decode_csv(body, max_elements), None)
+        header, values = decode_csv(body, max_elements)
+        return MlflowRequest(MlflowTable(header, values), None)
     table = float_table(body)
     if table is not None:  # the common case, decoded without Python objects per value
         data: MlflowData = (
@@ -195,22 +182,13 @@ def _load_json(body: bytes) -> Any:
         first = error
     # MLflow parses with Python's json module, which also reads NaN/Infinity tokens; only a
     # body orjson refuses pays for this second parse.
-    text = _utf8(body, "utf-8")
+    text = utf8_text(body, "utf-8")
     try:
         document = json.loads(text)
         orjson.dumps(document)  # refuses lone surrogates, which no JSON reply could carry
     except (ValueError, TypeError, RecursionError):
         raise InvalidRequestError(f"{_JSON_ERROR}. Error: '{first}'") from None
     return document
-
-
-def _utf8(body: bytes, encoding: str) -> str:
-    try:
-        return body.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise InvalidRequestError(
-            f"The request body is not valid UTF-8 ({error.reason} at byte {error.start})"
-        ) from None
 
 
 def _params(params: Any) -> dict[str, Any] | None:
@@ -387,118 +365,3 @@ def _narrowed(array: np.ndarray, kinds: set[type]) -> np.ndarray:
 def _json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     return names.get(type(value), "null" if value is None else "a number")
-
-
-# ------------------------------------------------------------------------------- CSV
-
-
-def _decode_csv(body: bytes, max_elements: int) -> MlflowTable:
-    """A CSV table whose first row names the columns; each column is int64, float64 or
-    bool when every non-empty cell reads as one, else text (an empty cell is missing)."""
-    text = _utf8(body, "utf-8-sig")  # also drops a leading byte-order mark
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
-    except csv.Error as error:
-        raise InvalidRequestError(f"{_CSV_ERROR}. Error: '{error}'") from None
-    if len(rows) < 2:
-        problem = "No columns to parse from file" if not rows else "no data rows after the header"
-        raise InvalidRequestError(f"{_CSV_ERROR}. Error: '{problem}'")
-    header, data = rows[0], rows[1:]
-    bad = next((i for i, row in enumerate(data, 2) if len(row) != len(header)), None)
-    if bad is not None:
-        raise InvalidRequestError(
-            f"{_CSV_ERROR}. Error: 'row {bad} has {len(rows[bad - 1])} fields, "
-            f"the header has {len(header)}'"
-        )
-    if len(data) * len(header) > max_elements:
-        raise PayloadTooLargeError(
-            f"the request holds {len(data) * len(header)} values; the limit is {max_elements}"
-        )
-    columns = [_csv_column(cells) for cells in zip(*data, strict=True)]
-    return MlflowTable(tuple(header), _csv_values(columns, len(data)))
-
-
-def _csv_column(cells: Iterable[str]) -> tuple[str, list[Any]]:
-    """A column's kind and its values, None where a cell is empty."""
-    cells = list(cells)
-    present = [cell for cell in cells if cell]
-    if all(map(_CSV_INT.fullmatch, present)):
-        ints = [int(cell) if cell else None for cell in cells]
-        numbers = [v for v in ints if v is not None]
-        if not numbers or (_INT64.min <= min(numbers) and max(numbers) <= _INT64.max):
-            return "int", ints
-    if all(map(_CSV_FLOAT.fullmatch, present)):
-        return "float", [float(cell) if cell else None for cell in cells]
-    if all(map(_CSV_BOOL.fullmatch, present)):
-        return "bool", [cell.lower() == "true" if cell else None for cell in cells]
-    return "str", [cell or None for cell in cells]
-
-
-def _csv_values(columns: list[tuple[str, list[Any]]], rows: int) -> np.ndarray:
-    """One 2-D array: numeric when every column is (missing -> NaN), bool when every column
-    is and none is missing, else object holding Python values (missing -> None)."""
-    kinds = {kind for kind, _ in columns}
-    missing = any(None in values for _, values in columns)
-    if kinds <= {"int", "float"}:
-        dtype = np.int64 if kinds == {"int"} and not missing else np.float64
-        parts = [[np.nan if v is None else v for v in values] for _, values in columns]
-        return np.array(parts, dtype=dtype).T.copy()
-    if kinds == {"bool"} and not missing:
-        return np.array([values for _, values in columns], dtype=np.bool_).T.copy()
-    table = np.empty((rows, len(columns)), dtype=object)
-    for j, (_, values) in enumerate(columns):
-        table[:, j] = values
-    return table
-
-
-# --------------------------------------------------------------------------- encoding
-
-
-def encode_predictions(predictions: np.ndarray | Mapping[str, np.ndarray]) -> bytes:
-    """``{"predictions": [...]}``; named outputs become one ``{name: value}`` record per row,
-    as MLflow writes a DataFrame (``orient="records"``). NaN is written as null.
-
-    Raises ``ModelExecutionError`` when the predictions cannot be written as JSON (outputs
-    with different row counts, values of an unknown type).
-    """
-    payload: Any = predictions
-    if isinstance(predictions, Mapping):
-        payload = _output_records(predictions)
-    try:
-        return orjson.dumps(
-            {"predictions": payload}, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY
-        )
-    except orjson.JSONEncodeError as error:
-        raise ModelExecutionError(
-            f"the model's predictions cannot be written as JSON: {error}"
-        ) from error
-
-
-def _output_records(outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    names = list(outputs)
-    columns = [_rows_of(np.atleast_1d(np.asarray(outputs[name]))) for name in names]
-    counts = {len(column) for column in columns}
-    if len(counts) > 1:
-        shown = ", ".join(
-            f"{name}: {len(column)}" for name, column in zip(names, columns, strict=True)
-        )
-        raise ModelExecutionError(f"the model's outputs have different numbers of rows ({shown})")
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
-def _rows_of(array: np.ndarray) -> list[Any]:
-    # tolist() is fastest, but turns datetimes into integers; orjson writes numpy's own
-    # datetime scalars as ISO 8601 text.
-    return list(array) if array.dtype.kind in "Mm" else array.tolist()
-
-
-def _jsonable(value: Any) -> Any:
-    """What orjson cannot write by itself: object, text and non-contiguous arrays, numpy
-    scalars it does not know, and bytes (base64, as MLflow writes binary values)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"cannot write a {type(value).__name__} as JSON")

@@ -24,12 +24,11 @@ from modelport.server.http.asgi import (
 )
 from modelport.server.http.endpoint import Endpoint, InferenceEndpoint, Reply
 from modelport.server.http.v2_codec import (
-    EncodedOutput,
     V2Limits,
     V2Request,
     decode_request,
-    encode_response,
 )
+from modelport.server.http.v2_response import EncodedOutput, encode_response
 from modelport.serving.binding import NamedInputs, Tensor
 from modelport.serving.target import InferenceRequest, InferenceResult
 

@@ -1,9 +1,9 @@
-"""Open Inference Protocol (KServe V2) REST: inference request decoding and response encoding.
+"""Open Inference Protocol (KServe V2) REST: decoding inference requests.
 
 ``decode_request`` turns a body (JSON, or JSON + binary chunks per Triton's binary tensor
 extension) into numpy arrays, and rejects anything malformed with ``InvalidRequestError``
 (400) or, for size limits, ``PayloadTooLargeError`` (413); no other exception escapes it.
-``encode_response`` writes the answer in JSON or binary form, as each output asks.
+``v2_response.encode_response`` writes the answers.
 
 Leniencies, each on purpose:
 
@@ -34,11 +34,9 @@ from modelport.server.http.v2_binary import (
     Where,
     brief,
     check_chunk_size,
-    datatype_of_dtype,
     decode_bytes,
     decode_fixed,
     decode_json,
-    encode_output,
     json_length,
 )
 
@@ -109,16 +107,6 @@ class V2Request:
     binary_data_output: bool
     timeout_s: float | None
     parameters: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class EncodedOutput:
-    """One output to send: ``binary`` picks the binary extension over JSON ``data``."""
-
-    name: str
-    datatype: str
-    array: npt.NDArray[Any]
-    binary: bool
 
 
 @dataclass(frozen=True)
@@ -399,41 +387,3 @@ def _array_from_json(header: _InputHeader, limits: V2Limits) -> npt.NDArray[Any]
         raise header.where.error("data", f"data must be a list, got {brief(header.data)}")
     tensor = JsonTensor(header.data, header.datatype, header.shape, header.count)
     return decode_json(tensor, limits.max_bytes_element, header.where)
-
-
-def encode_response(
-    *,
-    model_name: str,
-    model_version: str | None,
-    request_id: str | None,
-    outputs: Sequence[EncodedOutput],
-) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when any output is binary.
-
-    The server sends that length as ``Inference-Header-Content-Length``; None means the
-    body is all JSON. ``v2_binary.encode_output`` says how each output is written
-    (non-finite floats in JSON, BYTES that are not UTF-8).
-    """
-    document: dict[str, Any] = {"model_name": model_name}
-    if model_version is not None:
-        document["model_version"] = model_version
-    if request_id is not None:
-        document["id"] = request_id
-    entries: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
-    for output in outputs:
-        entry, chunk = encode_output(output.name, output.datatype, output.array, output.binary)
-        entries.append(entry)
-        if chunk is not None:
-            chunks.append(chunk)
-    document["outputs"] = entries
-    header = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
-    # An empty binary output still has a (zero-length) chunk: count entries, not bytes.
-    if not chunks:
-        return header, None
-    return header + b"".join(chunks), len(header)
-
-
-def datatype_of(array: npt.NDArray[Any]) -> str:
-    """The V2 datatype of a numpy array: object, str and bytes arrays are BYTES."""
-    return datatype_of_dtype(array.dtype)

@@ -44,10 +44,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from modelport.config import Settings
 from modelport.errors import ModelportError
@@ -62,6 +60,8 @@ from modelport.server.process.channel import (
 )
 from modelport.server.process.listeners import Listeners, authority
 from modelport.server.process.logs import json_handler
+from modelport.server.process.signals import SupervisorSignals
+from modelport.server.process.slots import WorkerSlot, describe_exit
 from modelport.server.process.spec import (
     DEFAULT_FACTORY,
     FAILED,
@@ -117,81 +117,6 @@ def _print_line(line: str) -> None:
         print(line, flush=True)
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"code {code}"
-
-
-@dataclass
-class _Worker:
-    """One worker slot; its process is replaced when it dies."""
-
-    index: int
-    process: subprocess.Popen[bytes] | None = None
-    status_fd: int | None = None
-    buffer: bytes = b""
-    ready: bool = False
-    failure: str | None = None
-    started_at: float = 0.0
-    crashes: int = 0
-    restart_at: float | None = None
-
-    @property
-    def pid(self) -> int:
-        """The current process id (0 when none)."""
-        return self.process.pid if self.process is not None else 0
-
-    def alive(self) -> bool:
-        """True while the process runs (reaps it once it has exited)."""
-        return self.process is not None and self.process.poll() is None
-
-
-class _Signals:
-    """SIGTERM, SIGINT (and SIGCHLD, to wake up) while the supervisor runs."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.interrupts = 0
-        self.wakeup_fd = -1
-        self._write_fd = -1
-        self._previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
-        self._previous_wakeup = -1
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_Signals]:
-        """Handle the signals in this block, and restore the previous handlers after it."""
-        self.wakeup_fd, self._write_fd = os.pipe()
-        for fd in (self.wakeup_fd, self._write_fd):
-            os.set_blocking(fd, False)
-        try:
-            self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-            for sig, handler in (
-                (signal.SIGTERM, self._on_stop),
-                (signal.SIGINT, self._on_stop),
-                (signal.SIGCHLD, self._on_child),
-            ):
-                self._previous[sig] = signal.signal(sig, handler)
-            yield self
-        finally:
-            for number, previous in self._previous.items():
-                signal.signal(number, previous)
-            signal.set_wakeup_fd(self._previous_wakeup)
-            os.close(self.wakeup_fd)
-            os.close(self._write_fd)
-
-    def _on_stop(self, sig: int, frame: FrameType | None) -> None:
-        self.stop = True
-        if sig == signal.SIGINT:
-            self.interrupts += 1
-
-    def _on_child(self, sig: int, frame: FrameType | None) -> None:
-        """Nothing to do here: the byte on the wakeup fd makes the loop reap."""
-
-
 class Supervisor:
     """Owns the listening socket and the worker processes (see the module docstring)."""
 
@@ -209,8 +134,8 @@ class Supervisor:
         self._sources = list(sources)
         self._factory = factory
         self._announce = announce or _print_line
-        self._workers = [_Worker(index) for index in range(settings.serve.workers)]
-        self._signals = _Signals()
+        self._workers = [WorkerSlot(index) for index in range(settings.serve.workers)]
+        self._signals = SupervisorSignals()
         self._selector = selectors.DefaultSelector()
         self._directory = Path()
         self._spec_path = Path()
@@ -276,7 +201,7 @@ class Supervisor:
             raise
         write_pins(self._directory / PINS_FILE, pinned)
 
-    def _spawn(self, worker: _Worker, *, pinned: bool = False) -> None:
+    def _spawn(self, worker: WorkerSlot, *, pinned: bool = False) -> None:
         process, channel = self._prespawned_or_new_worker(worker.index)
         try:
             if self._listeners is None:
@@ -326,7 +251,7 @@ class Supervisor:
                     self._read_status(worker)  # its last words may still be in the pipe
                     code = worker.process.returncode if worker.process else None
                     return worker.failure or (
-                        f"worker {worker.index} exited with {_describe_exit(code or 0)} "
+                        f"worker {worker.index} exited with {describe_exit(code or 0)} "
                         "before it was ready"
                     )
             if all(worker.ready for worker in self._workers):
@@ -345,7 +270,7 @@ class Supervisor:
             due = [w.restart_at - now for w in self._workers if w.restart_at is not None]
             self._wait(max(0.0, min([1.0, *due])))
 
-    def _replace_later(self, worker: _Worker, now: float) -> None:
+    def _replace_later(self, worker: WorkerSlot, now: float) -> None:
         self._read_status(worker)
         assert worker.process is not None
         pid, code = worker.process.pid, worker.process.returncode
@@ -360,11 +285,11 @@ class Supervisor:
         reason = f": {worker.failure}" if worker.failure else ""
         logger.error(
             "worker %d (pid %d) exited with %s%s; restarting it in %.1f s",
-            *(worker.index, pid, _describe_exit(code), reason, delay),
+            *(worker.index, pid, describe_exit(code), reason, delay),
             extra={"worker": worker.index, "worker_pid": pid, "exit_code": code},
         )
 
-    def _restart(self, worker: _Worker) -> None:
+    def _restart(self, worker: WorkerSlot) -> None:
         try:
             self._spawn(worker)
         except OSError as exc:
@@ -383,7 +308,7 @@ class Supervisor:
             else:
                 self._read_status(key.data)
 
-    def _read_status(self, worker: _Worker) -> None:
+    def _read_status(self, worker: WorkerSlot) -> None:
         while worker.status_fd is not None:
             try:
                 chunk = os.read(worker.status_fd, 4096)
@@ -396,7 +321,7 @@ class Supervisor:
                 self._on_status(worker, worker.buffer.partition(b"\n")[0])
                 self._close_status(worker)
 
-    def _on_status(self, worker: _Worker, line: bytes) -> None:
+    def _on_status(self, worker: WorkerSlot, line: bytes) -> None:
         status, message = parse_status(line)
         if status == READY:
             worker.ready = True
@@ -409,7 +334,7 @@ class Supervisor:
         elif status == FAILED:
             worker.failure = message or f"worker {worker.index} could not start"
 
-    def _close_status(self, worker: _Worker) -> None:
+    def _close_status(self, worker: WorkerSlot) -> None:
         if worker.status_fd is not None:
             self._selector.unregister(worker.status_fd)
             os.close(worker.status_fd)

@@ -25,8 +25,8 @@ from modelport.server.http.mlflow_codec import (
     MlflowTensors,
     content_kind,
     decode_invocation,
-    encode_predictions,
 )
+from modelport.server.http.mlflow_predictions import encode_predictions
 
 JSON = "application/json"
 CSV = "text/csv"

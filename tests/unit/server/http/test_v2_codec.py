@@ -25,14 +25,12 @@ from modelport.errors import (
 from modelport.server.http.v2_binary import NATIVE_DTYPES
 from modelport.server.http.v2_codec import (
     DecodedInput,
-    EncodedOutput,
     RequestedOutput,
     V2Limits,
     V2Request,
-    datatype_of,
     decode_request,
-    encode_response,
 )
+from modelport.server.http.v2_response import EncodedOutput, datatype_of, encode_response
 
 LIMITS = V2Limits()
 REJECTED = (InvalidRequestError, PayloadTooLargeError)
