@@ -91,6 +91,8 @@ class ServerApp:
         router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
         static = {route.path: route.handle for route in routes if "{" not in route.path}
         settings = context.settings
+        # Front asks the recycler per request (closes/finished) rather than nesting it
+        # as a middleware; the router is only its app for that standalone use.
         recycler = (
             ConnectionRecycler(router, settings.max_requests_per_connection)
             if workers > 1
