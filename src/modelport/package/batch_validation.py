@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.layout import shape_fits
 from modelport.domain.signature import (
     ColumnSchema,
     Schema,
@@ -73,10 +74,7 @@ def _coerce_tensor(batch: Any, spec: TensorSpec) -> np.ndarray:
             expected=spec.describe(),
             received="rows of different lengths",
         ) from None
-    shape_ok = array.ndim == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, array.shape, strict=True)
-    )
-    if not shape_ok:
+    if not shape_fits(spec.shape, array.shape):
         raise InvalidInputError(
             f"tensor {spec.name!r} expects shape {list(spec.shape)} (-1 is any size), "
             f"got {list(array.shape)}",

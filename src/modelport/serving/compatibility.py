@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from modelport.domain.layout import shape_fits
 from modelport.domain.signature import ColumnSpec
 from modelport.serving.conversion import LOSSLESS
 from modelport.serving.interface import IOSpec, Layout, ModelIO
@@ -147,18 +148,14 @@ def _tensor_changes(kind: str, old: IOSpec, new: IOSpec) -> list[str]:
         changes.append(
             f"{kind} {old.name!r} changes datatype from {old.datatype} to {new.datatype}"
         )
-    if not _shape_fits(old.shape, new.shape):
+    # Every shape the old one allowed fits the new one (an old -1 needs a new -1).
+    if not shape_fits(new.shape, old.shape):
         changes.append(
             f"{kind} {old.name!r} changes shape from {list(old.shape)} to {list(new.shape)}"
         )
     if old.nullable and not new.nullable:
         changes.append(f"{kind} {old.name!r} no longer accepts missing values")
     return changes
-
-
-def _shape_fits(old: tuple[int, ...], new: tuple[int, ...]) -> bool:
-    """Whether every shape the old spec allowed is allowed by the new one."""
-    return len(old) == len(new) and all(n in (-1, o) for o, n in zip(old, new, strict=True))
 
 
 def _compare_outputs(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from modelport.domain.layout import shape_fits
 from modelport.domain.signature import ColumnSpec
 from modelport.errors import InvalidInputError
 from modelport.serving.interface import IOSpec
@@ -75,10 +76,7 @@ def same_rows(batch: Mapping[str, np.ndarray]) -> int:
 
 def check_shape(spec: IOSpec, values: np.ndarray) -> None:
     """Refuses values whose shape does not fit the input's declared shape (-1 is any size)."""
-    fits = values.ndim == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, values.shape, strict=True)
-    )
-    if not fits:
+    if not shape_fits(spec.shape, values.shape):
         raise InvalidInputError(
             f"input {spec.name!r} expects shape {list(spec.shape)} (-1 is any size), "
             f"got {list(values.shape)}",
