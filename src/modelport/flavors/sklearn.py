@@ -56,7 +56,10 @@ class SklearnPredictor:
 
     A 2-D array whose width matches the columns the model was fitted on is given those
     column names, so a model fitted on a DataFrame also accepts plain arrays (what V2
-    clients send) without scikit-learn's feature-name warning.
+    clients send) without scikit-learn's feature-name warning. A model fitted on
+    ``pd.DataFrame(X)`` (integer labels, so scikit-learn recorded no names) gets its
+    integer labels back on a frame labelled ``"0", "1", ...``, the names a signature
+    gives those columns.
     """
 
     def __init__(self, model: Any) -> None:
@@ -102,6 +105,8 @@ class SklearnPredictor:
         if isinstance(batch, dict):
             return pd.DataFrame(batch)
         columns = self._columns
+        if columns is None and isinstance(batch, pd.DataFrame):
+            return _integer_labels(batch)
         if (
             isinstance(batch, np.ndarray)
             and columns is not None
@@ -110,6 +115,18 @@ class SklearnPredictor:
         ):
             return pd.DataFrame(batch, columns=columns)
         return batch
+
+
+def _integer_labels(frame: Any) -> Any:
+    """``frame`` with the labels 0, 1, ... when its labels are "0", "1", ...: the frame a
+    model fitted without feature names on ``pd.DataFrame(X)`` saw (text labels would make
+    scikit-learn warn that the model was fitted without feature names)."""
+    labels = frame.columns.tolist()
+    if labels != [str(i) for i in range(len(labels))]:
+        return frame
+    positional = frame.copy(deep=False)
+    positional.columns = range(len(labels))
+    return positional
 
 
 class SklearnFlavor:

@@ -3,6 +3,12 @@
 The server uses it to warm a model before it takes traffic, and users see in it
 what the model expects. Tables use pandas' "split" layout (the shape of MLflow's
 ``dataframe_split``); tensors keep their dtype and shape.
+
+A package is written only if its model predicts on the example as stored
+(``check_input_example``): read back from JSON and checked against the signature, as
+``LoadedModel.predict`` and the server's warm-up read it. So a version that registers
+always answers its own example, and a signature that does not fit the sample is
+refused when the package is written, not when it is served.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelport.domain.predictor import ModelPredictor
 from modelport.domain.signature import Signature
-from modelport.errors import CorruptPackageError
+from modelport.errors import CorruptPackageError, InvalidInputError, PackageError
 from modelport.package.batch_validation import validate_batch
 
 EXAMPLE_ROWS = 5
@@ -75,3 +82,26 @@ def _array(data: Any, dtype: str) -> np.ndarray:
     if np.dtype(dtype).kind in "OUS":
         return np.array(data, dtype=object)
     return np.array(data, dtype=dtype)
+
+
+def check_input_example(predictor: ModelPredictor, path: Path, signature: Signature | None) -> None:
+    """Predict on the stored example as a loaded package would; ``PackageError`` naming the
+    cause and the fix when that fails."""
+    try:
+        batch = read_input_example(path, signature)
+    except InvalidInputError as exc:
+        raise PackageError(
+            f"the model's signature does not accept its own input example ({exc}); pass a "
+            "signature that matches the sample input, or leave it out to infer it from the "
+            "sample",
+            field=exc.field,
+        ) from exc
+    try:
+        predictor.predict(batch)
+    except Exception as exc:  # the model's own code may raise anything
+        raise PackageError(
+            f"the model fails on its own input example as a loaded package reads it "
+            f"({type(exc).__name__}: {exc}); the example is the first rows of the sample "
+            "input, read back from JSON and converted to the signature's types: pass a "
+            "sample input whose columns and types the model was trained on"
+        ) from exc

@@ -1,6 +1,11 @@
 """Validating a table against a column schema (pandas): match columns by name, fill
 optional ones, and convert each column by the rules in ``modelport.domain.signature``.
 
+Columns are matched by their labels written as text: a signature stores names as text,
+so the column ``"0"`` of a schema inferred from ``pd.DataFrame(X)`` (whose default labels
+are the integers 0, 1, ...) is the frame's column ``0``. Two labels that read the same
+as text (``0`` and ``"0"``) are refused as ambiguous.
+
 Imported only when a table is really checked (``batch_validation`` loads it lazily), so
 that serving tensors never imports pandas."""
 
@@ -18,7 +23,7 @@ from modelport.errors import InvalidInputError
 
 def validate_table(schema: ColumnSchema, batch: Any) -> pd.DataFrame:
     """Return ``batch`` as a DataFrame with the schema's columns, order and types."""
-    frame = _as_frame(batch, schema)
+    frame = _text_labels(_as_frame(batch, schema))
     if len(frame) == 0:
         raise InvalidInputError("the batch has no rows", expected="at least one row")
     missing = [c for c in schema.columns if c.required and c.name not in frame.columns]
@@ -54,6 +59,27 @@ def _as_frame(batch: Any, schema: ColumnSchema) -> pd.DataFrame:
         expected="DataFrame, records, dict of columns or 2-D array",
         received=type(batch).__name__,
     )
+
+
+def _text_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column labels as text (a shallow copy when some are not)."""
+    labels = frame.columns.tolist()
+    if all(isinstance(label, str) for label in labels):
+        return frame
+    names = [str(label) for label in labels]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        clashing = ", ".join(repr(label) for label in labels if str(label) == twice)
+        raise InvalidInputError(
+            f"the columns {clashing} have the same name once written as text; "
+            "give the table's columns distinct names",
+            field=twice,
+            expected="distinct column names",
+            received=clashing,
+        )
+    relabelled = frame.copy(deep=False)
+    relabelled.columns = names
+    return relabelled
 
 
 def _ragged(batch: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,13 +14,19 @@ import numpy as np
 import pandas as pd
 
 from modelport.domain.signature import Signature
-from modelport.errors import InvalidArgumentError, PackageError, PackageExistsError
+from modelport.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    PackageError,
+    PackageExistsError,
+    UnknownFlavorError,
+)
 from modelport.flavors.base import LoadContext, Sample, SaveContext, SavedFlavor
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.acceleration.accelerator import accelerate, converts_to_onnx, native_model
 from modelport.package.digests import compute_digests
 from modelport.package.environment import capture_environment
-from modelport.package.example import write_input_example
+from modelport.package.example import check_input_example, write_input_example
 from modelport.package.lineage import fingerprint, git_info
 from modelport.package.location import MANIFEST_FILE, is_package_dir
 from modelport.package.manifest import (
@@ -44,6 +51,8 @@ from modelport.package.reader import verify_package
 from modelport.package.sample_schema import infer_signature, normalize_sample
 from modelport.package.stats import reference_statistics
 
+logger = logging.getLogger(__name__)
+
 # Predictions for the reference statistics and the round-trip check are computed on
 # at most this many rows, so registering a model with its whole training set stays fast.
 _MAX_PREDICTION_ROWS = 10_000
@@ -58,7 +67,7 @@ def build_package(
     _prepare_destination(destination)
     try:
         if isinstance(source, str | Path) and is_package_dir(Path(source)):
-            return _repackage(Path(source), destination, options)
+            return _repackage(Path(source), destination, catalog, options)
         return _package_model(source, destination, catalog, options)
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
@@ -95,17 +104,12 @@ def _package_model(
     try:
         outputs = _describe_outputs(predictor, sample, source)
         native = native_model(source, predictor)
+        signature = options.signature or _signature(sample, outputs.predictions) or saved.signature
+        if sample is not None:
+            _write_sample_files(sample, outputs, destination)
+            check_input_example(predictor, destination / INPUT_EXAMPLE_FILE, signature)
     finally:
         predictor.close()
-    signature = options.signature or _signature(sample, outputs.predictions) or saved.signature
-    if sample is not None:
-        write_input_example(sample, destination / INPUT_EXAMPLE_FILE)
-        stats = reference_statistics(
-            sample, outputs.predictions, outputs.probabilities, outputs.classes
-        )
-        (destination / REFERENCE_STATS_FILE).write_text(
-            json.dumps(stats, allow_nan=False), encoding="utf-8"
-        )
     acceleration = None
     # Before the digests. Flavors without a to_onnx hook (onnx, torch, python) get no
     # section, as if acceleration were off: there is nothing to try for them.
@@ -134,6 +138,17 @@ def _package_model(
     )
     write_manifest(destination, manifest)
     return manifest
+
+
+def _write_sample_files(sample: Sample, outputs: _Outputs, destination: Path) -> None:
+    """The input example and the reference statistics, both drawn from the sample."""
+    write_input_example(sample, destination / INPUT_EXAMPLE_FILE)
+    stats = reference_statistics(
+        sample, outputs.predictions, outputs.probabilities, outputs.classes
+    )
+    (destination / REFERENCE_STATS_FILE).write_text(
+        json.dumps(stats, allow_nan=False), encoding="utf-8"
+    )
 
 
 def _existing_file(path: Path) -> Path:
@@ -211,12 +226,15 @@ def _lineage(options: PackageOptions, sample: Sample | None) -> LineageSection:
     )
 
 
-def _repackage(source: Path, destination: Path, options: PackageOptions) -> Manifest:
+def _repackage(
+    source: Path, destination: Path, catalog: FlavorCatalog, options: PackageOptions
+) -> Manifest:
     """Copy a verified package, adding the given metrics, params and tags to its lineage."""
     manifest = verify_package(source)
     shutil.copytree(
         source, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
     )
+    _check_copied_example(destination, manifest, catalog)
     lineage = manifest.lineage.model_copy(
         update={
             "metrics": {**manifest.lineage.metrics, **clean_metrics(options.metrics)},
@@ -229,3 +247,22 @@ def _repackage(source: Path, destination: Path, options: PackageOptions) -> Mani
     )
     write_manifest(destination, updated)
     return read_manifest(destination)
+
+
+def _check_copied_example(directory: Path, manifest: Manifest, catalog: FlavorCatalog) -> None:
+    """The check ``_package_model`` makes, on a package written elsewhere: its model must
+    predict on its own example. Skipped, with a warning, where the flavor cannot load
+    (its library is not installed here): the package was checked when it was written."""
+    if manifest.input_example is None:
+        return
+    try:
+        flavor = catalog.get(manifest.flavor.name)
+        context = LoadContext(trust=tuple(manifest.trust.used))
+        predictor = flavor.load(directory / MODEL_DIR, manifest.flavor.spec, context)
+    except (MissingDependencyError, UnknownFlavorError) as exc:
+        logger.warning("not checking the package's input example: %s", exc)
+        return
+    try:
+        check_input_example(predictor, directory / manifest.input_example, manifest.signature)
+    finally:
+        predictor.close()

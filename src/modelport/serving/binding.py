@@ -11,6 +11,15 @@ A request's inputs arrive in one of three shapes (``RequestInputs``): named tens
 MLflow's ``{"inputs": {name: values}}``), a table of rows (MLflow's dataframe formats,
 CSV) or one unnamed array (MLflow's ``instances``/``inputs`` lists). ``bind`` takes any
 of them; the conversions of single values live in ``serving.conversion``.
+
+A model with one tensor input of shape ``[-1, width]`` (what registering from a numpy
+array gives) takes columns by position, as MLflow's scoring server does for a model with
+one unnamed tensor: a table of ``width`` columns, whatever they are called, is that
+tensor's rows, and so are ``width`` one-column tensors (V2 inputs, or MLflow's
+``{"inputs": {name: values}}``) whose names are not the tensor's, taken in the order
+sent. Any other count is refused with a message naming the width. A one-column table
+fills a 1-D tensor ``[-1]`` the same way. Whether a model maps columns by position is
+decided once per model (``InputBinder.__init__``), not per request.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.domain.layout import MATRIX_INPUT
+from modelport.domain.layout import MATRIX_INPUT, shape_fits
 from modelport.domain.signature import ColumnSpec, cast_numeric
 from modelport.errors import InvalidInputError
 from modelport.serving import conversion
@@ -81,6 +90,15 @@ class InputBinder:
         self._column_names = io.column_names
         self._column_set = frozenset(self._column_names)
         self._matrix_spec = self._by_name.get(MATRIX_INPUT) if io.layout is Layout.MATRIX else None
+        # The one tensor a table fills by position and, when it is 2-D, the spec each of
+        # its columns is converted with when they come as separate inputs.
+        self._tensor = _positional_tensor(io)
+        tensor = self._tensor
+        self._tensor_column = (
+            IOSpec(tensor.name, tensor.datatype, (-1,), tensor.nullable)
+            if tensor is not None and len(tensor.shape) == 2
+            else None
+        )
 
     # ------------------------------------------------------------------ entry points
 
@@ -96,6 +114,8 @@ class InputBinder:
         """Named inputs: V2 tensors, or MLflow's ``{"inputs": {name: values}}``."""
         if not self._io.inputs:  # no signature: one input, passed as it is
             return self._passthrough(tensors)
+        if self._tensor_column is not None and self._tensor_column.name not in tensors:
+            return self._tensor_from_columns(tensors)
         unknown = sorted(set(tensors) - set(self._by_name) - set(self._columns))
         if unknown:
             raise InvalidInputError(
@@ -113,6 +133,8 @@ class InputBinder:
     def bind_table(self, columns: Sequence[str] | None, values: np.ndarray) -> Bound:
         """A table of rows (MLflow's dataframe formats, CSV); ``columns`` None means the
         values are in the signature's column order."""
+        if self._tensor is not None:
+            return self._table_as_tensor(values)
         fast = self._table_as_is(columns, values)
         if fast is not None:
             return fast
@@ -193,6 +215,58 @@ class InputBinder:
                 received=f"{values.shape[1]} values per row",
             )
         return names
+
+    def _table_as_tensor(self, values: np.ndarray) -> Bound:
+        """A table for a one-tensor model: its columns by position, whatever their names."""
+        spec = self._tensor
+        assert spec is not None
+        values = conversion.two_dimensional(values)
+        width = values.shape[1]
+        if len(spec.shape) == 1:  # a 1-D tensor is one column
+            if width != 1:
+                raise self._width_error(f"a table of {width} columns")
+            values = values[:, 0]
+        elif not shape_fits(spec.shape[1:], (width,)):
+            raise self._width_error(f"a table of {width} columns")
+        rows = values.shape[0]
+        if not rows:
+            raise InvalidInputError("the request has no rows", expected="at least one row")
+        return Bound({spec.name: self._convert(spec.name, spec, Tensor(values))}, rows)
+
+    def _tensor_from_columns(self, tensors: Mapping[str, Tensor]) -> Bound:
+        """One-column tensors for a one-tensor model, stacked in the order they came."""
+        spec, column = self._tensor, self._tensor_column
+        assert spec is not None
+        assert column is not None
+        if not shape_fits(spec.shape[1:], (len(tensors),)):
+            shown = ", ".join(map(repr, list(tensors)[:10]))
+            raise self._width_error(f"{len(tensors)} inputs ({shown})")
+        parts = {name: self._column_values(name, tensor) for name, tensor in tensors.items()}
+        rows = conversion.same_rows(parts)
+        converted = [
+            self._convert(name, column, tensors[name], part) for name, part in parts.items()
+        ]
+        return Bound({spec.name: np.column_stack(converted)}, rows)
+
+    def _width_error(self, sent: str) -> InvalidInputError:
+        """The 400 for columns that do not fill the positional tensor: what it takes, in
+        which forms, and what came."""
+        spec = self._tensor
+        assert spec is not None
+        width = spec.shape[1] if len(spec.shape) == 2 else 1
+        forms = (
+            f"a table of {width} columns or {width} one-column inputs (taken in order, "
+            f"whatever their names), or the tensor {spec.name!r} itself"
+            if len(spec.shape) == 2
+            else "a table of one column"
+        )
+        return InvalidInputError(
+            f"the model takes one tensor {spec.name!r} of shape {list(spec.shape)}, "
+            f"{width} value{'s' if width != 1 else ''} per row: send {forms}; got {sent}",
+            field=spec.name,
+            expected=f"{width} values per row",
+            received=sent,
+        )
 
     def _passthrough(self, tensors: Mapping[str, Tensor]) -> Bound:
         if len(tensors) != 1:
@@ -315,3 +389,12 @@ class InputBinder:
             expected="finite numbers",
             received="NaN or Inf",
         )
+
+
+def _positional_tensor(io: ModelIO) -> IOSpec | None:
+    """The input a table fills by position: a model's only input, when it is a tensor of
+    shape ``[-1]`` or ``[-1, width]``; None for every other model."""
+    if io.layout is not Layout.TENSORS or len(io.inputs) != 1:
+        return None
+    spec = io.inputs[0]
+    return spec if len(spec.shape) in (1, 2) else None

@@ -168,8 +168,11 @@ class ServedModel:
         path = self.loaded.directory / manifest.input_example
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["format"] == "dataframe_split":
-            rows = np.array(data["data"], dtype=object).reshape(-1, len(data["columns"]))
-            return self.binder.bind_table(data["columns"], rows)
+            # pandas writes a frame's default integer labels as JSON numbers; the
+            # signature names those columns "0", "1", ... (as MLflow's decoder does too).
+            columns = [str(name) for name in data["columns"]]
+            rows = np.array(data["data"], dtype=object).reshape(-1, len(columns))
+            return self.binder.bind_table(columns, rows)
         tensors = {
             name: Tensor(np.asarray(t["data"], dtype=_example_dtype(t["dtype"])))
             for name, t in data["tensors"].items()

@@ -47,6 +47,10 @@ def catalog(
     forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(forest_x, forest_y)
     tensor_x = np.random.default_rng(4).normal(size=(50, 3))
     regressor = LinearRegression().fit(tensor_x, tensor_x @ [1.0, 2.0, 3.0])
+    # pandas' default integer column labels; served natively, so the frame the model gets
+    # is built by the server.
+    unnamed_x = pd.DataFrame(tensor_x)
+    unnamed = LinearRegression().fit(unnamed_x, tensor_x @ [3.0, 2.0, 1.0])
     churn_x, _ = churn_data
     with build_registry(settings) as registry:
         entries: list[tuple[str, Any, PackageOptions]] = [
@@ -54,6 +58,7 @@ def catalog(
             ("churn", churn_model, PackageOptions(sample_input=churn_x, accelerate=False)),
             ("regressor", regressor, PackageOptions(sample_input=tensor_x)),
             ("echo", EchoModel(), PackageOptions(sample_input=tensor_x)),
+            ("unnamed", unnamed, PackageOptions(sample_input=unnamed_x, accelerate=False)),
         ]
         for name, model, options in entries:
             version = registry.register(model, name, options)
@@ -62,7 +67,7 @@ def catalog(
         registry.register(EchoModel(), "slow", slow)
         failing = PackageOptions(sample_input=tensor_x, flavor_options={"config": {"fail_on": 13}})
         registry.register(EchoModel(), "failing", failing)
-    models = {"forest": forest, "churn": churn_model, "regressor": regressor}
+    models = {"forest": forest, "churn": churn_model, "regressor": regressor, "unnamed": unnamed}
     data = {"forest": forest_x, "churn": churn_x, "tensor": tensor_x}
     return Catalog(settings, models, data)
 

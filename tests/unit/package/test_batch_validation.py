@@ -178,3 +178,27 @@ def test_named_tensors_must_all_be_present() -> None:
     assert result["ids"].dtype == np.int64
     with pytest.raises(InvalidInputError, match="missing input tensor 'mask'"):
         validate_batch(schema, {"ids": batch["ids"]})
+
+
+# ------------------------------------------------------------ integer column labels
+
+
+def test_integer_labels_match_the_names_a_signature_gives_them() -> None:
+    """``pd.DataFrame(X)`` labels its columns 0, 1, ...; its signature names them "0", "1"."""
+    x = np.arange(6.0).reshape(2, 3)
+    schema = schema_of(pd.DataFrame(x))
+    assert schema.names == ["0", "1", "2"]
+    validated = validate_batch(schema, pd.DataFrame(x))
+    assert list(validated.columns) == ["0", "1", "2"]
+    np.testing.assert_array_equal(validated.to_numpy(), x)
+    reordered = pd.DataFrame({2: x[:, 2], "0": x[:, 0], 1: x[:, 1]})  # labels of both kinds
+    np.testing.assert_array_equal(validate_batch(schema, reordered).to_numpy(), x)
+    with pytest.raises(InvalidInputError, match="missing required column '2'"):
+        validate_batch(schema, pd.DataFrame(x[:, :2]))
+
+
+def test_labels_that_read_the_same_as_text_are_refused() -> None:
+    schema = schema_of(pd.DataFrame(np.zeros((1, 2))))
+    clash = pd.DataFrame([[1.0, 2.0, 3.0]], columns=pd.Index([0, "0", 1], dtype=object))
+    with pytest.raises(InvalidInputError, match="the columns 0, '0' have the same name"):
+        validate_batch(schema, clash)

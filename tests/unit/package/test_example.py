@@ -22,3 +22,11 @@ def test_tensor_example_keeps_dtype_and_shape(tmp_path: Path) -> None:
     example = read_input_example(tmp_path / "ex.json", infer_signature(array))
     np.testing.assert_array_equal(example, array[:5])
     assert example.dtype == np.float32
+
+
+def test_a_frame_with_integer_labels_reads_back_as_its_signature_names(tmp_path: Path) -> None:
+    frame = pd.DataFrame(np.arange(12.0).reshape(4, 3))
+    write_input_example(frame, tmp_path / "ex.json")
+    example = read_input_example(tmp_path / "ex.json", infer_signature(frame))
+    assert list(example.columns) == ["0", "1", "2"]
+    np.testing.assert_array_equal(example.to_numpy(), frame.to_numpy())

@@ -153,3 +153,61 @@ def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
             FlavorCatalog([ThresholdFlavor()]),
             PackageOptions(),
         )
+
+
+# ---------------------------------------------- the package predicts on its own example
+
+
+class NeedsManyRows(ThresholdFlavor):
+    """A flavor whose reloaded model fails on fewer than ten rows (the example has five)."""
+
+    def load(self, directory: Path, spec: Mapping[str, Any], context: LoadContext) -> Any:
+        predictor = super().load(directory, spec, context)
+        predict = predictor.predict
+
+        def at_least_ten(batch: Any) -> np.ndarray:
+            if len(batch) < 10:
+                raise ValueError("needs at least 10 rows")
+            return predict(batch)
+
+        predictor.predict = at_least_ten
+        return predictor
+
+
+def test_a_signature_that_refuses_the_sample_is_refused(tmp_path: Path) -> None:
+    from modelport.domain.signature import ColumnSchema, ColumnSpec, Signature
+
+    signature = Signature(ColumnSchema((ColumnSpec("y", "float64"),)))
+    options = PackageOptions(sample_input=SAMPLE, signature=signature)
+    catalog = FlavorCatalog([ThresholdFlavor()])
+    with pytest.raises(PackageError, match="signature does not accept its own input example") as e:
+        build_package(Threshold(0.5), tmp_path / "p", catalog, options)
+    assert "missing required column 'y'" in str(e.value)
+    assert "pass a signature that matches the sample input" in str(e.value)
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_model_that_fails_on_its_stored_example_is_refused(tmp_path: Path) -> None:
+    catalog = FlavorCatalog([NeedsManyRows()])
+    with pytest.raises(PackageError, match="fails on its own input example") as e:
+        build_package(Threshold(0.5), tmp_path / "p", catalog, PackageOptions(sample_input=SAMPLE))
+    assert "ValueError: needs at least 10 rows" in str(e.value)
+    assert not (tmp_path / "p").exists()
+
+
+def test_repackaging_checks_the_example_when_the_flavor_loads_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelport.package.manifest import write_manifest
+
+    catalog = FlavorCatalog([ThresholdFlavor()])
+    build_package(Threshold(0.5), tmp_path / "a", catalog, PackageOptions(sample_input=SAMPLE))
+    manifest = read_manifest(tmp_path / "a")
+    edited = {"inputs": {"kind": "columns", "columns": [{"name": "y", "dtype": "float64"}]}}
+    write_manifest(tmp_path / "a", manifest.model_copy(update={"signature_data": edited}))
+    with pytest.raises(PackageError, match="does not accept its own input example"):
+        build_package(tmp_path / "a", tmp_path / "b", catalog, PackageOptions())
+    assert not (tmp_path / "b").exists()
+    # Where the flavor is not installed, the copy goes ahead and says it was not checked.
+    build_package(tmp_path / "a", tmp_path / "c", FlavorCatalog([]), PackageOptions())
+    assert "not checking the package's input example" in caplog.text
