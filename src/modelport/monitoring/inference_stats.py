@@ -2,11 +2,11 @@
 
 Each model version a worker serves has plain counters (``VersionStats``): requests
 answered and failed with their time, time spent queued, model calls by batch size with
-their time, rows answered and when the last request ended. They are fed by measurements
-the server makes anyway (``monitoring.metrics``: the metered target's time per request,
-the batcher's queue waits and model calls), so the request path adds a few Python
-numbers and nothing else: no lock, no clock call but one ``time.time()`` per request
-(the event loop's thread is the only writer).
+their time, rows answered and when the last request ended (its model call's end, or its
+failure). They are fed by measurements the server makes anyway (``monitoring.metrics``:
+the metered target's time per request, the batcher's queue waits and model calls), so a
+request adds a few Python numbers and nothing else: no lock, no clock read (a model
+call reads ``time.time()`` once); the event loop's thread is the only writer.
 
 With several workers (``serve --workers N``), each one writes its totals to a file of
 its own in the server's metrics directory (``inference-stats-<pid>-<token>.json``,
@@ -50,14 +50,13 @@ class VersionStats:
         self.compute_count = self.inference_count = self.execution_count = 0
         self.success_s = self.fail_s = self.queue_s = self.compute_s = 0.0
         self.batches: dict[int, list[float]] = {}  # rows -> [model calls, seconds]
-        self.last = 0.0  # time.time() when the last request ended; 0: none yet
+        self.last = 0.0  # time.time() at the last model call's end or failure; 0: none yet
 
     def answered(self, rows: int, seconds: float) -> None:
         """A request of ``rows`` rows was answered in ``seconds``."""
         self.success_count += 1
         self.success_s += seconds
         self.inference_count += rows
-        self.last = time.time()
 
     def failed(self, seconds: float) -> None:
         """A request that reached this version failed after ``seconds``."""
@@ -73,6 +72,8 @@ class VersionStats:
     def executed(self, rows: int, requests: int, seconds: float) -> None:
         """One model call over ``rows`` rows from ``requests`` requests took ``seconds``."""
         self.execution_count += 1
+        # Its requests are answered as it ends: one clock read per call, not per request.
+        self.last = time.time()
         # Triton counts a batch's compute time once for each request in it.
         self.compute_count += requests
         self.compute_s += requests * seconds
