@@ -112,14 +112,17 @@ def build_server_app(
         accelerate=serve.accelerate,
         version_check=settings.version_check,
     )
-    metrics = ServerMetrics(CollectorRegistry())
+    # The inference statistics of every worker meet in the metrics directory.
+    metrics = ServerMetrics(CollectorRegistry(), stats_dir=prometheus_multiprocess_dir())
     runtime = ModelRuntime(
         sources,
         loader,
         lambda name: ServeOptions(
             serve.batching_for(name), serve.allow_non_finite, serve.allows_signature_change(name)
         ),
-        observer_for=lambda served: metrics.observer(served.name, served.runtime),
+        observer_for=lambda served: metrics.observer(
+            served.name, served.version_label, served.runtime
+        ),
         wrap=lambda served: MeteredTarget(
             served,
             metrics.version(served.name, served.version_label),

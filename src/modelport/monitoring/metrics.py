@@ -8,7 +8,9 @@ cannot create new series.
 With several worker processes the values live in prometheus_client's multiprocess
 files and ``/metrics`` reports their sum (``render`` with ``multiprocess_dir``). What
 the request path records goes through ``buffer`` (``monitoring.buffer``): call
-``flush`` every second or so, and before rendering.
+``flush`` every second or so, and before rendering. The same measurements feed the
+per-version inference statistics (``monitoring.inference_stats``), which ``flush`` writes
+to ``stats_dir`` for the other workers to read.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelport.monitoring.buffer import MetricBuffer
+from modelport.monitoring.inference_stats import StatsBook
 
 UNKNOWN_MODEL = "_unknown"
 _LATENCY_BUCKETS = (
@@ -30,9 +33,10 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 class ServerMetrics:
     """Every metric the server exports."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, stats_dir: str | None = None) -> None:
         self.registry = registry
         self.buffer = MetricBuffer()
+        self.stats = StatsBook(stats_dir)
         model = ("model",)
         self.requests = Counter(
             "modelport_requests_total",
@@ -142,10 +146,11 @@ class ServerMetrics:
     def flush(self) -> None:
         """Write what the request path recorded since the last flush."""
         self.buffer.flush()
+        self.stats.flush()
 
-    def observer(self, model: str, runtime: str) -> BatchMetrics:
-        """The batch observer of one served model."""
-        return BatchMetrics(self, model, runtime)
+    def observer(self, model: str, version: str, runtime: str) -> BatchMetrics:
+        """The batch observer of one served model version."""
+        return BatchMetrics(self, model, version, runtime)
 
     def version(self, model: str, version: str) -> VersionMetrics:
         """The recorder of one served model version's answers."""
@@ -160,11 +165,17 @@ class VersionMetrics:
         buffer = metrics.buffer
         self._rows = buffer.counter(metrics.predictions.labels(model, version))
         self._seconds = buffer.histogram(metrics.inference_seconds.labels(model, version))
+        self._stats = metrics.stats.version(model, version)
 
     def answered(self, rows: int, seconds: float) -> None:
         """A request of ``rows`` rows was answered in ``seconds``."""
         self._rows.inc(rows)
         self._seconds.observe(seconds)
+        self._stats.answered(rows, seconds)
+
+    def failed(self, seconds: float) -> None:
+        """A request that reached this version failed after ``seconds``."""
+        self._stats.failed(seconds)
 
 
 @dataclass
@@ -173,11 +184,13 @@ class BatchMetrics:
 
     metrics: ServerMetrics
     model: str
+    version: str
     runtime: str
 
     def __post_init__(self) -> None:
         # Children with labels bound once: the hot path does no label look-ups.
         buffer = self.metrics.buffer
+        self._stats = self.metrics.stats.version(self.model, self.version)
         self._queued = buffer.gauge(self.metrics.queued.labels(self.model))
         self._waited = buffer.histogram(self.metrics.queue_seconds.labels(self.model))
         self._batch = buffer.histogram(self.metrics.batch_size.labels(self.model))
@@ -191,9 +204,11 @@ class BatchMetrics:
     def batch_done(self, rows: int, requests: int, seconds: float) -> None:
         self._batch.observe(rows)
         self._predict.observe(seconds)
+        self._stats.executed(rows, requests, seconds)
 
     def waited(self, seconds: float) -> None:
         self._waited.observe(seconds)
+        self._stats.waited(seconds)
 
     def rejected(self, reason: str) -> None:
         self.metrics.rejected.labels(self.model, reason).inc()

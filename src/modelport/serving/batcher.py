@@ -333,12 +333,14 @@ class Batcher:
             _fail(items[0], batch_error, self._name)
             return
         for item in items:
+            started = time.monotonic()
             try:
                 result = await self._call(item.batch, item.outputs)
                 _check_result(result, item.outputs, item.rows, self._name)
             except Exception as exc:
                 _fail(item, exc, self._name)
                 continue
+            self._observer.batch_done(item.rows, 1, time.monotonic() - started)
             _split(result, [item])
 
 

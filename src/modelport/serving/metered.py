@@ -2,9 +2,10 @@
 
 Every request that reaches a version is timed from the moment the target is called to
 its answer (binding, queueing and the model call: what a router compares its arms by),
-and its rows are counted. An error on the way is stamped with the model and version it
-happened at (``ModelportError.model``/``version``), so that whoever counts requests by
-version (the HTTP layer) needs nothing else to label it.
+and its rows are counted; a request that fails on the way is timed too. An error on the
+way is stamped with the model and version it happened at
+(``ModelportError.model``/``version``), so that whoever counts requests by version (the
+HTTP layer) needs nothing else to label it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class VersionRecorder(Protocol):
 
     def answered(self, rows: int, seconds: float) -> None:
         """A request of ``rows`` rows was answered in ``seconds``."""
+
+    def failed(self, seconds: float) -> None:
+        """A request failed after ``seconds`` (bad inputs, queue full, deadline, model error)."""
 
 
 class MeteredTarget:
@@ -39,11 +43,13 @@ class MeteredTarget:
         started = time.perf_counter()
         try:
             result = await self._inner.infer(request)
-        except ModelportError as exc:
-            if exc.model is None:
-                exc.model = self._model
-            if exc.version is None:
-                exc.version = self._version
+        except Exception as exc:
+            self._recorder.failed(time.perf_counter() - started)
+            if isinstance(exc, ModelportError):
+                if exc.model is None:
+                    exc.model = self._model
+                if exc.version is None:
+                    exc.version = self._version
             raise
         self._recorder.answered(result.rows, time.perf_counter() - started)
         return result

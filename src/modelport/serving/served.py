@@ -77,6 +77,13 @@ class ServedModel:
         return self._options
 
     @property
+    def platform(self) -> str:
+        """V2's informational ``<project>_<format>``: the flavor, and the runtime when
+        another one runs it (``sklearn_onnxruntime``)."""
+        flavor, runtime = self.loaded.flavor, self.runtime
+        return f"{flavor}_{runtime}" if runtime != flavor else flavor
+
+    @property
     def version_label(self) -> str:
         """The version as V2 reports it ("" for an unversioned package)."""
         return str(self.version) if self.version is not None else ""
@@ -153,7 +160,7 @@ class ServedModel:
         """The V2 model metadata response."""
         data: dict[str, Any] = {
             "name": self.name,
-            "platform": _platform(self.loaded.flavor, self.runtime),
+            "platform": self.platform,
             "inputs": [spec.to_dict() for spec in self.io.inputs],
             "outputs": [spec.to_dict() for spec in self.io.outputs],
         }
@@ -191,11 +198,6 @@ class ServedModel:
 
 def _example_dtype(dtype: str) -> Any:
     return "float64" if np.dtype(dtype).kind == "f" else (object if dtype == "object" else dtype)
-
-
-def _platform(flavor: str, runtime: str) -> str:
-    """V2's informational ``<project>_<format>``."""
-    return f"{flavor}_{runtime}" if runtime != flavor else flavor
 
 
 def describe_failure(exc: BaseException) -> str:

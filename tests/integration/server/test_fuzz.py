@@ -41,8 +41,13 @@ def client(catalog: Catalog) -> Iterator[TestClient]:
         yield test_client
 
 
-def check(client: TestClient, response: Any, what: object) -> None:
-    assert response.status_code < 500, (what, response.status_code, response.text[:300])
+# Triton's load and unload answer 501 to every request, by design (server.http.triton).
+REFUSED = {"/v2/repository/models/{name}/load", "/v2/repository/models/{name}/unload"}
+
+
+def check(client: TestClient, response: Any, what: object, refused: bool = False) -> None:
+    status = response.status_code
+    assert status < 500 or (refused and status == 501), (what, status, response.text[:300])
     assert client.get("/v2/health/live").status_code == 200
 
 
@@ -64,7 +69,7 @@ def test_every_route_from_the_openapi_document(client: TestClient, operation: An
         if isinstance(kwargs.get("data"), bytes | str):  # requests' name for a raw body
             kwargs["content"] = kwargs.pop("data")
         response = client.request(**kwargs)
-        check(client, response, kwargs)
+        check(client, response, kwargs, refused=operation.path in REFUSED)
 
     run()
 

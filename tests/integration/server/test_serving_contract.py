@@ -48,9 +48,13 @@ class Rows:
 
     def __init__(self) -> None:
         self.answers: list[tuple[int, float]] = []
+        self.failures: list[float] = []
 
     def answered(self, rows: int, seconds: float) -> None:
         self.answers.append((rows, seconds))
+
+    def failed(self, seconds: float) -> None:
+        self.failures.append(seconds)
 
 
 def request(
@@ -109,6 +113,7 @@ def test_wrappers_see_every_request_and_the_version_that_answered(catalog: Catal
     assert seen[0][1] is result
     assert rows.answers[0][0] == 3 and rows.answers[0][1] > 0
     assert len(rows.answers) == 1  # the refused request predicted nothing
+    assert len(rows.failures) == 1 and rows.failures[0] > 0  # but it was timed as a failure
     # The error is stamped with where it happened, for whoever counts by version.
     assert (error.model, error.version) == ("forest", 1)
 

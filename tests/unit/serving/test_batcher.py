@@ -281,12 +281,18 @@ def test_a_request_whose_batch_is_running_gets_504_when_its_deadline_passes() ->
 
 def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
     async def scenario() -> None:
-        model = Recorder(delay=0.005, fail_on=13.0)
-        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.005)
+        model, counts = Recorder(delay=0.005, fail_on=13.0), Counts()
+        batcher = Batcher(
+            model, BatchingSettings(), name="m", observer=counts, expected_seconds=0.005
+        )
         batcher.start()
         results = await asyncio.gather(
             *(submit(batcher, float(i)) for i in range(10, 16)), return_exceptions=True
         )
+        # The model calls that answered are counted, retries included: every answered row
+        # is in exactly one.
+        assert sum(rows for rows, _ in counts.batches) == 5
+        assert sum(requests for _, requests in counts.batches) == 5
         failures = [r for r in results if isinstance(r, Exception)]
         assert len(failures) == 1
         assert isinstance(failures[0], ModelExecutionError)

@@ -17,7 +17,7 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import mlflow, rest, v2
+from modelport.server.http import mlflow, rest, triton, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -48,6 +48,16 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/api/models/{name}", GET, rest.ApiModel),
     ("/api/openapi.json", GET, rest.OpenApi),
     ("/metrics", GET, rest.Metrics),
+    # Triton's extensions come last: the router tries patterns in order, and inference
+    # requests should not pay for matching these first.
+    ("/v2/models/stats", GET, triton.ModelStatistics),
+    ("/v2/repository/index", POST, triton.RepositoryIndex),
+    ("/v2/models/{name}/config", GET, triton.ModelConfig),
+    ("/v2/models/{name}/stats", GET, triton.ModelStatistics),
+    ("/v2/models/{name}/versions/{version}/config", GET, triton.ModelConfig),
+    ("/v2/models/{name}/versions/{version}/stats", GET, triton.ModelStatistics),
+    ("/v2/repository/models/{name}/load", POST, triton.RepositoryControl),
+    ("/v2/repository/models/{name}/unload", POST, triton.RepositoryControl),
 )
 
 

@@ -11,6 +11,11 @@ from typing import Any
 from modelport import __version__
 from modelport.server.http import rest_schemas
 
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 _DATATYPES = [
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64", "BYTES",
@@ -74,6 +79,69 @@ _METADATA = {
         "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorInfo"}},
     },
 }
+_DURATION = {
+    "type": "object",
+    "required": ["count", "ns"],
+    "properties": {"count": {"type": "integer"}, "ns": {"type": "integer"}},
+}
+_CONFIG_TENSOR = {
+    "type": "object",
+    "required": ["name", "data_type", "dims"],
+    "properties": {
+        "name": {"type": "string"},
+        "data_type": {"type": "string", "description": "TYPE_FP32, ..., TYPE_STRING (BYTES)"},
+        "dims": {"type": "array", "items": {"type": "integer"}},
+        "optional": {"type": "boolean"},
+    },
+}
+_MODEL_CONFIG = {
+    "type": "object",
+    "description": "Triton's ModelConfig (model_config.proto) as JSON.",
+    "required": ["name", "platform", "backend", "max_batch_size", "input", "output"],
+    "properties": {
+        "name": {"type": "string"},
+        "platform": {"type": "string"},
+        "backend": {"type": "string"},
+        "version_policy": {"type": "object"},
+        "max_batch_size": {"type": "integer"},
+        "input": {"type": "array", "items": _ref("ConfigTensor")},
+        "output": {"type": "array", "items": _ref("ConfigTensor")},
+        "dynamic_batching": {"type": "object"},
+        "parameters": {"type": "object"},
+    },
+}
+_MODEL_STAT = {
+    "type": "object",
+    "required": ["name", "version", "last_inference", "inference_count", "execution_count",
+                 "inference_stats", "batch_stats"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "last_inference": {"type": "integer", "description": "ms since the epoch; 0: none"},
+        "inference_count": {"type": "integer"},
+        "execution_count": {"type": "integer"},
+        "inference_stats": {
+            "type": "object",
+            "additionalProperties": _ref("DurationStat"),
+        },
+        "batch_stats": {"type": "array", "items": {"type": "object"}},
+    },
+}  # fmt: skip
+_STATISTICS = {
+    "type": "object",
+    "required": ["model_stats"],
+    "properties": {"model_stats": {"type": "array", "items": _ref("ModelStat")}},
+}
+_INDEX_ENTRY = {
+    "type": "object",
+    "required": ["name", "state", "reason"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "state": {"type": "string", "enum": ["READY", "UNAVAILABLE", "LOADING"]},
+        "reason": {"type": "string"},
+    },
+}
 _INVOCATION = {
     "type": "object",
     "description": "Exactly one of dataframe_split, dataframe_records, instances, inputs.",
@@ -88,10 +156,6 @@ _INVOCATION = {
         "params": {"type": "object"},
     },
 }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -124,6 +188,20 @@ def _model_routes(prefix: str, params: list[dict[str, Any]]) -> dict[str, Any]:
                 "summary": "Model readiness",
                 "parameters": params,
                 "responses": {"200": _json({"type": "object"}, "ready"), **_errors(404, 503)},
+            }
+        },
+        f"{prefix}/config": {
+            "get": {
+                "summary": "Model configuration (Triton's extension)",
+                "parameters": params,
+                "responses": {"200": _json(_ref("ModelConfig"), "config"), **_errors(404, 503)},
+            }
+        },
+        f"{prefix}/stats": {
+            "get": {
+                "summary": "Inference statistics (Triton's extension)",
+                "parameters": params,
+                "responses": {"200": _json(_ref("Statistics"), "statistics"), **_errors(404)},
             }
         },
         f"{prefix}/infer": {
@@ -165,6 +243,43 @@ def _paths() -> dict[str, Any]:
         "/v2/models": {"get": {"summary": "Served model names", "responses": ok}},
         **_model_routes("/v2/models/{name}", name),
         **_model_routes("/v2/models/{name}/versions/{version}", [*name, _param("version")]),
+        "/v2/models/stats": {
+            "get": {
+                "summary": "Inference statistics of every model version (Triton's extension)",
+                "responses": {"200": _json(_ref("Statistics"), "statistics")},
+            }
+        },
+        "/v2/repository/index": {
+            "post": {
+                "summary": "Served models and the state of their versions (Triton's extension)",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"ready": {"type": "boolean"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("IndexEntry")}, "index"),
+                    **_errors(400, 413),
+                },
+            }
+        },
+        **{
+            f"/v2/repository/models/{{name}}/{action}": {
+                "post": {
+                    "summary": f"Triton's model {action}: not supported, always 501 with the "
+                    "reason (served models follow the registry)",
+                    "parameters": name,
+                    "responses": _errors(501),
+                }
+            }
+            for action in ("load", "unload")
+        },
         "/invocations": {"post": invocations},
         "/models/{name}/invocations": {"post": {**invocations, "parameters": name}},
         "/ping": {
@@ -232,6 +347,12 @@ def _schemas() -> dict[str, Any]:
         InferResponse=_INFER_RESPONSE,
         ModelMetadata=_METADATA,
         Invocation=_INVOCATION,
+        ConfigTensor=_CONFIG_TENSOR,
+        ModelConfig=_MODEL_CONFIG,
+        DurationStat=_DURATION,
+        ModelStat=_MODEL_STAT,
+        Statistics=_STATISTICS,
+        IndexEntry=_INDEX_ENTRY,
     )
     return schemas
 

@@ -33,7 +33,8 @@ from modelport.serving.binding import NamedInputs, Tensor
 from modelport.serving.target import InferenceRequest, InferenceResult
 
 PROTOCOL = "v2"
-EXTENSIONS = ("binary_tensor_data",)
+# Triton's extensions this server speaks (``server.http.triton``), as Triton names them.
+EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics", "model_repository")
 
 
 class ServerMetadata(Endpoint):
