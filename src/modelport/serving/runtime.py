@@ -33,7 +33,7 @@ from modelport.errors import (
     ModelNotReadyError,
     VersionNotFoundError,
 )
-from modelport.serving.batcher import BatchObserver
+from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.compatibility import InterfaceChange, compare_interfaces
 from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
