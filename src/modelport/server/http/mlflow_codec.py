@@ -77,8 +77,8 @@ _FORMAT_ERRORS = {
     "representation in 'split' format",
     "dataframe_records": "Provided dataframe_records field is not a valid dataframe "
     "representation in 'records' format",
-    "instances": "Ensure that the input is a valid JSON-formatted string",
-    "inputs": "Ensure that the input is a valid JSON-formatted string",
+    "instances": "",  # MLflow prints numpy's own error after "Invalid input."
+    "inputs": "",
 }
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -379,8 +379,10 @@ def _ragged(where: str) -> InvalidRequestError:
 def _invalid(where: str, detail: str) -> InvalidRequestError:
     """MLflow's message for a format key's value it cannot read, with our ``detail``;
     ``where`` starts with the key (``dataframe_split.data``, ``inputs['x']``)."""
-    key = next(k for k in FORMAT_KEYS if where.startswith(k))
-    return InvalidRequestError(f"{INVALID_INPUT} {_FORMAT_ERRORS[key]}. Error: '{detail}'")
+    what = _FORMAT_ERRORS[next(k for k in FORMAT_KEYS if where.startswith(k))]
+    if not what:
+        return InvalidRequestError(f"{INVALID_INPUT} {detail}")
+    return InvalidRequestError(f"{INVALID_INPUT} {what}. Error: '{detail}'")
 
 
 def _narrowed(array: np.ndarray, kinds: set[type]) -> np.ndarray:
