@@ -47,4 +47,5 @@ class ScaledModel(PythonModel):
         x = np.asarray(batch, dtype=float).reshape(len(batch), -1)
         if self.delay:
             time.sleep(self.delay)
-        return params["scale"] * x.sum(axis=1) + params["shift"]
+        scale = params.pop("scale")  # a model may change its own params (MLflow's are a dict)
+        return scale * x.sum(axis=1) + params["shift"]

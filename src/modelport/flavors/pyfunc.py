@@ -192,7 +192,8 @@ class PythonModelPredictor:
         """The model's ``predict(batch)``, or ``predict(batch, params=params)`` when it
         takes parameters and some are given."""
         if params is not None and self._predict_params:
-            return self._model.predict(batch, params=params)  # type: ignore[call-arg]
+            # A dict of its own, as MLflow passes: the model may change it.
+            return self._model.predict(batch, params=dict(params))  # type: ignore[call-arg]
         return self._model.predict(batch)
 
     def predict_proba(self, batch: Batch, params: Mapping[str, Any] | None = None) -> Batch:
@@ -204,7 +205,7 @@ class PythonModelPredictor:
                 f"{type(self._model).__qualname__} does not define predict_proba"
             )
         if params is not None and self._proba_params:
-            return method(batch, params=params)
+            return method(batch, params=dict(params))
         return method(batch)
 
     def close(self) -> None:
