@@ -34,3 +34,18 @@ class EchoModel(PythonModel):
         if self.delay:
             time.sleep(self.delay)
         return self.offset + x.sum(axis=1)
+
+
+class ScaledModel(PythonModel):
+    """Predicts ``scale * (sum of each row) + shift`` from its inference params, after
+    ``delay`` seconds per call; ``predict_proba`` is absent (a regressor)."""
+
+    def load(self, context: PythonModelContext) -> None:
+        self.delay = float(context.config.get("delay", 0.0))
+
+    def predict(self, batch: Any, params: Any = None) -> np.ndarray:
+        x = np.asarray(batch, dtype=float).reshape(len(batch), -1)
+        if self.delay:
+            time.sleep(self.delay)
+        scale = params.pop("scale")  # a model may change its own params (MLflow's are a dict)
+        return scale * x.sum(axis=1) + params["shift"]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from modelport.config import Settings
     from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
+    from modelport.domain.params import ParamSchema, ParamSpec
     from modelport.domain.refs import ModelRef, parse_ref
     from modelport.domain.signature import Signature
     from modelport.errors import ModelportError
@@ -46,6 +47,8 @@ _EXPORTS = {
     "ModelRef": "modelport.domain.refs",
     "ModelVersion": "modelport.domain.entities",
     "ModelportError": "modelport.errors",
+    "ParamSchema": "modelport.domain.params",
+    "ParamSpec": "modelport.domain.params",
     "PythonModel": "modelport.flavors.pyfunc",
     "PythonModelContext": "modelport.flavors.pyfunc",
     "RegisteredModel": "modelport.domain.entities",
@@ -78,6 +81,8 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "ModelportError",
+    "ParamSchema",
+    "ParamSpec",
     "PythonModel",
     "PythonModelContext",
     "RegisteredModel",

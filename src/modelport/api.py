@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from modelport.bootstrap import build_registry
 from modelport.config import Settings, VersionCheck
 from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
+from modelport.domain.params import ParamSchema, ParamSpec, param_schema_of
 from modelport.domain.signature import Signature
 from modelport.flavors.catalog import default_catalog
 from modelport.package.loaded import LoadedModel
@@ -27,6 +28,7 @@ from modelport.package.writer import build_package
 from modelport.registry.service import RegistryService
 
 T = TypeVar("T")
+InferenceParams = ParamSchema | Mapping[str, Any] | Sequence[ParamSpec]
 
 
 def connect(settings: Settings | None = None) -> RegistryService:
@@ -61,6 +63,7 @@ def _options(
     trust: Sequence[str],
     flavor_options: Mapping[str, Any],
     accelerate: bool = True,
+    inference_params: InferenceParams | None = None,
 ) -> PackageOptions:
     return PackageOptions(
         sample_input=sample_input,
@@ -73,6 +76,7 @@ def _options(
         trust=tuple(trust),
         flavor_options={k: v for k, v in flavor_options.items() if v is not None},
         accelerate=accelerate,
+        inference_params=param_schema_of(inference_params) if inference_params else None,
     )
 
 
@@ -93,6 +97,7 @@ def register(
     model_config: Mapping[str, Any] | None = None,
     requirements: Sequence[str] | None = None,
     accelerate: bool = True,
+    inference_params: InferenceParams | None = None,
     settings: Settings | None = None,
 ) -> ModelVersion:
     """Package a model and register it as the next version of ``name``.
@@ -106,6 +111,15 @@ def register(
     ``accelerate=False`` skips the ONNX conversion of scikit-learn, XGBoost and LightGBM
     models (by default the converted graph is stored, and served, when its outputs on the
     sample match the model's).
+
+    ``params`` are lineage (training hyperparameters, recorded as text).
+    ``inference_params`` are the parameters a request may pass at predict time (MLflow's
+    ``ParamSchema``): a mapping of name to default value (types inferred: ``{"temperature":
+    0.7, "top_k": 5}``), or a ``ParamSchema``/list of ``ParamSpec`` for explicit types.
+    They are stored in the signature, so they need one (``sample_input`` or
+    ``signature``); a ``signature`` from ``infer_signature(x, y, params=...)`` may carry
+    them instead. Only a ``PythonModel`` whose ``predict`` takes ``params`` receives them;
+    for other models they are type-checked and dropped (``ParamsIgnoredWarning``).
     """
     options = _options(
         sample_input=sample_input,
@@ -123,6 +137,7 @@ def register(
             "requirements": requirements,
         },
         accelerate=accelerate,
+        inference_params=inference_params,
     )
     return _with_registry(settings, lambda r: r.register(model, name, options))
 
@@ -144,6 +159,7 @@ def save(
     model_config: Mapping[str, Any] | None = None,
     requirements: Sequence[str] | None = None,
     accelerate: bool = True,
+    inference_params: InferenceParams | None = None,
 ) -> Manifest:
     """Write a package for ``model`` into the directory ``path`` (no registry needed).
     The arguments are those of ``register``."""
@@ -163,6 +179,7 @@ def save(
             "requirements": requirements,
         },
         accelerate=accelerate,
+        inference_params=inference_params,
     )
     return build_package(model, Path(path), default_catalog(), options)
 

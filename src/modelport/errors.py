@@ -11,6 +11,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     │   ├── InvalidFilterError          a search filter cannot be parsed
     │   ├── InvalidSampleError          a sample input is empty or of an unknown kind
     │   ├── InvalidInputError           a batch does not match the model's signature
+    │   │   └── InvalidParameterError   an inference parameter does not match its declaration
     │   ├── InvalidRequestError         a request body or header breaks its protocol
     │   ├── PayloadTooLargeError        a request body is over the size limit
     │   └── UnsupportedMediaTypeError   a request's content type is not one the route reads
@@ -42,7 +43,8 @@ parsing messages. ``code`` is a stable identifier used on the wire::
 
     ModelportWarning (a UserWarning)
     ├── EnvironmentMismatchWarning      library versions differ, loaded anyway
-    └── MissingSignatureWarning         an alias or staging points at a version without one
+    ├── MissingSignatureWarning         an alias or staging points at a version without one
+    └── ParamsIgnoredWarning            declared inference parameters the model cannot receive
 """
 
 from __future__ import annotations
@@ -139,6 +141,17 @@ class InvalidInputError(InvalidArgumentError):
             if value is not None:
                 data[key] = value
         return data
+
+
+class InvalidParameterError(InvalidInputError):
+    """An inference parameter (MLflow's ``params``) does not fit what the signature
+    declares, or a parameter declaration is itself invalid.
+
+    ``field`` names the parameter; ``expected`` and ``received`` say what the signature
+    declares and what came.
+    """
+
+    code = "INVALID_PARAMETER"
 
 
 class NotFoundError(ModelportError):
@@ -362,3 +375,9 @@ class MissingSignatureWarning(ModelportWarning):
         super().__init__(message)
         self.model = model
         self.version = version
+
+
+class ParamsIgnoredWarning(ModelportWarning):
+    """A signature declares inference parameters for a model that cannot receive them
+    (its flavor's predict takes no ``params``): requests' params are type-checked, then
+    not passed to the model."""

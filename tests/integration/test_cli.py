@@ -151,3 +151,22 @@ def test_quickstart_refuses_a_bad_port_before_doing_anything(
     assert "training" not in out
     code, out, _ = run(capsys, "model", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_version_show_lists_the_declared_inference_params(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import modelport
+    from testing_models import ScaledModel
+
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    modelport.register(
+        ScaledModel(), "scaled", sample_input=x, inference_params={"scale": 0.5, "shift": 2}
+    )
+    code, out, _ = run(capsys, "version", "show", "scaled/1")
+    assert code == 0
+    assert "inference params" in out
+    lines = [[cell for cell in line.split() if cell != "\u2502"] for line in out.splitlines()]
+    assert ["scale", "double", "0.5"] in lines and ["shift", "long", "2"] in lines
+    code, out, _ = run(capsys, "version", "show", "scaled/1", "--json")
+    assert [p["name"] for p in json.loads(out)["signature"]["params"]] == ["scale", "shift"]

@@ -8,8 +8,9 @@ import sys
 import modelport
 
 PINNED = [
-    "AuditEntry", "LoadedModel", "ModelRef", "ModelVersion", "ModelportError", "PythonModel",
-    "PythonModelContext", "RegisteredModel", "Settings", "Signature", "__version__",
+    "AuditEntry", "LoadedModel", "ModelRef", "ModelVersion", "ModelportError", "ParamSchema",
+    "ParamSpec", "PythonModel", "PythonModelContext", "RegisteredModel", "Settings", "Signature",
+    "__version__",
     "archive_version", "connect", "delete_alias", "delete_model", "delete_version",
     "get_audit_log", "get_model", "get_version", "infer_signature", "list_models",
     "list_versions", "load", "parse_ref", "promote", "register", "resolve", "save",

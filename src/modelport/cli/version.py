@@ -108,6 +108,17 @@ def _print_signature(signature: Mapping[str, Any]) -> None:
     elif inputs.get("kind") == "tensors":
         rows = [(t["name"], t["dtype"], t["shape"]) for t in inputs["tensors"]]
         print_table("inputs", ["tensor", "dtype", "shape"], rows)
+    params = signature.get("params") or []
+    if params:
+        rows = [
+            (
+                p["name"],
+                p["type"] if p.get("shape") is None else f"list of {p['type']}",
+                p["default"],
+            )
+            for p in params
+        ]
+        print_table("inference params", ["param", "type", "default"], rows)
 
 
 @version.command("promote")

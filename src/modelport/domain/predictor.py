@@ -28,6 +28,14 @@ class Predictor(Protocol):
         ...
 
 
+def accepts_params(predictor: object) -> bool:
+    """Whether a predictor takes inference parameters: it has ``accepts_params`` true, and
+    then its ``predict(batch, params)`` and ``predict_proba(batch, params)`` take a
+    mapping of them (only custom Python models whose ``predict`` has a ``params``
+    argument do; the other flavors' frameworks have no such argument)."""
+    return bool(getattr(predictor, "accepts_params", False))
+
+
 @runtime_checkable
 class ModelPredictor(Predictor, Protocol):
     """A Predictor backed by one model, which may also give class probabilities."""

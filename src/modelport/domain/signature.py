@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.domain.params import ParamSchema
 from modelport.errors import InvalidInputError, InvalidSampleError
 
 NUMERIC_DTYPES = (
@@ -118,23 +119,30 @@ Schema = ColumnSchema | TensorSchema
 
 @dataclass(frozen=True)
 class Signature:
-    """A model's input schema and, when known, its output schema."""
+    """A model's input schema and, when known, its output schema and the inference
+    parameters it declares (``modelport.domain.params``)."""
 
     inputs: Schema
     outputs: Schema | None = None
+    params: ParamSchema | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "inputs": self.inputs.to_dict(),
             "outputs": self.outputs.to_dict() if self.outputs is not None else None,
         }
+        if self.params is not None:  # absent, so packages without params read as before
+            data["params"] = self.params.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signature:
         outputs = data.get("outputs")
+        params = data.get("params")
         return cls(
             inputs=schema_from_dict(data["inputs"]),
             outputs=schema_from_dict(outputs) if outputs is not None else None,
+            params=ParamSchema.from_dict(params) if params else None,
         )
 
 

@@ -17,6 +17,7 @@ and the limits that follow (import the model's own modules at module level or in
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import sys
@@ -65,6 +66,12 @@ class PythonModel:
     (not ``__main__``) and constructible with no arguments. It may also define
     ``predict_proba(self, batch)`` (then the model supports probabilities) and
     ``close(self)`` (called when the predictor is closed).
+
+    A model whose signature declares inference parameters receives them when its
+    ``predict`` (and ``predict_proba``) takes a ``params`` argument, as MLflow's
+    ``predict(self, context, model_input, params=None)`` does:
+    ``def predict(self, batch, params=None)``. ``params`` is then a mapping holding every
+    declared parameter (the request's value, else the default).
     """
 
     def load(self, context: PythonModelContext) -> None:
@@ -168,22 +175,37 @@ class PythonModelPredictor:
     def __init__(self, model: PythonModel, modules: dict[str, ModuleType]) -> None:
         self._model = model
         self._modules = modules
+        self._proba = getattr(model, "predict_proba", None)
+        self._predict_params = _takes_params(model.predict)
+        self._proba_params = callable(self._proba) and _takes_params(self._proba)
 
     @property
     def supports_proba(self) -> bool:
-        return callable(getattr(self._model, "predict_proba", None))
+        return callable(self._proba)
 
-    def predict(self, batch: Batch) -> Batch:
-        """The model's ``predict(batch)``."""
+    @property
+    def accepts_params(self) -> bool:
+        """Whether the model's ``predict`` takes inference parameters (a ``params`` argument)."""
+        return self._predict_params
+
+    def predict(self, batch: Batch, params: Mapping[str, Any] | None = None) -> Batch:
+        """The model's ``predict(batch)``, or ``predict(batch, params=params)`` when it
+        takes parameters and some are given."""
+        if params is not None and self._predict_params:
+            # A dict of its own, as MLflow passes: the model may change it.
+            return self._model.predict(batch, params=dict(params))  # type: ignore[call-arg]
         return self._model.predict(batch)
 
-    def predict_proba(self, batch: Batch) -> Batch:
-        """The model's ``predict_proba(batch)``, when it defines one."""
-        method = getattr(self._model, "predict_proba", None)
+    def predict_proba(self, batch: Batch, params: Mapping[str, Any] | None = None) -> Batch:
+        """The model's ``predict_proba(batch)``, when it defines one (with ``params`` as
+        for ``predict``)."""
+        method = self._proba
         if not callable(method):
             raise UnsupportedOperationError(
                 f"{type(self._model).__qualname__} does not define predict_proba"
             )
+        if params is not None and self._proba_params:
+            return method(batch, params=dict(params))
         return method(batch)
 
     def close(self) -> None:
@@ -191,6 +213,13 @@ class PythonModelPredictor:
         method = getattr(self._model, "close", None)
         if callable(method):
             method()
+
+
+def _takes_params(method: Any) -> bool:
+    try:
+        return "params" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 # ----------------------------------------------------------------------------- saving

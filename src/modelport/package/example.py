@@ -14,6 +14,7 @@ refused when the package is written, not when it is served.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,15 @@ def _array(data: Any, dtype: str) -> np.ndarray:
     return np.array(data, dtype=dtype)
 
 
-def check_input_example(predictor: ModelPredictor, path: Path, signature: Signature | None) -> None:
-    """Predict on the stored example as a loaded package would; ``PackageError`` naming the
-    cause and the fix when that fails."""
+def check_input_example(
+    predictor: ModelPredictor,
+    path: Path,
+    signature: Signature | None,
+    params: Mapping[str, Any] | None = None,
+) -> None:
+    """Predict on the stored example as a loaded package would (a model that takes
+    inference params gets ``params``, their defaults); ``PackageError`` naming the cause
+    and the fix when that fails."""
     try:
         batch = read_input_example(path, signature)
     except InvalidInputError as exc:
@@ -97,7 +104,8 @@ def check_input_example(predictor: ModelPredictor, path: Path, signature: Signat
             field=exc.field,
         ) from exc
     try:
-        predictor.predict(batch)
+        model: Any = predictor  # with params, predict takes them (domain.predictor)
+        model.predict(batch, *(() if params is None else (dict(params),)))
     except Exception as exc:  # the model's own code may raise anything
         raise PackageError(
             f"the model fails on its own input example as a loaded package reads it "

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from modelport.domain.entities import ModelVersion
-from modelport.domain.predictor import Batch, ModelPredictor
+from modelport.domain.params import ignored_warning
+from modelport.domain.predictor import Batch, ModelPredictor, accepts_params
 from modelport.domain.signature import Signature
 from modelport.package.batch_validation import validate_batch
 from modelport.package.environment import EnvironmentReport
 from modelport.package.manifest import Manifest
+
+logger = logging.getLogger(__name__)
 
 
 class LoadedModel:
     """What ``modelport.load`` returns.
 
     ``predict`` and ``predict_proba`` first validate the batch against the signature
-    (pass ``validate=False`` to skip it for data already checked).
+    (pass ``validate=False`` to skip it for data already checked). Their ``params`` are
+    the inference parameters the signature declares, resolved as the server resolves a
+    request's: converted and type-checked (``InvalidParameterError``), defaults filled
+    in, undeclared ones dropped with a logged warning; then passed to the model when it
+    takes them.
     """
 
     def __init__(
@@ -83,14 +92,37 @@ class LoadedModel:
             return validate_batch(self._signature.inputs, batch)
         return batch
 
-    def predict(self, batch: Batch, *, validate: bool = True) -> Batch:
-        """Predict for every row of ``batch``."""
-        return self._predictor.predict(self._checked(batch, validate))
+    def _params(self, given: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        schema = self._signature.params if self._signature is not None else None
+        if schema is None:
+            if given:
+                logger.warning("%s", ignored_warning(given, None))
+            return None
+        resolved = schema.resolve(given)
+        if resolved.ignored:
+            logger.warning("%s", ignored_warning(resolved.ignored, schema))
+        return resolved.values if accepts_params(self._predictor) else None
 
-    def predict_proba(self, batch: Batch, *, validate: bool = True) -> Batch:
+    def predict(
+        self, batch: Batch, *, validate: bool = True, params: Mapping[str, Any] | None = None
+    ) -> Batch:
+        """Predict for every row of ``batch``."""
+        checked = self._checked(batch, validate)
+        values = self._params(params)
+        if values is None:
+            return self._predictor.predict(checked)
+        return self._predictor.predict(checked, values)  # type: ignore[call-arg]
+
+    def predict_proba(
+        self, batch: Batch, *, validate: bool = True, params: Mapping[str, Any] | None = None
+    ) -> Batch:
         """Class probabilities for every row of ``batch``; ``UnsupportedOperationError``
         when the model has none."""
-        return self._predictor.predict_proba(self._checked(batch, validate))
+        checked = self._checked(batch, validate)
+        values = self._params(params)
+        if values is None:
+            return self._predictor.predict_proba(checked)
+        return self._predictor.predict_proba(checked, values)  # type: ignore[call-arg]
 
     def input_example(self) -> Any:
         """The stored input example as a batch, or None."""

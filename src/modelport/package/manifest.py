@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.domain.signature import Signature
-from modelport.errors import CorruptPackageError
+from modelport.errors import CorruptPackageError, InvalidParameterError
 from modelport.package.location import MANIFEST_FILE
 
 FORMAT_VERSION = 1
@@ -173,7 +173,7 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
         _ = manifest.signature
-    except (ValidationError, ValueError, KeyError, TypeError) as exc:
+    except (ValidationError, ValueError, KeyError, TypeError, InvalidParameterError) as exc:
         raise CorruptPackageError(
             f"{MANIFEST_FILE} is malformed: {_first_error(exc)}", field=MANIFEST_FILE
         ) from None
@@ -190,4 +190,6 @@ def _first_error(exc: Exception) -> str:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         return f"{where}: {error['msg']}"
+    if isinstance(exc, InvalidParameterError):
+        return f"signature.params: {exc.message}"
     return str(exc)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelport.domain.params import ParamSchema
 from modelport.domain.signature import Signature
 from modelport.errors import InvalidArgumentError
 
@@ -28,6 +29,8 @@ class PackageOptions:
     flavor_options: Mapping[str, Any] = field(default_factory=dict)
     # Store (and later serve) an ONNX graph of the model when it converts and verifies.
     accelerate: bool = True
+    # Inference parameters to declare in the signature (not the lineage ``params``).
+    inference_params: ParamSchema | None = None
 
 
 def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

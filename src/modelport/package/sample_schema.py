@@ -8,12 +8,13 @@ exposes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from modelport.domain.params import ParamSchema, ParamSpec, param_schema_of
 from modelport.domain.signature import (
     DEFAULT_TENSOR_NAME,
     NUMERIC_DTYPES,
@@ -28,13 +29,20 @@ from modelport.errors import InvalidSampleError
 DEFAULT_OUTPUT_NAME = "predictions"
 
 
-def infer_signature(sample: Any, predictions: Any = None) -> Signature:
+def infer_signature(
+    sample: Any,
+    predictions: Any = None,
+    params: ParamSchema | Mapping[str, Any] | Iterable[ParamSpec] | None = None,
+) -> Signature:
     """The signature of a model taking ``sample``: inputs from the sample and, when given,
-    outputs from the model's ``predictions`` on it."""
+    outputs from the model's ``predictions`` on it, and the inference parameters it
+    declares, as MLflow's ``infer_signature(model_input, model_output, params)``:
+    ``params`` maps each name to its default value (its type is inferred from it), or
+    is a ``ParamSchema`` or a list of ``ParamSpec`` for explicit types."""
     inputs = infer_schema(sample)
-    if predictions is None:
-        return Signature(inputs=inputs)
-    return Signature(inputs=inputs, outputs=infer_schema(predictions, DEFAULT_OUTPUT_NAME))
+    outputs = infer_schema(predictions, DEFAULT_OUTPUT_NAME) if predictions is not None else None
+    declared = param_schema_of(params) if params is not None else None
+    return Signature(inputs=inputs, outputs=outputs, params=declared or None)
 
 
 def infer_schema(data: Any, default_name: str = DEFAULT_TENSOR_NAME) -> Schema:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelport.domain.params import ParamSchema
+from modelport.domain.predictor import accepts_params
 from modelport.domain.signature import Signature
 from modelport.errors import (
     InvalidArgumentError,
     MissingDependencyError,
     PackageError,
     PackageExistsError,
+    ParamsIgnoredWarning,
     UnknownFlavorError,
 )
 from modelport.flavors.base import LoadContext, Sample, SaveContext, SavedFlavor
@@ -100,16 +105,22 @@ def _package_model(
     else:
         flavor = catalog.get(options.flavor) if options.flavor else catalog.for_object(source)
         saved = flavor.save(source, model_dir, context)
+    declared = _declared_params(options)
     predictor = flavor.load(model_dir, saved.spec, LoadContext(trust=saved.trusted))
     try:
-        outputs = _describe_outputs(predictor, sample, source)
+        takes_params = accepts_params(predictor)
+        defaults = declared.defaults if declared and takes_params else None
+        outputs = _describe_outputs(predictor, sample, source, defaults)
         native = native_model(source, predictor)
         signature = options.signature or _signature(sample, outputs.predictions) or saved.signature
+        signature = _with_params(signature, declared)
         if sample is not None:
             _write_sample_files(sample, outputs, destination)
-            check_input_example(predictor, destination / INPUT_EXAMPLE_FILE, signature)
+            check_input_example(predictor, destination / INPUT_EXAMPLE_FILE, signature, defaults)
     finally:
         predictor.close()
+    if declared and not takes_params:
+        warnings.warn(_ignored_params(flavor.name, declared), stacklevel=4)
     acceleration = None
     # Before the digests. Flavors without a to_onnx hook (onnx, torch, python) get no
     # section, as if acceleration were off: there is nothing to try for them.
@@ -174,14 +185,20 @@ class _Outputs:
     classes: list[Any] | None = None
 
 
-def _describe_outputs(predictor: Any, sample: Sample | None, source: Any) -> _Outputs:
-    """Predict on the sample with the *reloaded* model, checking it matches the original."""
+def _describe_outputs(
+    predictor: Any, sample: Sample | None, source: Any, params: Mapping[str, Any] | None
+) -> _Outputs:
+    """Predict on the sample with the *reloaded* model, checking it matches the original;
+    a model that takes inference params gets their defaults."""
     if sample is None:
         return _Outputs()
     head = _head(sample, _MAX_PREDICTION_ROWS)
-    predictions = predictor.predict(head)
+    extra = () if params is None else (params,)
+    predictions = predictor.predict(head, *extra)
     _check_round_trip(source, predictions, head)
-    probabilities = np.asarray(predictor.predict_proba(head)) if predictor.supports_proba else None
+    probabilities = (
+        np.asarray(predictor.predict_proba(head, *extra)) if predictor.supports_proba else None
+    )
     classes = getattr(predictor, "classes", None)
     return _Outputs(predictions, probabilities, list(classes) if classes is not None else None)
 
@@ -216,6 +233,40 @@ def _signature(sample: Sample | None, predictions: Any) -> Signature | None:
     return infer_signature(sample, predictions) if sample is not None else None
 
 
+def _declared_params(options: PackageOptions) -> ParamSchema | None:
+    """The inference params the package declares: given apart, or in the signature."""
+    given = options.inference_params or None
+    in_signature = options.signature.params if options.signature is not None else None
+    if given and in_signature and given != in_signature:
+        raise InvalidArgumentError(
+            "the signature already declares params and inference_params declares others: "
+            "pass them in one place",
+            field="inference_params",
+        )
+    return given or in_signature or None
+
+
+def _with_params(signature: Signature | None, params: ParamSchema | None) -> Signature | None:
+    if not params or (signature is not None and signature.params == params):
+        return signature
+    if signature is None:
+        raise InvalidArgumentError(
+            "inference_params are declared in the model's signature, and this model has "
+            "none: pass sample_input (or signature) as well",
+            field="inference_params",
+        )
+    return replace(signature, params=params)
+
+
+def _ignored_params(flavor: str, params: ParamSchema) -> ParamsIgnoredWarning:
+    return ParamsIgnoredWarning(
+        f"the signature declares inference params {params.names}, but this {flavor} model's "
+        "predict takes no params: requests' params will be type-checked against the "
+        "signature, then not passed to the model (as MLflow does). Only a PythonModel "
+        "whose predict has a params argument receives them."
+    )
+
+
 def _lineage(options: PackageOptions, sample: Sample | None) -> LineageSection:
     return LineageSection(
         params=clean_params(options.params),
@@ -230,6 +281,12 @@ def _repackage(
     source: Path, destination: Path, catalog: FlavorCatalog, options: PackageOptions
 ) -> Manifest:
     """Copy a verified package, adding the given metrics, params and tags to its lineage."""
+    if options.inference_params:
+        raise InvalidArgumentError(
+            f"{source} is already a package: its signature (and the inference params it "
+            "declares) cannot change; register the model itself with inference_params",
+            field="inference_params",
+        )
     manifest = verify_package(source)
     shutil.copytree(
         source, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
@@ -262,7 +319,10 @@ def _check_copied_example(directory: Path, manifest: Manifest, catalog: FlavorCa
     except (MissingDependencyError, UnknownFlavorError) as exc:
         logger.warning("not checking the package's input example: %s", exc)
         return
+    signature = manifest.signature
+    declared = signature.params if signature is not None else None
+    defaults = declared.defaults if declared and accepts_params(predictor) else None
     try:
-        check_input_example(predictor, directory / manifest.input_example, manifest.signature)
+        check_input_example(predictor, directory / manifest.input_example, signature, defaults)
     finally:
         predictor.close()

@@ -24,6 +24,12 @@ The same convoy makes a fast model look slow once it runs in a thread: a few slo
 measuring 4-9 ms under load. So a model whose threaded calls measure under 8 ms runs
 inline once every 64 calls, and that call's time replaces the estimate.
 
+Requests carrying inference parameters (``serving.params``) share a batch only with
+requests carrying equal ones: the model gets one ``params`` per call. When some queued
+request has params, a batch takes the first request and every later one with the same
+params that fits; the others keep their place for the next batch. Without params (the
+usual case) the queue is taken in order as it stands, with no comparison.
+
 A full queue refuses at once (``OverloadedError``, 503); a request whose deadline
 passes is answered with ``DeadlineExceededError`` (504) and skipped if it is still
 queued. One timer per batcher, set for the earliest deadline of the requests it holds,
@@ -40,7 +46,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
@@ -52,12 +58,15 @@ from modelport.errors import (
     ModelportError,
     OverloadedError,
 )
+from modelport.serving.batch_arrays import check_result, concatenate
+from modelport.serving.batch_observer import BatchObserver, NullObserver
 
 logger = logging.getLogger(__name__)
 
 Batch = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
-RunFn = Callable[[Batch, frozenset[str]], Mapping[str, np.ndarray]]
+Params = Mapping[str, Any] | None
+RunFn = Callable[[Batch, frozenset[str], Params], Mapping[str, np.ndarray]]
 
 # A model call shorter than this runs on the event loop: it delays the loop's other work
 # by at most this long, which a thread would cost anyway (see the module's docstring).
@@ -70,38 +79,6 @@ _GATHER_TURNS = 2  # event-loop turns that let already-received requests join a 
 _WAIT_STEP_SECONDS = 0.0002
 
 
-class BatchObserver(Protocol):
-    """Where a batcher reports what it does (metrics)."""
-
-    def queue_depth(self, depth: int) -> None:
-        """The queue now holds ``depth`` requests."""
-
-    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
-        """A model call over ``rows`` rows from ``requests`` requests took ``seconds``."""
-
-    def waited(self, seconds: float) -> None:
-        """A request spent ``seconds`` queued before its batch started."""
-
-    def rejected(self, reason: str) -> None:
-        """A request was refused: ``overloaded`` or ``deadline``."""
-
-
-class NullObserver:
-    """An observer that records nothing."""
-
-    def queue_depth(self, depth: int) -> None:
-        pass
-
-    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
-        pass
-
-    def waited(self, seconds: float) -> None:
-        pass
-
-    def rejected(self, reason: str) -> None:
-        pass
-
-
 @dataclass(eq=False, slots=True)
 class _Pending:
     batch: Batch
@@ -110,6 +87,7 @@ class _Pending:
     enqueued: float
     deadline: float
     future: asyncio.Future[Outputs]
+    params: Params
 
 
 class Batcher:
@@ -130,6 +108,7 @@ class Batcher:
         self._observer = observer or NullObserver()
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
+        self._queued_with_params = 0
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -152,11 +131,17 @@ class Batcher:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name=self._name)
 
     async def submit(
-        self, batch: Batch, rows: int, outputs: frozenset[str], deadline: float
+        self,
+        batch: Batch,
+        rows: int,
+        outputs: frozenset[str],
+        deadline: float,
+        params: Params = None,
     ) -> Outputs:
         """Queue a request and wait for its slice of a batch's result.
 
-        ``deadline`` is on ``time.monotonic()``'s clock.
+        ``deadline`` is on ``time.monotonic()``'s clock; ``params`` go to the model with
+        the batch (only requests with equal params share one).
         """
         if self._closing:
             raise ModelNotReadyError(
@@ -176,11 +161,13 @@ class Batcher:
         if rows >= self._settings.max_batch_size and not self._queue and self._inline():
             # A full batch for an idle model: nothing could join it, and an inline call
             # cannot overlap the loop's, so it runs here without the queue's round trip.
-            return self._run_alone(batch, rows, outputs, now)
+            return self._run_alone(batch, rows, outputs, now, params)
         loop = asyncio.get_running_loop()
-        item = _Pending(batch, rows, outputs, now, deadline, loop.create_future())
+        item = _Pending(batch, rows, outputs, now, deadline, loop.create_future(), params)
         self._queue.append(item)
         self._queued_rows += rows
+        if params is not None:
+            self._queued_with_params += 1
         self._observer.queue_depth(len(self._queue))
         self._wakeup.set()
         if self._expiry is None or deadline < self._expiry_at:
@@ -250,29 +237,52 @@ class Batcher:
                 return
 
     def _take(self) -> list[_Pending]:
+        if self._queued_with_params:
+            items = self._take_matching()
+        else:
+            items = []
+            rows = 0
+            limit = self._settings.max_batch_size
+            while self._queue and (not items or rows + self._queue[0].rows <= limit):
+                item = self._queue.popleft()
+                self._queued_rows -= item.rows
+                if not item.future.done():  # expired requests are skipped
+                    items.append(item)
+                    rows += item.rows
+        self._observer.queue_depth(len(self._queue))
+        return items
+
+    def _take_matching(self) -> list[_Pending]:
+        """The first live request and the later ones with equal params that fit."""
         limit = self._settings.max_batch_size
         items: list[_Pending] = []
+        kept: list[_Pending] = []
         rows = 0
-        while self._queue and (not items or rows + self._queue[0].rows <= limit):
+        while self._queue and rows < limit:
             item = self._queue.popleft()
+            live = not item.future.done()  # expired requests are skipped
+            if live and items and (rows + item.rows > limit or not _same(item, items[0])):
+                kept.append(item)
+                continue
             self._queued_rows -= item.rows
-            if not item.future.done():  # expired requests are skipped
+            self._queued_with_params -= item.params is not None
+            if live:
                 items.append(item)
                 rows += item.rows
-        self._observer.queue_depth(len(self._queue))
+        self._queue.extendleft(reversed(kept))  # the rest keep their places
         return items
 
     async def _execute(self, items: list[_Pending]) -> None:
         started = time.monotonic()
         for item in items:
             self._observer.waited(started - item.enqueued)
-        batch = _concatenate([item.batch for item in items])
+        batch = concatenate([item.batch for item in items])
         outputs = frozenset().union(*(item.outputs for item in items))
         rows = sum(item.rows for item in items)
         self._running = items  # their deadlines still run while the model computes
         try:
-            result = await self._call(batch, outputs)
-            _check_result(result, outputs, rows, self._name)
+            result = await self._call(batch, outputs, items[0].params)
+            check_result(result, outputs, rows, self._name)
         except Exception as exc:
             await self._settle_one_by_one(items, exc)
             return
@@ -285,19 +295,21 @@ class Batcher:
     def _inline(self) -> bool:
         return self._seconds is not None and self._seconds < INLINE_SECONDS
 
-    async def _call(self, batch: Batch, outputs: frozenset[str]) -> Mapping[str, np.ndarray]:
+    async def _call(
+        self, batch: Batch, outputs: frozenset[str], params: Params
+    ) -> Mapping[str, np.ndarray]:
         if self._inline():
-            return self._call_inline(batch, outputs)
+            return self._call_inline(batch, outputs, params)
         if self._probe_due():
             started = time.perf_counter()
-            result = self._run(batch, outputs)
+            result = self._run(batch, outputs, params)
             self._seconds = time.perf_counter() - started
             return result
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._name}")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        result = await loop.run_in_executor(self._executor, self._run, batch, outputs)
+        result = await loop.run_in_executor(self._executor, self._run, batch, outputs, params)
         self._measured(time.perf_counter() - started)
         return result
 
@@ -309,20 +321,24 @@ class Batcher:
             and self._threaded_calls % PROBE_EVERY == 0
         )
 
-    def _call_inline(self, batch: Batch, outputs: frozenset[str]) -> Mapping[str, np.ndarray]:
+    def _call_inline(
+        self, batch: Batch, outputs: frozenset[str], params: Params
+    ) -> Mapping[str, np.ndarray]:
         started = time.perf_counter()
-        result = self._run(batch, outputs)
+        result = self._run(batch, outputs, params)
         self._measured(time.perf_counter() - started)
         return result
 
     def _measured(self, elapsed: float) -> None:
         self._seconds = elapsed if self._seconds is None else 0.8 * self._seconds + 0.2 * elapsed
 
-    def _run_alone(self, batch: Batch, rows: int, outputs: frozenset[str], now: float) -> Outputs:
+    def _run_alone(
+        self, batch: Batch, rows: int, outputs: frozenset[str], now: float, params: Params
+    ) -> Outputs:
         self._observer.waited(0.0)
         try:
-            result = self._call_inline(batch, outputs)
-            _check_result(result, outputs, rows, self._name)
+            result = self._call_inline(batch, outputs, params)
+            check_result(result, outputs, rows, self._name)
         except Exception as exc:
             raise _request_error(exc, self._name) from None
         self._observer.batch_done(rows, 1, time.monotonic() - now)
@@ -335,8 +351,8 @@ class Batcher:
         for item in items:
             started = time.monotonic()
             try:
-                result = await self._call(item.batch, item.outputs)
-                _check_result(result, item.outputs, item.rows, self._name)
+                result = await self._call(item.batch, item.outputs, item.params)
+                check_result(result, item.outputs, item.rows, self._name)
             except Exception as exc:
                 _fail(item, exc, self._name)
                 continue
@@ -344,22 +360,8 @@ class Batcher:
             _split(result, [item])
 
 
-def _concatenate(batches: list[Batch]) -> Batch:
-    if len(batches) == 1:
-        return batches[0]
-    return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
-
-
-def _check_result(
-    result: Mapping[str, np.ndarray], outputs: frozenset[str], rows: int, name: str
-) -> None:
-    for output in outputs:
-        value = result.get(output)
-        if value is None or np.ndim(value) == 0 or len(value) != rows:
-            got = "nothing" if value is None else f"{np.shape(value)}"
-            raise ModelExecutionError(
-                f"model {name!r} returned {got} for output {output!r}, expected {rows} rows"
-            )
+def _same(item: _Pending, first: _Pending) -> bool:
+    return item.params is first.params or item.params == first.params
 
 
 def _split(result: Mapping[str, np.ndarray], items: list[_Pending]) -> None:

@@ -12,9 +12,13 @@ today could fail or mean something else afterwards:
 * the one-matrix input of an all-numeric model changes its columns (V2 clients send
   them by position);
 * an output is removed, or changes datatype or a fixed dimension (a classifier with a
-  new class changes its probabilities' width).
+  new class changes its probabilities' width);
+* a declared inference parameter is removed (clients' values would be ignored), changes
+  shape, or changes to a type that refuses values the old one took (``long`` ->
+  ``double`` still takes every integer; ``double`` -> ``long`` does not take 0.5).
 
-Anything else is compatible: a new optional column, a widened type, a new output.
+Anything else is compatible: a new optional column, a widened type, a new output, a new
+parameter (it has a default), a changed default.
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelport.domain.layout import shape_fits
+from modelport.domain.params import ParamSchema
 from modelport.domain.signature import ColumnSpec
 from modelport.serving.conversion import LOSSLESS
 from modelport.serving.interface import IOSpec, Layout, ModelIO
 
 # Integers convert to FP64 when their values are exact (the binder checks each request).
 _EXACT_WHEN_CHECKED = {"FP64": ("INT64", "UINT64")}
+# Parameter types and the types whose values they also take (domain.params' conversions).
+_PARAM_WIDER = {
+    "long": {"integer"},
+    "float": {"integer", "long"},
+    "double": {"integer", "long", "float"},
+}
 
 
 @dataclass(frozen=True)
@@ -44,9 +55,16 @@ class InterfaceChange:
 
 
 def compare_interfaces(
-    old: ModelIO, new: ModelIO, *, old_signed: bool, new_signed: bool
+    old: ModelIO,
+    new: ModelIO,
+    *,
+    old_signed: bool,
+    new_signed: bool,
+    old_params: ParamSchema | None = None,
+    new_params: ParamSchema | None = None,
 ) -> InterfaceChange:
-    """How ``new`` differs from ``old`` for the clients of ``old``."""
+    """How ``new`` differs from ``old`` for the clients of ``old`` (the params are the
+    inference parameters each signature declares)."""
     if not old_signed:
         return InterfaceChange(compatible=("the served version has no signature to keep",))
     if not new_signed:
@@ -55,7 +73,32 @@ def compare_interfaces(
     compatible: list[str] = []
     _compare_inputs(old, new, breaking, compatible)
     _compare_outputs(old.outputs, new.outputs, breaking, compatible)
+    _compare_params(old_params, new_params, breaking, compatible)
     return InterfaceChange(tuple(breaking), tuple(compatible))
+
+
+def _compare_params(
+    old: ParamSchema | None,
+    new: ParamSchema | None,
+    breaking: list[str],
+    compatible: list[str],
+) -> None:
+    before = {spec.name: spec for spec in old.params} if old else {}
+    after = {spec.name: spec for spec in new.params} if new else {}
+    for name, spec in before.items():
+        changed = after.get(name)
+        if changed is None:
+            breaking.append(f"param {name!r} is removed (clients' values would be ignored)")
+            continue
+        if changed.dtype != spec.dtype and spec.dtype not in _PARAM_WIDER.get(changed.dtype, ()):
+            breaking.append(f"param {name!r} changes type from {spec.dtype} to {changed.dtype}")
+        if changed.shape != spec.shape:
+            breaking.append(f"param {name!r} changes shape from {spec.shape} to {changed.shape}")
+        if changed.default != spec.default:
+            compatible.append(
+                f"param {name!r} changes its default from {spec.default!r} to {changed.default!r}"
+            )
+    compatible.extend(f"param {name!r} is new" for name in after if name not in before)
 
 
 def _compare_inputs(old: ModelIO, new: ModelIO, breaking: list[str], compatible: list[str]) -> None:

@@ -29,15 +29,22 @@ class ModelRunner:
         self._native = _native_input(io, accelerated=loaded.runtime == ACCELERATED_RUNTIME)
         self._io = io
 
-    def __call__(self, batch: Batch, outputs: frozenset[str]) -> dict[str, np.ndarray]:
+    def __call__(
+        self, batch: Batch, outputs: frozenset[str], params: Mapping[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The requested outputs for ``batch``; ``params`` (inference parameters) go to
+        a predictor that takes them (``domain.predictor.accepts_params``), None to others."""
         x = self._native(batch)
+        predictor: Any = self._predictor
         result: dict[str, np.ndarray] = {}
         if PREDICTIONS in outputs:
-            result[PREDICTIONS] = _as_output(self._predictor.predict(x), self._io, PREDICTIONS)
+            value = predictor.predict(x) if params is None else predictor.predict(x, params)
+            result[PREDICTIONS] = _as_output(value, self._io, PREDICTIONS)
         if PROBABILITIES in outputs:
-            result[PROBABILITIES] = _as_output(
-                self._predictor.predict_proba(x), self._io, PROBABILITIES
+            value = (
+                predictor.predict_proba(x) if params is None else predictor.predict_proba(x, params)
             )
+            result[PROBABILITIES] = _as_output(value, self._io, PROBABILITIES)
         return result
 
 

@@ -33,7 +33,7 @@ from modelport.errors import (
     ModelNotReadyError,
     VersionNotFoundError,
 )
-from modelport.serving.batcher import BatchObserver
+from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.compatibility import InterfaceChange, compare_interfaces
 from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
@@ -307,9 +307,12 @@ def _change(current: ServedModel | None, new: ServedModel) -> InterfaceChange:
     """How the new version's interface differs from the served one's."""
     if current is None:
         return InterfaceChange()
+    old, fresh = current.loaded.signature, new.loaded.signature
     return compare_interfaces(
         current.io,
         new.io,
-        old_signed=current.loaded.signature is not None,
-        new_signed=new.loaded.signature is not None,
+        old_signed=old is not None,
+        new_signed=fresh is not None,
+        old_params=old.params if old is not None else None,
+        new_params=fresh.params if fresh is not None else None,
     )

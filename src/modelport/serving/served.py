@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 
 from modelport.config import BatchingSettings
+from modelport.domain.predictor import accepts_params
 from modelport.errors import InvalidRequestError, ModelportError
 from modelport.package.loaded import LoadedModel
-from modelport.serving.batcher import Batcher, BatchObserver
+from modelport.serving.batch_observer import BatchObserver
+from modelport.serving.batcher import Batcher
 from modelport.serving.binding import Bound, InputBinder, Tensor
 from modelport.serving.interface import PROBABILITIES, IOSpec, ModelIO
+from modelport.serving.params import ParamResolver
 from modelport.serving.runner import ModelRunner
 from modelport.serving.sources import ModelSource
 from modelport.serving.target import InferenceRequest, InferenceResult
@@ -57,6 +60,12 @@ class ServedModel:
         )
         self.binder = InputBinder(self.io, allow_non_finite=options.allow_non_finite)
         self._runner = ModelRunner(loaded, self.io)
+        signature = loaded.signature
+        self.params = ParamResolver(
+            signature.params if signature is not None else None,
+            model=self.name,
+            passes=accepts_params(loaded.predictor),
+        )
         self._all_outputs = tuple(spec.name for spec in self.io.outputs)
         # The batcher takes frozensets; the common requests reuse one made here.
         self._wanted: dict[tuple[str, ...], frozenset[str]] = {
@@ -99,7 +108,7 @@ class ServedModel:
         timings = []
         for _ in range(_WARM_ROUNDS):
             started = time.perf_counter()
-            result = self._runner(bound.batch, outputs)
+            result = self._runner(bound.batch, outputs, self.params.defaults)
             timings.append(time.perf_counter() - started)
         self._seconds = min(timings)
         self._learn_classes(result)
@@ -116,15 +125,25 @@ class ServedModel:
         self.batcher.start()
 
     async def infer(self, request: InferenceRequest) -> InferenceResult:
-        """Bind the request's inputs, then predict the requested outputs for its rows."""
+        """Bind the request's inputs and resolve its params, then predict the requested
+        outputs for its rows."""
         assert self.batcher is not None, "start() the model before serving it"
         bound = self.binder.bind(request.inputs)
         names = self._all_outputs if request.outputs is None else self._checked(request.outputs)
         wanted = self._wanted.get(names) or frozenset(names)
-        outputs = await self.batcher.submit(bound.batch, bound.rows, wanted, request.deadline)
+        warnings: tuple[str, ...] = ()
+        if request.params is None:
+            params = self.params.defaults
+        else:
+            params, warnings = self.params.resolve(request.params)
+        outputs = await self.batcher.submit(
+            bound.batch, bound.rows, wanted, request.deadline, params
+        )
         if len(names) > 1:  # in the order asked for
             outputs = {name: outputs[name] for name in names}
-        return InferenceResult(outputs, self.name, self.version, bound.rows, self.io, bound)
+        return InferenceResult(
+            outputs, self.name, self.version, bound.rows, self.io, bound, warnings
+        )
 
     def _checked(self, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
@@ -166,6 +185,14 @@ class ServedModel:
         }
         if self.version is not None:
             data["versions"] = [self.version_label]
+        signature = self.loaded.signature
+        if signature is not None and signature.params:
+            # Not in the Open Inference Protocol's metadata (clients ignore unknown keys);
+            # keyed by name like a request's ``parameters``, as MLServer's metadata is.
+            data["parameters"] = {
+                spec.name: {k: v for k, v in spec.to_dict().items() if k != "name"}
+                for spec in signature.params.params
+            }
         return data
 
     def _example(self) -> Bound | None:

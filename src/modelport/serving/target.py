@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,7 +34,9 @@ class InferenceRequest:
 
     ``outputs`` names the outputs wanted, in the order the answer lists them (None: all
     of the model's outputs). ``received`` and ``deadline`` are on ``time.monotonic()``'s
-    clock. ``protocol`` is the dialect it came in (``v2``, ``mlflow``).
+    clock. ``protocol`` is the dialect it came in (``v2``, ``mlflow``). ``params`` are
+    the inference parameters as sent (MLflow's ``params``, V2's request ``parameters``
+    less the protocol's own); each version resolves them against its signature.
     """
 
     inputs: RequestInputs
@@ -43,12 +45,15 @@ class InferenceRequest:
     request_id: str
     protocol: str
     received: float
+    params: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class InferenceResult:
     """The answer: each requested output (one row per input row), which model and version
-    gave it, that version's interface (the outputs' datatypes) and the bound inputs."""
+    gave it, that version's interface (the outputs' datatypes) and the bound inputs.
+    ``warnings`` say what of the request was ignored (undeclared params), for the
+    protocol to pass on."""
 
     outputs: Mapping[str, np.ndarray]
     model: str
@@ -56,6 +61,7 @@ class InferenceResult:
     rows: int
     interface: ModelIO
     inputs: Bound
+    warnings: tuple[str, ...] = ()
 
     @property
     def version_label(self) -> str:

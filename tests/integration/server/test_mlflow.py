@@ -56,7 +56,7 @@ def test_several_models_need_a_name(server: Served) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"{not json", "Failed to parse input from JSON"),
+        (b"{not json", "Invalid input. Ensure that input is a valid JSON formatted string."),
         (b"1", "exactly one of the input fields"),
         (b'"1"', "exactly one of the input fields"),
         (b"[1]", "exactly one of the input fields"),
@@ -110,7 +110,26 @@ def test_missing_columns_are_named(server: Served) -> None:
     body = {"dataframe_split": {"columns": list(x.columns), "data": x.to_numpy().tolist()}}
     response = server.client.post("/models/churn/invocations", json=body)
     assert response.status_code == 400
-    assert "missing input 'region'" in response.json()["message"]
+    error = response.json()
+    # MLflow 3 answers a schema enforcement failure with INVALID_PARAMETER_VALUE and these words.
+    assert error["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert error["message"].startswith("Failed to enforce schema of data. Error: ")
+    assert "missing input 'region'" in error["message"]
+
+
+def test_model_failures_and_timeouts_read_as_mlflows(serve: ServeFn) -> None:
+    served = serve(["failing", "slow"], request_timeout_s=0.1)
+    failed = served.client.post("/models/failing/invocations", json={"inputs": [[13.0, 0, 0]]})
+    assert failed.status_code == 500  # MLflow says 400: a fault in the model's code is ours
+    assert failed.json()["error_code"] == "INTERNAL_ERROR"
+    assert failed.json()["message"].startswith(
+        "Encountered an unexpected error while evaluating the model. Verify that the "
+        "serialized input Dataframe is compatible with the model for inference. Error: "
+    )
+    late = served.client.post("/models/slow/invocations", json={"inputs": [[1.0, 0, 0]]})
+    assert late.status_code == 504
+    assert late.json()["error_code"] == "DEADLINE_EXCEEDED"
+    assert late.json()["message"].startswith("Request processing time exceeded limit. ")
 
 
 def test_ping_health_version(server: Served) -> None:

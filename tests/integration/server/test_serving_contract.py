@@ -15,7 +15,7 @@ from modelport.bootstrap import build_registry
 from modelport.config import BatchingSettings
 from modelport.errors import InvalidInputError
 from modelport.flavors.catalog import default_catalog
-from modelport.serving.batcher import NullObserver
+from modelport.serving.batch_observer import NullObserver
 from modelport.serving.binding import ArrayInputs, TableInputs
 from modelport.serving.loader import ModelLoader
 from modelport.serving.metered import MeteredTarget

@@ -27,15 +27,20 @@ class Recorder:
 
     def __init__(self, delay: float = 0.0, fail_on: float | None = None) -> None:
         self.calls: list[int] = []
+        self.params: list[object] = []
         self.delay = delay
         self.fail_on = fail_on
         self.threads: set[str] = set()
 
     def __call__(
-        self, batch: dict[str, np.ndarray], outputs: frozenset[str]
+        self,
+        batch: dict[str, np.ndarray],
+        outputs: frozenset[str],
+        params: Mapping[str, object] | None = None,
     ) -> Mapping[str, np.ndarray]:
         x = batch["x"]
         self.calls.append(len(x))
+        self.params.append(params)
         self.threads.add(threading.current_thread().name)
         if self.delay:
             time.sleep(self.delay)
@@ -70,6 +75,31 @@ def test_concurrent_requests_share_one_call_and_get_their_own_rows() -> None:
         assert sum(model.calls) == 20
         assert len(model.calls) < 20  # merged
         assert max(model.calls) > 1
+        await batcher.close()
+
+    run(scenario())
+
+
+def test_requests_with_different_params_never_share_a_call() -> None:
+    async def scenario() -> None:
+        model = Recorder(delay=0.02)
+        settings = BatchingSettings(max_batch_size=64)
+        batcher = Batcher(model, settings, name="m", expected_seconds=0.02)
+        batcher.start()
+
+        async def one(value: float, params: dict[str, int] | None) -> np.ndarray:
+            batch = {"x": np.full(1, value)}
+            return (await batcher.submit(batch, 1, OUT, deadline(), params))["y"]
+
+        busy = asyncio.create_task(one(0.0, None))
+        await asyncio.sleep(0.005)  # the model is now busy with the first request
+        a, b = {"k": 1}, {"k": 2}
+        order = [a, b, a, None, dict(b), a]  # an equal dict counts as the same params
+        results = await asyncio.gather(busy, *(one(float(i), p) for i, p in enumerate(order, 1)))
+        assert [r.tolist() for r in results] == [[2.0 * i] for i in range(7)]
+        # One call per params, each taking every queued request with them, first come first.
+        assert model.calls == [1, 3, 2, 1]
+        assert model.params == [None, a, b, None]
         await batcher.close()
 
     run(scenario())
@@ -205,7 +235,7 @@ def test_a_full_queue_refuses_at_once() -> None:
         gate = threading.Event()
 
         def blocked(
-            batch: dict[str, np.ndarray], outputs: frozenset[str]
+            batch: dict[str, np.ndarray], outputs: frozenset[str], params: object
         ) -> Mapping[str, np.ndarray]:
             gate.wait(5)
             return {"y": batch["x"]}
@@ -311,7 +341,7 @@ def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
 
 def test_a_wrong_number_of_rows_from_the_model_is_an_error() -> None:
     async def scenario() -> None:
-        batcher = Batcher(lambda b, o: {"y": np.zeros(1)}, BatchingSettings(), name="m")
+        batcher = Batcher(lambda b, o, p: {"y": np.zeros(1)}, BatchingSettings(), name="m")
         batcher.start()
         with pytest.raises(ModelExecutionError, match="expected 3 rows"):
             await submit(batcher, 1.0, rows=3)
@@ -343,10 +373,13 @@ def test_a_fast_model_that_only_looks_slow_in_its_thread_returns_inline() -> Non
 
     class SlowOnlyInAThread(Recorder):
         def __call__(
-            self, batch: dict[str, np.ndarray], outputs: frozenset[str]
+            self,
+            batch: dict[str, np.ndarray],
+            outputs: frozenset[str],
+            params: Mapping[str, object] | None = None,
         ) -> Mapping[str, np.ndarray]:
             self.delay = 0.0 if threading.current_thread().name == loop_thread else 0.003
-            return super().__call__(batch, outputs)
+            return super().__call__(batch, outputs, params)
 
     async def scenario() -> list[str]:
         model = SlowOnlyInAThread()

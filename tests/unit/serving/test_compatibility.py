@@ -106,3 +106,38 @@ def test_outputs_keep_their_datatype_and_width() -> None:
     )
     assert compare(fewer, old).breaking == ()  # a new output is fine
     assert "output 'probabilities' is new" in compare(fewer, old).compatible
+
+
+def test_params_a_client_sends_today_must_keep_working() -> None:
+    from modelport.domain.params import ParamSchema, ParamSpec
+
+    def params(*specs: ParamSpec) -> ParamSchema:
+        return ParamSchema(specs)
+
+    k, t = ParamSpec("k", "long", 5), ParamSpec("t", "double", 0.5)
+    old = tensor()
+
+    def change(
+        before: ParamSchema | None, after: ParamSchema | None
+    ) -> tuple[tuple[str, ...], ...]:
+        found = compare_interfaces(
+            io(old), io(old), old_signed=True, new_signed=True, old_params=before, new_params=after
+        )
+        return found.breaking, found.compatible
+
+    assert change(params(k, t), params(k)) == (
+        ("param 't' is removed (clients' values would be ignored)",),
+        (),
+    )
+    assert change(params(k), params(ParamSpec("k", "double", 5.0)))[0] == ()  # widened
+    assert change(params(t), params(ParamSpec("t", "long", 0)))[0] == (
+        "param 't' changes type from double to long",
+    )
+    assert change(params(k), params(ParamSpec("k", "long", [5], (-1,))))[0] == (
+        "param 'k' changes shape from None to (-1,)",
+    )
+    assert change(None, params(k)) == ((), ("param 'k' is new",))
+    assert change(params(k), params(ParamSpec("k", "long", 3))) == (
+        (),
+        ("param 'k' changes its default from 5 to 3",),
+    )

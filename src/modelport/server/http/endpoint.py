@@ -63,6 +63,14 @@ class Reply:
         return cls(status, orjson.dumps(data), JSON, headers)
 
 
+WARNING_HEADER = b"x-modelport-warning"
+
+
+def warning_headers(warnings: tuple[str, ...]) -> Headers:
+    """One ``X-Modelport-Warning`` header per warning (what of the request was ignored)."""
+    return tuple((WARNING_HEADER, text.encode("ascii", "backslashreplace")) for text in warnings)
+
+
 class Endpoint:
     """Base of every route."""
 

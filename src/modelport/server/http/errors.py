@@ -4,6 +4,13 @@ This is the only place statuses are decided. V2 and modelport routes answer
 ``{"error": "..."}`` (tritonclient and the KServe SDK read exactly that key); MLflow's
 routes answer ``{"error_code": ..., "message": ...}`` with MLflow's codes. No body
 ever carries a stack trace.
+
+On MLflow's routes a message also starts as MLflow 3's scoring server starts it for the
+same failure (``mlflow/pyfunc/scoring_server/__init__.py``, ``mlflow/pyfunc/
+__init__.py``), so that clients matching MLflow's text keep working. Where our status
+differs from MLflow's, ours is kept on purpose: a fault in the model's own code is 500
+(MLflow answers 400 and blames the input), and the wrong content type is 415 with a
+JSON body (MLflow's is text/plain).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from modelport import errors
 _STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
     (errors.PayloadTooLargeError, 413, "RESOURCE_EXHAUSTED"),
     (errors.UnsupportedMediaTypeError, 415, "BAD_REQUEST"),
+    # MLflow answers schema enforcement and params failures with INVALID_PARAMETER_VALUE.
+    (errors.InvalidInputError, 400, "INVALID_PARAMETER_VALUE"),
     (errors.InvalidArgumentError, 400, "BAD_REQUEST"),
     (errors.NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
     (errors.ConflictError, 409, "RESOURCE_CONFLICT"),
@@ -27,6 +36,18 @@ _STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
     (errors.ModelExecutionError, 500, "INTERNAL_ERROR"),
 )
 INTERNAL = 500
+# How MLflow 3 begins its message for these failures (most specific class first). It
+# echoes the data and the schema after "schema of data"; we do not (size, and reflection).
+_MLFLOW_PREFIX: tuple[tuple[type[errors.ModelportError], str], ...] = (
+    (errors.InvalidParameterError, ""),
+    (errors.InvalidInputError, "Failed to enforce schema of data. Error: "),
+    (
+        errors.ModelExecutionError,
+        "Encountered an unexpected error while evaluating the model. Verify that the "
+        "serialized input Dataframe is compatible with the model for inference. Error: ",
+    ),
+    (errors.DeadlineExceededError, "Request processing time exceeded limit. "),
+)
 
 
 @dataclass(frozen=True)
@@ -67,5 +88,11 @@ def v2_error(exc: BaseException) -> ErrorAnswer:
 def mlflow_error(exc: BaseException) -> ErrorAnswer:
     """``{"error_code": CODE, "message": message}``, for MLflow's routes."""
     status, code = status_of(exc)
-    body = orjson.dumps({"error_code": code, "message": _message(exc)})
+    body = orjson.dumps({"error_code": code, "message": _mlflow_message(exc)})
     return ErrorAnswer(status, body, _headers(exc))
+
+
+def _mlflow_message(exc: BaseException) -> str:
+    message = _message(exc)
+    prefix = next((text for cls, text in _MLFLOW_PREFIX if isinstance(exc, cls)), "")
+    return prefix + message

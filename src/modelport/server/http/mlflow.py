@@ -2,8 +2,10 @@
 
 MLflow serves one model per server; here ``/invocations`` scores the only served
 model, or the one named by ``?model=NAME`` (or ``/models/NAME/invocations``) when
-several are served. ``params`` are accepted and ignored: no modelport flavor takes
-inference parameters. Errors use MLflow's ``{"error_code", "message"}`` shape.
+several are served. ``params`` are resolved against the params the model's signature
+declares (``serving.params``): declared ones type-checked (400, INVALID_PARAMETER_VALUE),
+defaults filled in, undeclared ones ignored with an ``X-Modelport-Warning`` header.
+Errors use MLflow's ``{"error_code", "message"}`` shape.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from urllib.parse import parse_qs
 from modelport import __version__
 from modelport.errors import InvalidRequestError
 from modelport.server.http.asgi import REQUEST_ID_KEY, Receive, Scope, header, read_body
-from modelport.server.http.endpoint import Endpoint, InferenceEndpoint, Reply
+from modelport.server.http.endpoint import (
+    Endpoint,
+    InferenceEndpoint,
+    Reply,
+    warning_headers,
+)
 from modelport.server.http.mlflow_codec import (
     MlflowArray,
     MlflowTable,
@@ -68,9 +75,13 @@ class Invocations(InferenceEndpoint):
                 scope[REQUEST_ID_KEY],
                 PROTOCOL,
                 received,
+                decoded.params,
             )
             result = await target.infer(request)
-        return Reply(200, encode_predictions(result.outputs[PREDICTIONS])), result
+        body = encode_predictions(result.outputs[PREDICTIONS])
+        if result.warnings:
+            return Reply(200, body, headers=warning_headers(result.warnings)), result
+        return Reply(200, body), result
 
     def _served_name(self, scope: Scope) -> str:
         name = self.model_name(scope)

@@ -2,8 +2,15 @@
 
 ``decode_invocation`` turns a JSON or CSV body into numpy arrays and rejects anything
 malformed with ``UnsupportedMediaTypeError`` (415, content type), ``InvalidRequestError``
-(400, body) or ``PayloadTooLargeError`` (413, element count); no other exception escapes
-it. Messages follow MLflow 2/3's scoring server so that its clients see familiar text.
+(400, body), ``InvalidParameterError`` (400, ``params`` not an object) or
+``PayloadTooLargeError`` (413, element count); no other exception escapes it. Messages
+follow MLflow 3's scoring server (``mlflow/pyfunc/scoring_server`` and
+``mlflow/utils/proto_json_utils.py``), so that its clients see familiar text: the same
+sentences, starting with "Invalid input." where MLflow's do, with our own detail after
+"Error:" where MLflow would print a Python exception. Two differences, on purpose: the
+body is never echoed back (MLflow appends it to its invalid-JSON message), and MLflow's
+paragraph on its 2.0 protocol change, which advises editing an MLflow model's
+requirements, is left out.
 CSV bodies are read in ``mlflow_csv``; ``mlflow_predictions.encode_predictions`` writes
 ``{"predictions": ...}``.
 
@@ -46,11 +53,12 @@ import numpy as np
 import orjson
 
 from modelport.errors import (
+    InvalidParameterError,
     InvalidRequestError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from modelport.server.http.mlflow_csv import decode_csv, utf8_text
+from modelport.server.http.mlflow_csv import decode_csv
 from modelport.server.http.numeric_json import float_table
 
 CONTENT_TYPE_CSV = "text/csv"
@@ -61,10 +69,17 @@ REQUIRED_INPUT_FORMAT = (
     "The input must be a JSON dictionary with exactly one of the input fields "
     "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
 )
-_JSON_ERROR = "Failed to parse input from JSON. Ensure that input is a valid JSON formatted string"
-_SPLIT_ERROR = (
-    "Provided dataframe_split field is not a valid dataframe representation in 'split' format"
-)
+INVALID_INPUT = "Invalid input."  # MLflow's MlflowInvalidInputException prefix
+_JSON_ERROR = f"{INVALID_INPUT} Ensure that input is a valid JSON formatted string"
+# What MLflow says when a format key's value cannot become its DataFrame or tensor.
+_FORMAT_ERRORS = {
+    "dataframe_split": "Provided dataframe_split field is not a valid dataframe "
+    "representation in 'split' format",
+    "dataframe_records": "Provided dataframe_records field is not a valid dataframe "
+    "representation in 'records' format",
+    "instances": "",  # MLflow prints numpy's own error after "Invalid input."
+    "inputs": "",
+}
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _NUMBERS = frozenset({int, float})
@@ -162,8 +177,12 @@ def decode_invocation(body: bytes, content_type: str | None, *, max_elements: in
         return MlflowRequest(data, None)
     document = _load_json(body)
     if not isinstance(document, dict):
-        received = "a list" if isinstance(document, list) else f"type '{type(document).__name__}'"
-        raise InvalidRequestError(f"{REQUIRED_INPUT_FORMAT}. Received {received}.")
+        received = (
+            "a list"
+            if isinstance(document, list)
+            else f"unexpected input type '{type(document).__name__}'"
+        )
+        raise InvalidRequestError(f"{INVALID_INPUT} {REQUIRED_INPUT_FORMAT}. Received {received}.")
     keys = [key for key in FORMAT_KEYS if key in document]
     if len(keys) != 1:
         shown = list(document)[:20]
@@ -182,11 +201,10 @@ def _load_json(body: bytes) -> Any:
         first = error
     # MLflow parses with Python's json module, which also reads NaN/Infinity tokens; only a
     # body orjson refuses pays for this second parse.
-    text = utf8_text(body, "utf-8")
     try:
-        document = json.loads(text)
+        document = json.loads(body.decode("utf-8"))
         orjson.dumps(document)  # refuses lone surrogates, which no JSON reply could carry
-    except (ValueError, TypeError, RecursionError):
+    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise InvalidRequestError(f"{_JSON_ERROR}. Error: '{first}'") from None
     return document
 
@@ -194,7 +212,11 @@ def _load_json(body: bytes) -> Any:
 def _params(params: Any) -> dict[str, Any] | None:
     if params is None or isinstance(params, dict):
         return params
-    raise InvalidRequestError(f"'params' must be a JSON object. Got {_json_type(params)}.")
+    # MLflow's _enforce_params_schema (INVALID_PARAMETER_VALUE). MLflow only warns when the
+    # model declares no params; a malformed body is refused here whatever the model.
+    raise InvalidParameterError(
+        f"Parameters must be a dictionary. Got type '{type(params).__name__}'.", field="params"
+    )
 
 
 def _decode_format(key: str, value: Any) -> MlflowData:
@@ -202,9 +224,9 @@ def _decode_format(key: str, value: Any) -> MlflowData:
         return _split_table(value)
     if key == "dataframe_records":
         if not isinstance(value, list):
-            got = "dictionary" if isinstance(value, dict) else f"type {_json_type(value)}"
+            got = "dictionary" if isinstance(value, dict) else f"type '{type(value).__name__}'"
             raise InvalidRequestError(
-                f"Dataframe records format must be a list of records. Got {got}."
+                f"{INVALID_INPUT} Dataframe records format must be a list of records. Got {got}."
             )
         return _records(value, key, tensors=False)
     if isinstance(value, list) and value and isinstance(value[0], dict):
@@ -218,33 +240,36 @@ def _decode_format(key: str, value: Any) -> MlflowData:
 
 def _split_table(split: Any) -> MlflowTable:
     if not isinstance(split, dict):
-        got = "list" if isinstance(split, list) else f"type {_json_type(split)}"
-        raise InvalidRequestError(f"Dataframe split format must be a dictionary. Got {got}.")
+        got = "list" if isinstance(split, list) else f"type '{type(split).__name__}'"
+        raise InvalidRequestError(
+            f"{INVALID_INPUT} Dataframe split format must be a dictionary. Got {got}."
+        )
     if "data" not in split or not split.keys() <= _SPLIT_KEYS:
         raise InvalidRequestError(
-            "Dataframe split format must have 'data' field and optionally 'columns' and "
-            f"'index' fields. Got {sorted(split)[:20]}."
+            f"{INVALID_INPUT} Dataframe split format must have 'data' field and optionally "
+            f"'columns' and 'index' fields. Got {sorted(split)[:20]}."
         )
     columns = _column_names(split.get("columns"))
     values = _typed_array(split["data"], "dataframe_split.data")
     if values.ndim == 1:  # pandas reads flat data as one column
         values = values.reshape(-1, 1) if values.size else values.reshape(0, len(columns or ()))
     if values.ndim != 2:
-        raise InvalidRequestError(
-            f"{_SPLIT_ERROR}. Error: 'data' must be a list of rows of single values; "
-            f"got an array of shape {list(values.shape)}"
+        raise _invalid(
+            "dataframe_split",
+            "'data' must be a list of rows of single values; "
+            f"got an array of shape {list(values.shape)}",
         )
     if columns is not None and len(columns) != values.shape[1]:
-        raise InvalidRequestError(
-            f"{_SPLIT_ERROR}. Error: '{len(columns)} columns passed, passed data had "
-            f"{values.shape[1]} columns'"
+        raise _invalid(
+            "dataframe_split",
+            f"{len(columns)} columns passed, passed data had {values.shape[1]} columns",
         )
     index = split.get("index")
     if index is not None and (not isinstance(index, list) or len(index) != values.shape[0]):
         size = len(index) if isinstance(index, list) else _json_type(index)
-        raise InvalidRequestError(
-            f"{_SPLIT_ERROR}. Error: 'the index ({size}) does not match the "
-            f"{values.shape[0]} rows of data'"
+        raise _invalid(
+            "dataframe_split",
+            f"the index ({size}) does not match the {values.shape[0]} rows of data",
         )
     return MlflowTable(columns, values)
 
@@ -254,9 +279,7 @@ def _column_names(columns: Any) -> tuple[str, ...] | None:
         return None
     kinds = set(map(type, columns)) if isinstance(columns, list) else {dict}
     if not kinds <= {str, int}:
-        raise InvalidRequestError(
-            f"{_SPLIT_ERROR}. Error: 'columns' must be a list of column names (strings)"
-        )
+        raise _invalid("dataframe_split", "'columns' must be a list of column names (strings)")
     return tuple(columns) if kinds == {str} else tuple(map(str, columns))
 
 
@@ -265,9 +288,10 @@ def _records(records: list[Any], where: str, *, tensors: bool) -> MlflowTable | 
     ``tensors`` and some value is a list or an object, one stacked tensor per name."""
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise InvalidRequestError(
+            raise _invalid(
+                where,
                 f"{where} must be a list of JSON objects (records); element {i} is "
-                f"{_json_type(record)}"
+                f"{_json_type(record)}",
             )
     names = list(dict.fromkeys(chain.from_iterable(records)))
     rows = [[record.get(name) for name in names] for record in records]
@@ -275,9 +299,10 @@ def _records(records: list[Any], where: str, *, tensors: bool) -> MlflowTable | 
         return MlflowTensors({name: _stacked(records, name, where) for name in names})
     values = _typed_array(rows, where) if rows else np.empty((0, 0))
     if values.ndim != 2:
-        raise InvalidRequestError(
+        raise _invalid(
+            where,
             f"{where} must hold single values (or null), not lists: got an array of shape "
-            f"{list(values.shape)}"
+            f"{list(values.shape)}",
         )
     return MlflowTable(tuple(names), values)
 
@@ -285,9 +310,10 @@ def _records(records: list[Any], where: str, *, tensors: bool) -> MlflowTable | 
 def _stacked(records: list[dict[str, Any]], name: str, where: str) -> np.ndarray:
     missing = next((i for i, record in enumerate(records) if name not in record), None)
     if missing is not None:
-        raise InvalidRequestError(
+        raise _invalid(
+            where,
             "The length of values for each input/column name are not the same: "
-            f"{where}[{missing}] has no {name!r}"
+            f"{where}[{missing}] has no {name!r}",
         )
     return _typed_array([record[name] for record in records], f"{where}[*][{name!r}]")
 
@@ -343,10 +369,20 @@ def _numpy_array(value: Any, where: str, dtype: type | None) -> np.ndarray:
 
 
 def _ragged(where: str) -> InvalidRequestError:
-    return InvalidRequestError(
+    return _invalid(
+        where,
         f"{where} is not a rectangular array of single values: its lists have different "
-        "lengths, nest more than 64 deep, or mix lists with values or JSON objects"
+        "lengths, nest more than 64 deep, or mix lists with values or JSON objects",
     )
+
+
+def _invalid(where: str, detail: str) -> InvalidRequestError:
+    """MLflow's message for a format key's value it cannot read, with our ``detail``;
+    ``where`` starts with the key (``dataframe_split.data``, ``inputs['x']``)."""
+    what = _FORMAT_ERRORS[next(k for k in FORMAT_KEYS if where.startswith(k))]
+    if not what:
+        return InvalidRequestError(f"{INVALID_INPUT} {detail}")
+    return InvalidRequestError(f"{INVALID_INPUT} {what}. Error: '{detail}'")
 
 
 def _narrowed(array: np.ndarray, kinds: set[type]) -> np.ndarray:

@@ -31,12 +31,13 @@ _INT64 = np.iinfo(np.int64)
 
 
 def utf8_text(body: bytes, encoding: str) -> str:
-    """The body as text; a 400 that says where it is not ``encoding``."""
+    """The body as text; a 400 in MLflow's words that says where it is not ``encoding``."""
     try:
         return body.decode(encoding)
     except UnicodeDecodeError as error:
         raise InvalidRequestError(
-            f"The request body is not valid UTF-8 ({error.reason} at byte {error.start})"
+            "Invalid input. Ensure that input is a valid UTF-8 encoded string. "
+            f"Error: '{error.reason} at byte {error.start}'"
         ) from None
 
 

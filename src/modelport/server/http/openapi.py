@@ -46,7 +46,13 @@ _INFER_REQUEST = {
     "required": ["inputs"],
     "properties": {
         "id": {"type": "string"},
-        "parameters": {"type": "object"},
+        "parameters": {
+            "type": "object",
+            "description": "binary_data_output, timeout (microseconds) and the other "
+            "protocol parameters; any other key is an inference parameter of the model "
+            "(declared ones are type-checked, undeclared ones ignored with an "
+            "X-Modelport-Warning header).",
+        },
         "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/RequestInput"}},
         "outputs": {
             "type": "array",
@@ -77,6 +83,27 @@ _METADATA = {
         "platform": {"type": "string"},
         "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorInfo"}},
         "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorInfo"}},
+        "parameters": {
+            "type": "object",
+            "description": "The inference parameters the model declares (only when it "
+            "declares some), by name.",
+            "additionalProperties": {"$ref": "#/components/schemas/ParamInfo"},
+        },
+    },
+}
+_PARAM_INFO = {
+    "type": "object",
+    "required": ["type", "default", "shape"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": ["string", "integer", "long", "float", "double", "boolean", "datetime"],
+        },
+        "default": {},
+        "shape": {
+            "description": "null for one value, [-1] for a list",
+            "anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "integer"}}],
+        },
     },
 }
 _DURATION = {
@@ -153,8 +180,20 @@ _INVOCATION = {
         "dataframe_records": {"type": "array", "items": {"type": "object"}},
         "instances": {"type": "array"},
         "inputs": {},
-        "params": {"type": "object"},
+        "params": {
+            "type": "object",
+            "description": "Inference parameters (MLflow's params): the ones the model's "
+            "signature declares are type-checked (400 INVALID_PARAMETER_VALUE naming the "
+            "parameter) and default when absent; others are ignored with an "
+            "X-Modelport-Warning header.",
+        },
     },
+}
+_WARNING_HEADER = {
+    "X-Modelport-Warning": {
+        "description": "What of the request was ignored (params the model does not declare).",
+        "schema": {"type": "string"},
+    }
 }
 
 
@@ -210,7 +249,7 @@ def _model_routes(prefix: str, params: list[dict[str, Any]]) -> dict[str, Any]:
                 "parameters": params,
                 "requestBody": infer_body,
                 "responses": {
-                    "200": _json(_ref("InferResponse"), "outputs"),
+                    "200": {**_json(_ref("InferResponse"), "outputs"), "headers": _WARNING_HEADER},
                     **_errors(400, 404, 413, 500, 503, 504),
                 },
             }
@@ -232,7 +271,10 @@ def _paths() -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": _json({"type": "object", "required": ["predictions"]}, "predictions"),
+            "200": {
+                **_json({"type": "object", "required": ["predictions"]}, "predictions"),
+                "headers": _WARNING_HEADER,
+            },
             **_errors(400, 404, 413, 415, 500, 503, 504, schema="MlflowError"),
         },
     }
@@ -346,6 +388,7 @@ def _schemas() -> dict[str, Any]:
         InferRequest=_INFER_REQUEST,
         InferResponse=_INFER_RESPONSE,
         ModelMetadata=_METADATA,
+        ParamInfo=_PARAM_INFO,
         Invocation=_INVOCATION,
         ConfigTensor=_CONFIG_TENSOR,
         ModelConfig=_MODEL_CONFIG,

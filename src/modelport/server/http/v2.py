@@ -4,11 +4,19 @@ Health answers 200 with a JSON body (``{"live": true}``, ``{"ready": true}``), w
 the KServe SDK parses, and 503 with ``{"error": ...}`` when not ready; tritonclient
 only looks at the status. Inference accepts JSON and the binary tensor extension
 (``Inference-Header-Content-Length``) and answers in kind.
+
+The request's ``parameters`` other than the protocol's own (``RESERVED_PARAMETERS``:
+tritonclient's and KServe's) are the model's inference parameters, resolved as MLflow's
+``params`` are (``serving.params``): a model whose signature declares params gets them
+type-checked (400) with defaults filled in; anything it does not declare is ignored,
+with an ``X-Modelport-Warning`` header.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -22,7 +30,12 @@ from modelport.server.http.asgi import (
     header,
     read_body,
 )
-from modelport.server.http.endpoint import Endpoint, InferenceEndpoint, Reply
+from modelport.server.http.endpoint import (
+    Endpoint,
+    InferenceEndpoint,
+    Reply,
+    warning_headers,
+)
 from modelport.server.http.v2_codec import (
     V2Limits,
     V2Request,
@@ -35,6 +48,20 @@ from modelport.serving.target import InferenceRequest, InferenceResult
 PROTOCOL = "v2"
 # Triton's extensions this server speaks (``server.http.triton``), as Triton names them.
 EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics", "model_repository")
+# Request parameters that belong to the protocol and its clients, never to the model:
+# the binary extension's, tritonclient's (timeout, sequences, priority) and KServe's.
+RESERVED_PARAMETERS = frozenset(
+    {
+        "binary_data_output",
+        "timeout",
+        "sequence_id",
+        "sequence_start",
+        "sequence_end",
+        "priority",
+        "content_type",
+        "headers",
+    }
+)
 
 
 class ServerMetadata(Endpoint):
@@ -112,7 +139,13 @@ class Infer(InferenceEndpoint):
             wanted = None if request.outputs is None else tuple(o.name for o in request.outputs)
             deadline = context.deadline(received, request.timeout_s)
             inference = InferenceRequest(
-                inputs, wanted, deadline, scope[REQUEST_ID_KEY], PROTOCOL, received
+                inputs,
+                wanted,
+                deadline,
+                scope[REQUEST_ID_KEY],
+                PROTOCOL,
+                received,
+                _model_params(request.parameters),
             )
             result = await target.infer(inference)
         payload, json_length = encode_response(
@@ -121,11 +154,20 @@ class Infer(InferenceEndpoint):
             request_id=request.id,
             outputs=_encoded(request, result),
         )
+        warned = warning_headers(result.warnings) if result.warnings else ()
         if json_length is None:
-            return Reply(200, payload), result
+            return Reply(200, payload, headers=warned), result
         length = str(json_length).encode()
-        headers = ((b"inference-header-content-length", length),)
+        headers = ((b"inference-header-content-length", length), *warned)
         return Reply(200, payload, OCTET_STREAM, headers), result
+
+
+def _model_params(parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The request's parameters that are not the protocol's own (None: there are none)."""
+    if not parameters:
+        return None
+    params = {k: v for k, v in parameters.items() if k not in RESERVED_PARAMETERS}
+    return params or None
 
 
 def _refuse_pickles(content_type: str | None) -> None:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelport.errors import (
+    InvalidParameterError,
     InvalidRequestError,
     ModelExecutionError,
     PayloadTooLargeError,
@@ -32,6 +33,8 @@ JSON = "application/json"
 CSV = "text/csv"
 LIMIT = 1_000_000
 REQUIRED = "The input must be a JSON dictionary with exactly one of the input fields"
+# MLflow 3's REQUIRED_INPUT_FORMAT prints a Python set; ours lists its items in a fixed order.
+FULL = f"{REQUIRED} {{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}}"
 IRIS = [[5.1, 3.5], [4.9, 3.0], [4.7, 3.2], [4.6, 3.1]]
 
 
@@ -56,13 +59,52 @@ def kinds(value: Any) -> Any:
 # ------------------------------------------------------- MLflow's conformance assertions
 
 
-def test_malformed_json_is_a_bad_request() -> None:
+def test_malformed_json_is_a_bad_request_in_mlflow_3s_words() -> None:
+    for body in (b"this is,,,, not valid json", b'{"inputs": [1, \xff]}'):
+        with pytest.raises(InvalidRequestError) as caught:
+            decode(body)
+        assert caught.value.message.startswith(
+            "Invalid input. Ensure that input is a valid JSON formatted string. Error: '"
+        )
+        assert "this is" not in caught.value.message  # the body is not echoed back
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], f"Invalid input. {FULL}. Received a list."),
+        (1, f"Invalid input. {FULL}. Received unexpected input type 'int'."),
+        ("1", f"Invalid input. {FULL}. Received unexpected input type 'str'."),
+        ({"not": "a df"}, f"{FULL}. Received dictionary with input fields: ['not']."),
+        (
+            {"dataframe_split": [[1]]},
+            "Invalid input. Dataframe split format must be a dictionary. Got list.",
+        ),
+        (
+            {"dataframe_split": {"columns": []}},
+            "Invalid input. Dataframe split format must have 'data' field and optionally "
+            "'columns' and 'index' fields. Got ['columns'].",
+        ),
+        (
+            {"dataframe_records": {"a": 1}},
+            "Invalid input. Dataframe records format must be a list of records. Got dictionary.",
+        ),
+        (
+            {"dataframe_records": "x"},
+            "Invalid input. Dataframe records format must be a list of records. Got type 'str'.",
+        ),
+        (
+            {"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}},
+            "Invalid input. Provided dataframe_split field is not a valid dataframe "
+            "representation in 'split' format. Error: '1 columns passed, passed data had 2 "
+            "columns'",
+        ),
+    ],
+)
+def test_body_errors_read_as_mlflow_3s(body: Any, message: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        decode(b"this is,,,, not valid json")
-    assert (
-        "Failed to parse input from JSON. Ensure that input is a valid JSON formatted string."
-        in caught.value.message
-    )
+        decode(body)
+    assert caught.value.message == message
 
 
 @pytest.mark.parametrize(
@@ -179,8 +221,10 @@ def test_params_are_passed_through() -> None:
     assert decode(body).params == {"k": [1, "x"]}
     assert decode({"inputs": [1], "params": None}).params is None
     assert decode({"inputs": [1]}).params is None
-    with pytest.raises(InvalidRequestError, match="'params' must be a JSON object"):
+    with pytest.raises(InvalidParameterError) as caught:
         decode({"inputs": [1], "params": [1]})
+    assert caught.value.message == "Parameters must be a dictionary. Got type 'list'."
+    assert caught.value.field == "params"
 
 
 # ------------------------------------------------------------------ formats and dtypes
@@ -244,7 +288,7 @@ def test_records_with_missing_keys_fill_none_in_first_seen_order() -> None:
     ("body", "match"),
     [
         ({"dataframe_records": [{"a": 1}, [1]]}, "element 1 is a list"),
-        ({"dataframe_records": "x"}, "Got type a string"),
+        ({"dataframe_records": "x"}, "Got type 'str'"),
         ({"dataframe_records": [{"a": [1, 2]}]}, "single values"),
         ({"dataframe_records": [{"a": {"b": 1}}]}, "JSON objects"),
         ({"instances": [{"a": [1, 2]}, {"b": [1, 2]}]}, "are not the same"),
@@ -384,7 +428,7 @@ def test_csv_edge_cells() -> None:
         (b"", "No columns"),
         (b"a,b\n", "no data rows"),
         (b"a,b\n1,2\n3\n", "row 3 has 1 fields"),
-        (b"a\n\xff\n", "not valid UTF-8"),
+        (b"a\n\xff\n", "Invalid input. Ensure that input is a valid UTF-8 encoded string"),
         (b'a\n"' + b"x" * 200_000 + b'"\n', "field larger"),
     ],
 )
