@@ -266,3 +266,19 @@ def test_quickstart_refuses_a_bad_port_before_doing_anything(
     assert "training" not in out
     code, out, _ = run(capsys, "model", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_version_show_still_shows_a_version_whose_files_are_gone(
+    capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path], isolated_home: Path
+) -> None:
+    import shutil
+
+    model, sample = model_files
+    run(capsys, "model", "register", str(model), "--name", "churn", "--sample", str(sample))
+    shutil.rmtree(isolated_home / "artifacts")
+    code, out, _ = run(capsys, "version", "show", "churn/1")
+    assert code == 0 and "ref:          models:/churn/1" in out
+    assert "served by:    unknown (cannot read its modelport.yaml: " in out
+    code, out, _ = run(capsys, "version", "show", "churn/1", "--json")
+    shown = json.loads(out)
+    assert shown["acceleration"] is None and shown["acceleration_error"]

@@ -21,6 +21,7 @@ from modelport.cli.output import (
 from modelport.cli.state import json_option, state
 from modelport.domain.entities import ModelVersion
 from modelport.domain.names import Stage
+from modelport.errors import PackageError, StoreError
 from modelport.registry.versions import check_version_deletable
 
 
@@ -79,9 +80,15 @@ def show(ref: str, as_json: bool) -> None:
     """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME (its latest version)."""
     registry = state().registry()
     found = registry.resolve(version_ref(ref))
-    acceleration = registry.get_manifest(found).acceleration
+    try:
+        acceleration = registry.get_manifest(found).acceleration
+        served_by, unreadable = acceleration_text(acceleration), None
+    except (PackageError, StoreError) as exc:  # the registry's own rows still show
+        acceleration, unreadable = None, f"cannot read its modelport.yaml: {exc.message}"
+        served_by = f"unknown ({unreadable})"
     if as_json:
-        print_json({**found.to_dict(), "acceleration": acceleration_data(acceleration)})
+        extra = {"acceleration_error": unreadable} if unreadable else {}
+        print_json({**found.to_dict(), "acceleration": acceleration_data(acceleration), **extra})
         return
     print_fields(
         [
@@ -94,7 +101,7 @@ def show(ref: str, as_json: bool) -> None:
             ("metrics", dict(found.metrics)),
             ("params", dict(found.params)),
             ("tags", dict(found.tags)),
-            ("served by", acceleration_text(acceleration)),
+            ("served by", served_by),
             ("manifest", f"sha256:{found.manifest_digest}"),
         ]
     )
