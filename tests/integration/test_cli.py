@@ -282,3 +282,18 @@ def test_version_show_still_shows_a_version_whose_files_are_gone(
     code, out, _ = run(capsys, "version", "show", "churn/1", "--json")
     shown = json.loads(out)
     assert shown["acceleration"] is None and shown["acceleration_error"]
+
+
+def test_a_sample_with_the_target_left_in_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path], churn_data: Data
+) -> None:
+    model, sample = model_files
+    frame, target = churn_data
+    frame.assign(churned=target).to_csv(sample, index=False)
+    code, out, err = run(capsys, "model", "register", str(model), "--name", "churn", "--sample",
+                         str(sample))  # fmt: skip
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(
+        "error: the sample does not match the model: it has columns the model was not "
+        "fitted on: 'churned'; pass the model's input features only (without the target)"
+    )
