@@ -264,7 +264,8 @@ def promote(
     force: bool = False,
     settings: Settings | None = None,
 ) -> ModelVersion:
-    """Move a stage (``staging``, ``production``, ``archived``) to a version.
+    """Move a stage (``staging``, ``production``) to a version, or archive it
+    (``archived``: a status, not a pointer; see ``archive_version``).
 
     ``production`` refuses a version without a signature (``MissingSignatureError``:
     register it with ``sample_input``) unless ``force=True``, which the audit trail
@@ -277,7 +278,9 @@ def promote(
 
 
 def archive_version(name: str, version: int, *, settings: Settings | None = None) -> ModelVersion:
-    """Archive a version (refused while it is in staging or production)."""
+    """Archive a version: it keeps its number and files but leaves every alias
+    (refused while it is in staging or production); ``search_versions("status =
+    archived")`` finds every archived version."""
     return _with_registry(settings, lambda r: r.archive_version(name, version))
 
 

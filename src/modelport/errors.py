@@ -193,6 +193,9 @@ class AliasInUseError(ConflictError):
         super().__init__(message, model=model, version=version)
         self.aliases = aliases
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "aliases": list(self.aliases)}
+
 
 class MissingSignatureError(ConflictError):
     """Production was refused a version that has no signature (nothing would check its
@@ -321,13 +324,25 @@ class IntegrityError(PackageError):
 
 
 class UnsafeModelError(PackageError):
-    """A model file references code outside the allow-list; ``offending`` lists what."""
+    """A model file references code outside the allow-list; ``offending`` lists what, and
+    ``trustable`` says whether trusting those names (``trust=``, ``--trust``) lets it load."""
 
     code = "UNSAFE_MODEL"
 
-    def __init__(self, message: str, *, offending: tuple[str, ...], field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        offending: tuple[str, ...],
+        field: str | None = None,
+        trustable: bool = False,
+    ):
         super().__init__(message, field=field)
         self.offending = offending
+        self.trustable = trustable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "offending": list(self.offending)}
 
 
 class EnvironmentMismatchError(PackageError):

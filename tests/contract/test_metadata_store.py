@@ -730,6 +730,10 @@ SEARCHES: list[tuple[str, list[str]]] = [
     ("stage = production", refs("Churn-EU/1", "churn/2")),
     ("stage != staging", refs("Churn-EU/1", "a_b/1", "churn/2", "churn/1", "fraud/2", "fraud/1")),
     ("alias = champion AND stage = staging", refs("churn/3")),
+    # archived is a status: the stage finds every archived version, as the status does.
+    ("stage = archived", refs("churn/1")),
+    ("alias = archived", refs("churn/1")),
+    ("stage != archived", refs("Churn-EU/1", "a_b/1", "churn/3", "churn/2", "fraud/2", "fraud/1")),
     ("name = 'churn' AND metrics.auc > 0.88 AND tags.team = 'risk'", refs("churn/2")),
     ("name ILIKE '%churn%' AND alias = production AND flavor = 'lightgbm'", refs("Churn-EU/1")),
     ("flavor = 'sklearn' AND flavor = 'onnx'", []),
@@ -820,7 +824,9 @@ def conditions(draw: st.DrawFn) -> Condition:
     kind = draw(st.sampled_from([*FIELD_TEXTS, "version", "metric", "alias", "stage"]))
     key = draw(st.sampled_from(KEYS[kind])) if kind in KEYS else None
     if kind in ("alias", "stage"):
-        value: str | float = draw(st.sampled_from(["production", "staging", "champion", "canary"]))
+        value: str | float = draw(
+            st.sampled_from(["production", "staging", "archived", "champion", "canary"])
+        )
         return Condition(kind=kind, op=draw(st.sampled_from(["=", "!="])), value=value)
     if kind in ("version", "metric"):
         value = draw(st.sampled_from(NUMBERS) | st.floats(-5, 5, allow_nan=False))

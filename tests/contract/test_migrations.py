@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, make_url, text
 
 import modelport
+from modelport.domain.search import parse_filter
 from modelport.errors import SchemaMismatchError, StoreUnavailableError
 from modelport.metadata.sql import SqlMetadataStore, schema
 from modelport.metadata.sql.engine import create_sql_engine
@@ -44,8 +45,8 @@ def execute(url: str, *statements: str) -> None:
             connection.execute(text(statement))
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert schema.head_revision() == "0001"
+def test_head_is_the_archived_status_revision() -> None:
+    assert schema.head_revision() == "0002"
 
 
 def test_migrations_ship_inside_the_package() -> None:
@@ -54,6 +55,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (schema.MIGRATIONS_DIRECTORY / "env.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "script.py.mako").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0001_initial.py").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0002_archived_is_a_status.py").is_file()
 
 
 def test_a_new_store_initializes_an_empty_database(sql_url: str) -> None:
@@ -102,6 +104,82 @@ def test_an_out_of_date_schema_is_refused_until_upgraded(sql_url: str, older: st
         SqlMetadataStore(sql_url)
     schema.upgrade(sql_url)
     SqlMetadataStore(sql_url).close()
+
+
+def rows(url: str, query: str) -> list[tuple[object, ...]]:
+    with engine_for(url) as engine, engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(query))]
+
+
+# A registry as 0001 left it: churn/1 and churn/2 archived (the ``archived`` alias on 2,
+# the newest archived), churn/3 in production, and fraud/1 archived by hand-edited data
+# that kept only the alias (the upgrade must keep it archived).
+_VERSIONS_AT_0001 = (
+    (1, 1, 1, "archived"),
+    (2, 1, 2, "archived"),
+    (3, 1, 3, "active"),
+    (4, 2, 1, "active"),
+)
+_ALIASES_AT_0001 = ((1, "archived", 2), (1, "production", 3), (1, "champion", 3))
+
+
+def _fill_at_0001(url: str) -> None:
+    when = "'2026-01-01 00:00:00+00:00'"
+    statements = [
+        f"INSERT INTO registered_models (id, name, description, created_at, updated_at, "
+        f"latest_version) VALUES ({i}, '{name}', '', {when}, {when}, {latest})"
+        for i, name, latest in ((1, "churn", 3), (2, "fraud", 1))
+    ]
+    statements += [
+        f"INSERT INTO model_versions (id, model_id, version, flavor, status, artifact_key, "
+        f"manifest_digest, created_by, created_at, description) VALUES ({row_id}, {model}, "
+        f"{number}, 'sklearn', '{status}', 'k{row_id}', 'd{row_id}', 'alice', {when}, '')"
+        for row_id, model, number, status in _VERSIONS_AT_0001
+    ]
+    statements += [
+        f"INSERT INTO model_aliases (model_id, alias, version) VALUES ({m}, '{a}', {v})"
+        for m, a, v in (*_ALIASES_AT_0001, (2, "archived", 1))
+    ]
+    statements.append("INSERT INTO version_metrics (version_id, key, value) VALUES (1, 'auc', 0.9)")
+    execute(url, *statements)
+
+
+def test_upgrading_makes_archived_a_status_and_loses_nothing(sql_url: str) -> None:
+    schema.upgrade(sql_url, "0001")
+    _fill_at_0001(sql_url)
+    schema.upgrade(sql_url)
+    assert rows(sql_url, "SELECT model_id, alias, version FROM model_aliases ORDER BY alias") == [
+        (1, "champion", 3),
+        (1, "production", 3),
+    ]
+    statuses = "SELECT model_id, version, status FROM model_versions ORDER BY id"
+    assert rows(sql_url, statuses) == [
+        (1, 1, "archived"),
+        (1, 2, "archived"),
+        (1, 3, "active"),
+        (2, 1, "archived"),  # named only by the alias: kept archived
+    ]
+    assert rows(sql_url, "SELECT version_id, key, value FROM version_metrics") == [(1, "auc", 0.9)]
+    store = SqlMetadataStore(sql_url)
+    try:
+        with store.reader() as session:
+            found = session.search_versions(parse_filter("stage = archived"), max_results=10)
+            by_status = session.search_versions(parse_filter("status = 'archived'"), max_results=10)
+            model = session.get_model("churn")
+    finally:
+        store.close()
+    assert [v.ref for v in found] == [v.ref for v in by_status]
+    assert sorted(v.ref for v in found) == ["models:/churn/1", "models:/churn/2", "models:/fraud/1"]
+    assert model is not None and model.aliases == {"champion": 3, "production": 3}
+
+
+def test_downgrading_puts_one_archived_alias_back(sql_url: str) -> None:
+    schema.upgrade(sql_url, "0001")
+    _fill_at_0001(sql_url)
+    schema.upgrade(sql_url)
+    schema.downgrade(sql_url, "0001")
+    aliases = "SELECT model_id, alias, version FROM model_aliases WHERE alias = 'archived'"
+    assert sorted(rows(sql_url, aliases)) == [(1, "archived", 2), (2, "archived", 1)]
 
 
 def test_a_newer_schema_is_refused(sql_url: str) -> None:

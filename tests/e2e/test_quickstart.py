@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -33,12 +34,18 @@ def test_quickstart_registers_promotes_and_predicts(tmp_path: Path) -> None:
     assert first.stdout.count("prediction ") == 3
     assert (home / "modelport.db").is_file()
 
+    # Training is deterministic: the same model again is the same version, not a new one.
     second = run_cli(home, "quickstart", "--no-serve")
     assert second.returncode == 0, second.stderr
-    assert "registered models:/breast-cancer/2" in second.stdout
+    assert "models:/breast-cancer/1 is this same model (same predictions): reusing it" in (
+        second.stdout
+    )
+    assert "3/4 it is already in production" in second.stdout
+    listed = run_cli(home, "version", "list", "breast-cancer", "--json")
+    assert [v["version"] for v in json.loads(listed.stdout)] == [1]
 
     shown = run_cli(home, "version", "show", "breast-cancer@production", "--json")
-    assert '"version": 2' in shown.stdout
+    assert json.loads(shown.stdout)["version"] == 1
 
     code = (
         "import modelport;"
@@ -58,10 +65,12 @@ def test_quickstart_registers_promotes_and_predicts(tmp_path: Path) -> None:
 
 
 def test_quickstart_ends_serving_the_model_until_ctrl_c(tmp_path: Path) -> None:
-    env = {**os.environ, "MODELPORT_HOME": str(tmp_path / "home")}
+    home = tmp_path / "home"
+    env = {**os.environ, "MODELPORT_HOME": str(home)}
+    # What a user sees in the terminal: stdout and stderr together.
     process = subprocess.Popen(
         [str(MODELPORT), "quickstart", "--port", "0"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     try:
@@ -90,5 +99,12 @@ def test_quickstart_ends_serving_the_model_until_ctrl_c(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl+C: drain and exit 0
         code = process.wait(30)
+        output += process.stdout.read()
         process.stdout.close()
     assert code == 0
+    # The server's JSON logs went to the file the output names, not between its lines.
+    assert not [line for line in output.splitlines() if line.lstrip().startswith("{")], output
+    log = home / "logs" / "quickstart-server.log"
+    assert f"(server log: {log})" in output
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any("serving breast-cancer version 1" in entry["message"] for entry in logged)

@@ -13,6 +13,7 @@ from modelport.domain.entities import VersionStatus
 from modelport.errors import (
     AliasInUseError,
     AliasNotFoundError,
+    InvalidArgumentError,
     InvalidNameError,
     InvalidSampleError,
     ModelNotFoundError,
@@ -121,11 +122,50 @@ def test_stages_promote_and_archive(
     registry.promote("churn", 2, "production", archive_previous=True)
     assert registry.resolve("churn@production").version == 2
     assert registry.get_version("churn", 1).status is VersionStatus.ARCHIVED
-    assert registry.resolve("churn@archived").version == 1
+    # Archived is a status, not a pointer at one version.
+    with pytest.raises(AliasNotFoundError, match="status = archived"):
+        registry.resolve("churn@archived")
     # Rolling back brings the archived version back into use.
     registry.promote("churn", 1, "production")
     assert registry.get_version("churn", 1).status is VersionStatus.ACTIVE
     assert registry.resolve("churn@production").version == 1
+
+
+def test_a_stage_change_says_everything_it_did(
+    registry: RegistryService, churn_model: Any, churn_data: Data
+) -> None:
+    for _ in range(3):
+        register(registry, churn_model, churn_data)
+    registry.promote("churn", 1, "production")
+    registry.set_alias("churn", "champion", 1)
+    registry.set_alias("churn", "baseline", 1)
+    change = registry.move("churn", "production", 2, archive_previous=True)
+    assert (change.alias, change.version.version, change.previous) == ("production", 2, 1)
+    assert change.version.aliases == ("production",)
+    assert [a.to_dict() for a in change.archived] == [
+        {"version": 1, "removed_aliases": ["baseline", "champion"]}
+    ]
+    assert registry.get_version("churn", 1).aliases == ()
+
+    registry.move("churn", "archived", 3)
+    back = registry.move("churn", "staging", 3)
+    assert (back.restored, back.previous, back.archived) == (True, None, ())
+
+    # Archiving twice: both stay archived, and both are found by stage and by status.
+    moved = registry.move("churn", "shadow", 3)
+    assert (moved.alias, moved.previous, moved.archived) == ("shadow", None, ())
+    assert registry.move("churn", "shadow", 2).previous == 3
+    registry.move("churn", "shadow", 3)
+    registry.delete_alias("churn", "staging")
+    archived = registry.move("churn", "archived", 3)
+    assert archived.archived[0].removed_aliases == ("shadow",)
+    by_stage = [v.version for v in registry.search_versions("stage = archived")]
+    by_status = [v.version for v in registry.search_versions("status = archived")]
+    assert by_stage == by_status == [3, 1]
+    with pytest.raises(InvalidArgumentError, match="'archived' is a status, not an alias"):
+        registry.delete_alias("churn", "archived")
+    with pytest.raises(InvalidArgumentError, match="applies to the stages"):
+        registry.move("churn", "shadow", 2, archive_previous=True)
 
 
 def test_deleting_an_aliased_version_is_refused_and_loses_nothing(

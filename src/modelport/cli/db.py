@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from modelport.bootstrap import database_revision, upgrade_database
-from modelport.cli.state import state
+from modelport.cli.output import print_json
+from modelport.cli.state import json_option, state
 
 
 @click.group()
@@ -14,18 +15,25 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def upgrade() -> None:
+@json_option
+def upgrade(as_json: bool) -> None:
     """Migrate the metadata database to this release's schema (back it up first)."""
     before, after = upgrade_database(state().settings)
-    if before == after:
+    if as_json:
+        print_json({"before": before, "after": after, "upgraded": before != after})
+    elif before == after:
         click.echo(f"the database is already at revision {after}")
     else:
         click.echo(f"upgraded the database from revision {before or 'none'} to {after}")
 
 
 @db.command("current")
-def current() -> None:
+@json_option
+def current(as_json: bool) -> None:
     """Show the database's schema revision and the one this release expects."""
     revision, head = database_revision(state().settings)
+    if as_json:
+        print_json({"revision": revision, "head": head, "up_to_date": revision == head})
+        return
     status = "up to date" if revision == head else f"run `modelport db upgrade` to reach {head}"
     click.echo(f"revision {revision or 'none'} ({status})")

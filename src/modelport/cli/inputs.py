@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,16 @@ import click
 from modelport.domain.refs import ModelRef
 from modelport.errors import InvalidArgumentError, InvalidReferenceError, MissingDependencyError
 from modelport.package.location import locate_model
+
+# How pandas names a column whose header is empty: "Unnamed: 0" for the first.
+_UNNAMED = "Unnamed: "
+
+
+def _note(message: str, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"note": message}), err=True)
+    else:
+        click.echo(f"note: {message}", err=True)
 
 
 def parse_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -62,8 +73,12 @@ def numbered_ref(text: str) -> tuple[str, int]:
     return ref.name, ref.version
 
 
-def read_sample(path: Path) -> Any:
-    """Read a sample input file: ``.csv``, ``.parquet``, ``.json`` (records) or ``.npy``."""
+def read_sample(path: Path, *, as_json: bool = False) -> Any:
+    """Read a sample input file: ``.csv``, ``.parquet``, ``.json`` (records) or ``.npy``.
+
+    A CSV file whose first column has no name holds the row index pandas' ``to_csv``
+    writes by default: it is left out (it is no feature), and a note on stderr says so.
+    """
     import numpy as np
     import pandas as pd
 
@@ -71,7 +86,16 @@ def read_sample(path: Path) -> Any:
     if not path.is_file():
         raise InvalidArgumentError(f"no such sample file: {path}", field="sample")
     if suffix == ".csv":
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
+        if len(frame.columns) > 1 and str(frame.columns[0]).startswith(_UNNAMED):
+            _note(
+                f"the first column of {path.name} has no name: it is the row index pandas "
+                "writes by default, so it is left out of the sample (write the file with "
+                "to_csv(..., index=False) to leave it out yourself)",
+                as_json=as_json,
+            )
+            frame = frame.drop(columns=frame.columns[0])
+        return frame
     if suffix == ".json":
         return pd.read_json(path, orient="records")
     if suffix == ".npy":

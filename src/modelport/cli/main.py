@@ -12,6 +12,7 @@ import sys
 import click
 
 from modelport import __version__
+from modelport.cli.output import print_error
 from modelport.config import Settings
 from modelport.errors import ModelportError
 
@@ -56,30 +57,52 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; errors become one line on stderr and a non-zero exit code."""
+    """Run the CLI; errors become one line on stderr (a JSON object under ``--json``)
+    and a non-zero exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = wants_json(args)
     try:
-        code = cli.main(args=argv, prog_name="modelport", standalone_mode=False)
+        code = cli.main(args=args, prog_name="modelport", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        print_error("aborted", "ABORTED", as_json=as_json)
         code = 1
     except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+        code = _click_error(exc, as_json=as_json)
     except ModelportError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        details = exc.to_dict()
+        message, error_code = details.pop("message"), details.pop("code")
+        print_error(message, error_code, as_json=as_json, **details)
         code = 1
     except KeyboardInterrupt:
+        if as_json:
+            print_error("interrupted", "INTERRUPTED", as_json=True)
         code = 130
     except Exception as exc:
         if _debug():
             raise
-        click.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} "
-            "(set MODELPORT_DEBUG=1 to see the traceback)",
-            err=True,
-        )
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        if not as_json:
+            message += " (set MODELPORT_DEBUG=1 to see the traceback)"
+        print_error(message, "INTERNAL_ERROR", as_json=as_json)
         code = 1
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for ``--json`` (before any ``--``): errors are then
+    JSON too, even those found before the command's options were parsed."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def _click_error(exc: click.ClickException, *, as_json: bool) -> int:
+    """Usage errors (exit 2) and click's other errors (exit 1)."""
+    if not as_json:
+        exc.show()
+    else:
+        code = "USAGE_ERROR" if isinstance(exc, click.UsageError) else "INVALID_ARGUMENT"
+        print_error(exc.format_message(), code, as_json=True)
+    return exc.exit_code
 
 
 def _debug() -> bool:

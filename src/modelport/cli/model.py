@@ -7,9 +7,20 @@ from pathlib import Path
 import click
 
 from modelport.cli.inputs import parse_metrics, parse_pairs, read_sample
-from modelport.cli.output import print_fields, print_json, print_table, short_time
+from modelport.cli.output import (
+    acceleration_data,
+    acceleration_text,
+    print_fields,
+    print_json,
+    print_table,
+    short_time,
+)
 from modelport.cli.state import json_option, state
+from modelport.domain.entities import VersionStatus
+from modelport.errors import UnsafeModelError
+from modelport.flavors.safe_pickle import unsafe_error
 from modelport.package.options import PackageOptions
+from modelport.registry.versions import check_model_deletable
 
 
 @click.group()
@@ -52,9 +63,13 @@ def register(
     accelerate: bool,
     as_json: bool,
 ) -> None:
-    """Register a model file or package directory PATH as the next version of --name."""
+    """Register a model file or package directory PATH as the next version of --name.
+
+    Says how the version will be served: by its verified ONNX graph, or natively and why
+    (the ONNX conversion's outputs differed, or it could not be made).
+    """
     options = PackageOptions(
-        sample_input=read_sample(sample) if sample is not None else None,
+        sample_input=read_sample(sample, as_json=as_json) if sample is not None else None,
         flavor=flavor,
         metrics=parse_metrics(metric),
         params=parse_pairs(param, "--param"),
@@ -63,11 +78,26 @@ def register(
         trust=trust,
         accelerate=accelerate,
     )
-    version = state().registry().register(path, name, options)
+    registry = state().registry()
+    try:
+        version = registry.register(path, name, options)
+    except UnsafeModelError as exc:
+        if not exc.trustable:
+            raise
+        # The same refusal, saying how to vouch for the names on this command line.
+        flags = " ".join(f"--trust {_shell_quoted(name)}" for name in exc.offending)
+        raise unsafe_error(path.name, exc.offending, how_to_trust=f"pass {flags}") from None
+    acceleration = registry.get_manifest(version).acceleration
     if as_json:
-        print_json(version.to_dict())
+        print_json({**version.to_dict(), "acceleration": acceleration_data(acceleration)})
     else:
         click.echo(f"registered {version.ref} ({version.flavor})")
+        click.echo(f"served by: {acceleration_text(acceleration)}")
+
+
+def _shell_quoted(text: str) -> str:
+    """``text`` in single quotes for a POSIX shell, always quoted (``'posix.system'``)."""
+    return "'" + text.replace("'", "'\\''") + "'"
 
 
 @model.command("list")
@@ -95,19 +125,24 @@ def _aliases(aliases: dict[str, int] | object) -> str:
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
-    """Show a model and its versions."""
+    """Show a model and its versions, newest first (archived ones say so in "status")."""
     registry = state().registry()
     found = registry.get_model(name)
     versions = registry.list_versions(name)
     if as_json:
         print_json({**found.to_dict(), "versions": [v.to_dict() for v in versions]})
         return
+    archived = sum(v.status is VersionStatus.ARCHIVED for v in versions)
     print_fields(
         [
             ("name", found.name),
             ("description", found.description),
             ("tags", dict(found.tags)),
             ("aliases", _aliases(dict(found.aliases))),
+            (
+                "versions",
+                f"{len(versions)} ({len(versions) - archived} active, {archived} archived)",
+            ),
             ("created", short_time(found.created_at)),
         ]
     )
@@ -128,11 +163,17 @@ def show(name: str, as_json: bool) -> None:
 @model.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def delete(name: str, yes: bool) -> None:
-    """Delete a model, all its versions and their files."""
+@json_option
+def delete(name: str, yes: bool, as_json: bool) -> None:
+    """Delete a model, all its versions and their files; refused while any alias or
+    stage points at one of its versions."""
     registry = state().registry()
+    check_model_deletable(registry.get_model(name))  # before asking
     count = len(registry.list_versions(name))
     if not yes:
-        click.confirm(f"delete model {name!r} and its {count} version(s)?", abort=True)
+        click.confirm(f"delete model {name!r} and its {count} version(s)?", abort=True, err=as_json)
     registry.delete_model(name)
-    click.echo(f"deleted model {name} ({count} version(s))")
+    if as_json:
+        print_json({"deleted": {"name": name, "versions": count}})
+    else:
+        click.echo(f"deleted model {name} ({count} version(s))")

@@ -1,4 +1,9 @@
-"""Printing for the CLI: readable tables for people, ``--json`` for scripts."""
+"""Printing for the CLI: readable tables for people, ``--json`` for scripts.
+
+Under ``--json`` a command prints one JSON document on stdout; its errors are one JSON
+object on stderr, ``{"error": MESSAGE, "code": CODE, ...}`` (``error_document``), and
+modelport's warnings ``{"warning": MESSAGE, "category": CLASS}``, one line each.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,21 @@ import json
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelport.errors import ModelportWarning
 
+if TYPE_CHECKING:
+    from modelport.package.manifest import AccelerationSection
+
 
 @contextmanager
-def warnings_on_stderr() -> Iterator[None]:
+def warnings_on_stderr(*, as_json: bool = False) -> Iterator[None]:
     """Print modelport's warnings raised inside the block as ``warning: ...`` lines on
-    stderr (other warnings are shown as Python shows them)."""
+    stderr, or JSON lines under ``--json`` (other warnings are shown as Python shows
+    them)."""
     recorded: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -25,12 +34,29 @@ def warnings_on_stderr() -> Iterator[None]:
             yield
     finally:  # outside the block: showwarning is Python's own again
         for warning in recorded:
-            if issubclass(warning.category, ModelportWarning):
+            if issubclass(warning.category, ModelportWarning) and as_json:
+                document = {"warning": str(warning.message), "category": warning.category.__name__}
+                click.echo(json.dumps(document), err=True)
+            elif issubclass(warning.category, ModelportWarning):
                 click.echo(f"warning: {warning.message}", err=True)
             else:
                 warnings.showwarning(
                     warning.message, warning.category, warning.filename, warning.lineno
                 )
+
+
+def error_document(message: str, code: str, **fields: Any) -> dict[str, Any]:
+    """An error as ``--json`` prints it: ``{"error": message, "code": code}`` and the
+    structured fields that are set (``model``, ``version``, ``field``, ...)."""
+    return {"error": message, "code": code, **{k: v for k, v in fields.items() if v is not None}}
+
+
+def print_error(message: str, code: str, *, as_json: bool, **fields: Any) -> None:
+    """Print an error on stderr: ``error: message``, or one JSON line under ``--json``."""
+    if as_json:
+        click.echo(json.dumps(error_document(message, code, **fields), default=str), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
 
 
 def print_json(data: Any) -> None:
@@ -70,3 +96,18 @@ def format_value(value: Any) -> str:
 def short_time(value: Any) -> str:
     """An ISO timestamp cut to the second."""
     return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+
+
+def acceleration_text(section: AccelerationSection | None) -> str:
+    """How a version is served, and why not accelerated when it is not."""
+    if section is None:
+        return (
+            "the native model; no ONNX conversion was tried (registered with "
+            "--no-accelerate, or its flavor has none)"
+        )
+    return section.describe()
+
+
+def acceleration_data(section: AccelerationSection | None) -> dict[str, Any] | None:
+    """The acceleration outcome for ``--json`` (``None`` when none was tried)."""
+    return section.outcome() if section is not None else None

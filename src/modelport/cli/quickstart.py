@@ -4,6 +4,11 @@ Uses scikit-learn's bundled breast-cancer data set (no download), so it works on
 fresh machine with nothing but ``pip install 'modelport[sklearn]'``. It ends by serving
 the model over HTTP, printing one prediction made over HTTP and the curl line to make
 another, until Ctrl+C (``--no-serve``: predict in process and stop instead).
+
+Running it again reuses the version it registered before when the freshly trained
+model predicts exactly as that one does (training is deterministic), instead of adding
+an identical version each time. The server's JSON logs go to a file under
+``MODELPORT_HOME/logs``, so that its output stays readable.
 """
 
 from __future__ import annotations
@@ -11,17 +16,26 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import socket
-from typing import Any
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelport.cli.serve import serve_models
 from modelport.cli.state import state
 from modelport.config import ServeSettings, Settings
+from modelport.domain.names import validate_model_name
 from modelport.errors import ModelportError
 from modelport.flavors.dependencies import require
 from modelport.package.options import PackageOptions
+
+if TYPE_CHECKING:
+    from modelport.domain.entities import ModelVersion
+    from modelport.registry.service import RegistryService
 
 
 def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]:
@@ -69,18 +83,27 @@ def quickstart(name: str, serve: bool, port: int | None) -> int:
     model, x_train, x_test, metrics, params = train_demo_model()
     registry = cli.registry()
     click.echo("2/4 registering it with its training data as the sample...")
-    options = PackageOptions(
-        sample_input=x_train,
-        metrics=metrics,
-        params=params,
-        tags={"dataset": "sklearn.datasets.load_breast_cancer", "created_with": "quickstart"},
-        description="Scaled logistic regression; predicts 1 for a benign tumour.",
-    )
-    version = registry.register(model, name, options)
     scores = f"accuracy {metrics['accuracy']:.3f}, auc {metrics['auc']:.3f}"
-    click.echo(f"    registered {version.ref} ({scores})")
-    click.echo("3/4 promoting it to production...")
-    registry.promote(name, version.version, "production")
+    version = _registered_before(registry, name, model, x_test)
+    if version is not None:
+        click.echo(
+            f"    {version.ref} is this same model (same predictions): reusing it ({scores})"
+        )
+    else:
+        options = PackageOptions(
+            sample_input=x_train,
+            metrics=metrics,
+            params=params,
+            tags={"dataset": "sklearn.datasets.load_breast_cancer", "created_with": _TAG},
+            description="Scaled logistic regression; predicts 1 for a benign tumour.",
+        )
+        version = registry.register(model, name, options)
+        click.echo(f"    registered {version.ref} ({scores})")
+    if "production" in version.aliases:
+        click.echo("3/4 it is already in production")
+    else:
+        click.echo("3/4 promoting it to production...")
+        registry.promote(name, version.version, "production")
     if not serve:
         click.echo(f"4/4 loading models:/{name}@production and predicting three rows...")
         with registry.load(f"{name}@production") as loaded:
@@ -92,9 +115,56 @@ def quickstart(name: str, serve: bool, port: int | None) -> int:
         _next_steps(name)
         return 0
     settings = _serving_settings(cli.settings, port)
-    click.echo(f"4/4 serving {name}@production over HTTP...")
+    log = cli.settings.resolved_home / "logs" / "quickstart-server.log"
+    click.echo(f"4/4 serving {name}@production over HTTP (server log: {log})...")
     row = [float(f"{value:.4g}") for value in x_test.iloc[0].tolist()]
-    return serve_models(settings, [f"{name}@production"], announce=_Demo(name, row))
+    with _stderr_to(log):
+        return serve_models(settings, [f"{name}@production"], announce=_Demo(name, row))
+
+
+_TAG = "quickstart"
+
+
+def _registered_before(
+    registry: RegistryService, name: str, model: Any, features: Any
+) -> ModelVersion | None:
+    """The newest version quickstart registered under ``name``, when it predicts what
+    ``model`` predicts on ``features`` (the same labels, probabilities within 1e-9);
+    ``None`` otherwise (or if it cannot load here, e.g. after a scikit-learn upgrade)."""
+    import numpy as np
+
+    query = f"name = '{validate_model_name(name)}' AND tags.created_with = '{_TAG}'"
+    found = registry.search_versions(query, max_results=1)
+    if not found:
+        return None
+    try:
+        with registry.load(found[0].ref) as loaded:
+            labels, probabilities = loaded.predict(features), loaded.predict_proba(features)
+    except ModelportError:
+        return None
+    # Probabilities within rounding: the loaded model's input passes the signature
+    # checks first, which may change the memory layout and so the last bit of a sum.
+    same = np.array_equal(labels, model.predict(features)) and np.allclose(
+        probabilities, model.predict_proba(features), rtol=0, atol=1e-9
+    )
+    return found[0] if same else None
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's stderr, and so the server workers' JSON logs, to ``path``
+    (overwritten) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("wb") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _serving_settings(settings: Settings, port: int | None) -> Settings:
@@ -136,7 +206,7 @@ class _Demo:
         try:
             answer = _post(url, path, body)
         except (OSError, ValueError, ModelportError) as exc:
-            click.echo(f"    the demo prediction over HTTP failed: {exc}", err=True)
+            click.echo(f"    the demo prediction over HTTP failed: {exc}")
         else:
             outputs = {output["name"]: output["data"] for output in answer["outputs"]}
             label = outputs["predictions"][0]

@@ -11,6 +11,7 @@ the workers import uvicorn, the ASGI app and the model frameworks themselves.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,8 +159,22 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file with settings (also MODELPORT_CONFIG).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Once ready, print {"url": ..., "models": [...], "workers": N} instead of the '
+    "serving line; errors as JSON.",
+)
 @click.option("--app-factory", default=DEFAULT_FACTORY, hidden=True)
-def serve(*, models: tuple[str, ...], config: Path | None, app_factory: str, **options: Any) -> int:
+def serve(
+    *,
+    models: tuple[str, ...],
+    config: Path | None,
+    app_factory: str,
+    as_json: bool,
+    **options: Any,
+) -> int:
     """Serve MODEL... over HTTP (Open Inference Protocol V2, MLflow, REST) until Ctrl+C.
 
     Each MODEL is a registry reference (churn@production follows the alias, churn/3
@@ -170,4 +185,18 @@ def serve(*, models: tuple[str, ...], config: Path | None, app_factory: str, **o
     config file; options given here win.
     """
     settings = build_settings(config, **options)
-    return serve_models(settings, models, factory=app_factory)
+    announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None
+    return serve_models(settings, models, factory=app_factory, announce=announce)
+
+
+class _JsonAnnouncement:
+    """The serving line as one JSON object on stdout, for scripts that start a server."""
+
+    def __init__(self, models: Sequence[str], workers: int) -> None:
+        self._names = [parse_source(model).name for model in models]
+        self._workers = workers
+
+    def __call__(self, line: str) -> None:
+        url = line.rsplit(" on ", 1)[1].split(" ", 1)[0]
+        document = {"url": url, "models": self._names, "workers": self._workers}
+        click.echo(json.dumps(document))

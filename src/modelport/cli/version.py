@@ -8,7 +8,10 @@ from typing import Any
 import click
 
 from modelport.cli.inputs import numbered_ref, version_ref
+from modelport.cli.moves import report_move
 from modelport.cli.output import (
+    acceleration_data,
+    acceleration_text,
     print_fields,
     print_json,
     print_table,
@@ -18,6 +21,8 @@ from modelport.cli.output import (
 from modelport.cli.state import json_option, state
 from modelport.domain.entities import ModelVersion
 from modelport.domain.names import Stage
+from modelport.errors import PackageError, StoreError
+from modelport.registry.versions import check_version_deletable
 
 
 @click.group()
@@ -27,7 +32,11 @@ def version() -> None:
 
 @version.command("list")
 @click.argument("name", required=False)
-@click.option("--filter", "filter_text", help='e.g. "metrics.auc > 0.9 AND stage = production".')
+@click.option(
+    "--filter",
+    "filter_text",
+    help='e.g. "metrics.auc > 0.9 AND stage = production", "status = archived".',
+)
 @click.option("--max-results", default=1000, show_default=True, type=click.IntRange(min=1))
 @json_option
 def list_versions(
@@ -69,9 +78,17 @@ def _metrics(version: ModelVersion) -> str:
 @json_option
 def show(ref: str, as_json: bool) -> None:
     """Show one version: REF is NAME/VERSION, NAME@ALIAS or NAME (its latest version)."""
-    found = state().registry().resolve(version_ref(ref))
+    registry = state().registry()
+    found = registry.resolve(version_ref(ref))
+    try:
+        acceleration = registry.get_manifest(found).acceleration
+        served_by, unreadable = acceleration_text(acceleration), None
+    except (PackageError, StoreError) as exc:  # the registry's own rows still show
+        acceleration, unreadable = None, f"cannot read its modelport.yaml: {exc.message}"
+        served_by = f"unknown ({unreadable})"
     if as_json:
-        print_json(found.to_dict())
+        extra = {"acceleration_error": unreadable} if unreadable else {}
+        print_json({**found.to_dict(), "acceleration": acceleration_data(acceleration), **extra})
         return
     print_fields(
         [
@@ -84,6 +101,7 @@ def show(ref: str, as_json: bool) -> None:
             ("metrics", dict(found.metrics)),
             ("params", dict(found.params)),
             ("tags", dict(found.tags)),
+            ("served by", served_by),
             ("manifest", f"sha256:{found.manifest_digest}"),
         ]
     )
@@ -124,45 +142,56 @@ def _print_signature(signature: Mapping[str, Any]) -> None:
 @version.command("promote")
 @click.argument("ref")
 @click.argument("stage", type=click.Choice([s.value for s in Stage]))
-@click.option("--archive-previous", is_flag=True, help="Archive the version that held the stage.")
+@click.option(
+    "--archive-previous",
+    is_flag=True,
+    help="Archive the version that held the stage (it leaves its other aliases too).",
+)
 @click.option(
     "--force",
     is_flag=True,
     help="Promote a version without a signature to production anyway; the audit trail records it.",
 )
-def promote(ref: str, stage: str, archive_previous: bool, force: bool) -> None:
-    """Move STAGE to the version REF (NAME/VERSION).
+@json_option
+def promote(ref: str, stage: str, archive_previous: bool, force: bool, as_json: bool) -> None:
+    """Move STAGE to the version REF (NAME/VERSION), and say everything that changed.
 
-    Production refuses a version without a signature (a model file registered without
-    --sample) unless --force; staging takes it with a warning.
+    An archived version comes back into use. Production refuses a version without a
+    signature (a model file registered without --sample) unless --force; staging takes
+    it with a warning. STAGE archived is the same as `modelport version archive`.
     """
     name, number = numbered_ref(ref)
     registry = state().registry()
-    with warnings_on_stderr():
-        found = registry.promote(
-            name, number, stage, archive_previous=archive_previous, force=force
-        )
-    unsigned = found.signature is None and stage == Stage.PRODUCTION.value
-    forced = " (forced: it has no signature)" if force and unsigned else ""
-    click.echo(f"{found.ref} is now in {stage}{forced}")
+    with warnings_on_stderr(as_json=as_json):
+        move = registry.move(name, stage, number, archive_previous=archive_previous, force=force)
+    report_move(move, as_json=as_json)
 
 
 @version.command("archive")
 @click.argument("ref")
-def archive(ref: str) -> None:
-    """Archive the version REF (NAME/VERSION)."""
+@json_option
+def archive(ref: str, as_json: bool) -> None:
+    """Archive the version REF (NAME/VERSION): it keeps its number and files, leaves
+    every alias (they are listed), and is found with --filter "status = archived"."""
     name, number = numbered_ref(ref)
-    found = state().registry().archive_version(name, number)
-    click.echo(f"archived {found.ref}")
+    move = state().registry().move(name, Stage.ARCHIVED, number)
+    report_move(move, as_json=as_json)
 
 
 @version.command("delete")
 @click.argument("ref")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def delete(ref: str, yes: bool) -> None:
-    """Delete the version REF (NAME/VERSION) and its files."""
+@json_option
+def delete(ref: str, yes: bool, as_json: bool) -> None:
+    """Delete the version REF (NAME/VERSION) and its files; refused while an alias or
+    stage points at it."""
     name, number = numbered_ref(ref)
+    registry = state().registry()
+    check_version_deletable(registry.get_version(name, number))  # before asking
     if not yes:
-        click.confirm(f"delete version {number} of {name!r}?", abort=True)
-    state().registry().delete_version(name, number)
-    click.echo(f"deleted {name}/{number}")
+        click.confirm(f"delete version {number} of {name!r}?", abort=True, err=as_json)
+    registry.delete_version(name, number)
+    if as_json:
+        print_json({"deleted": {"name": name, "version": number}})
+    else:
+        click.echo(f"deleted {name}/{number}")

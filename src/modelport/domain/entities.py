@@ -105,6 +105,50 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class ArchivedVersion:
+    """A version a stage change archived, and the aliases it took off that version."""
+
+    version: int
+    removed_aliases: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"version": self.version, "removed_aliases": list(self.removed_aliases)}
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """Everything pointing an alias or stage at a version did, for the CLI to say it.
+
+    ``alias`` is the alias or stage moved (``archived`` when the version was archived:
+    a status, which no alias points at); ``version`` the version as it is now;
+    ``previous`` the version the alias or stage pointed at before (``None`` if none
+    did, and for ``archived``); ``restored`` that the version was archived and is
+    active again; ``archived`` the versions archived (the version itself for
+    ``archived``, the previous holder with ``archive_previous``) and the aliases each
+    lost; ``forced`` the checks ``force`` overrode.
+    """
+
+    version: ModelVersion
+    alias: str
+    previous: int | None = None
+    restored: bool = False
+    archived: tuple[ArchivedVersion, ...] = ()
+    forced: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``--json`` output."""
+        return {
+            "alias": self.alias,
+            "version": self.version.to_dict(),
+            "previous": self.previous,
+            "restored": self.restored,
+            "archived": [archived.to_dict() for archived in self.archived],
+            "forced": list(self.forced),
+        }
+
+
+@dataclass(frozen=True)
 class NewAuditEntry:
     """A change to record: who did what to which model, with the state before and after."""
 

@@ -15,7 +15,9 @@ RESERVED_ALIASES = frozenset({"latest"})
 
 
 class Stage(StrEnum):
-    """The stages: aliases with rules (one version per stage)."""
+    """The stages. ``staging`` and ``production`` are aliases with rules (one version
+    each); ``archived`` is a status any number of versions may have (``VersionStatus``),
+    not a pointer: "promoting" a version to it archives the version."""
 
     STAGING = "staging"
     PRODUCTION = "production"
@@ -25,6 +27,11 @@ class Stage(StrEnum):
 def is_stage(alias: str) -> bool:
     """Whether ``alias`` names one of the stages."""
     return alias in Stage._value2member_map_
+
+
+def is_archived_stage(alias: object) -> bool:
+    """Whether ``alias`` is ``archived``: a status, never an alias pointing at a version."""
+    return alias == Stage.ARCHIVED.value
 
 
 def validate_model_name(name: object) -> str:

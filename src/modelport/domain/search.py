@@ -9,9 +9,13 @@ The grammar is a small subset of MLflow's search syntax::
     operator   := = | != | > | >= | < | <= | LIKE | ILIKE
     value      := 'text' | "text" | number | bare-word
 
-Parsing is pure; each metadata store turns a ``VersionFilter`` into its own query,
-and ``VersionFilter.matches`` is the reference semantics the contract tests hold
-every store to.
+``alias`` and ``stage`` test whether an alias points at the version, except for
+``archived``, which is a status: ``stage = archived`` is ``status = 'archived'`` (every
+archived version, not one of them).
+
+Parsing is pure; each metadata store turns a ``VersionFilter`` into its own query
+(after ``Condition.effective``), and ``VersionFilter.matches`` is the reference
+semantics the contract tests hold every store to.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from modelport.domain.entities import ModelVersion
-from modelport.domain.names import Stage
+from modelport.domain.names import Stage, is_archived_stage
 from modelport.errors import InvalidFilterError
 
 NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
@@ -66,8 +70,18 @@ class Condition:
     value: str | float
     key: str | None = None
 
+    def effective(self) -> Condition:
+        """The condition a store evaluates: ``alias``/``stage`` ``archived`` is a test of
+        the status (archived is a status, not an alias), anything else itself."""
+        if self.kind in ("alias", "stage") and is_archived_stage(self.value):
+            return Condition(kind="status", op=self.op, value=self.value)
+        return self
+
     def matches(self, version: ModelVersion) -> bool:
         """Reference semantics of this condition for one version."""
+        condition = self.effective()
+        if condition is not self:
+            return condition.matches(version)
         if self.kind in ("alias", "stage"):
             has = self.value in version.aliases
             return has if self.op == "=" else not has

@@ -32,7 +32,7 @@ import pickletools
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -225,17 +225,23 @@ def _python3_name(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
-def unsafe_error(source: str, offending: list[str]) -> UnsafeModelError:
-    """The error for a file naming globals outside the allow-list."""
+def unsafe_error(
+    source: str, offending: Sequence[str], *, how_to_trust: str | None = None
+) -> UnsafeModelError:
+    """The error for a file naming globals outside the allow-list; ``how_to_trust`` says
+    how to vouch for them where the caller is (default: Python's ``trust=[...]``; the
+    CLI says ``--trust '...'``)."""
     names = ", ".join(offending)
-    trust = ", ".join(f"'{n}'" for n in offending)
+    if how_to_trust is None:
+        how_to_trust = "pass trust=[" + ", ".join(f"'{n}'" for n in offending) + "]"
     return UnsafeModelError(
         f"refusing to load {source}: it references {names}, which "
         f"{'is' if len(offending) == 1 else 'are'} not on modelport's allow-list of safe "
         f"globals, so loading it could run arbitrary code. If this is your own code and you "
-        f"trust the file, pass trust=[{trust}]",
+        f"trust the file, {how_to_trust}",
         offending=tuple(offending),
         field=source,
+        trustable=True,
     )
 
 

@@ -33,6 +33,7 @@ from modelport.errors import (
 from modelport.flavors import sklearn_onnx
 from modelport.flavors.base import LoadContext, SaveContext, SavedFlavor, mro_modules
 from modelport.flavors.dependencies import require
+from modelport.flavors.feature_names import check_sample_columns
 from modelport.flavors.onnx_conversion import GraphInputs, OnnxGraph, OnnxRequest
 from modelport.flavors.safe_pickle import GlobalPolicy, load_joblib, load_pickle, unsafe_error
 from modelport.flavors.sklearn_components import component_distributions
@@ -167,6 +168,7 @@ class SklearnFlavor:
     def save(self, obj: Any, directory: Path, context: SaveContext) -> SavedFlavor:
         """Store ``obj`` as ``model.skops``, or as ``model.joblib`` when skops cannot."""
         _require_sklearn()
+        check_sample_columns(obj, context.sample)
         skops_path = directory / _FILES["skops"]
         skops_failure = _try_skops(obj, skops_path)
         if skops_failure is None:
@@ -203,6 +205,7 @@ class SklearnFlavor:
                 "predict method",
                 field="source",
             )
+        check_sample_columns(model, context.sample)
         shutil.copyfile(source, directory / _FILES[fmt])
         return _saved_flavor(model, fmt, trusted, skops_types=names)
 

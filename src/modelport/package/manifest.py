@@ -108,6 +108,23 @@ class AccelerationSection(_Strict):
     tolerance: float | None = None
     reason: str | None = None
 
+    def outcome(self) -> dict[str, Any]:
+        """What registration found, as ``version show --json``, ``model register --json``
+        and ``/api/models`` show it: the status, why no graph was kept (``reason``), or
+        how closely the kept one matched."""
+        keys = ("status", "reason", "rows_checked", "max_abs_diff", "tolerance")
+        return {key: getattr(self, key) for key in keys}
+
+    def describe(self) -> str:
+        """What serves the version, in words: ``its ONNX graph, in onnxruntime (verified
+        on 426 rows: ...)``, or ``the native model; no ONNX graph: <reason>``."""
+        if self.status == "unavailable":
+            return f"the native model; no ONNX graph: {self.reason or 'no reason recorded'}"
+        match = f"verified on {self.rows_checked} rows"
+        if self.max_abs_diff is not None and self.tolerance is not None:
+            match += f": largest difference {self.max_abs_diff:.2g}, tolerance {self.tolerance:.2g}"
+        return f"its ONNX graph, in {self.runtime} ({match})"
+
 
 class Manifest(_Strict):
     """The contents of ``modelport.yaml``."""

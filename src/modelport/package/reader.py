@@ -33,6 +33,14 @@ def verify_package(directory: Path, expected_manifest_digest: str | None = None)
     ``expected_manifest_digest`` (kept by the registry) also pins the manifest itself,
     so an edited ``modelport.yaml`` is caught too.
     """
+    manifest = read_pinned_manifest(directory, expected_manifest_digest)
+    verify_digests(directory, manifest.files)
+    return manifest
+
+
+def read_pinned_manifest(directory: Path, expected_manifest_digest: str | None) -> Manifest:
+    """Read the manifest, checked against ``expected_manifest_digest`` when given, without
+    hashing the package's other files (for showing what a version recorded)."""
     pinned = expected_manifest_digest is not None and (directory / MANIFEST_FILE).is_file()
     if pinned and manifest_digest(directory) != expected_manifest_digest:
         raise IntegrityError(
@@ -40,9 +48,7 @@ def verify_package(directory: Path, expected_manifest_digest: str | None = None)
             "the package was modified after it was registered",
             field=MANIFEST_FILE,
         )
-    manifest = read_manifest(directory)
-    verify_digests(directory, manifest.files)
-    return manifest
+    return read_manifest(directory)
 
 
 def load_package(

@@ -1,8 +1,9 @@
 """Where a version stands: aliases, stages (staging, production, archived), archiving.
 
-Stages are aliases with rules: one version per stage, an archived version leaves every
-alias, and staging or production bring an archived version back into use. Every move is
-one metadata transaction with its audit entry.
+Staging and production are aliases with rules: one version per stage. ``archived`` is a
+status, not an alias: an archived version leaves every alias (the change says which),
+and staging or production bring it back into use. Every move is one metadata
+transaction with its audit entry.
 
 A version without a signature (a model file registered without a sample) is refused in
 production with ``MissingSignatureError`` unless ``force=True``, and the audit entry of a
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import warnings
 
-from modelport.domain.entities import ModelVersion, VersionStatus
-from modelport.domain.names import Stage, is_stage, validate_alias
+from modelport.domain.entities import AliasMove, ArchivedVersion, ModelVersion, VersionStatus
+from modelport.domain.names import Stage, is_archived_stage, is_stage, validate_alias
 from modelport.errors import (
     AliasInUseError,
     AliasNotFoundError,
@@ -37,13 +38,34 @@ class Lifecycle:
     def __init__(self, context: RegistryContext) -> None:
         self._context = context
 
-    def set_alias(
-        self, name: str, alias: str, version: int, *, force: bool = False
-    ) -> ModelVersion:
-        """Point an alias (or stage) at a version, moving it if it pointed elsewhere."""
-        validate_alias(alias)
+    def move(
+        self,
+        name: str,
+        alias: str | Stage,
+        version: int,
+        *,
+        archive_previous: bool = False,
+        force: bool = False,
+    ) -> AliasMove:
+        """Point an alias or stage at a version (``archived``: archive the version), in
+        one transaction; what that did (see ``RegistryService.move``)."""
+        alias = validate_alias(str(alias))
+        if is_archived_stage(alias):
+            return self._archive(name, version)
         if is_stage(alias):
-            return self.promote(name, version, alias, force=force)
+            return self._promote(
+                name, version, Stage(alias), archive_previous=archive_previous, force=force
+            )
+        if archive_previous:
+            raise InvalidArgumentError(
+                f"archive_previous applies to the stages staging and production, not to the "
+                f"alias {alias!r}",
+                model=name,
+                field="archive_previous",
+            )
+        return self._set_alias(name, alias, version, force=force)
+
+    def _set_alias(self, name: str, alias: str, version: int, *, force: bool) -> AliasMove:
         context = self._context
         with context.metadata.transaction() as tx:
             target = require_version(tx, name, version)
@@ -60,11 +82,18 @@ class Lifecycle:
                 before={"version": before},
                 after={"version": version},
             )
-            return require_version(tx, name, version)
+            return AliasMove(require_version(tx, name, version), alias, previous=before)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias (or stage); ``AliasNotFoundError`` when it points nowhere."""
         validate_alias(alias)
+        if is_archived_stage(alias):
+            raise InvalidArgumentError(
+                "'archived' is a status, not an alias: promote an archived version to staging "
+                "or production to bring it back into use",
+                model=name,
+                field="alias",
+            )
         context = self._context
         with context.metadata.transaction() as tx:
             require_model(tx, name)
@@ -81,30 +110,21 @@ class Lifecycle:
                 before={"version": before},
             )
 
-    def promote(
-        self,
-        name: str,
-        version: int,
-        stage: str | Stage,
-        *,
-        archive_previous: bool = False,
-        force: bool = False,
-    ) -> ModelVersion:
-        """Move a stage to a version in one transaction (see ``RegistryService.promote``)."""
-        stage = parse_stage(stage)
-        if stage is Stage.ARCHIVED:
-            return self.archive_version(name, version)
+    def _promote(
+        self, name: str, version: int, stage: Stage, *, archive_previous: bool, force: bool
+    ) -> AliasMove:
         context = self._context
         with context.metadata.transaction() as tx:
             target = require_version(tx, name, version)
             forced = check_signature(target, stage.value, force=force)
             previous = tx.get_alias(name, stage.value)
-            if target.status is VersionStatus.ARCHIVED:
+            restored = target.status is VersionStatus.ARCHIVED
+            if restored:
                 tx.set_version_status(name, version, VersionStatus.ACTIVE)
             tx.set_alias(name, stage.value, version)
-            if archive_previous and previous not in (None, version):
-                assert previous is not None
-                self._archive_in(tx, name, previous, reason=f"replaced in {stage.value}")
+            archived: tuple[ArchivedVersion, ...] = ()
+            if archive_previous and previous is not None and previous != version:
+                archived = (self._archive_in(tx, name, previous, reason=f"replaced in {stage}"),)
             after: dict[str, object] = {"version": version, "status": VersionStatus.ACTIVE.value}
             if forced:
                 after["forced"] = forced
@@ -117,15 +137,25 @@ class Lifecycle:
                 before={"version": previous, "status": target.status.value},
                 after=after,
             )
-            return require_version(tx, name, version)
+            return AliasMove(
+                version=require_version(tx, name, version),
+                alias=stage.value,
+                previous=previous,
+                restored=restored,
+                archived=archived,
+                forced=tuple(forced),
+            )
 
-    def archive_version(self, name: str, version: int) -> ModelVersion:
+    def _archive(self, name: str, version: int) -> AliasMove:
         """Archive a version; refused while ``staging`` or ``production`` points at it."""
         with self._context.metadata.transaction() as tx:
-            self._archive_in(tx, name, version, reason="archived")
-            return require_version(tx, name, version)
+            archived = self._archive_in(tx, name, version, reason="archived")
+            found = require_version(tx, name, version)
+            return AliasMove(found, Stage.ARCHIVED.value, archived=(archived,))
 
-    def _archive_in(self, tx: MetadataSession, name: str, version: int, *, reason: str) -> None:
+    def _archive_in(
+        self, tx: MetadataSession, name: str, version: int, *, reason: str
+    ) -> ArchivedVersion:
         target = require_version(tx, name, version)
         live = [a for a in target.aliases if a in _LIVE_STAGES]
         if live and reason == "archived":
@@ -136,18 +166,20 @@ class Lifecycle:
                 version=version,
                 aliases=tuple(live),
             )
-        for alias in target.aliases:
+        # Archived is a status: the version leaves every alias, and nothing points at it.
+        removed = tuple(target.aliases)
+        for alias in removed:
             tx.delete_alias(name, alias)
         tx.set_version_status(name, version, VersionStatus.ARCHIVED)
-        tx.set_alias(name, Stage.ARCHIVED.value, version)
         self._context.audit(
             tx,
             "version.archive",
             name,
             version=version,
-            before={"status": target.status.value, "aliases": list(target.aliases)},
+            before={"status": target.status.value, "aliases": list(removed)},
             after={"status": VersionStatus.ARCHIVED.value, "reason": reason},
         )
+        return ArchivedVersion(version, removed)
 
 
 def parse_stage(stage: str | Stage) -> Stage:

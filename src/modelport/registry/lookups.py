@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.domain.entities import ModelVersion, RegisteredModel
-from modelport.domain.names import validate_model_name
+from modelport.domain.names import is_archived_stage, validate_model_name
 from modelport.domain.refs import ModelRef
 from modelport.errors import (
     AliasNotFoundError,
@@ -46,12 +46,19 @@ def resolve_ref(tx: MetadataSession, ref: ModelRef) -> ModelVersion:
     if ref.alias is not None:
         number = model.aliases.get(ref.alias)
         if number is None:
-            known = ", ".join(sorted(model.aliases)) or "none"
-            raise AliasNotFoundError(
-                f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})",
-                model=ref.name,
-            )
+            raise AliasNotFoundError(_no_alias(model, ref.alias), model=ref.name)
         return require_version(tx, ref.name, number)
     if model.latest_version is None:
         raise VersionNotFoundError(f"model {ref.name!r} has no versions", model=ref.name)
     return require_version(tx, ref.name, model.latest_version)
+
+
+def _no_alias(model: RegisteredModel, alias: str) -> str:
+    known = ", ".join(sorted(model.aliases)) or "none"
+    message = f"model {model.name!r} has no alias {alias!r} (its aliases: {known})"
+    if is_archived_stage(alias):
+        message += (
+            "; archived is a status that any number of versions may have, not one version: "
+            f"list them with modelport version list {model.name} --filter 'status = archived'"
+        )
+    return message

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelport.artifacts.store import ArtifactStore
 from modelport.config import VersionCheck
-from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
+from modelport.domain.entities import AliasMove, AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.names import Stage
 from modelport.domain.refs import ModelRef, parse_ref
 from modelport.domain.search import parse_filter
@@ -24,10 +24,11 @@ from modelport.errors import InvalidArgumentError
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.metadata.store import MetadataStore
 from modelport.package.loaded import LoadedModel
+from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
-from modelport.package.reader import load_package
+from modelport.package.reader import load_package, read_pinned_manifest
 from modelport.registry.context import Clock, RegistryContext, utc_now
-from modelport.registry.lifecycle import Lifecycle
+from modelport.registry.lifecycle import Lifecycle, parse_stage
 from modelport.registry.lookups import require_model, require_version, resolve_ref
 from modelport.registry.versions import VersionWrites
 
@@ -139,6 +140,15 @@ class RegistryService:
         with self.metadata.reader() as tx:
             return tx.list_audit(model=model, since=since, limit=limit)
 
+    def get_manifest(self, ref: str | ModelRef | ModelVersion) -> Manifest:
+        """The ``modelport.yaml`` of the version ``ref`` names (or of ``ref`` itself),
+        checked against the digest recorded at registration: what it recorded beyond
+        the registry's rows, such as why it was not accelerated. A remote artifact store
+        downloads the package into its cache."""
+        version = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
+        directory = self.artifacts.local_path(version.artifact_key)
+        return read_pinned_manifest(directory, version.manifest_digest)
+
     def load(
         self,
         ref: str | ModelRef,
@@ -189,13 +199,12 @@ class RegistryService:
         return self._versions.set_version_tags(name, version, tags)
 
     def delete_version(self, name: str, version: int) -> None:
-        """Delete a version and its files; refused while an alias or stage points at it
-        (except ``archived``, which moves away with it)."""
+        """Delete a version and its files; refused while an alias or stage points at it."""
         self._versions.delete_version(name, version)
 
     def delete_model(self, name: str) -> None:
         """Delete a model, its versions and their files; refused while any version has an
-        alias or stage other than ``archived``."""
+        alias or stage."""
         self._versions.delete_model(name)
 
     # -------------------------------------- aliases, stages, archive (registry.lifecycle)
@@ -208,7 +217,7 @@ class RegistryService:
         A stage goes through ``promote`` (with ``force``). Another alias takes a version
         without a signature with a ``MissingSignatureWarning``, unless ``force``.
         """
-        return self._lifecycle.set_alias(name, alias, version, force=force)
+        return self._lifecycle.move(name, alias, version, force=force).version
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias (or stage); ``AliasNotFoundError`` when it points nowhere."""
@@ -223,7 +232,7 @@ class RegistryService:
         archive_previous: bool = False,
         force: bool = False,
     ) -> ModelVersion:
-        """Move a stage to a version in one transaction.
+        """Move a stage to a version in one transaction; the version as it is now.
 
         ``staging``/``production``: the version becomes active if it was archived; with
         ``archive_previous`` the version that held the stage is archived. ``archived``:
@@ -233,14 +242,35 @@ class RegistryService:
         unless ``force``, and the audit entry then records ``"forced": ["signature"]``;
         ``staging`` takes it with a ``MissingSignatureWarning``.
         """
-        return self._lifecycle.promote(
-            name, version, stage, archive_previous=archive_previous, force=force
-        )
+        stage = parse_stage(stage)
+        move = self.move(name, stage, version, archive_previous=archive_previous, force=force)
+        return move.version
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
-        """Archive a version: it stays loadable by number but leaves every alias, and the
-        ``archived`` stage points at it. Refused while ``staging`` or ``production`` does."""
-        return self._lifecycle.archive_version(name, version)
+        """Archive a version: ``archived`` is its status (any number of versions may have
+        it); it stays loadable by number but leaves every alias. Refused while
+        ``staging`` or ``production`` points at it."""
+        return self.move(name, Stage.ARCHIVED, version).version
+
+    def move(
+        self,
+        name: str,
+        alias: str | Stage,
+        version: int,
+        *,
+        archive_previous: bool = False,
+        force: bool = False,
+    ) -> AliasMove:
+        """Point an alias or stage at a version, as ``set_alias``, ``promote`` and (for
+        ``archived``) ``archive_version`` do, and say what that did: the version it
+        pointed at before, whether the version came back from the archive, the versions
+        archived and the aliases each of them lost (``AliasMove``).
+
+        ``archive_previous`` applies to ``staging`` and ``production`` only.
+        """
+        return self._lifecycle.move(
+            name, alias, version, archive_previous=archive_previous, force=force
+        )
 
     # ---------------------------------------------------------------------- closing
 

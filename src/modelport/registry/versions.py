@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.domain.entities import ModelVersion, NewVersion, RegisteredModel
-from modelport.domain.names import Stage, validate_model_name
+from modelport.domain.names import validate_model_name
 from modelport.errors import AliasInUseError
 from modelport.package.location import MANIFEST_FILE
 from modelport.package.manifest import Manifest, manifest_digest
@@ -122,20 +122,11 @@ class VersionWrites:
     # --------------------------------------------------------------------- deleting
 
     def delete_version(self, name: str, version: int) -> None:
-        """Delete a version and its files; refused while an alias or stage other than
-        ``archived`` points at it."""
+        """Delete a version and its files; refused while an alias or stage points at it."""
         context = self._context
         with context.metadata.transaction() as tx:
             target = require_version(tx, name, version)
-            holding = tuple(a for a in target.aliases if a != Stage.ARCHIVED.value)
-            if holding:
-                raise AliasInUseError(
-                    f"version {version} of {name!r} is still pointed at by "
-                    f"{', '.join(holding)}; move or delete them first",
-                    model=name,
-                    version=version,
-                    aliases=holding,
-                )
+            check_version_deletable(target)
             tx.delete_version(name, version)
             before = {"flavor": target.flavor, "status": target.status.value}
             context.audit(tx, "version.delete", name, version=version, before=before)
@@ -143,20 +134,10 @@ class VersionWrites:
 
     def delete_model(self, name: str) -> None:
         """Delete a model, its versions and their files; refused while any version has an
-        alias or stage other than ``archived``."""
+        alias or stage."""
         context = self._context
         with context.metadata.transaction() as tx:
-            model = require_model(tx, name)
-            holding = {a: v for a, v in model.aliases.items() if a != Stage.ARCHIVED.value}
-            if holding:
-                _, version = sorted(holding.items())[0]
-                raise AliasInUseError(
-                    f"model {name!r} still has aliases ({', '.join(sorted(holding))}); "
-                    "delete them first",
-                    model=name,
-                    version=version,
-                    aliases=tuple(sorted(holding)),
-                )
+            check_model_deletable(require_model(tx, name))
             keys = [v.artifact_key for v in tx.list_versions(name)]
             tx.delete_model(name)
             context.audit(tx, "model.delete", name, before={"versions": len(keys)})
@@ -170,6 +151,33 @@ class VersionWrites:
             self._context.artifacts.delete(key)
         except OSError as exc:
             logger.warning("could not delete artifacts %s: %s", key, exc)
+
+
+def check_version_deletable(version: ModelVersion) -> None:
+    """Refuse (``AliasInUseError``) to delete a version an alias or stage points at: a
+    server following it would lose its model. Callers that ask for confirmation check
+    this first, so that nobody confirms a deletion that is then refused."""
+    if version.aliases:
+        raise AliasInUseError(
+            f"version {version.version} of {version.name!r} is still pointed at by "
+            f"{', '.join(version.aliases)}; move or delete them first",
+            model=version.name,
+            version=version.version,
+            aliases=version.aliases,
+        )
+
+
+def check_model_deletable(model: RegisteredModel) -> None:
+    """Refuse (``AliasInUseError``) to delete a model while any alias or stage points at
+    one of its versions."""
+    if model.aliases:
+        aliases = tuple(sorted(model.aliases))
+        raise AliasInUseError(
+            f"model {model.name!r} still has aliases ({', '.join(aliases)}); delete them first",
+            model=model.name,
+            version=model.aliases[aliases[0]],
+            aliases=aliases,
+        )
 
 
 def _new_version(

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
+import sys
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from modelport.bootstrap import build_registry, build_server_app
+from modelport.config import Settings
+from modelport.package.options import PackageOptions
 from modelport.server.http.app import ROUTES
+from modelport.server.http.rest_schemas import ModelsResponse
+from modelport.serving.sources import parse_source
 from testing_server import Served
 
 
@@ -13,6 +25,7 @@ def test_models_and_their_state(server: Served) -> None:
     models = {m["name"]: m for m in answer["models"]}
     assert set(models) == {"churn", "echo", "forest", "regressor"}
     forest = models["forest"]
+    acceleration = forest.pop("acceleration")
     assert forest == {
         "name": "forest",
         "source": "models:/forest@production",
@@ -23,6 +36,10 @@ def test_models_and_their_state(server: Served) -> None:
         "runtime": "onnxruntime",
         "error": None,
     }
+    assert acceleration["status"] == "verified" and acceleration["reason"] is None
+    assert acceleration["rows_checked"] == 400
+    assert 0 <= acceleration["max_abs_diff"] <= acceleration["tolerance"]
+    assert models["churn"]["acceleration"] is None  # registered without acceleration
     assert answer["registry"] == {
         "followed": True,
         "reachable": True,
@@ -31,6 +48,35 @@ def test_models_and_their_state(server: Served) -> None:
     }
     assert models["churn"]["runtime"] == "sklearn"  # registered without acceleration
     assert models["echo"]["runtime"] == "python"
+
+
+def test_why_a_model_is_not_accelerated_shows_in_api_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    settings = Settings(home=tmp_path, user="tester")
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 3)), columns=["a", "b", "c"])
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # the converter cannot be imported
+    with build_registry(settings) as registry:
+        model = LogisticRegression().fit(frame, frame["a"] > 0)
+        registry.register(model, "plain", PackageOptions(sample_input=frame))
+    monkeypatch.undo()
+    app = build_server_app(
+        settings,
+        [parse_source("plain")],
+        worker_index=0,
+        workers=1,
+        on_ready=lambda: None,
+        on_failed=lambda message: None,
+    )
+    with TestClient(app.asgi) as client:
+        answer = client.get("/api/models").json()
+    ModelsResponse.model_validate(answer)  # as the OpenAPI document describes it
+    (plain,) = answer["models"]
+    assert plain["runtime"] == "sklearn"
+    assert plain["acceleration"]["status"] == "unavailable"
+    assert plain["acceleration"]["reason"].startswith("skl2onnx is not installed")
 
 
 def test_one_model_with_its_signature_and_no_internal_fields(server: Served) -> None:

@@ -72,6 +72,17 @@ def test_matches_follows_the_documented_semantics(text: str, matches: bool) -> N
     assert parse_filter(text).matches(candidate) is matches
 
 
+@pytest.mark.parametrize("status", list(VersionStatus))
+@pytest.mark.parametrize("op", ["=", "!="])
+def test_the_archived_stage_is_the_archived_status(status: VersionStatus, op: str) -> None:
+    # Archived is a status every archived version has, not an alias on one of them.
+    candidate = version(status=status, aliases=("champion",))
+    by_status = parse_filter(f"status {op} archived").matches(candidate)
+    assert parse_filter(f"stage {op} archived").matches(candidate) is by_status
+    assert parse_filter(f"alias {op} archived").matches(candidate) is by_status
+    assert Condition("stage", op, "archived").effective() == Condition("status", op, "archived")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -712,3 +713,28 @@ def test_loading_a_skops_model_does_not_import_torch(package: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["Unnamed: 0", "a", "b"], "columns the model was not fitted on: 'Unnamed: 0'"),
+        (["a", "b", "target"], "columns the model was not fitted on: 'target'"),
+        (["a"], "no column for the features 'b'"),
+        (["b", "a"], "in another order than the model was fitted on ('a', 'b')"),
+    ],
+)
+def test_a_sample_with_other_columns_than_the_model_is_refused_by_name(
+    tmp_path: Path, columns: list[str], message: str
+) -> None:
+    import modelport
+    from modelport.errors import InvalidSampleError
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    model = LogisticRegression().fit(frame, [0, 1, 0, 1])
+    sample = pd.DataFrame({name: frame.get(name, pd.Series(range(4))) for name in columns})
+    with pytest.raises(InvalidSampleError, match=re.escape(message)) as raised:
+        modelport.save(model, tmp_path / "package", sample_input=sample)
+    if columns[0].startswith("Unnamed"):
+        assert "to_csv(..., index=False)" in str(raised.value)
+    assert not (tmp_path / "package").exists() or not any((tmp_path / "package").iterdir())

@@ -3,8 +3,9 @@
 The conditions are meant for a query over ``VersionRow`` joined to its ``ModelRow``
 (``SqlMetadataSession.search_versions``). They follow ``VersionFilter.matches``, the
 reference semantics the contract tests hold every store to: aliases and stages are
-membership tests, tags/metrics/params match only versions that have the key, and
-comparisons of a number with text give the answers ``matches`` gives.
+membership tests (``archived``, a status, after ``Condition.effective``),
+tags/metrics/params match only versions that have the key, and comparisons of a number
+with text give the answers ``matches`` gives.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def version_conditions(query: VersionFilter, dialect: str) -> list[ColumnElement
 
 
 def _condition(condition: Condition, dialect: str) -> ColumnElement[bool]:
+    condition = condition.effective()
     if condition.kind in ("alias", "stage"):
         has_alias = exists().where(
             AliasRow.model_id == VersionRow.model_id,

@@ -19,6 +19,7 @@ from modelport.serving.runtime import ModelRuntime
 def _summary(route: Route) -> dict[str, Any]:
     served = route.current
     state = "ready" if served is not None else ("failed" if route.error else "loading")
+    section = served.loaded.manifest.acceleration if served is not None else None
     return {
         "name": route.source.name,
         "source": route.source.ref or "package",
@@ -27,6 +28,7 @@ def _summary(route: Route) -> dict[str, Any]:
         "stale": route.stale.to_dict() if route.stale is not None else None,
         "state": state,
         "runtime": served.runtime if served is not None else None,
+        "acceleration": section.outcome() if section is not None else None,
         "error": route.error,
     }
 

@@ -29,6 +29,19 @@ class Staleness(BaseModel):
     since: str = Field(description="When it began (ISO 8601, UTC).")
 
 
+class Acceleration(BaseModel):
+    """What registration found when it tried to accelerate the served version."""
+
+    status: Literal["verified", "unavailable"] = Field(
+        description="verified: an ONNX graph matched the model on the sample and may serve "
+        "it; unavailable: the native model serves, and reason says why."
+    )
+    reason: str | None = Field(description="Why no graph was kept (null when verified).")
+    rows_checked: int = Field(description="Sample rows the graph was checked on.")
+    max_abs_diff: float | None = Field(description="Largest difference from the native model.")
+    tolerance: float | None = Field(description="The largest difference allowed.")
+
+
 class ModelSummary(BaseModel):
     """A served model: where it comes from, what is served and whether that is current."""
 
@@ -44,6 +57,10 @@ class ModelSummary(BaseModel):
     )
     state: Literal["ready", "loading", "failed"]
     runtime: str | None = Field(description="What runs the model: onnxruntime, sklearn, ...")
+    acceleration: Acceleration | None = Field(
+        description="What registration found when it tried to accelerate the served version "
+        "(null: not tried: registered without it, or a flavor without an ONNX conversion)."
+    )
     error: str | None = Field(description="Why the model is not ready, when it is not.")
 
 
