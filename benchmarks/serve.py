@@ -140,6 +140,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold-runs", type=int, default=5, help="modelport cold starts")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # the pinned subprocess
+    # The baseline build registers the same models into a registry of its own.
+    parser.add_argument("--register-baseline", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1179,12 +1181,12 @@ def ceiling_spec(config: Config, bodies: Bodies) -> ServerSpec:
     )
 
 
-def baseline_specs(config: Config, bodies: Bodies) -> list[ServerSpec]:
-    """modelport from ``--baseline-python``'s environment, on the forest."""
+def baseline_specs(config: Config, bodies: Bodies, scratch: Path) -> list[ServerSpec]:
+    """modelport from ``--baseline-python``'s environment and registry, on the forest."""
     python = config.baseline_python
     if python is None:
         return []
-    w, env, ready = config.workers, dict(os.environ), "/v2/health/ready"
+    w, env, ready = config.workers, baseline_env(scratch), "/v2/health/ready"
     specs = []
     for label, extra in ((BASELINE_LABEL, ()), (BASELINE_NATIVE_LABEL, ("--no-accelerate",))):
         port = free_port()
@@ -1193,14 +1195,19 @@ def baseline_specs(config: Config, bodies: Bodies) -> list[ServerSpec]:
     return specs
 
 
+def baseline_env(scratch: Path) -> dict[str, str]:
+    """The environment of the baseline build's servers: its own registry."""
+    return {**os.environ, "MODELPORT_HOME": str(baseline_home(scratch))}
+
+
 def server_specs(
-    config: Config, bodies: dict[str, Bodies], mlflow_models: dict[str, Path]
+    config: Config, bodies: dict[str, Bodies], mlflow_models: dict[str, Path], scratch: Path
 ) -> list[ServerSpec]:
     """Every server to measure, in order: those compared with each other side by side."""
     w = config.workers
     env = dict(os.environ)
     ready = "/v2/health/ready"
-    baselines = baseline_specs(config, bodies["forest"])  # accelerated, then native
+    baselines = baseline_specs(config, bodies["forest"], scratch)  # accelerated, then native
     specs = [
         ceiling_spec(config, bodies["forest"]),
         ServerSpec(
@@ -1290,6 +1297,14 @@ def prepare(
                 savers.append((name, target, log, stack.enter_context(background(command, log))))
         register(forest, "forest", forest_train, {"accuracy": accuracy})
         register(quick, "quickstart", quick_train, quick_metrics)
+        prepare_baseline(
+            config,
+            scratch,
+            {
+                "forest": (forest, forest_train, {"accuracy": accuracy}),
+                "quickstart": (quick, quick_train, quick_metrics),
+            },
+        )
         for name, target, log, process in savers:
             if process.wait(timeout=600) != 0:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
@@ -1297,6 +1312,43 @@ def prepare(
             mlflow_models[name] = target
     frames = {name: (m, test) for name, (m, _, test) in tables.items()}
     return bodies, mlflow_models, frames
+
+
+def register_baseline_main(spec_path: Path) -> int:
+    """Run by ``--baseline-python``: register the models pickled in ``spec_path``'s list
+    into this build's own registry (``MODELPORT_HOME``). Each build serves what it
+    registered itself: a newer build's registry may have a schema an older one refuses."""
+    import joblib
+
+    for entry in json.loads(spec_path.read_text()):
+        model, sample = joblib.load(entry["pickle"])
+        register(model, entry["name"], sample, entry["metrics"])
+    return 0
+
+
+def prepare_baseline(config: Config, scratch: Path, tables: dict[str, Any]) -> None:
+    """The baseline build's registry, at ``baseline_home(scratch)``, with the same models."""
+    import joblib
+
+    python = config.baseline_python
+    if python is None:
+        return
+    print("- registering the same models with the baseline build", flush=True)
+    entries = []
+    for name, (model, train, metrics) in tables.items():
+        pickle = scratch / f"{name}-baseline.joblib"
+        joblib.dump((model, train), pickle)
+        entries.append({"name": name, "pickle": str(pickle), "metrics": metrics})
+    spec = scratch / "baseline-models.json"
+    spec.write_text(json.dumps(entries))
+    env = {**os.environ, "MODELPORT_HOME": str(baseline_home(scratch))}
+    command = [python, __file__, "--register-baseline", str(spec)]
+    subprocess.run(command, env=env, check=True, timeout=900)
+
+
+def baseline_home(scratch: Path) -> Path:
+    """Where the baseline build keeps its registry."""
+    return scratch / "baseline-home"
 
 
 def compile_modelport() -> None:
@@ -1318,7 +1370,7 @@ def run(config: Config, scratch: Path, report: Report) -> None:
     report.inprocess = measure_inprocess(config, scratch, frames)
     report.loads.append(("after in-process", os.getloadavg()))
     logs = scratch / "logs"
-    for spec in server_specs(config, bodies, mlflow_models):
+    for spec in server_specs(config, bodies, mlflow_models, scratch):
         report.results.append(measure_server(spec, config, logs))
     report.loads.append(("after load tests", os.getloadavg()))
     print("- in-process limits again (how much the machine drifted)", flush=True)
@@ -1332,9 +1384,10 @@ def run(config: Config, scratch: Path, report: Report) -> None:
         makers[COLD_BASELINE] = lambda port: modelport_command(
             "quickstart@production", port, 1, python=baseline
         )
+    envs = {COLD_MODELPORT: dict(os.environ), COLD_BASELINE: baseline_env(scratch)}
     for _ in range(config.cold_runs):  # alternately, so that drift hits both alike
         for label, make in makers.items():
-            times = cold_starts(label, 1, make, dict(os.environ), body, logs)
+            times = cold_starts(label, 1, make, envs[label], body, logs)
             report.cold.setdefault(label, []).extend(times)
     python = config.mlflow_python
     if python is not None and "quickstart" in mlflow_models:
@@ -1352,6 +1405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.inprocess:
         return inprocess_main(Path(args.inprocess))
+    if args.register_baseline:
+        return register_baseline_main(Path(args.register_baseline))
     check_tools()
     config, note = make_config(args)
     report = Report(notes=[note] if note else [])
