@@ -39,11 +39,15 @@ open: connections that arrive while a worker restarts wait in its queue.
 from __future__ import annotations
 
 import socket
+import struct
 import sys
 
 from modelport.errors import InvalidArgumentError, ModelportError
 
 BACKLOG = 2048
+# struct tcp_info: 8 bytes of u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked.
+# For a listening socket Linux reports its accept queue's length in tcpi_unacked.
+_TCP_INFO_UNACKED = struct.Struct("=24xI")
 
 
 class Listeners:
@@ -150,3 +154,36 @@ def _balances_reuseport() -> bool:
     except OSError:
         return False
     return True
+
+
+def accept_queued(listener: socket.socket) -> list[socket.socket]:
+    """The connections waiting in ``listener``'s accept queue, accepted now.
+
+    Closing a listening socket resets the connections in its queue, whose clients may
+    already have sent a request; a worker that stops accepting takes them first.
+    """
+    listener.setblocking(False)
+    accepted: list[socket.socket] = []
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return accepted
+        except OSError:  # out of file descriptors, or the socket is gone: leave the rest
+            return accepted
+        accepted.append(connection)
+
+
+def queue_length(listener: socket.socket) -> int:
+    """How many connections wait in ``listener``'s accept queue (0 where the kernel does
+    not say: it is read from Linux's ``TCP_INFO``)."""
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None or listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return 0
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, option, _TCP_INFO_UNACKED.size)
+    except OSError:
+        return 0
+    if len(info) < _TCP_INFO_UNACKED.size:
+        return 0
+    return int(_TCP_INFO_UNACKED.unpack(info)[0])
