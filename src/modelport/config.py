@@ -168,6 +168,11 @@ class ServeSettings(BaseModel):
     )
     access_log: bool = Field(default=False, description="Log every request (JSON, one line).")
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    spare_worker: bool = Field(
+        default=True,
+        description="Keep one worker process started ahead (about 40 MB), so that a worker "
+        "that dies is replaced without a process start.",
+    )
     max_requests_per_connection: int = Field(
         default=100,
         ge=1,

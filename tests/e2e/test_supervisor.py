@@ -29,6 +29,7 @@ from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.process.logs import JsonFormatter
 from testing_supervisor import (
     START_TIMEOUT_S,
+    Server,
     get_pid,
     launch,
     read_line,
@@ -117,6 +118,50 @@ def test_a_crashed_worker_is_replaced_while_the_others_answer(tmp_path: Path) ->
         assert crashed[0]["exit_code"] == 1
         assert crashed[0]["worker_pid"] in before
         assert f"pid {crashed[0]['worker_pid']}) exited with code 1" in crashed[0]["message"]
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid``."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {child for child in map(int, text.split()) if running(child)}
+
+
+def wait_for_children(server: Server, count: int) -> set[int]:
+    deadline = time.monotonic() + 20
+    while len(pids := children(server.process.pid)) != count:
+        assert time.monotonic() < deadline, (pids, server.stderr())
+        time.sleep(0.05)
+    server.seen_pids.update(pids)
+    return pids
+
+
+def test_a_spare_worker_waits_and_replaces_a_crashed_one_at_once(tmp_path: Path) -> None:
+    # A new connection for each request: each may land on either worker.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with (
+        serving(tmp_path, "--workers", "2") as server,
+        httpx.Client(base_url=server.url, timeout=5, limits=limits) as client,
+    ):
+        before = wait_for_children(server, 3)  # two workers and the spare
+        workers = {get_pid(client, server) for _ in range(100)}
+        assert len(workers) == 2
+        (spare,) = before - workers
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/crash", timeout=5)
+        deadline = time.monotonic() + 15
+        while get_pid(client, server) != spare:  # the spare serves in place of the crashed one
+            assert time.monotonic() < deadline, server.stderr()
+        after = wait_for_children(server, 3)  # and a new spare waits
+        assert len(after - before) == 1
+        crashed = next(line for line in server.stderr().splitlines() if "restarting" in line)
+        assert json.loads(crashed)["message"].endswith("; restarting it now")
+
+
+def test_without_a_spare_worker_there_are_only_the_workers(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2", MODELPORT_SERVE__SPARE_WORKER="false") as server:
+        assert len(wait_for_children(server, 2)) == 2
+        time.sleep(1)  # a spare would have been spawned by now
+        assert len(children(server.process.pid)) == 2
 
 
 def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(tmp_path: Path) -> None:
