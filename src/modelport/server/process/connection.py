@@ -37,9 +37,9 @@ like uvicorn's own 400 for an unparsable request: they happen before or outside 
 route, so their body is the plain ``{"error": "..."}`` of the V2 and modelport routes.
 
 This relies on uvicorn's protocol internals (``cycle``, ``flow``, ``pipeline``,
-``headers``, ``url``, ``timeout_keep_alive_task``); ``pyproject.toml`` pins the uvicorn
-versions it was written against and ``tests/unit/server/process/test_connection.py``
-fails when they change.
+``headers``, ``url``, ``timeout_keep_alive_task``, ``STATUS_LINE``);
+``pyproject.toml`` pins the uvicorn versions it was written against and
+``tests/unit/server/process/test_connection.py`` fails when they change.
 """
 
 from __future__ import annotations
@@ -147,11 +147,8 @@ class WorkerConnection(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._bad_request()
             return
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+        except httptools.HttpParserUpgrade:  # no WebSockets here: served as plain HTTP
+            self.logger.warning("Unsupported upgrade request.")
             return
         if self.phase == HEADERS:  # the header block is still incomplete after this chunk
             self._raw_bytes += len(data)
