@@ -168,7 +168,7 @@ def test_a_chunked_body_within_the_limit_is_read(server: Server) -> None:
 
 def test_over_max_connections_the_longest_waiting_connection_makes_room(server: Server) -> None:
     idle = [open_connection(server.port)]
-    time.sleep(0.05)  # the oldest by far
+    time.sleep(0.25)  # the oldest by far (the server's clock ticks every 0.1 s)
     idle += [open_connection(server.port) for _ in range(MAX_CONNECTIONS - 1)]
     try:
         time.sleep(0.2)

@@ -112,6 +112,7 @@ class WorkerServer(uvicorn.Server):
             self.should_exit = True
         if self._exit_at is not None and time.monotonic() >= self._exit_at:
             self.should_exit = True  # the drain delay is over: stop accepting
+        self.server_state.clock = asyncio.get_running_loop().time()
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self._parent:
             logger.warning("the supervisor is gone; draining")
             self.orphaned = True
@@ -208,7 +209,7 @@ class WorkerServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._drain_timeout
         while (state.connections or state.tasks) and not self.force_exit:
-            now = loop.time()
+            now = state.clock = loop.time()
             if now >= deadline:
                 break
             for connection in self._connections():
