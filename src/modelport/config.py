@@ -170,7 +170,7 @@ class ServeSettings(BaseModel):
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
     spare_worker: bool = Field(
         default=True,
-        description="Keep one worker process started ahead (about 40 MB), so that a worker "
+        description="Keep one worker process started ahead (about 35 MB), so that a worker "
         "that dies is replaced without a process start.",
     )
     max_requests_per_connection: int = Field(

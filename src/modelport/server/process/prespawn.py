@@ -10,11 +10,13 @@ other worker (``modelport.server.process.channel``). If the command ends without
 exit and its private directory removed.
 
 ``SpareWorker`` keeps one more worker spawned, imported and waiting while the server
-runs, so that a worker that dies is replaced without a process start and its imports
-(measured with the tiny test app under load on a busy 2-core machine: 2.5-3.2 s from
-the kill to the replacement answering before, most of it the spawn and imports). It
-costs one idle process (about 40 MB proportional set size: Python, uvicorn, starlette,
-numpy; the model frameworks load with the models).
+runs, so that a worker that dies is replaced without a process start and its imports.
+Measured on a busy 2-core machine, 2 workers under keep-alive load, SIGKILL to one,
+from the kill to the replacement listening: the tiny test app 1.9-2.8 s without a
+spare, 0.1-0.3 s with one; the quickstart model (ONNX) 2.0-2.4 s without, 0.65-0.95 s
+with one (the rest is resolving and loading the model). It costs one idle process
+(about 35 MB proportional set size, 60 MB resident: Python, uvicorn, starlette, numpy;
+the model frameworks load with the models).
 
 Standard library only: this runs before the CLI imports anything.
 """

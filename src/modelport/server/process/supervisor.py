@@ -63,7 +63,7 @@ from modelport.server.process.channel import (
 from modelport.server.process.listeners import Listeners, authority
 from modelport.server.process.logs import json_handler
 from modelport.server.process.signals import SupervisorSignals
-from modelport.server.process.slots import WorkerSlot, describe_exit
+from modelport.server.process.slots import WorkerSlot, backoff, describe_exit
 from modelport.server.process.spec import (
     DEFAULT_FACTORY,
     FAILED,
@@ -77,9 +77,6 @@ from modelport.serving.sources import ModelSource
 
 Resolver = Callable[[Sequence[ModelSource]], Sequence[ModelSource]]
 
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 10.0
-STABLE_AFTER_S = 30.0
 KILL_SLACK_S = 5.0
 FORCED_EXIT = 130
 
@@ -112,11 +109,6 @@ def serving_line(settings: Settings, models: int, port: int) -> str:
     url = f"http://{authority(settings.serve.host, port)}"
     workers = settings.serve.workers
     return f"modelport serving {models} model(s) on {url} with {workers} worker(s)"
-
-
-def _backoff(crashes: int) -> float:
-    """Seconds before restarting a worker after ``crashes`` crashes in a row."""
-    return float(min(BACKOFF_FIRST_S * 2 ** (crashes - 1), BACKOFF_MAX_S))
 
 
 def _print_line(line: str) -> None:
@@ -157,6 +149,8 @@ class Supervisor:
         handler = json_handler(fields={"pid": os.getpid()})
         logger.addHandler(handler)
         propagate, logger.propagate = logger.propagate, False
+        level = logger.level
+        logger.setLevel(logging.INFO)  # "worker N is serving again" is INFO
         directory: Path | None = None
         try:
             # Worker 0 may be running already (spawned by the CLI); it lives in its
@@ -179,6 +173,7 @@ class Supervisor:
                 shutil.rmtree(directory, ignore_errors=True)
             logger.removeHandler(handler)
             logger.propagate = propagate
+            logger.setLevel(level)
 
     def _serve(self, listeners: Listeners) -> int:
         self._spec_path = self._directory / "worker.json"
@@ -290,15 +285,9 @@ class Supervisor:
         self._read_status(worker)
         assert worker.process is not None
         pid, code = worker.process.pid, worker.process.returncode
-        worker.process, worker.ready = None, False
+        delay = worker.exited(now)
         self._close_status(worker)
         self._mark_dead(pid)
-        if now - worker.started_at >= STABLE_AFTER_S:
-            worker.crashes = 0
-        worker.crashes += 1
-        # The first crash is replaced at once; a crash loop backs off.
-        delay = 0.0 if worker.crashes == 1 else _backoff(worker.crashes - 1)
-        worker.restart_at = now + delay
         reason = f": {worker.failure}" if worker.failure else ""
         logger.error(
             "worker %d (pid %d) exited with %s%s; restarting it %s",
@@ -317,7 +306,7 @@ class Supervisor:
             self._spawn(worker)
         except OSError as exc:
             worker.crashes += 1
-            delay = _backoff(worker.crashes)
+            delay = backoff(worker.crashes)
             worker.restart_at = time.monotonic() + delay
             logger.error("cannot start worker %d: %s; retrying in %.1f s", worker.index, exc, delay)
 
