@@ -158,6 +158,16 @@ def test_a_chunked_body_is_refused_413_as_soon_as_it_passes_the_limit(server: Se
         assert wait_closed(sock, CLOSE_WITHIN_S) is not None
 
 
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
+    server: Server,
+) -> None:
+    head = b"POST /body HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n"
+    with open_connection(server.port, head) as sock:
+        response = read_response(sock)
+        assert response.status == 413
+        assert wait_closed(sock, CLOSE_WITHIN_S) is not None  # the body is not awaited
+
+
 def test_a_chunked_body_within_the_limit_is_read(server: Server) -> None:
     head = b"POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunk = b"%x\r\n%s\r\n" % (1000, b"x" * 1000)
