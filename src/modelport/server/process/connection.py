@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
-import logging
 import struct
 import termios
 from collections import Counter
@@ -61,8 +60,6 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from modelport.config import ConnectionSettings
-
-logger = logging.getLogger("modelport.server.process.connection")
 
 LINGER_S = 2.0
 # While draining, a connection idle this long is closed; a younger one may be about to
