@@ -128,6 +128,7 @@ class KeepAliveLoad:
     def _run(self) -> None:
         sock: socket.socket | None = None
         outcomes = self.outcomes
+        answered_here = 0  # requests answered on this connection so far
         while self._running():
             if sock is not None and closed_by_peer(sock):
                 sock.close()
@@ -135,18 +136,20 @@ class KeepAliveLoad:
                 with outcomes.lock:
                     outcomes.closed_before_send += 1
             if sock is None:
-                sock = self._connect()
+                sock, answered_here = self._connect(), 0
                 if sock is None:
                     continue
             try:
                 sock.sendall(self._request)
                 response = read_response(sock)
             except (OSError, Incomplete) as exc:
+                where = "a kept-alive connection" if answered_here else "a new connection"
                 with outcomes.lock:
-                    outcomes.dropped.append(repr(exc))
+                    outcomes.dropped.append(f"{where} at {time.monotonic():.6f}: {exc!r}")
                 sock.close()
                 sock = None
                 continue
+            answered_here += 1
             with outcomes.lock:
                 outcomes.answered += 1
                 outcomes.statuses[response.status] += 1

@@ -38,6 +38,7 @@ open: connections that arrive while a worker restarts wait in its queue.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -172,6 +173,27 @@ def accept_queued(listener: socket.socket) -> list[socket.socket]:
         except OSError:  # out of file descriptors, or the socket is gone: leave the rest
             return accepted
         accepted.append(connection)
+
+
+def stop_listening(listener: socket.socket) -> tuple[list[socket.socket], int]:
+    """Stop accepting on ``listener`` without resetting what waits in its queue: the
+    waiting connections, accepted now, and how many arrived in the instant between the
+    last look at the queue and the end of listening (reset by the kernel).
+
+    On Linux ``shutdown`` ends the listening right after that last look, while the
+    socket stays open for its owner (the event loop) to close; elsewhere the owner's
+    close ends it, a little later.
+    """
+    accepted: list[socket.socket] = []
+    left = 0
+    for _ in range(3):  # what arrives while the queue is taken is taken too
+        accepted.extend(accept_queued(listener))
+        left = queue_length(listener)
+        if not left:
+            break
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RD)
+    return accepted, left
 
 
 def queue_length(listener: socket.socket) -> int:

@@ -13,9 +13,10 @@ The drain, from SIGTERM (or SIGINT, or the supervisor's death):
 2. For ``drain_delay_s`` the worker keeps accepting and serving.
 3. It stops accepting. The connections already waiting in its socket's accept queue
    would be reset by the close (their clients may have sent a request): it accepts
-   them first, then closes the socket and reads how many arrived in between (Linux's
-   ``TCP_INFO``). From here on the kernel refuses new connections on this worker's
-   socket; the server never sees them, so it cannot count them.
+   them first, reads how many arrived meanwhile (Linux's ``TCP_INFO``) and ends the
+   listening at once (``listeners.stop_listening``). From here on the kernel refuses
+   new connections on this worker's socket; the server never sees them, so it cannot
+   count them.
 4. Requests that arrive on open connections are answered, with ``connection: close``.
    A connection with no request closes once idle for ``DRAIN_IDLE_S``; requests in
    progress finish within ``drain_timeout_s``, after which the rest is cut.
@@ -42,7 +43,7 @@ import uvicorn
 
 from modelport.config import ConnectionSettings, Settings
 from modelport.server.process.connection import ConnectionsState, WorkerConnection
-from modelport.server.process.listeners import BACKLOG, accept_queued, queue_length
+from modelport.server.process.listeners import BACKLOG, stop_listening
 from modelport.server.process.spec import ServerApp, StatusPipe
 
 logger = logging.getLogger("modelport.server.process.worker")
@@ -183,8 +184,9 @@ class WorkerServer(uvicorn.Server):
         waiting: list[socket.socket] = []
         left = 0
         for sock in sockets:
-            waiting.extend(accept_queued(sock))
-            left += queue_length(sock)  # arrived since: the close resets them
+            accepted, arrived = stop_listening(sock)
+            waiting.extend(accepted)
+            left += arrived
         for server in self.servers:
             server.close()
         for sock in sockets:

@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from modelport.errors import ModelportError
-from modelport.server.process.listeners import Listeners, accept_queued, queue_length
+from modelport.server.process.listeners import (
+    Listeners,
+    accept_queued,
+    queue_length,
+    stop_listening,
+)
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-worker sockets need Linux's SO_REUSEPORT"
@@ -135,7 +140,7 @@ def test_a_restart_on_the_same_port_is_not_refused_for_its_old_connections(
 
 
 @linux_only
-def test_a_stopping_worker_accepts_what_waits_in_its_queue_and_sees_the_rest() -> None:
+def test_a_stopping_worker_takes_what_waits_in_its_queue_then_stops_listening() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
@@ -146,10 +151,12 @@ def test_a_stopping_worker_accepts_what_waits_in_its_queue_and_sees_the_rest() -
                 select.select([], [], [], 0.01)
                 deadline -= 1
             assert queue_length(listener) == 5
-            waiting = accept_queued(listener)
-            assert len(waiting) == 5
-            assert queue_length(listener) == 0
+            waiting, left = stop_listening(listener)
+            assert (len(waiting), left) == (5, 0)
             assert accept_queued(listener) == []
+            with pytest.raises(ConnectionRefusedError):  # no longer listening...
+                socket.create_connection(listener.getsockname(), timeout=2)
+            assert listener.fileno() >= 0  # ... though the socket is still its owner's to close
             for connection in waiting:
                 connection.close()
         finally:
