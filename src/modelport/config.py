@@ -12,6 +12,9 @@ the file::
     port = 9000
     workers = 2
 
+    [serve.connections]
+    header_timeout_s = 5
+
     [serve.batching]
     max_batch_size = 32
 
@@ -76,6 +79,47 @@ class ModelServeSettings(BaseModel):
         return defaults.model_copy(update=fields)
 
 
+class ConnectionSettings(BaseModel):
+    """Timeouts and limits of each client connection (``[serve.connections]``): a
+    client that sends nothing, half a request, or too much cannot hold a connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, le=3600, description="A kept-alive connection with no request closes."
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest a request's header block may take to arrive (from the "
+        "connection's opening for its first request); then 408 and the connection closes.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest a request body may stop arriving while the server waits for "
+        "it; then 408 and the connection closes.",
+    )
+    max_headers: int = Field(
+        default=100, ge=1, le=10_000, description="Most header fields in a request; more: 431."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request line and headers, in bytes; more: 431 (414 for the URL).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Open connections per worker; beyond, the longest-idle one is closed "
+        "(or, when all have requests under way, the new one is answered 503).",
+    )
+
+
 class ServeSettings(BaseModel):
     """The inference server."""
 
@@ -123,6 +167,12 @@ class ServeSettings(BaseModel):
         "outputs or their types would break current clients (refused by default).",
     )
     access_log: bool = Field(default=False, description="Log every request (JSON, one line).")
+    connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    spare_worker: bool = Field(
+        default=True,
+        description="Keep one worker process started ahead (about 35 MB), so that a worker "
+        "that dies is replaced without a process start.",
+    )
     max_requests_per_connection: int = Field(
         default=100,
         ge=1,

@@ -12,17 +12,13 @@ import contextlib
 import json
 import logging
 import os
-import selectors
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,122 +28,16 @@ from modelport.cli.serve import build_settings
 from modelport.errors import InvalidArgumentError
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.process.logs import JsonFormatter
-
-HERE = Path(__file__).resolve().parent
-# `serve` is registered in the CLI by cli/main.py; add it here if it is not (yet).
-LAUNCH = (
-    "import sys; from modelport.cli.main import cli, main; "
-    "from modelport.cli.serve import serve; "
-    "'serve' in cli.commands or cli.add_command(serve); main(sys.argv[1:])"
+from testing_supervisor import (
+    START_TIMEOUT_S,
+    Server,
+    get_pid,
+    launch,
+    read_line,
+    refused,
+    serving,
+    stop,
 )
-START_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Server:
-    """A running ``modelport serve`` and what the test learned about it."""
-
-    process: subprocess.Popen[bytes]
-    stderr_path: Path
-    url: str = ""
-    port: int = 0
-    seen_pids: set[int] = field(default_factory=set)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8")
-
-    def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout=timeout)
-
-
-def launch(tmp_path: Path, *args: str, factory: str = "tiny_app:build", **env: str) -> Server:
-    """Start ``modelport serve`` with the tiny app; stdout is a pipe, stderr a file."""
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("MODELPORT_SERVE__") and name != "MODELPORT_CONFIG"
-    }
-    environment = {**inherited, "PYTHONPATH": str(HERE), **env}
-    stderr_path = tmp_path / "serve.stderr"
-    command = [sys.executable, "-c", LAUNCH, "serve", "--port", "0", "--app-factory", factory]
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            [*command, *args, "tiny@production"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=environment,
-        )
-    return Server(process, stderr_path)
-
-
-def read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """One line of the process's stdout ('' at EOF), or fail after ``timeout``."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"no line on stdout within {timeout} s (got {data!r})")
-            if selector.select(remaining):
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                data += chunk
-    return data.decode().partition("\n")[0]
-
-
-@contextlib.contextmanager
-def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
-    """A server that has printed its "serving" line; stopped by pid afterwards."""
-    server = launch(tmp_path, *args, **env)
-    try:
-        line = read_line(server.process, START_TIMEOUT_S)
-        assert line.startswith("modelport serving 1 model(s) on http://127.0.0.1:"), (
-            line + server.stderr()
-        )
-        server.url = line.split(" on ")[1].split(" ")[0]
-        server.port = int(server.url.rsplit(":", 1)[1])
-        yield server
-    finally:
-        stop(server)
-
-
-def stop(server: Server) -> None:
-    """Stop the supervisor (SIGTERM, then SIGKILL) and any worker it left behind."""
-    process = server.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-    if process.stdout is not None:
-        process.stdout.close()
-    for pid in server.seen_pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def get_pid(client: httpx.Client, server: Server) -> int:
-    response = client.get("/pid")
-    assert response.status_code == 200
-    pid = int(response.json())
-    server.seen_pids.add(pid)
-    return pid
-
-
-def refused(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 def test_requests_on_one_connection_reach_every_worker(tmp_path: Path) -> None:
@@ -229,6 +119,54 @@ def test_a_crashed_worker_is_replaced_while_the_others_answer(tmp_path: Path) ->
         assert crashed[0]["exit_code"] == 1
         assert crashed[0]["worker_pid"] in before
         assert f"pid {crashed[0]['worker_pid']}) exited with code 1" in crashed[0]["message"]
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid``."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {child for child in map(int, text.split()) if running(child)}
+
+
+def wait_for_children(server: Server, count: int) -> set[int]:
+    deadline = time.monotonic() + 20
+    while len(pids := children(server.process.pid)) != count:
+        assert time.monotonic() < deadline, (pids, server.stderr())
+        time.sleep(0.05)
+    server.seen_pids.update(pids)
+    return pids
+
+
+def test_a_spare_worker_waits_and_replaces_a_crashed_one_at_once(tmp_path: Path) -> None:
+    # A new connection for each request: each may land on either worker.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with (
+        serving(tmp_path, "--workers", "2") as server,
+        httpx.Client(base_url=server.url, timeout=5, limits=limits) as client,
+    ):
+        before = wait_for_children(server, 3)  # two workers and the spare
+        workers = {get_pid(client, server) for _ in range(100)}
+        assert len(workers) == 2
+        (spare,) = before - workers
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/crash", timeout=5)
+        deadline = time.monotonic() + 15
+        pid = 0
+        while pid != spare:  # the spare serves in place of the crashed one
+            assert time.monotonic() < deadline, server.stderr()
+            # A connection the kernel queued for the crashed worker is reset (its cost).
+            with contextlib.suppress(httpx.TransportError):
+                pid = get_pid(client, server)
+        after = wait_for_children(server, 3)  # and a new spare waits
+        assert len(after - before) == 1
+        crashed = next(line for line in server.stderr().splitlines() if "restarting" in line)
+        assert json.loads(crashed)["message"].endswith("; restarting it now")
+
+
+def test_without_a_spare_worker_there_are_only_the_workers(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2", MODELPORT_SERVE__SPARE_WORKER="false") as server:
+        assert len(wait_for_children(server, 2)) == 2
+        time.sleep(1)  # a spare would have been spawned by now
+        assert len(children(server.process.pid)) == 2
 
 
 def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(tmp_path: Path) -> None:

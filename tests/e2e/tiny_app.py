@@ -7,6 +7,8 @@ directory on the workers' ``PYTHONPATH``. Routes:
 * ``/pid``: the worker's process id.
 * ``/slow?s=2``: sleeps (asynchronously), then ``{"pid": ..., "draining": ...}``.
 * ``/crash``: ``os._exit(1)`` without answering.
+* ``/body``: reads the request body as the inference routes do (``read_body``, up to
+  ``serve.max_body_bytes``) and answers its length, or the error's status.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from modelport.config import Settings
+from modelport.errors import ModelportError
+from modelport.server.http.asgi import read_body
 from modelport.server.http.connections import recycle_connections
+from modelport.server.http.errors import status_of
 from modelport.server.process.spec import ASGIApp, Receive, Scope, Send
 from modelport.serving.sources import ModelSource
 
@@ -40,6 +45,7 @@ class TinyApp:
         self._on_ready = on_ready
         self._on_failed = on_failed
         self._failure = failure
+        self._max_body_bytes = settings.serve.max_body_bytes
         self.asgi: ASGIApp = recycle_connections(
             self._app, workers=workers, max_requests=settings.serve.max_requests_per_connection
         )
@@ -62,6 +68,13 @@ class TinyApp:
             await _respond(send, 200, {"pid": os.getpid(), "draining": self.draining})
         elif path == "/crash":
             os._exit(1)
+        elif path == "/body":
+            try:
+                body = await read_body(scope, receive, self._max_body_bytes)
+            except ModelportError as exc:
+                await _respond(send, status_of(exc)[0], {"error": exc.message})
+                return
+            await _respond(send, 200, len(body))
         else:
             await _respond(send, 404, {"error": f"no route for {path}"})
 

@@ -11,6 +11,7 @@ the workers import uvicorn, the ASGI app and the model frameworks themselves.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from modelport.config import Settings
+from modelport.config import ServeSettings, Settings
 from modelport.errors import InvalidArgumentError
 from modelport.server.process.spec import DEFAULT_FACTORY
 from modelport.server.process.supervisor import run_server
@@ -74,6 +75,27 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
         raise InvalidArgumentError(_describe(exc.errors()[0])) from None
     except ValueError as exc:  # the config file cannot be read or has unknown tables
         raise InvalidArgumentError(str(exc)) from None
+
+
+def drain_delay_hint(serve: ServeSettings) -> str | None:
+    """A one-line hint for a server other machines reach, with no drain delay: behind
+    a load balancer, requests still routed here after SIGTERM would be refused."""
+    if serve.drain_delay_s > 0 or _is_loopback(serve.host):
+        return None
+    return (
+        "hint: --drain-delay is 0, so on SIGTERM this server stops accepting at once; "
+        "behind a load balancer or in Kubernetes, set it to how long they take to stop "
+        "routing here (e.g. --drain-delay 5, see docs/production.md)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, or "" for every address: reachable from elsewhere
+        return False
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -142,8 +164,8 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
 @click.option(
     "--drain-delay",
     type=float,
-    help="On SIGTERM, seconds to keep accepting after readiness turns 503, for load "
-    "balancers to notice.  [default: 0]",
+    help="On SIGTERM, seconds to keep accepting and serving after readiness turns 503, "
+    "until load balancers stop routing here: 5 behind a Kubernetes Service.  [default: 0]",
 )
 @click.option(
     "--access-log/--no-access-log", default=None, help="Log every request as a JSON line."
@@ -185,6 +207,9 @@ def serve(
     config file; options given here win.
     """
     settings = build_settings(config, **options)
+    hint = drain_delay_hint(settings.serve)
+    if hint is not None:
+        click.echo(hint, err=True)
     announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None
     return serve_models(settings, models, factory=app_factory, announce=announce)
 

@@ -38,12 +38,17 @@ open: connections that arrive while a worker restarts wait in its queue.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
 import sys
 
 from modelport.errors import InvalidArgumentError, ModelportError
 
 BACKLOG = 2048
+# struct tcp_info: 8 bytes of u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked.
+# For a listening socket Linux reports its accept queue's length in tcpi_unacked.
+_TCP_INFO_UNACKED = struct.Struct("=24xI")
 
 
 class Listeners:
@@ -150,3 +155,57 @@ def _balances_reuseport() -> bool:
     except OSError:
         return False
     return True
+
+
+def accept_queued(listener: socket.socket) -> list[socket.socket]:
+    """The connections waiting in ``listener``'s accept queue, accepted now.
+
+    Closing a listening socket resets the connections in its queue, whose clients may
+    already have sent a request; a worker that stops accepting takes them first.
+    """
+    listener.setblocking(False)
+    accepted: list[socket.socket] = []
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return accepted
+        except OSError:  # out of file descriptors, or the socket is gone: leave the rest
+            return accepted
+        accepted.append(connection)
+
+
+def stop_listening(listener: socket.socket) -> tuple[list[socket.socket], int]:
+    """Stop accepting on ``listener`` without resetting what waits in its queue: the
+    waiting connections, accepted now, and how many arrived in the instant between the
+    last look at the queue and the end of listening (reset by the kernel).
+
+    On Linux ``shutdown`` ends the listening right after that last look, while the
+    socket stays open for its owner (the event loop) to close; elsewhere the owner's
+    close ends it, a little later.
+    """
+    accepted: list[socket.socket] = []
+    left = 0
+    for _ in range(3):  # what arrives while the queue is taken is taken too
+        accepted.extend(accept_queued(listener))
+        left = queue_length(listener)
+        if not left:
+            break
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RD)
+    return accepted, left
+
+
+def queue_length(listener: socket.socket) -> int:
+    """How many connections wait in ``listener``'s accept queue (0 where the kernel does
+    not say: it is read from Linux's ``TCP_INFO``)."""
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None or listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return 0
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, option, _TCP_INFO_UNACKED.size)
+    except OSError:
+        return 0
+    if len(info) < _TCP_INFO_UNACKED.size:
+        return 0
+    return int(_TCP_INFO_UNACKED.unpack(info)[0])

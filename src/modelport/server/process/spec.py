@@ -11,7 +11,7 @@
   crashed workers resolve for themselves).
 * The status line protocol: each worker writes exactly one line on its channel
   (``modelport.server.process.channel``), ``ready`` once it accepts requests, or
-  ``failed <message>`` (then exits with ``STARTUP_FAILED``).
+  ``failed <message>`` (then exits with ``STARTUP_FAILED``); ``StatusPipe`` writes it.
 
 This module is imported by the supervisor, so it must stay light: stdlib and our
 settings only (no uvicorn, starlette or prometheus_client).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -175,3 +176,57 @@ def parse_status(line: bytes) -> tuple[str, str]:
     """``(status, message)`` from a status line (``("", "")`` when it is empty)."""
     status, _, message = line.decode("utf-8", "replace").strip().partition(" ")
     return status, message
+
+
+class StatusPipe:
+    """The worker's one status line to the supervisor; the first report wins.
+
+    ``ready`` is written once both the app has called ``on_ready`` and uvicorn listens,
+    in either order (an app may finish its lifespan startup first and load models in
+    the background). ``on_ready`` and ``on_failed`` may be called from any thread.
+    """
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._app_ready = False
+        self._listening = False
+        self.reported: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True once a failure was reported."""
+        return self.reported == FAILED
+
+    def app_ready(self) -> None:
+        """The app has loaded its models (the factory's ``on_ready``)."""
+        self._app_ready = True
+        self._report_ready()
+
+    def listening(self) -> None:
+        """uvicorn has started and accepts connections."""
+        self._listening = True
+        self._report_ready()
+
+    def fail(self, message: str) -> None:
+        """Report that the worker cannot start, and why (shown to the user)."""
+        self._report(FAILED, message)
+
+    def _report_ready(self) -> None:
+        if self._app_ready and self._listening:
+            self._report(READY, "")
+
+    def _report(self, status: str, message: str) -> None:
+        with self._lock:
+            if self.reported is not None:
+                return
+            self.reported = status
+            fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.write(fd, status_line(status, message))
+        except OSError:  # the supervisor is gone; the parent check ends this worker
+            pass
+        finally:
+            os.close(fd)

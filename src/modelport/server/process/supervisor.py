@@ -15,11 +15,13 @@ Worker 0 may have been spawned by the CLI before the settings were read
   fails first, the others are stopped and ``ModelportError(message)`` is raised (the
   CLI prints ``error: <message>`` and exits 1).
 * Running: a worker that exits (crash, OOM kill, ``os._exit``) is logged with its pid
-  and exit code and replaced; repeated crashes back off from 0.5 s, doubling up to
-  10 s, and the back-off resets once a worker has stayed up 30 s. New connections go
-  to the other workers meanwhile (``listeners`` says what happens to those the dead
-  worker had not accepted yet). The dead worker's live Prometheus gauges are removed
-  (``mark_process_dead``).
+  and exit code and replaced at once by the spare worker, spawned and imported ahead
+  (``prespawn.SpareWorker``, ``serve.spare_worker``), which only has to load the
+  models; repeated crashes back off from 0.5 s, doubling up to 10 s, and the back-off
+  resets once a worker has stayed up 30 s. New connections go to the other workers
+  meanwhile (``listeners`` says what happens to those the dead worker had not
+  accepted yet). The dead worker's live Prometheus gauges are removed
+  (``mark_process_dead``). A new spare is spawned once every worker is ready.
 * SIGTERM or SIGINT: the supervisor stops accepting on its own socket and sends SIGTERM
   to every worker, which stop accepting, finish in-flight requests within
   ``serve.drain_timeout_s`` and exit. Workers still running ``drain_timeout_s + 5`` s
@@ -61,7 +63,7 @@ from modelport.server.process.channel import (
 from modelport.server.process.listeners import Listeners, authority
 from modelport.server.process.logs import json_handler
 from modelport.server.process.signals import SupervisorSignals
-from modelport.server.process.slots import WorkerSlot, describe_exit
+from modelport.server.process.slots import WorkerSlot, backoff, describe_exit
 from modelport.server.process.spec import (
     DEFAULT_FACTORY,
     FAILED,
@@ -75,9 +77,6 @@ from modelport.serving.sources import ModelSource
 
 Resolver = Callable[[Sequence[ModelSource]], Sequence[ModelSource]]
 
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 10.0
-STABLE_AFTER_S = 30.0
 KILL_SLACK_S = 5.0
 FORCED_EXIT = 130
 
@@ -141,6 +140,7 @@ class Supervisor:
         self._spec_path = Path()
         self._listeners: Listeners | None = None
         self._prespawned: prespawn.PrespawnedWorker | None = None
+        self._spare: prespawn.SpareWorker | None = None
 
     def run(self) -> int:
         """Serve until stopped; the exit code (raises when the startup fails). Run once."""
@@ -149,6 +149,8 @@ class Supervisor:
         handler = json_handler(fields={"pid": os.getpid()})
         logger.addHandler(handler)
         propagate, logger.propagate = logger.propagate, False
+        level = logger.level
+        logger.setLevel(logging.INFO)  # "worker N is serving again" is INFO
         directory: Path | None = None
         try:
             # Worker 0 may be running already (spawned by the CLI); it lives in its
@@ -156,6 +158,7 @@ class Supervisor:
             self._prespawned = prespawn.adopt()
             directory = self._prespawned.directory if self._prespawned else make_private_directory()
             self._directory = directory
+            self._spare = prespawn.SpareWorker(directory, enabled=serve.spare_worker)
             with self._signals.installed():
                 self._selector.register(self._signals.wakeup_fd, selectors.EVENT_READ)
                 return self._serve(listeners)
@@ -163,11 +166,14 @@ class Supervisor:
             listeners.close()
             self._kill_all()
             self._discard_prespawned()
+            if self._spare is not None:
+                self._spare.discard()
             self._selector.close()
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
             logger.removeHandler(handler)
             logger.propagate = propagate
+            logger.setLevel(level)
 
     def _serve(self, listeners: Listeners) -> int:
         self._spec_path = self._directory / "worker.json"
@@ -234,6 +240,9 @@ class Supervisor:
             self._prespawned = None
             return waiting.process, waiting.channel
         self._discard_prespawned()
+        spare = self._spare.take() if self._spare is not None else None
+        if spare is not None:
+            return spare.process, spare.channel
         return spawn_worker(self._directory)
 
     def _discard_prespawned(self) -> None:
@@ -261,6 +270,8 @@ class Supervisor:
 
     def _supervise(self) -> None:
         while not self._signals.stop:
+            if self._spare is not None and all(worker.ready for worker in self._workers):
+                self._spare.replenish()  # not while a replacement loads: it needs the CPU
             now = time.monotonic()
             for worker in self._workers:
                 if worker.process is not None and not worker.alive():
@@ -274,18 +285,19 @@ class Supervisor:
         self._read_status(worker)
         assert worker.process is not None
         pid, code = worker.process.pid, worker.process.returncode
-        worker.process = None
+        delay = worker.exited(now)
         self._close_status(worker)
         self._mark_dead(pid)
-        if now - worker.started_at >= STABLE_AFTER_S:
-            worker.crashes = 0
-        worker.crashes += 1
-        delay = min(BACKOFF_FIRST_S * 2 ** (worker.crashes - 1), BACKOFF_MAX_S)
-        worker.restart_at = now + delay
         reason = f": {worker.failure}" if worker.failure else ""
         logger.error(
-            "worker %d (pid %d) exited with %s%s; restarting it in %.1f s",
-            *(worker.index, pid, describe_exit(code), reason, delay),
+            "worker %d (pid %d) exited with %s%s; restarting it %s",
+            *(
+                worker.index,
+                pid,
+                describe_exit(code),
+                reason,
+                f"in {delay:.1f} s" if delay else "now",
+            ),
             extra={"worker": worker.index, "worker_pid": pid, "exit_code": code},
         )
 
@@ -294,7 +306,7 @@ class Supervisor:
             self._spawn(worker)
         except OSError as exc:
             worker.crashes += 1
-            delay = min(BACKOFF_FIRST_S * 2 ** (worker.crashes - 1), BACKOFF_MAX_S)
+            delay = backoff(worker.crashes)
             worker.restart_at = time.monotonic() + delay
             logger.error("cannot start worker %d: %s; retrying in %.1f s", worker.index, exc, delay)
 
@@ -347,6 +359,8 @@ class Supervisor:
     def _drain(self) -> int:
         """SIGTERM every worker, wait for them, kill the stragglers; the exit code."""
         interrupts = self._signals.interrupts
+        if self._spare is not None:
+            self._spare.discard()
         for worker in self._workers:
             worker.restart_at = None
         serve = self._settings.serve

@@ -8,10 +8,12 @@ with the spec's factory and serves it with uvicorn on that socket. It writes one
 on the channel: ``ready`` once uvicorn serves (models loaded and the socket
 registered), or ``failed <message>`` and exits with code 3.
 
-SIGTERM (or SIGINT) starts the drain: readiness turns 503 at once (``begin_drain``),
-uvicorn stops accepting, closes idle keep-alive connections, lets in-flight requests
-finish within ``serve.drain_timeout_s``, runs the lifespan shutdown, and the process
-exits 0. A worker whose supervisor disappears (killed with SIGKILL) drains the same way.
+SIGTERM (or SIGINT) starts the drain (``modelport.server.process.worker_server``):
+readiness turns 503 at once (``begin_drain``), answers close their connections, and
+after ``serve.drain_delay_s`` the worker stops accepting, answers what still arrives on
+open connections, lets requests in progress finish within ``serve.drain_timeout_s``,
+runs the lifespan shutdown, logs what the drain did, and the process exits 0. A worker
+whose supervisor disappears (killed with SIGKILL) drains the same way.
 """
 
 from __future__ import annotations
@@ -20,19 +22,14 @@ import contextlib
 import importlib
 import logging
 import os
+import resource
 import shutil
-import signal
 import socket
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
-
-import uvicorn
 
 from modelport.config import Settings
 from modelport.errors import ModelportError
@@ -46,71 +43,16 @@ from modelport.server.process.channel import (
 from modelport.server.process.logs import install_json_logging
 from modelport.server.process.spec import (
     DEFAULT_PRELOAD,
-    FAILED,
-    READY,
     STARTUP_FAILED,
     ServerApp,
     ServerAppFactory,
+    StatusPipe,
     WorkerSpec,
-    status_line,
     wait_for_pins,
 )
+from modelport.server.process.worker_server import WorkerServer, uvicorn_config
 
 logger = logging.getLogger("modelport.server.process.worker")
-
-
-class StatusPipe:
-    """The worker's one status line to the supervisor; the first report wins.
-
-    ``ready`` is written once both the app has called ``on_ready`` and uvicorn listens,
-    in either order (an app may finish its lifespan startup first and load models in
-    the background). ``on_ready`` and ``on_failed`` may be called from any thread.
-    """
-
-    def __init__(self, fd: int | None) -> None:
-        self._fd = fd
-        self._lock = threading.Lock()
-        self._app_ready = False
-        self._listening = False
-        self.reported: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        """True once a failure was reported."""
-        return self.reported == FAILED
-
-    def app_ready(self) -> None:
-        """The app has loaded its models (the factory's ``on_ready``)."""
-        self._app_ready = True
-        self._report_ready()
-
-    def listening(self) -> None:
-        """uvicorn has started and accepts connections."""
-        self._listening = True
-        self._report_ready()
-
-    def fail(self, message: str) -> None:
-        """Report that the worker cannot start, and why (shown to the user)."""
-        self._report(FAILED, message)
-
-    def _report_ready(self) -> None:
-        if self._app_ready and self._listening:
-            self._report(READY, "")
-
-    def _report(self, status: str, message: str) -> None:
-        with self._lock:
-            if self.reported is not None:
-                return
-            self.reported = status
-            fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.write(fd, status_line(status, message))
-        except OSError:  # the supervisor is gone; the parent check ends this worker
-            pass
-        finally:
-            os.close(fd)
 
 
 class _QuietAfterFailure(logging.Filter):
@@ -123,70 +65,6 @@ class _QuietAfterFailure(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (self._status.failed and record.name.startswith("uvicorn"))
-
-
-class WorkerServer(uvicorn.Server):
-    """uvicorn's server with modelport's drain, readiness and orphan handling."""
-
-    def __init__(
-        self,
-        config: uvicorn.Config,
-        app: ServerApp,
-        status: StatusPipe,
-        *,
-        drain_delay_s: float = 0.0,
-    ) -> None:
-        super().__init__(config)
-        self._app = app
-        self._status = status
-        self._parent = os.getppid()
-        self._drain_delay = drain_delay_s
-        self._exit_at: float | None = None
-        self.orphaned = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Start draining: readiness first, then (after ``drain_delay_s``, during which
-        requests are still accepted) uvicorn's graceful shutdown. A second Ctrl+C stops
-        at once.
-
-        The signal is deliberately not recorded in ``_captured_signals``: uvicorn would
-        raise it again after the shutdown, ending the process by the signal instead of
-        with exit code 0.
-        """
-        self._begin_drain()
-        if (self.should_exit or self._exit_at is not None) and sig == signal.SIGINT:
-            self.force_exit = True
-            self.should_exit = True
-        elif self._drain_delay > 0 and not self.should_exit:
-            if self._exit_at is None:
-                self._exit_at = time.monotonic() + self._drain_delay
-        else:
-            self.should_exit = True
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's startup (lifespan, then listen), then report ready."""
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._status.listening()
-
-    async def on_tick(self, counter: int) -> bool:
-        """uvicorn's tick (every 0.1 s); stop after a failure, drain when orphaned."""
-        if self._status.failed:  # on_failed was called after the lifespan startup
-            self.should_exit = True
-        if self._exit_at is not None and time.monotonic() >= self._exit_at:
-            self.should_exit = True  # the drain delay is over: stop accepting
-        if counter % 10 == 0 and not self.should_exit and os.getppid() != self._parent:
-            logger.warning("the supervisor is gone; draining")
-            self.orphaned = True
-            self._begin_drain()
-            self.should_exit = True
-        return await super().on_tick(counter)
-
-    def _begin_drain(self) -> None:
-        try:
-            self._app.begin_drain()
-        except Exception:  # a signal handler must not raise into the event loop
-            logger.exception("begin_drain failed")
 
 
 def load_factory(name: str) -> ServerAppFactory:
@@ -206,29 +84,6 @@ def _attribute(name: str) -> Any:
     if not module_name or not attribute:
         raise ValueError(f"{name!r} is not of the form module:attribute")
     return getattr(importlib.import_module(module_name), attribute)
-
-
-def uvicorn_config(app: ServerApp, settings: Settings) -> uvicorn.Config:
-    """How uvicorn serves ``app``: uvloop and httptools, our logging, our drain timeout.
-
-    ``proxy_headers`` is off: uvicorn would otherwise trust ``X-Forwarded-For`` from
-    127.0.0.1 and rewrite ``scope["client"]``, which the connection recycler keys on.
-    """
-    return uvicorn.Config(
-        app.asgi,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        interface="asgi3",  # auto-detection mistakes a bound async method for ASGI 2
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        # uvicorn annotates int but uses it as an asyncio timeout, which takes floats.
-        timeout_graceful_shutdown=settings.serve.drain_timeout_s,  # type: ignore[arg-type]
-        timeout_keep_alive=5,
-    )
 
 
 def _build(
@@ -269,8 +124,15 @@ def serve(
     if settings.debug:
         logging.getLogger().setLevel(logging.INFO)
     listener = socket.socket(fileno=spec.listen_fd)  # family and type from the socket
+    serve_settings = settings.serve
+    _allow_connections(serve_settings.connections.max_connections)
     server = WorkerServer(
-        uvicorn_config(app, settings), app, status, drain_delay_s=settings.serve.drain_delay_s
+        uvicorn_config(app, settings),
+        app,
+        status,
+        limits=serve_settings.connections,
+        drain_delay_s=serve_settings.drain_delay_s,
+        drain_timeout_s=serve_settings.drain_timeout_s,
     )
     try:
         server.run(sockets=[listener])
@@ -281,6 +143,27 @@ def serve(
         _remove_private_directory(spec_path)
     status.fail(f"worker {index} stopped before it was ready")  # no-op once ready
     return STARTUP_FAILED if status.failed else 0
+
+
+_SPARE_FILES = 256  # the worker's own files: libraries, the metrics directory, sockets
+
+
+def _allow_connections(connections: int) -> None:
+    """Raise the soft limit on open files so that ``connections`` connections fit (up
+    to the hard limit; beyond it, new connections fail to be accepted, and say so)."""
+    wanted = connections + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        logger.warning(
+            "the open-files limit (%d) is below max_connections (%d) + %d: raise it "
+            "(ulimit -n) or lower serve.connections.max_connections",
+            *(hard, connections, _SPARE_FILES),
+        )
 
 
 def _remove_private_directory(inside: Path) -> None:

@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from modelport.errors import ModelportError
-from modelport.server.process.listeners import Listeners
+from modelport.server.process.listeners import (
+    Listeners,
+    accept_queued,
+    queue_length,
+    stop_listening,
+)
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-worker sockets need Linux's SO_REUSEPORT"
@@ -132,3 +137,28 @@ def test_a_restart_on_the_same_port_is_not_refused_for_its_old_connections(
             client.close()
     with opened(workers=2, port=port) as again:
         assert again.port == port
+
+
+@linux_only
+def test_a_stopping_worker_takes_what_waits_in_its_queue_then_stops_listening() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(5)]
+        try:
+            deadline = 50
+            while queue_length(listener) < 5 and deadline:  # the handshakes complete
+                select.select([], [], [], 0.01)
+                deadline -= 1
+            assert queue_length(listener) == 5
+            waiting, left = stop_listening(listener)
+            assert (len(waiting), left) == (5, 0)
+            assert accept_queued(listener) == []
+            with pytest.raises(ConnectionRefusedError):  # no longer listening...
+                socket.create_connection(listener.getsockname(), timeout=2)
+            assert listener.fileno() >= 0  # ... though the socket is still its owner's to close
+            for connection in waiting:
+                connection.close()
+        finally:
+            for client in clients:
+                client.close()
