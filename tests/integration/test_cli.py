@@ -69,13 +69,20 @@ def test_register_list_show_promote_alias_audit_delete(
     assert code == 0 and "deleted model churn (2 version(s))" in out
 
 
+def register_versions(
+    capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path], count: int
+) -> None:
+    """``count`` versions of ``churn``, registered through the CLI."""
+    model, sample = model_files
+    register = ["model", "register", str(model), "--name", "churn", "--sample", str(sample)]
+    for _ in range(count):
+        assert run(capsys, *register, "--no-accelerate")[0] == 0
+
+
 def test_promote_archive_previous_says_everything_it_did(
     capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path]
 ) -> None:
-    model, sample = model_files
-    register = ["model", "register", str(model), "--name", "churn", "--sample", str(sample)]
-    for _ in range(3):
-        assert run(capsys, *register, "--no-accelerate")[0] == 0
+    register_versions(capsys, model_files, 3)
     run(capsys, "version", "promote", "churn/1", "production")
     run(capsys, "alias", "set", "churn", "champion", "1")
     run(capsys, "version", "promote", "churn/1", "staging")
@@ -101,10 +108,7 @@ def test_promote_archive_previous_says_everything_it_did(
 def test_archived_is_a_status_that_stage_search_and_model_show_agree_on(
     capsys: pytest.CaptureFixture[str], model_files: tuple[Path, Path]
 ) -> None:
-    model, sample = model_files
-    register = ["model", "register", str(model), "--name", "churn", "--sample", str(sample)]
-    for _ in range(3):
-        assert run(capsys, *register, "--no-accelerate")[0] == 0
+    register_versions(capsys, model_files, 3)
     for number in ("1", "2"):
         assert run(capsys, "version", "archive", f"churn/{number}")[0] == 0
 
