@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -70,6 +71,19 @@ def test_hot_swap_under_load_never_fails_a_request(isolated_home: Path) -> None:
     assert answers[-1] == (200, "2", 106.0)
 
 
+def wait_in_flight(url: str, count: int) -> None:
+    """Until the server handles ``count`` inference requests (its own gauge says so, not
+    a guess of how long the clients take to connect on a loaded machine)."""
+    deadline = time.monotonic() + 10
+    while True:
+        metrics = httpx.get(f"{url}/metrics").text
+        found = re.search(r"^modelport_in_flight_requests (\S+)$", metrics, re.MULTILINE)
+        if found is not None and float(found.group(1)) >= count:
+            return
+        assert time.monotonic() < deadline, f"never {count} requests in flight"
+        time.sleep(0.02)
+
+
 def test_sigterm_finishes_requests_in_flight_then_exits_0(isolated_home: Path) -> None:
     register_echo("slow", delay=0.4)
     with serving(isolated_home, ["slow", "--max-batch-size", "1"]) as server:
@@ -78,7 +92,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(isolated_home: Path) -
                 pool.submit(lambda: infer(httpx.Client(base_url=server.url, timeout=30), "slow"))
                 for _ in range(5)
             ]
-            time.sleep(0.3)  # the requests are in flight (they take 2 s in all)
+            wait_in_flight(server.url, 5)  # they take 2 s in all, one after the other
             started = time.monotonic()
             code = server.stop()
             results = [f.result() for f in futures]
@@ -91,7 +105,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(isolated_home: Path) -
 
 def test_drain_delay_keeps_serving_while_readiness_says_go_away(isolated_home: Path) -> None:
     register_echo()
-    with serving(isolated_home, ["echo", "--drain-delay", "1.5"]) as server:
+    with serving(isolated_home, ["echo", "--drain-delay", "3"]) as server:
         with httpx.Client(base_url=server.url, timeout=5) as client:
             assert client.get("/v2/health/ready").status_code == 200
             signalled = time.monotonic()
@@ -104,26 +118,21 @@ def test_drain_delay_keeps_serving_while_readiness_says_go_away(isolated_home: P
             with httpx.Client(base_url=server.url, timeout=5) as fresh:
                 assert infer(fresh)[0] == 200
             assert infer(client)[0] == 200
-            assert time.monotonic() - signalled < 1.5
+            assert time.monotonic() - signalled < 3
         assert server.process.wait(30) == 0
-        assert time.monotonic() - signalled >= 1.5
+        assert time.monotonic() - signalled >= 3
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/v2/health/live", timeout=2)
 
 
 def test_overload_gets_503_with_retry_after_at_once(isolated_home: Path) -> None:
-    register_echo("slow", delay=0.5)
+    register_echo("slow", delay=1.0)
     args = ["slow", "--max-batch-size", "1", "--max-queue", "2"]
     with serving(isolated_home, args) as server, ThreadPoolExecutor(8) as pool:
 
         def timed() -> tuple[int, float, str | None]:
-            started = time.monotonic()
             response = httpx.post(f"{server.url}/v2/models/slow/infer", json=ROW, timeout=30)
-            return (
-                response.status_code,
-                time.monotonic() - started,
-                response.headers.get("retry-after"),
-            )
+            return response.status_code, time.monotonic(), response.headers.get("retry-after")
 
         first = pool.submit(timed)
         time.sleep(0.2)
@@ -131,7 +140,12 @@ def test_overload_gets_503_with_retry_after_at_once(isolated_home: Path) -> None
         results = [first.result(), *(f.result() for f in rest)]
         assert sorted(r[0] for r in results) == [200] * 3 + [503] * 5
         refused = [r for r in results if r[0] == 503]
-        assert all(r[2] == "1" and r[1] < 0.4 for r in refused)
+        assert all(r[2] == "1" for r in refused)
+        # At once: every refusal is answered while the model is still on its first or
+        # second call (1 s each), not after waiting for a slot in the queue. Compared with
+        # the answers, not with a clock budget, so that a loaded machine cannot fail it.
+        answered = sorted(r[1] for r in results if r[0] == 200)
+        assert max(r[1] for r in refused) < answered[1]
         assert httpx.get(f"{server.url}/v2/health/live").status_code == 200
 
 
