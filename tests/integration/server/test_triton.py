@@ -212,7 +212,13 @@ def test_index_and_statistics_across_a_swap_and_a_failed_one(tmp_path: Path) -> 
             code = stored / "model" / "code" / "testing_models.py"
             code.write_text(code.read_text() + "\n# tampered\n")  # fails its digest now
             registry.promote("echo", 3, "production")
-        wait_until(lambda: len(client.post("/v2/repository/index").json()) == 2)
+        # Version 3 shows as LOADING first, then UNAVAILABLE once its load has failed.
+        wait_until(
+            lambda: (
+                [e["state"] for e in client.post("/v2/repository/index").json()]
+                == ["READY", "UNAVAILABLE"]
+            )
+        )
         index = client.post("/v2/repository/index").json()
         stats = client.get("/v2/models/echo/stats").json()["model_stats"]
         ready_only = client.post("/v2/repository/index", json={"ready": True}).json()
