@@ -32,6 +32,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     ├── ModelExecutionError             the model's own code failed on valid input
     ├── MissingDependencyError          an optional extra is not installed
     ├── PackageError                    a model package cannot be used
+    │   ├── MissingStatisticsError      reference statistics a drift test needs are missing
     │   ├── CorruptPackageError         modelport.yaml is missing or malformed
     │   ├── CorruptModelFileError       a model file cannot be parsed (truncated, wrong format)
     │   ├── IntegrityError              a file does not match its recorded digest
@@ -303,6 +304,13 @@ class PackageError(ModelportError):
     """A model package cannot be used."""
 
     code = "PACKAGE_ERROR"
+
+
+class MissingStatisticsError(PackageError):
+    """A package lacks the reference statistics a drift test needs (none were computed,
+    or they predate the fields the test reads)."""
+
+    code = "MISSING_STATISTICS"
 
 
 class CorruptPackageError(PackageError):

@@ -4,7 +4,10 @@ Drift monitoring compares live traffic with these, so they describe every featur
 
 * numeric: count, missing rate, mean, std, min, max, quantiles, and a histogram
   whose bin edges are the data's own quantiles (equal-mass bins, which is what PSI
-  and similar tests expect; repeated edges of discrete data are merged);
+  and similar tests expect; repeated edges of discrete data are merged); the number
+  of distinct values, the counts of each value when there are few of them (for the
+  chi-squared and Z-tests), and a bounded random sample of the raw values (for the
+  Kolmogorov-Smirnov test and the Wasserstein distance);
 * categorical (text, bool, category): count, missing rate, number of distinct
   values, the frequencies of the top values and the share of all others;
 * predictions: the same summary of the model's outputs on the sample, and for
@@ -18,7 +21,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STATS_VERSION = 1
+# Version 2 added, per numeric column, "unique", "value_counts" and "sample", which
+# the drift tests need; version-1 statistics are still read (the drift module says
+# they lack these fields).
+STATS_VERSION = 2
+# The sample keeps every value of a reference up to this size, so the default
+# Kolmogorov-Smirnov test (references of at most 1,000 rows) is exact.
+SAMPLE_SIZE = 2000
+_SAMPLE_SEED = 0
+# Bound on the sampled values of all features together (~4 MB of JSON): a wide table
+# gets smaller samples per column, never fewer than _MIN_SAMPLE.
+_SAMPLE_BUDGET = 200_000
+_MIN_SAMPLE = 100
+_MAX_VALUE_COUNTS = 20
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _MAX_FEATURES_PER_TENSOR = 1000
 _MAX_DISTINCT_FOR_LABELS = 50
@@ -45,8 +60,42 @@ def numeric_summary(values: np.ndarray, *, bins: int = 10) -> dict[str, Any]:
         max=float(finite.max()),
         quantiles={f"p{round(q * 100):02d}": float(np.quantile(finite, q)) for q in _QUANTILES},
         histogram={"edges": edges.tolist(), "counts": counts},
+        **_distinct_values(finite),
+        sample=_sample(finite).tolist(),
     )
     return summary
+
+
+def value_key(value: float) -> str:
+    """The key of a numeric value in ``value_counts`` (the same for live values)."""
+    return repr(float(value))
+
+
+def _distinct_values(finite: np.ndarray) -> dict[str, Any]:
+    values, counts = np.unique(finite, return_counts=True)
+    result: dict[str, Any] = {"unique": int(values.size)}
+    if values.size <= _MAX_VALUE_COUNTS:
+        result["value_counts"] = {value_key(v): int(n) for v, n in zip(values, counts, strict=True)}
+    return result
+
+
+def _sample(finite: np.ndarray, size: int = SAMPLE_SIZE) -> np.ndarray:
+    """A uniform sample without replacement, the same for the same data."""
+    if finite.size <= size:
+        return finite
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    return np.sort(rng.choice(finite, size=size, replace=False))
+
+
+def _fit_samples(features: dict[str, Any]) -> None:
+    """Shrink the features' samples to the budget (a uniform sample of a uniform
+    sample is still uniform)."""
+    sampled = [summary for summary in features.values() if "sample" in summary]
+    if sum(len(summary["sample"]) for summary in sampled) <= _SAMPLE_BUDGET:
+        return
+    size = max(_MIN_SAMPLE, _SAMPLE_BUDGET // len(sampled))
+    for summary in sampled:
+        summary["sample"] = _sample(np.asarray(summary["sample"]), size).tolist()
 
 
 def _bin_counts(finite: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -170,6 +219,7 @@ def reference_statistics(
         "rows": rows,
         "features": feature_statistics(sample),
     }
+    _fit_samples(stats["features"])
     if predictions is not None:
         stats["predictions"] = prediction_statistics(predictions, probabilities, classes)
     return stats

@@ -95,3 +95,23 @@ def test_tensor_features_are_summarized_per_column() -> None:
 def test_regression_predictions_are_numeric() -> None:
     stats = prediction_statistics(np.linspace(0, 1, 100))
     assert stats["outputs"]["kind"] == "numeric"
+
+
+def test_numeric_summary_keeps_what_the_drift_tests_need() -> None:
+    from modelport.package.stats import SAMPLE_SIZE, STATS_VERSION
+
+    few = numeric_summary(np.array([0.0, 1.0, 1.0, np.nan]))
+    assert few["unique"] == 2
+    assert few["value_counts"] == {"0.0": 1, "1.0": 2}
+    assert sorted(few["sample"]) == [0.0, 1.0, 1.0]
+    many = numeric_summary(np.random.default_rng(3).normal(size=3 * SAMPLE_SIZE))
+    assert many["unique"] == 3 * SAMPLE_SIZE and "value_counts" not in many
+    assert len(many["sample"]) == SAMPLE_SIZE
+    assert reference_statistics(pd.DataFrame({"x": [1.0]}))["stats_version"] == STATS_VERSION == 2
+
+
+def test_a_wide_table_gets_smaller_samples_within_the_budget() -> None:
+    frame = pd.DataFrame(np.random.default_rng(4).normal(size=(3000, 150)))
+    stats = reference_statistics(frame)
+    sizes = {len(summary["sample"]) for summary in stats["features"].values()}
+    assert sizes == {200_000 // 150}
