@@ -10,6 +10,7 @@ queued before it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -29,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 
 class PredictionLogWriter:
-    """Log predictions to Parquet segments under ``uri`` without slowing the caller."""
+    """Log predictions to Parquet segments under ``uri`` without slowing the caller.
+
+    Its thread does not survive ``fork``: create the writer in each worker process.
+    """
 
     def __init__(
         self,
@@ -59,7 +63,7 @@ class PredictionLogWriter:
         self._wake = threading.Event()
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}-"
         self._seq = itertools.count()
-        self._dropped = 0  # since the last warning; only the writer thread resets it
+        self._dropped = 0  # since the last warning, under _lock: put() runs in other threads
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -160,11 +164,7 @@ class PredictionLogWriter:
         if self._columns is None:
             return record
         inputs = {k: v for k, v in record.inputs.items() if k in self._columns}
-        return PredictionRecord(
-            record.prediction_id, record.request_id, record.time, record.model,
-            record.version, record.protocol, record.latency_s, record.status,
-            inputs, record.outputs,
-        )  # fmt: skip
+        return dataclasses.replace(record, inputs=inputs)
 
     def _report_drops(self) -> None:
         with self._lock:
