@@ -20,6 +20,10 @@ the file::
 
     [serve.models.churn]      # per served model, overriding serve.batching
     max_wait_ms = 5
+
+    [prediction_log]
+    uri = "s3://bucket/predictions"
+    retention_days = 14
 """
 
 from __future__ import annotations
@@ -193,6 +197,42 @@ class ServeSettings(BaseModel):
         return override.allow_signature_change
 
 
+class PredictionLogSettings(BaseModel):
+    """The prediction log: where rows go, how often they are flushed, how long they stay."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str | None = Field(
+        default=None,
+        description=(
+            "A path or fsspec URI (s3://...) that all replicas share; default home/predictions."
+        ),
+    )
+    flush_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between writes; a killed process loses at most this much.",
+    )
+    flush_rows: int = Field(
+        default=10_000, ge=1, description="Write as soon as this many rows are waiting."
+    )
+    max_queue_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="Rows waiting to be written beyond which new ones are dropped and counted.",
+    )
+    retention_days: int = Field(
+        default=30, ge=1, description="Days of rows kept; older days are deleted."
+    )
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of rows logged (1: every row)."
+    )
+    columns: list[str] | None = Field(
+        default=None, description="Input columns logged; default all of them."
+    )
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -269,6 +309,7 @@ class Settings(BaseSettings):
         default=False, description="Show full tracebacks for unexpected errors in the CLI."
     )
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -301,6 +342,13 @@ class Settings(BaseSettings):
         if self.artifacts_uri:
             return self.artifacts_uri
         return str(self.resolved_home / "artifacts")
+
+    @property
+    def resolved_prediction_log_uri(self) -> str:
+        """Where the prediction log lives, defaulting to ``home/predictions``."""
+        if self.prediction_log.uri:
+            return self.prediction_log.uri
+        return str(self.resolved_home / "predictions")
 
     @property
     def cache_dir(self) -> Path:

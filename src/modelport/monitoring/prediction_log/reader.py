@@ -1,0 +1,57 @@
+"""Queries over every segment of every worker, with DuckDB."""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+from fsspec.implementations.local import LocalFileSystem
+
+from modelport.monitoring.prediction_log.records import BASE_SCHEMA
+from modelport.monitoring.prediction_log.segments import (
+    SUFFIX,
+    check_part,
+    list_segments,
+    open_root,
+)
+
+_SQL = """
+SELECT * FROM read_parquet(?, union_by_name = true)
+WHERE (?::TIMESTAMPTZ IS NULL OR time >= ?::TIMESTAMPTZ)
+  AND (?::TIMESTAMPTZ IS NULL OR time < ?::TIMESTAMPTZ)
+ORDER BY time, prediction_id
+"""
+
+
+def query(
+    uri: str,
+    model: str,
+    version: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pa.Table:
+    """Logged rows of ``model`` (one version or all) with ``since <= time < until``.
+
+    Rows are ordered by time. Columns are the union of the segments' columns; a
+    feature missing from a segment reads as NULL. ``since`` and ``until`` must be
+    timezone-aware.
+    """
+    fs, root = open_root(uri)
+    check_part("model", model)
+    if version is not None:
+        check_part("version", version)
+    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
+    files = list_segments(fs, pattern)
+    if not files:
+        return BASE_SCHEMA.empty_table()
+    connection = duckdb.connect()
+    try:
+        if not isinstance(fs, LocalFileSystem):
+            connection.register_filesystem(fs)
+            files = [fs.unstrip_protocol(path) for path in files]
+        bounds = [since, since, until, until]
+        return connection.sql(_SQL, params=[files, *bounds]).to_arrow_table()
+    finally:
+        connection.close()

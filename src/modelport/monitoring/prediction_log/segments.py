@@ -1,0 +1,67 @@
+"""Where segment files live and how one is written without ever being seen half-done.
+
+Layout: ``<root>/<model>/<version>/<YYYY-MM-DD>/<name>.parquet``. Each writer names
+its files ``<pid>-<token>-<seq>``: the random token keeps two replicas that share an
+object store apart even when both run as the same pid (pid 1 in containers).
+On a local file system a segment is written under a temporary name and renamed;
+on an object store it is uploaded in one put, which is atomic there.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from datetime import date
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from modelport.errors import InvalidArgumentError
+
+SUFFIX = ".parquet"
+_TEMP_SUFFIX = ".tmp"
+
+
+def open_root(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The file system of ``uri`` (a path or any fsspec URI) and the root path in it."""
+    fs, root = fsspec.core.url_to_fs(uri)
+    return fs, root.rstrip("/")
+
+
+def check_part(what: str, part: str) -> str:
+    """``part`` if it can name one directory level, else a clear error."""
+    if not part or any(c in part for c in "/\\*?[]") or part in {".", ".."}:
+        raise InvalidArgumentError(
+            f"Prediction log {what} {part!r} cannot name a directory: it must be non-empty, "
+            "without '/', '\\' or glob characters (*?[]), and not '.' or '..'."
+        )
+    return part
+
+
+def day_dir(root: str, model: str, version: str, day: date) -> str:
+    """The directory holding the segments of one model version for one UTC day."""
+    check_part("model", model)
+    check_part("version", version)
+    return posixpath.join(root, model, version, day.isoformat())
+
+
+def write_segment(fs: fsspec.AbstractFileSystem, directory: str, name: str, table: pa.Table) -> str:
+    """Write ``table`` as ``directory/name.parquet`` atomically; return its path."""
+    path = posixpath.join(directory, name + SUFFIX)
+    if isinstance(fs, LocalFileSystem):
+        fs.makedirs(directory, exist_ok=True)
+        temp = path + _TEMP_SUFFIX
+        pq.write_table(table, temp)
+        fs.mv(temp, path)
+    else:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        fs.pipe_file(path, buffer.getvalue())
+    return path
+
+
+def list_segments(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
+    """Finished segment files matching a glob ``pattern`` (temporary files excluded)."""
+    return sorted(path for path in fs.glob(pattern) if str(path).endswith(SUFFIX))
