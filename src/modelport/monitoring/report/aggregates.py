@@ -6,6 +6,7 @@ reference histogram's bins or categories. Queries read only the columns they nee
 
 from __future__ import annotations
 
+import itertools
 import math
 import posixpath
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ import duckdb
 from fsspec.implementations.local import LocalFileSystem
 
 from modelport.monitoring.drift.reference import OTHER, ColumnReference
-from modelport.monitoring.prediction_log.records import INPUT_PREFIX
+from modelport.monitoring.prediction_log.records import INPUT_PREFIX, OUTPUT_PREFIX
 from modelport.monitoring.prediction_log.segments import (
     SUFFIX,
     check_part,
@@ -32,6 +33,12 @@ from modelport.package.stats import value_key
 _RESERVED_PREFIX = "_"
 # An error is any answer a client did not get a prediction from.
 ERROR_STATUS = 400
+
+# Rows of the window that carry data: failed requests log no inputs (as drift reads it).
+_ANSWERED = (
+    "time >= $since::TIMESTAMPTZ AND time < $until::TIMESTAMPTZ "
+    "AND (status IS NULL OR status < 400)"
+)
 
 _REQUESTS = """
 WITH requests AS (
@@ -129,11 +136,16 @@ def _requests(scan: LogScan, window: Window, key: str) -> list[tuple[Any, ...]]:
 
 
 def histograms(
-    scan: LogScan, window: Window, references: Sequence[ColumnReference]
+    scan: LogScan,
+    window: Window,
+    references: Sequence[ColumnReference],
+    probabilities: Sequence[str] = (),
 ) -> list[Histogram]:
-    """Current counts of each logged feature over its reference's bins or categories.
+    """Current counts of each logged column over its reference's bins or categories.
 
-    Features the log does not have are left out (the log may keep a column subset).
+    ``probabilities`` are the reference's class names in the order of the logged
+    probability lists. Columns the log does not have are left out (the log may keep a
+    column subset).
     """
     if not scan.files:
         return []
@@ -141,13 +153,31 @@ def histograms(
         types = _column_types(connection, scan)
         result = []
         for ref in references:
-            column = INPUT_PREFIX + ref.name
-            if column not in types:
+            column, index = log_column(ref.name, list(probabilities))
+            if column not in types or (index is None and types[column].endswith("]")):
                 continue
-            histogram = _histogram(connection, scan, window, ref, column, types[column])
+            value = _quote(column) if index is None else f"{_quote(column)}[{index + 1}]"
+            sql_type = types[column].removesuffix("[]") if index is not None else types[column]
+            histogram = _histogram(_Reader(connection, scan, window), ref, value, sql_type)
             if histogram is not None:
                 result.append(histogram)
         return result
+
+
+def log_column(name: str, probabilities: list[str]) -> tuple[str, int | None]:
+    """The log column of a reference column, and the list index of a class probability:
+    a feature ``f`` is ``in_f``, ``prediction`` is ``out_predictions``,
+    ``prediction.NAME`` is ``out_NAME`` and ``probability.CLASS`` that class's element
+    of ``out_probabilities``."""
+    if name == "prediction":
+        return OUTPUT_PREFIX + "predictions", None
+    if name.startswith("prediction."):
+        return OUTPUT_PREFIX + name.removeprefix("prediction."), None
+    if name.startswith("probability."):
+        label = name.removeprefix("probability.")
+        index = probabilities.index(label) if label in probabilities else None
+        return (OUTPUT_PREFIX + "probabilities", index) if index is not None else ("", None)
+    return INPUT_PREFIX + name, None
 
 
 def _column_types(connection: duckdb.DuckDBPyConnection, scan: LogScan) -> dict[str, str]:
@@ -158,62 +188,71 @@ def _column_types(connection: duckdb.DuckDBPyConnection, scan: LogScan) -> dict[
     return {str(row[0]): str(row[1]) for row in relation}
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """One open connection over a scan's files, for queries bounded by the window."""
+
+    connection: duckdb.DuckDBPyConnection
+    scan: LogScan
+    window: Window
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        params = {
+            "files": list(self.scan.files),
+            "since": self.window.since,
+            "until": self.window.until,
+        }
+        return self.connection.execute(sql, params).fetchall()
+
+
 def _histogram(
-    connection: duckdb.DuckDBPyConnection,
-    scan: LogScan,
-    window: Window,
+    reader: _Reader,
     ref: ColumnReference,
-    column: str,
+    value: str,
     sql_type: str,
 ) -> Histogram | None:
     summary = ref.summary
     if ref.is_numeric and "value_counts" in summary:
-        return _by_value(connection, scan, window, ref, column, numeric=True)
+        return _by_value(reader, ref, value, numeric=True)
     if ref.is_numeric and "histogram" in summary:
-        return _by_bin(connection, scan, window, ref, column, sql_type)
+        return _by_bin(reader, ref, value, sql_type)
     if not ref.is_numeric and "top" in summary:
-        return _by_value(connection, scan, window, ref, column, numeric=False)
+        return _by_value(reader, ref, value, numeric=False)
     return None  # a column with no values in the reference has nothing to draw
 
 
 def _by_bin(
-    connection: duckdb.DuckDBPyConnection,
-    scan: LogScan,
-    window: Window,
+    reader: _Reader,
     ref: ColumnReference,
-    column: str,
+    value: str,
     sql_type: str,
 ) -> Histogram:
     """Bin index as the drift tests compute it: ``searchsorted(edges, x, 'right') - 1``
     clipped to the bins, so values beyond the reference range land in the outer bins."""
     edges = [float(e) for e in ref.summary["histogram"]["edges"]]
     reference = tuple(float(c) for c in ref.summary["histogram"]["counts"])
-    value = _quote(column)
-    if "TIMESTAMP" in sql_type.upper():
-        value = f"epoch({value})"
-    else:
-        value = f"TRY_CAST({value} AS DOUBLE)"
+    timestamp = "TIMESTAMP" in sql_type.upper()
+    value = f"epoch({value})" if timestamp else f"TRY_CAST({value} AS DOUBLE)"
     cases = " ".join(f"WHEN x < {edge!r} THEN {i}" for i, edge in enumerate(edges[1:-1]))
     index = f"CASE {cases} ELSE {len(reference) - 1} END" if cases else "0"
     sql = f"""
     SELECT {index} AS bin, count(*)::BIGINT FROM (
       SELECT {value} AS x FROM read_parquet($files, union_by_name = true)
-      WHERE time >= $since::TIMESTAMPTZ AND time < $until::TIMESTAMPTZ
+      WHERE {_ANSWERED}
     ) WHERE x IS NOT NULL AND isfinite(x) GROUP BY bin
     """  # noqa: S608 (edges are floats, the column name is quoted)
     counts = [0] * len(reference)
-    for position, count in _fetch(connection, sql, scan, window):
+    for position, count in reader.fetch(sql):
         counts[int(position)] = int(count)
-    labels = tuple(_range_label(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False))
-    return Histogram(ref.name, "bins", labels or (_number(edges[0]),), reference, tuple(counts))
+    labels = tuple(_range_label(lo, hi) for lo, hi in itertools.pairwise(edges))
+    labels = labels or (number(edges[0]),)
+    return Histogram(ref.name, "bins", labels, reference, tuple(counts), tuple(edges))
 
 
 def _by_value(
-    connection: duckdb.DuckDBPyConnection,
-    scan: LogScan,
-    window: Window,
+    reader: _Reader,
     ref: ColumnReference,
-    column: str,
+    value: str,
     *,
     numeric: bool,
 ) -> Histogram:
@@ -221,20 +260,19 @@ def _by_value(
     others, as the reference keys them), the rest in ``<other>``."""
     expected = ref.categories()
     sql = f"""
-    SELECT {_quote(column)} AS v, count(*)::BIGINT FROM read_parquet($files, union_by_name = true)
-    WHERE time >= $since::TIMESTAMPTZ AND time < $until::TIMESTAMPTZ
-      AND {_quote(column)} IS NOT NULL
+    SELECT {value} AS v, count(*)::BIGINT FROM read_parquet($files, union_by_name = true)
+    WHERE {_ANSWERED} AND {value} IS NOT NULL
     GROUP BY v
     """  # noqa: S608 (the column name is quoted)
     observed = dict.fromkeys(expected, 0)
-    for value, count in _fetch(connection, sql, scan, window):
-        key = _numeric_key(value) if numeric else str(value)
+    for found, count in reader.fetch(sql):
+        key = _numeric_key(found) if numeric else str(found)
         bucket = key if key in expected else OTHER
         observed[bucket] = observed.get(bucket, 0) + int(count)
     if observed.get(OTHER) == 0 and expected.get(OTHER, 0.0) == 0.0:
         observed.pop(OTHER)  # no "<other>" on either side: do not draw an empty bar
     keys = list(observed)
-    labels = tuple(_number(float(k)) if numeric and k != OTHER else k for k in keys)
+    labels = tuple(number(float(k)) if numeric and k != OTHER else k for k in keys)
     reference = tuple(expected.get(k, 0.0) for k in keys)
     return Histogram(ref.name, "categories", labels, reference, tuple(observed[k] for k in keys))
 
@@ -246,18 +284,11 @@ def _numeric_key(value: Any) -> str:
         return OTHER
 
 
-def _fetch(
-    connection: duckdb.DuckDBPyConnection, sql: str, scan: LogScan, window: Window
-) -> list[tuple[Any, ...]]:
-    params = {"files": list(scan.files), "since": window.since, "until": window.until}
-    return connection.execute(sql, params).fetchall()
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
     """A short label for a number: 3 significant digits, thousands as k and M."""
     magnitude = abs(value)
     if magnitude >= 1e6:
@@ -268,4 +299,4 @@ def _number(value: float) -> str:
 
 
 def _range_label(low: float, high: float) -> str:
-    return f"{_number(low)}–{_number(high)}"
+    return f"{number(low)}\u2013{number(high)}"  # an en dash

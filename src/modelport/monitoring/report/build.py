@@ -10,13 +10,14 @@ alert history of its metadata store.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from modelport.errors import ModelportError
+from modelport.errors import InvalidArgumentError, ModelportError
 from modelport.monitoring.drift.report import reference_columns
 from modelport.monitoring.report import aggregates
 from modelport.monitoring.report.aggregates import LogScan
@@ -73,10 +74,20 @@ class Sources:
     @classmethod
     def default(cls, alerts: AlertSource | None = None) -> Sources:
         """modelport's own drift and performance functions."""
-        from modelport.monitoring.drift_window import drift_over_log
-        from modelport.monitoring.performance import live_performance
+        return cls(
+            drift=_function("modelport.monitoring.drift_window", "drift_over_log"),
+            performance=_function("modelport.monitoring.performance", "live_performance"),
+            alerts=alerts,
+        )
 
-        return cls(drift=drift_over_log, performance=live_performance, alerts=alerts)
+
+def _function(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        logger.warning("Reports: %s.%s is not available; its section is left out", module, name)
+        return None
+    return found
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,9 @@ def build_report(
     drift, histograms = _drift_section(subject, window, scan, sources, notes)
     performance = _performance_section(subject, window, sources, notes)
     metric = _timeline_metric(performance)
-    buckets = _bucket_details(subject, window, buckets, sources, drift is not None, metric)
+    buckets = _bucket_details(
+        subject, window, buckets, sources, with_drift=drift is not None, metric=metric
+    )
     alerts = _alert_section(window, sources, notes)
     if serving.rows == 0:
         notes.insert(0, "The prediction log has no rows for this model in the window.")
@@ -140,20 +153,28 @@ def _drift_section(
         return None, []
     drift = None
     if sources.drift is None:
-        notes.append("No drift table: no drift source was given.")
+        notes.append("No drift table: no drift source is available.")
     else:
         try:
-            drift = _drift(subject, window.since, window.until, sources)
+            drift = _drift(subject, window.since, window.until, sources, notes)
         except ModelportError as exc:
             notes.append(f"No drift table: {exc.message}")
-    histograms = aggregates.histograms(scan, window, references)
+    classes = list(((subject.stats or {}).get("predictions") or {}).get("probabilities") or {})
+    histograms = aggregates.histograms(scan, window, references, classes)
     if drift is not None:  # drifted columns first, each group in the report's order
         order = {row.column: (not row.drifted, i) for i, row in enumerate(drift.columns)}
         histograms.sort(key=lambda h: order.get(h.column, (True, len(order))))
     return drift, histograms
 
 
-def _drift(subject: Subject, since: datetime, until: datetime, sources: Sources) -> Drift:
+def _drift(
+    subject: Subject,
+    since: datetime,
+    until: datetime,
+    sources: Sources,
+    notes: list[str] | None = None,
+) -> Drift:
+    """The drift of one window; its untested columns and notes go to ``notes``."""
     assert sources.drift is not None
     result = sources.drift(
         subject.log_uri,
@@ -165,6 +186,11 @@ def _drift(subject: Subject, since: datetime, until: datetime, sources: Sources)
         options=subject.drift_options,
     )
     report = result.report
+    if notes is not None:
+        untested = list(getattr(result, "untested", ()))
+        if untested:
+            notes.append(f"Not tested for drift (not in the log): {', '.join(untested)}.")
+        notes.extend(str(note) for note in getattr(result, "notes", ()))
     rows = [
         DriftRow(c.column, c.method, float(c.score), float(c.threshold), bool(c.drifted))
         for c in report.columns
@@ -183,7 +209,7 @@ def _performance_section(
     subject: Subject, window: Window, sources: Sources, notes: list[str]
 ) -> Performance | None:
     if sources.performance is None:
-        notes.append("No live performance: no performance source was given.")
+        notes.append("No live performance: no performance source is available.")
         return None
     try:
         found = _performance(subject, window.since, window.until, sources)
@@ -196,7 +222,9 @@ def _performance_section(
     return replace(found, metrics=metrics)
 
 
-def _performance(subject: Subject, since: datetime, until: datetime, sources: Sources) -> Any:
+def _performance(
+    subject: Subject, since: datetime, until: datetime, sources: Sources
+) -> Performance:
     assert sources.performance is not None
     found = sources.performance(
         subject.log_uri, subject.model, version=subject.version, since=since, until=until
@@ -247,6 +275,7 @@ def _bucket_details(
     window: Window,
     buckets: list[Bucket],
     sources: Sources,
+    *,
     with_drift: bool,
     metric: str | None,
 ) -> list[Bucket]:
@@ -274,7 +303,7 @@ def _bucket_details(
 
 def _alert_section(window: Window, sources: Sources, notes: list[str]) -> tuple[AlertEvent, ...]:
     if sources.alerts is None:
-        notes.append("No alert history: no alert source was given.")
+        notes.append("No alert history: no alert source is available.")
         return ()
     events = [_alert_event(item) for item in sources.alerts(window.since, window.until)]
     events.sort(key=lambda e: e.time, reverse=True)
@@ -284,12 +313,18 @@ def _alert_section(window: Window, sources: Sources, notes: list[str]) -> tuple[
 def _alert_event(item: Any) -> AlertEvent:
     if isinstance(item, AlertEvent):
         return item
-    get = item.get if isinstance(item, Mapping) else lambda key, default=None: getattr(
-        item, key, default
+    get = (
+        item.get
+        if isinstance(item, Mapping)
+        else lambda key, default=None: getattr(item, key, default)
     )
-    value = get("value")
+    value, time = get("value"), get("time")
+    if isinstance(time, str):
+        time = datetime.fromisoformat(time)
+    if not isinstance(time, datetime):
+        raise InvalidArgumentError(f"alert event {item!r} has no time (a datetime)")
     return AlertEvent(
-        time=get("time"),
+        time=time,
         rule=str(get("rule", "")),
         state=str(get("state", "")),
         value=float(value) if value is not None else None,

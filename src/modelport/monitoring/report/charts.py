@@ -54,11 +54,13 @@ def paired_bars(
     reference: Sequence[float],
     current: Sequence[float],
     *,
+    edges: Sequence[str] | None = None,
     drifted: bool = False,
     width: int = 320,
     height: int = 140,
 ) -> Markup:
-    """Reference and current shares side by side, one pair per bin or category."""
+    """Reference and current shares side by side, one pair per bin or category; a
+    histogram's axis shows its outer and middle ``edges`` rather than bin names."""
     top, bottom, left = 8, 20, 4
     plot_h = height - top - bottom
     n = max(len(labels), 1)
@@ -72,8 +74,10 @@ def paired_bars(
         x = left + i * slot + slot / 2
         tip = f"{label}: reference {percent(reference[i])}, current {percent(current[i])}"
         parts.append(f"<g><title>{escape(tip)}</title>")
-        parts.append(f'<rect x="{x - bar:.1f}" y="{top}" width="{2 * bar:.1f}" '
-                     f'height="{plot_h}" fill="transparent"/>')
+        parts.append(
+            f'<rect x="{x - bar:.1f}" y="{top}" width="{2 * bar:.1f}" '
+            f'height="{plot_h}" fill="transparent"/>'
+        )
         for offset, share, fill in ((-bar, reference[i], REFERENCE), (0.0, current[i], colour)):
             h = plot_h * share / peak
             parts.append(
@@ -81,9 +85,12 @@ def paired_bars(
                 f'height="{h:.1f}" rx="1.5" fill="{fill}"/>'
             )
         parts.append("</g>")
-    parts.extend(_bar_labels(labels, left, slot, height - 6))
+    if edges:
+        parts.extend(_edge_labels(edges, left, width - left, height - 6))
+    else:
+        parts.extend(_bar_labels(labels, left, slot, height - 6))
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return _svg(parts)
 
 
 def _bar_labels(labels: Sequence[str], left: float, slot: float, y: float) -> list[str]:
@@ -101,6 +108,15 @@ def _bar_labels(labels: Sequence[str], left: float, slot: float, y: float) -> li
             anchor = "start" if i == 0 else "end"
             x = left + (i * slot if i == 0 else (i + 1) * slot)
         out.append(_text(x, y, label, anchor or "middle"))
+    return out
+
+
+def _edge_labels(edges: Sequence[str], left: float, right: float, y: float) -> list[str]:
+    middle = len(edges) // 2
+    out = [_text(left, y, edges[0], "start"), _text(right, y, edges[-1], "end")]
+    if len(edges) > 2:
+        x = left + (right - left) * middle / (len(edges) - 1)
+        out.append(_text(x, y, edges[middle], "middle"))
     return out
 
 
@@ -132,16 +148,18 @@ def lines(
         return top + plot_h - plot_h * (v - low) / (high - low)
 
     parts = [_open(width, height, ", ".join(s.name for s in series))]
-    parts.extend(_y_axis(low, high, left, width - right, y_of, fmt))
+    parts.extend(_y_axis(low, high, left=left, right=width - right, y_of=y_of, fmt=fmt))
     if threshold is not None:
         y = y_of(threshold)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="{DRIFTED}" stroke-dasharray="4 3" stroke-width="1"/>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{DRIFTED}" stroke-dasharray="4 3" stroke-width="1"/>'
+        )
     for line in series:
         parts.extend(_polyline(line, starts, x_of, y_of, fmt))
     parts.extend(_x_axis(starts, x_of, height - 6))
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return _svg(parts)
 
 
 def columns(
@@ -167,21 +185,25 @@ def columns(
         return left + slot * (i + 0.5)
 
     parts = [_open(width, height, "volume")]
-    parts.extend(_y_axis(0.0, high, left, width - right, y_of, fmt))
+    parts.extend(_y_axis(0.0, high, left=left, right=width - right, y_of=y_of, fmt=fmt))
     for i, start in enumerate(starts):
         x = x_of(i) - bar / 2
         marked = highlight[i] if highlight is not None else 0.0
         tip = f"{_when(start)}: {fmt(values[i])}" + (f", errors {fmt(marked)}" if marked else "")
         parts.append(f"<g><title>{escape(tip)}</title>")
-        parts.append(f'<rect x="{x:.1f}" y="{y_of(values[i]):.1f}" width="{bar:.1f}" '
-                     f'height="{top + plot_h - y_of(values[i]):.1f}" rx="1.5" fill="{CURRENT}"/>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y_of(values[i]):.1f}" width="{bar:.1f}" '
+            f'height="{top + plot_h - y_of(values[i]):.1f}" rx="1.5" fill="{CURRENT}"/>'
+        )
         if marked:
-            parts.append(f'<rect x="{x:.1f}" y="{y_of(marked):.1f}" width="{bar:.1f}" '
-                         f'height="{top + plot_h - y_of(marked):.1f}" fill="{DRIFTED}"/>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y_of(marked):.1f}" width="{bar:.1f}" '
+                f'height="{top + plot_h - y_of(marked):.1f}" fill="{DRIFTED}"/>'
+            )
         parts.append("</g>")
     parts.extend(_x_axis(starts, x_of, height - 6))
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return _svg(parts)
 
 
 def _polyline(
@@ -198,8 +220,10 @@ def _polyline(
             run.append(f"{x_of(i):.1f},{y_of(value):.1f}")
             continue
         if len(run) > 1:
-            parts.append(f'<polyline points="{" ".join(run)}" fill="none" '
-                         f'stroke="{line.colour}" stroke-width="2" stroke-linejoin="round"/>')
+            parts.append(
+                f'<polyline points="{" ".join(run)}" fill="none" '
+                f'stroke="{line.colour}" stroke-width="2" stroke-linejoin="round"/>'
+            )
         run = []
     dots = len(line.values) <= 96  # dots stay readable up to four days of hours
     for i, value in enumerate(line.values):
@@ -207,14 +231,17 @@ def _polyline(
             continue
         tip = escape(f"{_when(starts[i])}: {line.name} {fmt(value)}")
         radius = 2.5 if dots else 1.2
-        parts.append(f'<circle cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="{radius}" '
-                     f'fill="{line.colour}"><title>{tip}</title></circle>')
+        parts.append(
+            f'<circle cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="{radius}" '
+            f'fill="{line.colour}"><title>{tip}</title></circle>'
+        )
     return parts
 
 
 def _y_axis(
     low: float,
     high: float,
+    *,
     left: float,
     right: float,
     y_of: Callable[[float], float],
@@ -234,8 +261,14 @@ def _x_axis(starts: Sequence[datetime], x_of: Callable[[int], float], y: float) 
         return []
     picks = sorted({0, len(starts) // 2, len(starts) - 1})
     anchors = {0: "start", len(starts) - 1: "end"}
+
+    def anchor(i: int) -> str:
+        return anchors.get(i, "middle") if len(picks) > 1 else "middle"
+
     return [
-        _text(x_of(i), y, _when(starts[i]), anchors.get(i, "middle") if len(picks) > 1 else "middle")
+        _text(
+            x_of(i), y, _when(starts[i]), anchors.get(i, "middle") if len(picks) > 1 else "middle"
+        )
         for i in picks
     ]
 
@@ -246,6 +279,11 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%b %d %H:%M")
 
 
+def _svg(parts: list[str]) -> Markup:
+    # Every piece is built here with its text passed through html.escape.
+    return Markup("".join(parts))  # noqa: S704
+
+
 def _open(width: int, height: int, label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -254,7 +292,10 @@ def _open(width: int, height: int, label: str) -> str:
 
 
 def _hline(x1: float, x2: float, y: float, colour: str) -> str:
-    return f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="1"/>'
+    return (
+        f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+        f'stroke="{colour}" stroke-width="1"/>'
+    )
 
 
 def _text(x: float, y: float, text: str, anchor: str) -> str:

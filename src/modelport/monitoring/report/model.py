@@ -119,6 +119,7 @@ class Histogram:
     labels: tuple[str, ...]
     reference: tuple[float, ...]
     current: tuple[int, ...]
+    edges: tuple[float, ...] | None = None  # a histogram's bin edges
 
     @property
     def reference_shares(self) -> tuple[float, ...]:
@@ -191,7 +192,9 @@ class MonitoringReport:
         if self.drift is not None:
             data["drift"]["drifted_columns"] = self.drift.drifted_columns
         if self.performance is not None:
-            for metric, plain in zip(self.performance.metrics, data["performance"]["metrics"], strict=True):
+            for metric, plain in zip(
+                self.performance.metrics, data["performance"]["metrics"], strict=True
+            ):
                 plain["change"] = metric.change
         return data
 

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from modelport.monitoring.report import charts
+from modelport.monitoring.report.aggregates import number
 from modelport.monitoring.report.model import MonitoringReport
 
 FORMATS = ("html", "json")
@@ -37,19 +38,19 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(
-        pct=_pct, ms=_ms, num=_num, score=_score, when=_when, count=_count
-    )
+    environment.filters.update(pct=_pct, ms=_ms, num=_num, score=_score, when=_when, count=_count)
     return environment
 
 
 def _charts(report: MonitoringReport) -> dict[str, Any]:
     """Every chart of the page, drawn once here so the template only places them."""
-    starts = [b.start for b in report.timeline]
+    timeline = report.timeline
+    starts = [b.start for b in timeline]
     drifted = {c.column for c in report.drift.columns if c.drifted} if report.drift else set()
     result: dict[str, Any] = {
         "volume": charts.columns(
-            starts, [float(b.rows) for b in report.timeline],
+            starts,
+            [float(b.rows) for b in report.timeline],
             highlight=[float(b.errors) for b in report.timeline],
         ),
         "latency": charts.lines(
@@ -67,7 +68,11 @@ def _charts(report: MonitoringReport) -> dict[str, Any]:
         ),
         "histograms": {
             h.column: charts.paired_bars(
-                h.labels, h.reference_shares, h.current_shares, drifted=h.column in drifted
+                h.labels,
+                h.reference_shares,
+                h.current_shares,
+                edges=[number(e) for e in h.edges] if h.edges and len(h.edges) > 1 else None,
+                drifted=h.column in drifted,
             )
             for h in report.histograms
         },
@@ -75,7 +80,11 @@ def _charts(report: MonitoringReport) -> dict[str, Any]:
     if report.drift is not None:
         result["drift"] = charts.lines(
             starts,
-            [charts.Series("drifted share", [b.drift_share for b in report.timeline], charts.CURRENT)],
+            [
+                charts.Series(
+                    "drifted share", [b.drift_share for b in report.timeline], charts.CURRENT
+                )
+            ],
             fmt=charts.percent,
             threshold=report.drift.drift_share,
         )
@@ -83,8 +92,12 @@ def _charts(report: MonitoringReport) -> dict[str, Any]:
         result["metric"] = charts.lines(
             starts,
             [
-                charts.Series(report.timeline_metric, [b.metric for b in report.timeline], "#0d9488"),
-                charts.Series("label coverage", [b.coverage for b in report.timeline], charts.REFERENCE),
+                charts.Series(
+                    report.timeline_metric, [b.metric for b in report.timeline], "#0d9488"
+                ),
+                charts.Series(
+                    "label coverage", [b.coverage for b in report.timeline], charts.REFERENCE
+                ),
             ],
             fmt=charts.plain,
         )
