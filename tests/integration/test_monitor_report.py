@@ -1,0 +1,176 @@
+"""``modelport monitor report``: a registered scikit-learn model, its real prediction log,
+the page written by the CLI and opened in headless Chromium."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import modelport
+from modelport.cli.main import main
+from modelport.config import Settings
+from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
+
+pytestmark = pytest.mark.timeout(240)
+
+CHROMIUM = Path("/usr/bin/chromium")
+DAYS = 10
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> Iterator[str]:
+    """churn@production registered with reference statistics and metrics, and DAYS of
+    its predictions in the prediction log (written by the real writer), the last days
+    with longer tenures than the training data."""
+    frame, _ = churn_data
+    version = modelport.register(
+        churn_model, "churn", sample_input=frame, metrics={"accuracy": 0.93, "auc": 0.97}
+    )
+    modelport.set_alias("churn", "production", version.version)
+    uri = Settings().resolved_prediction_log_uri
+    writer = PredictionLogWriter(uri, flush_interval_s=60, max_queue_rows=100_000)
+    rng = np.random.default_rng(11)
+    now = datetime.now(UTC)
+    for day in range(DAYS):
+        batch = frame.sample(60, replace=True, random_state=day).reset_index(drop=True)
+        if day >= DAYS - 3:
+            batch["tenure"] = batch["tenure"] + 40
+        predictions = churn_model.predict(batch)
+        probabilities = churn_model.predict_proba(batch)
+        for i, row in batch.iterrows():
+            request = f"d{day}r{int(i) // 3}"
+            failed = rng.random() < 0.02
+            record = PredictionRecord(
+                prediction_id=f"{request}-{int(i) % 3}",
+                request_id=request,
+                time=now - timedelta(days=DAYS - day, minutes=int(i) * 7),
+                model="churn",
+                version=str(version.version),
+                protocol="v2",
+                latency_s=float(rng.gamma(2.0, 0.003)),
+                status=500 if failed else 200,
+                inputs={} if failed else row.to_dict(),
+                outputs={}
+                if failed
+                else {
+                    "predictions": int(predictions[int(i)]),
+                    "probabilities": [float(p) for p in probabilities[int(i)]],
+                },
+            )
+            assert writer.put(record)
+    writer.close()
+    yield uri
+
+
+def test_the_cli_writes_a_page_and_its_json_twin(
+    capsys: pytest.CaptureFixture[str], served: str, tmp_path: Path
+) -> None:
+    page = tmp_path / "report.html"
+    code, out, err = run(
+        capsys, "monitor", "report", "churn@production", "--since", "30d", "--out", str(page)
+    )
+    assert code == 0, err
+    assert out.startswith(f"wrote {page} (")
+    assert "churn version 1, 600 predictions" in out
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>")
+    assert "<h1>churn" in text
+
+    code, out, err = run(
+        capsys, "monitor", "report", "churn@production", "--since", "30d",
+        "--out", str(tmp_path / "report.json"), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["format"] == "json"  # from the suffix
+    assert summary["predictions"] == 600
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert data["model"] == "churn"
+    assert data["version"] == "1"
+    assert data["serving"]["rows"] == 600
+    assert data["window"]["bucket"] == "day"
+    assert {h["column"] for h in data["histograms"]} >= {"tenure", "charges", "contract"}
+    tenure = next(h for h in data["histograms"] if h["column"] == "tenure")
+    assert sum(tenure["current"]) == data["serving"]["rows"] - _failed_rows(served)
+
+
+def _failed_rows(uri: str) -> int:
+    from modelport.monitoring.prediction_log import query
+
+    table = query(uri, "churn").to_pandas()
+    return int((table["status"] >= 400).sum())
+
+
+def test_a_bad_window_is_a_clear_error(capsys: pytest.CaptureFixture[str], served: str) -> None:
+    code, _, err = run(capsys, "monitor", "report", "churn@production", "--since", "soon", "--json")
+    assert code == 1
+    error = json.loads(err.strip().splitlines()[-1])
+    assert "since='soon' is neither a duration nor a timestamp" in error["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+
+
+def browser_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install playwright)"
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+@pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
+def test_the_page_renders_offline_in_chromium(
+    capsys: pytest.CaptureFixture[str], served: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp_path / "report.html"
+    code, _, err = run(
+        capsys, "monitor", "report", "churn@production", "--since", "30d", "--out", str(page_file)
+    )
+    assert code == 0, err
+    screenshot = tmp_path / "report.png"
+    console: list[str] = []
+    requests: list[str] = []
+    failures: list[str] = []
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: failures.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failures.append(r.url))
+            page.goto(page_file.as_uri(), wait_until="load")
+            title = page.title()
+            drift_rows = page.locator("#drift tbody tr").count()
+            charts = page.locator("svg.chart").count()
+            cards = page.locator(".card").count()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshot of the report: {screenshot}")
+    assert [m for m in console if m.startswith(("error", "warning"))] == []
+    assert failures == []
+    assert requests == [page_file.as_uri()]  # the file itself, nothing else
+    assert title.startswith("churn v1")
+    assert cards == 6
+    assert drift_rows >= 4
+    assert charts >= 7  # three over time at least, one histogram per logged column
+    assert screenshot.stat().st_size > 10_000
