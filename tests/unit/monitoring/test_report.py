@@ -48,8 +48,8 @@ def stats() -> dict[str, Any]:
 
 
 def records(rows: int, *, days: int = 3, seed: int = 1) -> list[PredictionRecord]:
-    """Two rows per request spread over ``days`` before NOW; every 10th request fails,
-    and ``age`` moves up a little more each day."""
+    """Two rows per request spread over ``days`` before NOW; every 10th request fails
+    (500) and every 10th from the 5th is refused (422); ``age`` moves up each day."""
     rng = np.random.default_rng(seed)
     start = NOW - timedelta(days=days)
     step = timedelta(days=days) / rows
@@ -57,7 +57,8 @@ def records(rows: int, *, days: int = 3, seed: int = 1) -> list[PredictionRecord
     for i in range(rows):
         time = start + step * i
         request = i // 2
-        failed = request % 10 == 0
+        status = {0: 500, 5: 422}.get(request % 10, 200)
+        failed = status != 200
         inputs = {
             "age": float(rng.normal(40 + 5 * (time - start).days, 10)),
             "calls": int(rng.integers(0, 5)),  # 4 is new: it goes to <other>
@@ -72,7 +73,7 @@ def records(rows: int, *, days: int = 3, seed: int = 1) -> list[PredictionRecord
                 version="1",
                 protocol="v2",
                 latency_s=0.001 * (1 + request % 7),
-                status=500 if failed else 200,
+                status=status,
                 inputs={} if failed else inputs,
                 outputs={} if failed else {"predictions": int(rng.integers(0, 2))},
             )
@@ -109,15 +110,16 @@ def test_serving_numbers_equal_pandas_on_the_same_rows(log: str, stats: Any) -> 
     requests = frame.groupby("request_id").agg(
         time=("time", "min"), latency=("latency_s", "max"), status=("status", "max")
     )
-    assert report.serving.rows == len(frame) == 600
+    assert len(frame) == 600
+    assert report.serving.rows == int((frame["status"] < 400).sum()) == 480
     assert report.serving.requests == len(requests) == 300
-    assert report.serving.errors == int((requests["status"] >= 400).sum()) == 30
+    assert report.serving.errors == int((requests["status"] >= 500).sum()) == 30
     assert report.serving.error_rate == pytest.approx(0.1)
     assert report.serving.latency_p50_s == pytest.approx(requests["latency"].quantile(0.5))
     assert report.serving.latency_p99_s == pytest.approx(requests["latency"].quantile(0.99))
     assert report.window.bucket == "hour"
     assert len(report.timeline) == 72
-    assert sum(b.rows for b in report.timeline) == 600
+    assert sum(b.rows for b in report.timeline) == 480
     hours = requests.groupby(requests["time"].dt.floor("h"))
     for bucket in report.timeline:
         group = hours.get_group(pd.Timestamp(bucket.start)) if bucket.requests else None
@@ -183,7 +185,7 @@ def test_missing_statistics_are_a_note_not_a_failure(log: str) -> None:
     assert report.drift is None
     assert report.histograms == ()
     assert any("no reference statistics" in note for note in report.notes)
-    assert report.serving.rows == 600
+    assert report.serving.rows == 480
 
 
 def test_json_carries_the_numbers_the_page_shows(log: str, stats: Any) -> None:
@@ -212,7 +214,7 @@ def test_json_carries_the_numbers_the_page_shows(log: str, stats: Any) -> None:
     assert [a["state"] for a in data["alerts"]] == ["resolved", "firing"]  # newest first
     assert len(data["histograms"]) == 3
     page = render(report)
-    assert "600" in page
+    assert ">480<" in page  # the predictions card
     assert "10.0%" in page  # the error rate card
     assert "back under 0.1 s" in page
     assert '<span class="pill bad">firing</span>' in page
@@ -310,7 +312,7 @@ def test_thirty_days_of_twenty_features_stay_under_two_megabytes(tmp_path: Path)
         sources=Sources.default(),
         now=NOW,
     )
-    assert report.serving.rows == 60_000
+    assert report.serving.requests == 60_000
     assert len(report.timeline) == 30
     assert len(report.histograms) == features
     for fmt in ("html", "json"):

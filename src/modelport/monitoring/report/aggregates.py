@@ -31,8 +31,10 @@ from modelport.package.stats import value_key
 
 # Labels live beside versions as <model>/_labels/<day>/...: never prediction rows.
 _RESERVED_PREFIX = "_"
-# An error is any answer a client did not get a prediction from.
-ERROR_STATUS = 400
+# An error is a request answered 5xx, as the alert rules' error rate counts them; a
+# 4xx is the client's mistake. Rows of requests answered 4xx or 5xx carry no prediction.
+ERROR_STATUS = 500
+FAILED_STATUS = 400
 
 # Rows of the window that carry data: failed requests log no inputs (as drift reads it).
 _ANSWERED = (
@@ -48,7 +50,9 @@ WITH requests AS (
   WHERE time >= $since::TIMESTAMPTZ AND time < $until::TIMESTAMPTZ
   GROUP BY request_id
 )
-SELECT {key} AS bucket, sum(rows)::BIGINT, count(*)::BIGINT,
+SELECT {key} AS bucket,
+       coalesce(sum(rows) FILTER (WHERE status IS NULL OR status < {failed}), 0)::BIGINT,
+       count(*)::BIGINT,
        count(*) FILTER (WHERE status >= {error})::BIGINT,
        quantile_cont(latency_s, 0.5), quantile_cont(latency_s, 0.99)
 FROM requests GROUP BY bucket ORDER BY bucket
@@ -129,7 +133,7 @@ def bucket_starts(window: Window) -> list[datetime]:
 def _requests(scan: LogScan, window: Window, key: str) -> list[tuple[Any, ...]]:
     if not scan.files:
         return []
-    sql = _REQUESTS.format(key=key, error=ERROR_STATUS)
+    sql = _REQUESTS.format(key=key, error=ERROR_STATUS, failed=FAILED_STATUS)
     params = {"files": list(scan.files), "since": window.since, "until": window.until}
     with scan.connect() as connection:
         return connection.execute(sql, params).fetchall()

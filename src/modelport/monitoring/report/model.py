@@ -42,7 +42,8 @@ class Serving:
     """Volume, errors and latency from the log's status and latency columns.
 
     Latency and status are per request (every row of a request repeats them), so
-    percentiles and the error rate count requests; ``rows`` counts predictions.
+    percentiles and the error rate count requests. ``rows`` counts predictions (the
+    rows of requests answered below 400); ``errors`` the requests answered 5xx.
     """
 
     rows: int
