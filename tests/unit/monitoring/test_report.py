@@ -81,7 +81,7 @@ def records(rows: int, *, days: int = 3, seed: int = 1) -> list[PredictionRecord
     return out
 
 
-def write_log(root: Path, rows: list[PredictionRecord]) -> str:
+def write_log(root: Path | str, rows: list[PredictionRecord]) -> str:
     writer = PredictionLogWriter(str(root), flush_interval_s=60, max_queue_rows=len(rows) + 1)
     for row in rows:
         assert writer.put(row)
@@ -319,3 +319,12 @@ def test_thirty_days_of_twenty_features_stay_under_two_megabytes(tmp_path: Path)
         size = len(render(report, fmt).encode())
         print(f"30 days x 20 features: {fmt} report {size / 1024:.0f} KiB")
         assert size < 2 * 1024 * 1024
+
+
+def test_a_log_on_an_object_store_reads_the_same(tmp_path: Path, stats: Any) -> None:
+    rows = records(200)
+    local = write_log(tmp_path / "log", rows)
+    remote = write_log(f"memory://report-{secrets.token_hex(4)}", rows)
+    assert not any(tmp_path.glob("**/memory*"))
+    assert report_of(remote, stats).serving == report_of(local, stats).serving
+    assert report_of(remote, stats).histograms == report_of(local, stats).histograms
