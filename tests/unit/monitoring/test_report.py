@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from modelport.errors import InvalidArgumentError
 from modelport.monitoring.drift.reference import OTHER, ColumnReference, binned, categorical
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord, query
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
@@ -328,3 +329,13 @@ def test_a_log_on_an_object_store_reads_the_same(tmp_path: Path, stats: Any) -> 
     assert not any(tmp_path.glob("**/memory*"))
     assert report_of(remote, stats).serving == report_of(local, stats).serving
     assert report_of(remote, stats).histograms == report_of(local, stats).histograms
+
+
+def test_a_window_must_run_forward_in_aware_time(log: str) -> None:
+    subject = Subject(log, "churn", "1")
+    with pytest.raises(
+        InvalidArgumentError, match="since=2026-03-10T12:00:00\\+00:00 is not before"
+    ):
+        build_report(subject, NOW, NOW - timedelta(hours=1), sources=Sources())
+    with pytest.raises(InvalidArgumentError, match="has no timezone"):
+        build_report(subject, datetime(2026, 3, 1), NOW, sources=Sources())

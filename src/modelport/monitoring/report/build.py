@@ -112,7 +112,20 @@ def build_report(
 ) -> MonitoringReport:
     """The report of ``subject`` over ``since <= time < until`` (until defaults to now)."""
     now = now or datetime.now(UTC)
-    window = Window.of(since, until or now)
+    until = until or now
+    for name, bound in (("since", since), ("until", until)):
+        if bound.tzinfo is None:
+            raise InvalidArgumentError(
+                f"report window {name}={bound} has no timezone: give a timezone-aware time",
+                field=name,
+            )
+    if since >= until:
+        raise InvalidArgumentError(
+            f"report window is empty: since={since.isoformat()} is not before "
+            f"until={until.isoformat()}",
+            field="since",
+        )
+    window = Window.of(since, until)
     sources = sources or Sources()
     scan = LogScan.of(subject.log_uri, subject.model, subject.version)
     notes: list[str] = []
@@ -311,6 +324,9 @@ def _alert_section(window: Window, sources: Sources, notes: list[str]) -> tuple[
 
 
 def _alert_event(item: Any) -> AlertEvent:
+    """An event from a mapping or an object: ``time``, ``rule``, ``state`` (or the
+    alert store's ``to_status``), ``previous`` (or ``from_status``), ``value``,
+    ``message``."""
     if isinstance(item, AlertEvent):
         return item
     get = (
@@ -323,10 +339,13 @@ def _alert_event(item: Any) -> AlertEvent:
         time = datetime.fromisoformat(time)
     if not isinstance(time, datetime):
         raise InvalidArgumentError(f"alert event {item!r} has no time (a datetime)")
+    state = get("state") or get("to_status") or ""
+    previous = get("previous") or get("from_status")
     return AlertEvent(
         time=time,
         rule=str(get("rule", "")),
-        state=str(get("state", "")),
+        state=str(state),
         value=float(value) if value is not None else None,
         message=str(get("message", "") or ""),
+        previous=str(previous) if previous is not None else None,
     )

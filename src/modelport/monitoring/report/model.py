@@ -160,9 +160,10 @@ class AlertEvent:
 
     time: datetime
     rule: str
-    state: str
+    state: str  # pending, firing or resolved
     value: float | None = None
     message: str = ""
+    previous: str | None = None
 
 
 @dataclass(frozen=True)
