@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -22,7 +23,7 @@ from modelport.monitoring.prediction_log.records import BASE_SCHEMA
 from modelport.monitoring.prediction_log.segments import day_dir, write_segment
 from modelport.monitoring.report import Sources, Subject, build_report, render
 from modelport.monitoring.report.build import compare_metrics
-from modelport.monitoring.report.model import AlertEvent, Window
+from modelport.monitoring.report.model import AlertEvent, Performance, Window
 from modelport.package.stats import reference_statistics
 
 pytestmark = pytest.mark.timeout(120)
@@ -339,3 +340,18 @@ def test_a_window_must_run_forward_in_aware_time(log: str) -> None:
         build_report(subject, NOW, NOW - timedelta(hours=1), sources=Sources())
     with pytest.raises(InvalidArgumentError, match="has no timezone"):
         build_report(subject, datetime(2026, 3, 1), NOW, sources=Sources())
+
+
+def test_a_falling_error_is_green_a_falling_score_red(log: str) -> None:
+    report = report_of(log, None)
+    performance = Performance(
+        task="regression",
+        predictions=480,
+        labeled=100,
+        coverage=100 / 480,
+        unmatched_labels=0,
+        metrics=compare_metrics({"mae": 0.8, "r2": 0.7}, {"mae": 1.0, "r2": 0.9}),
+    )
+    page = render(dataclasses.replace(report, performance=performance))
+    assert '<span class="up">-0.2000</span>' in page  # mae fell: better
+    assert '<span class="down">-0.2000</span>' in page  # r2 fell: worse

@@ -20,6 +20,7 @@ from modelport.monitoring.report.model import MonitoringReport
 FORMATS = ("html", "json")
 # Distances are drifted at or above the threshold; p-values below it.
 P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})  # errors: a rise is worse
 
 
 def render(report: MonitoringReport, fmt: str = "html") -> str:
@@ -27,7 +28,12 @@ def render(report: MonitoringReport, fmt: str = "html") -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
     template = _environment().get_template("report.html.j2")
-    return template.render(report=report, charts=_charts(report), p_values=P_VALUE_METHODS)
+    return template.render(
+        report=report,
+        charts=_charts(report),
+        p_values=P_VALUE_METHODS,
+        lower_better=LOWER_IS_BETTER,
+    )
 
 
 def _environment() -> jinja2.Environment:
