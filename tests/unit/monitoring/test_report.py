@@ -22,6 +22,7 @@ from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionR
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
 from modelport.monitoring.prediction_log.segments import day_dir, write_segment
 from modelport.monitoring.report import Sources, Subject, build_report, render
+from modelport.monitoring.report.aggregates import LogScan
 from modelport.monitoring.report.build import compare_metrics
 from modelport.monitoring.report.model import AlertEvent, Performance, Window
 from modelport.package.stats import reference_statistics
@@ -355,3 +356,16 @@ def test_a_falling_error_is_green_a_falling_score_red(log: str) -> None:
     page = render(dataclasses.replace(report, performance=performance))
     assert '<span class="up">-0.2000</span>' in page  # mae fell: better
     assert '<span class="down">-0.2000</span>' in page  # r2 fell: worse
+
+
+def test_only_the_days_of_the_window_are_read(log: str) -> None:
+    window = Window(NOW - timedelta(hours=3), NOW, "hour")
+    scan = LogScan.of(log, "churn", "1", window)
+    assert {Path(f).parent.name for f in scan.files} == {"2026-03-10"}
+    everything = LogScan.of(log, "churn", None, Window.of(NOW - timedelta(days=30), NOW))
+    assert {Path(f).parent.name for f in everything.files} == {
+        "2026-03-07",
+        "2026-03-08",
+        "2026-03-09",
+        "2026-03-10",
+    }

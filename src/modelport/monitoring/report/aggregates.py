@@ -67,13 +67,21 @@ class LogScan:
     remote: Any  # the fsspec file system to register with DuckDB, None when local
 
     @classmethod
-    def of(cls, uri: str, model: str, version: str | None) -> LogScan:
+    def of(cls, uri: str, model: str, version: str | None, window: Window) -> LogScan:
+        """The segments whose day directory overlaps ``window`` (a writer puts each row
+        in the directory of its UTC day), ``_labels`` and other ``_`` directories left
+        out: they are not versions."""
         fs, root = open_root(uri)
         check_part("model", model)
         if version is not None:
             check_part("version", version)
         pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-        files = [f for f in list_segments(fs, pattern) if not _in_reserved_dir(f, root, model)]
+        days = _days(window)
+        files = [
+            path
+            for path in list_segments(fs, pattern)
+            if _day_of(path) in days and not _version_of(path).startswith(_RESERVED_PREFIX)
+        ]
         if isinstance(fs, LocalFileSystem):
             return cls(tuple(files), None)
         return cls(tuple(fs.unstrip_protocol(f) for f in files), fs)
@@ -89,9 +97,18 @@ class LogScan:
             connection.close()
 
 
-def _in_reserved_dir(path: str, root: str, model: str) -> bool:
-    version_dir = posixpath.relpath(path, posixpath.join(root, model)).split("/", 1)[0]
-    return version_dir.startswith(_RESERVED_PREFIX)
+def _days(window: Window) -> set[str]:
+    first = window.since.astimezone(UTC).date()
+    last = window.until.astimezone(UTC).date()
+    return {(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)}
+
+
+def _day_of(path: str) -> str:
+    return posixpath.basename(posixpath.dirname(path))
+
+
+def _version_of(path: str) -> str:
+    return posixpath.basename(posixpath.dirname(posixpath.dirname(path)))
 
 
 def serving_summary(scan: LogScan, window: Window) -> Serving:

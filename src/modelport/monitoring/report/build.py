@@ -127,7 +127,7 @@ def build_report(
         )
     window = Window.of(since, until)
     sources = sources or Sources()
-    scan = LogScan.of(subject.log_uri, subject.model, subject.version)
+    scan = LogScan.of(subject.log_uri, subject.model, subject.version, window)
     notes: list[str] = []
     serving = aggregates.serving_summary(scan, window)
     buckets = aggregates.timeline(scan, window)
