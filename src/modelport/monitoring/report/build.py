@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from modelport.monitoring.report.model import (
 
 logger = logging.getLogger(__name__)
 
+BUCKET_THREADS = 4  # buckets computed at once
 # The live metric drawn over time: the first one the performance report has.
 TIMELINE_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2")
 LIVE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2")
@@ -292,12 +294,15 @@ def _bucket_details(
     with_drift: bool,
     metric: str | None,
 ) -> list[Bucket]:
-    """Drift share and the live metric of each bucket that has predictions."""
-    detailed = []
-    for bucket in buckets:
+    """Drift share and the live metric of each bucket that has predictions.
+
+    Buckets are independent windows, computed a few at once: DuckDB and scipy release
+    the GIL, so spare cores shorten a long report.
+    """
+
+    def detail(bucket: Bucket) -> Bucket:
         if bucket.rows == 0:
-            detailed.append(bucket)
-            continue
+            return bucket
         since = max(bucket.start, window.since)
         until = min(bucket.start + window.bucket_size, window.until)
         drift_share = coverage = value = None
@@ -310,8 +315,12 @@ def _bucket_details(
                 value = next((m.live for m in found.metrics if m.name == metric), None)
         except ModelportError as exc:  # one thin bucket must not sink the report
             logger.warning("Report bucket %s: %s", bucket.start.isoformat(), exc.message)
-        detailed.append(replace(bucket, drift_share=drift_share, metric=value, coverage=coverage))
-    return detailed
+        return replace(bucket, drift_share=drift_share, metric=value, coverage=coverage)
+
+    if not with_drift and metric is None:
+        return buckets
+    with ThreadPoolExecutor(max_workers=BUCKET_THREADS, thread_name_prefix="report") as pool:
+        return list(pool.map(detail, buckets))
 
 
 def _alert_section(window: Window, sources: Sources, notes: list[str]) -> tuple[AlertEvent, ...]:
