@@ -238,9 +238,7 @@ def _need(method: str, ref: ColumnReference) -> str:
     """What the method reads: raw values, bin counts or category counts."""
     if method in ("ks", "wasserstein"):
         return _RAW
-    if method == "z" or not ref.is_numeric:
-        return _CATEGORIES
-    if method == "chisquare" and ref.has_value_counts():
+    if method == "z" or ref.has_value_counts():  # as drift.methods reads them
         return _CATEGORIES
     return _BINS
 

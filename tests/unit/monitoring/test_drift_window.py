@@ -145,17 +145,38 @@ def test_large_reference_distances_equal_scipy(tmp_path: Path) -> None:
     assert got["plan"].score == pytest.approx(
         distance.jensenshannon(ref_shares, cur_shares), rel=1e-9
     )
-    # Numeric Jensen-Shannon: over the reference's quantile bins.
-    edges = np.asarray(stats["features"]["few"]["histogram"]["edges"])
+    # A numeric column with few values: value by value.
+    ref_few = reference["few"].value_counts(normalize=True).sort_index()
+    cur_few = current["few"].value_counts(normalize=True).reindex(ref_few.index).fillna(0)
     assert got["few"].method == "jensenshannon"
-    ref_bins = np.asarray(stats["features"]["few"]["histogram"]["counts"], dtype=float)
-    index = np.clip(np.searchsorted(edges, current["few"], side="right") - 1, 0, ref_bins.size - 1)
-    cur_bins = np.bincount(index, minlength=ref_bins.size).astype(float)
-    keep = (ref_bins > 0) | (cur_bins > 0)
-    assert got["few"].score == pytest.approx(
-        distance.jensenshannon(ref_bins[keep] / ref_bins.sum(), cur_bins[keep] / cur_bins.sum()),
-        rel=1e-9,
-    )
+    assert got["few"].score == pytest.approx(distance.jensenshannon(ref_few, cur_few), rel=1e-9)
+
+
+def test_numeric_distances_over_the_reference_bins_equal_scipy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    reference = _frame(rng, 1800)
+    stats = _stats(reference)
+    current = _frame(rng, 2500, shift=0.5)
+    _logged(tmp_path, current)
+    options = {"income": ColumnOptions("jensenshannon"), "age": ColumnOptions("psi")}
+
+    window = drift_over_log(str(tmp_path), "churn", stats, options=options)
+
+    got = {c.column: c for c in window.report.columns}
+    for name, method in (("income", "jensenshannon"), ("age", "psi")):
+        edges = np.asarray(stats["features"][name]["histogram"]["edges"])
+        ref_bins = np.asarray(stats["features"][name]["histogram"]["counts"], dtype=float)
+        index = np.searchsorted(edges, current[name], side="right") - 1
+        index = np.clip(index, 0, ref_bins.size - 1)
+        cur_bins = np.bincount(index, minlength=ref_bins.size).astype(float)
+        p, q = ref_bins / ref_bins.sum(), cur_bins / cur_bins.sum()
+        if method == "jensenshannon":
+            expected = distance.jensenshannon(p, q)
+        else:
+            p, q = np.where(p == 0, 1e-4, p), np.where(q == 0, 1e-4, q)
+            expected = float(np.sum((q - p) * np.log(q / p)))
+        assert got[name].method == method
+        assert got[name].score == pytest.approx(expected, rel=1e-9)
 
 
 def test_sampled_window_stays_within_the_documented_tolerance(tmp_path: Path) -> None:
