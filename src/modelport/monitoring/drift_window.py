@@ -33,7 +33,7 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
-from modelport.errors import InvalidArgumentError
+from modelport.errors import InvalidArgumentError, MissingStatisticsError
 from modelport.monitoring.drift.reference import (
     BinCounts,
     CategoryCounts,
@@ -385,3 +385,19 @@ def _float(value: float) -> str:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def missing_statistics(
+    model: str, version: int | str | None, detail: str
+) -> MissingStatisticsError:
+    """The error for a version whose statistics the drift tests cannot use, naming the
+    command that computes them."""
+    number = int(version) if version not in (None, "") else None
+    ref = f"{model}/{version}" if number is not None else model
+    return MissingStatisticsError(
+        f"{model} version {version if number is not None else '(unversioned)'}: {detail}; "
+        f"compute them from the training data with: modelport version stats {ref} "
+        "--sample FILE",
+        model=model,
+        version=number,
+    )

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from drift_logs import NOW, log_table, write_log
 
+from drift_logs import NOW, log_table, write_log
 from modelport.monitoring.drift_window import drift_over_log
 from modelport.package.stats import reference_statistics
 

@@ -137,7 +137,10 @@ def test_version_one_statistics_say_they_are_missing_and_how_to_recompute() -> N
     for summary in stats["features"].values():
         for key in ("unique", "value_counts", "sample"):
             summary.pop(key, None)
-    with pytest.raises(MissingStatisticsError, match="version 1.*modelport model register"):
+    with pytest.raises(
+        MissingStatisticsError,
+        match="version 1.*modelport version stats NAME/VERSION --sample FILE",
+    ):
         drift_report(stats, _frame(10))
 
 
