@@ -68,17 +68,25 @@ def upload(artifacts: ArtifactStore, version: ModelVersion, stats: dict[str, Any
     return f"{key} {digest}"
 
 
+def recomputed_file(artifacts: ArtifactStore, version: ModelVersion) -> Path | None:
+    """The local file of the version's recomputed statistics (checked), or None."""
+    pointer = recorded(version)
+    if pointer is None:
+        return None
+    key, digest = pointer
+    path = artifacts.local_path(key) / REFERENCE_STATS_FILE
+    _check(path, digest, version, "recomputed reference statistics")
+    return path
+
+
 def read(
     artifacts: ArtifactStore, version: ModelVersion, manifest: Manifest
 ) -> tuple[dict[str, Any] | None, str]:
     """The version's statistics and where they came from (``recomputed`` or ``package``);
     None when it has none."""
-    pointer = recorded(version)
-    if pointer is not None:
-        key, digest = pointer
-        path = artifacts.local_path(key) / REFERENCE_STATS_FILE
-        _check(path, digest, version, "recomputed reference statistics")
-        return _load(path), "recomputed"
+    recomputed = recomputed_file(artifacts, version)
+    if recomputed is not None:
+        return load_file(recomputed), "recomputed"
     if manifest.reference_stats is None:
         return None, "package"
     path = artifacts.local_path(version.artifact_key) / manifest.reference_stats
@@ -90,7 +98,7 @@ def read(
             version=version.version,
         )
     _check(path, entry.sha256, version, manifest.reference_stats)
-    return _load(path), "package"
+    return load_file(path), "package"
 
 
 def _check(path: Path, digest: str, version: ModelVersion, what: str) -> None:
@@ -102,6 +110,7 @@ def _check(path: Path, digest: str, version: ModelVersion, what: str) -> None:
         )
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_file(path: Path) -> dict[str, Any]:
+    """Statistics from a JSON file."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from modelport.artifacts.store import ArtifactStore
@@ -183,6 +184,11 @@ class RegistryService:
         checked against their recorded sha256 (``registry.reference_stats``)."""
         version = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
         return reference_stats.read(self.artifacts, version, self.get_manifest(version))
+
+    def recomputed_stats_file(self, version: ModelVersion) -> Path | None:
+        """The local file of the version's recomputed statistics (checked against its
+        recorded sha256), or None when it has none (servers pin it at start-up)."""
+        return reference_stats.recomputed_file(self.artifacts, version)
 
     def recompute_reference_stats(self, ref: str | ModelRef, sample: Any) -> ModelVersion:
         """Compute reference statistics (the current version) from ``sample`` and the

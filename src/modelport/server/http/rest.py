@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.errors import ModelNotFoundError
+from modelport.monitoring.drift_live import DriftCollector
 from modelport.monitoring.metrics import render
 from modelport.server.http.asgi import Receive, Scope, header
 from modelport.server.http.endpoint import Endpoint, Reply
@@ -90,7 +91,11 @@ class Metrics(Endpoint):
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         context = self.context
         context.metrics.flush()  # this worker's latest; the others flush every second
+        collectors = [DriftCollector(context.drift)] if context.drift is not None else []
         body, content_type = render(
-            context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
+            context.metrics.registry,
+            context.multiprocess_dir,
+            header(scope, b"accept"),
+            collectors,
         )
         return Reply(200, body, content_type.encode())
