@@ -238,6 +238,12 @@ class DriftCollector:
             "distance (wasserstein, jensenshannon, psi: drifted at or above it).",
             labels=("model", "version", "feature", "method"),
         )
+        rows = GaugeMetricFamily(
+            "modelport_drift_window_rows",
+            "Rows answered in the last drift window (all workers), which the drift "
+            "gauges describe.",
+            labels=("model", "version"),
+        )
         share = GaugeMetricFamily(
             "modelport_dataset_drift_share",
             "Share of the tested columns that drifted over the last drift window "
@@ -249,5 +255,7 @@ class DriftCollector:
                 labels = [drift.model, drift.version, column.column, column.method]
                 feature.add_metric(labels, column.score)
             share.add_metric([drift.model, drift.version], drift.share_drifted)
+            rows.add_metric([drift.model, drift.version], drift.rows)
         yield feature
         yield share
+        yield rows

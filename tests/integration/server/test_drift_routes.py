@@ -112,10 +112,8 @@ def test_drift_route_reads_the_log_window(drift_server: Any, catalog: Catalog) -
     assert older.json()["dataset_drift"] is False
 
     options = {"since": "1h", "method.tenure": "psi", "threshold.tenure": "9"}
-    tenure = next(
-        c for c in server.client.get("/api/monitoring/churn/drift", params=options).json()["columns"]
-        if c["column"] == "tenure"
-    )  # fmt: skip
+    columns = server.client.get("/api/monitoring/churn/drift", params=options).json()["columns"]
+    tenure = next(c for c in columns if c["column"] == "tenure")
     assert (tenure["method"], tenure["threshold"], tenure["drifted"]) == ("psi", 9.0, False)
 
 
