@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,10 @@ SAMPLE_SIZE = 500  # raw values kept per column per bucket (and worker)
 _RAW, _BINS, _CATEGORIES = "raw", "bins", "categories"
 
 Columns = Mapping[str, np.ndarray]
-Extractor = Callable[[Any], Columns]
-"""Turns what ``observe`` queued into reference column name -> 1-D values."""
+Payload = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
+"""What a request queues: its bound inputs and its outputs, by name."""
+Extractor = Callable[[Payload], Columns]
+"""Turns a (joined) payload into reference column name -> 1-D values."""
 
 
 def need_of(method: str, ref: ColumnReference) -> str:
@@ -61,50 +63,65 @@ class _Bucket:
         self.rows = 0
         self.bins: dict[str, np.ndarray] = {}
         self.categories: dict[str, collections.Counter[str]] = {}
-        self.samples: dict[str, np.ndarray] = {}
-        self.seen: dict[str, int] = {}
+        # One reservoir of rows for every raw-value column: the random draws are made
+        # once per row, not once per value (NaN where a row lacks the column).
+        self.samples: dict[str, np.ndarray] = {
+            name: np.empty(0) for name, column in columns.items() if column.need == _RAW
+        }
+        self.seen = 0  # rows offered to the reservoir
         self._columns = columns
         self._rng = rng
 
-    def add(self, name: str, values: np.ndarray) -> None:
-        column = self._columns[name]
-        if column.need == _CATEGORIES:
-            counter = self.categories.setdefault(name, collections.Counter())
-            counter.update(_category_counts(column.ref, values))
-            return
-        numbers = _numbers(column.ref, values)
-        if column.need == _BINS:
-            assert column.edges is not None
-            bins = len(column.ref.summary["histogram"]["counts"])
-            index = np.clip(np.searchsorted(column.edges, numbers, side="right") - 1, 0, bins - 1)
-            counts = np.bincount(index, minlength=bins)
-            known = self.bins.get(name)
-            self.bins[name] = counts if known is None else known + counts
-            return
-        self._reservoir(name, numbers)
+    def add(self, columns: Mapping[str, np.ndarray], rows: int) -> None:
+        """One joined payload's columns (``rows`` rows each)."""
+        for name, values in columns.items():
+            column = self._columns[name]
+            if column.need == _CATEGORIES:
+                counter = self.categories.setdefault(name, collections.Counter())
+                counter.update(_category_counts(column.ref, values))
+            elif column.need == _BINS:
+                assert column.edges is not None
+                numbers = _numbers(column.ref, values)
+                numbers = numbers[np.isfinite(numbers)]
+                bins = len(column.ref.summary["histogram"]["counts"])
+                index = np.searchsorted(column.edges, numbers, side="right") - 1
+                counts = np.bincount(np.clip(index, 0, bins - 1), minlength=bins)
+                known = self.bins.get(name)
+                self.bins[name] = counts if known is None else known + counts
+        if self.samples and rows:
+            self._reservoir(columns, rows)
 
-    def _reservoir(self, name: str, values: np.ndarray) -> None:
-        """Algorithm R, vectorized: item i (0-based over the bucket) replaces a random
-        slot with probability SAMPLE_SIZE / (i + 1)."""
-        sample = self.samples.get(name, np.empty(0))
-        seen = self.seen.get(name, 0)
-        room = max(SAMPLE_SIZE - sample.size, 0)
-        sample = np.concatenate([sample, values[:room]])
-        rest = values[room:]
-        if rest.size:
-            positions = np.arange(seen + room, seen + room + rest.size)
-            slots = (self._rng.random(rest.size) * (positions + 1)).astype(np.int64)
-            keep = slots < SAMPLE_SIZE
-            sample[slots[keep]] = rest[keep]  # later items overwrite earlier: sequential order
-        self.samples[name] = sample
-        self.seen[name] = seen + values.size
+    def _reservoir(self, columns: Mapping[str, np.ndarray], rows: int) -> None:
+        """Algorithm R over rows, vectorized: row i (0-based over the bucket) takes a
+        random slot with probability SAMPLE_SIZE / (i + 1)."""
+        filled = len(next(iter(self.samples.values())))
+        room = min(SAMPLE_SIZE - filled, rows)
+        source = np.arange(room)
+        target = np.arange(filled, filled + room)
+        rest = rows - room
+        if rest > 0:
+            positions = np.arange(self.seen + room, self.seen + rows)
+            slots = (self._rng.random(rest) * (positions + 1)).astype(np.int64)
+            keep = np.flatnonzero(slots < SAMPLE_SIZE)
+            # Later rows overwrite earlier ones in the same slot: Algorithm R's order.
+            source = np.concatenate([source, room + keep])
+            target = np.concatenate([target, slots[keep]])
+        for name, kept in self.samples.items():
+            sample = np.concatenate([kept, np.full(room, np.nan)]) if room > 0 else kept
+            values = columns.get(name)
+            if values is None:
+                sample[target] = np.nan
+            elif source.size:
+                sample[target] = _numbers(self._columns[name].ref, values)[source]
+            self.samples[name] = sample
+        self.seen += rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "bins": {k: v.tolist() for k, v in self.bins.items()},
             "categories": {k: dict(v) for k, v in self.categories.items()},
-            "samples": {k: [v.tolist(), self.seen[k]] for k, v in self.samples.items()},
+            "samples": {k: [v.tolist(), self.seen] for k, v in self.samples.items() if v.size},
         }
 
 
@@ -132,22 +149,20 @@ class VersionSketch:
         self._buckets: dict[int, _Bucket] = {}
         self._rng = np.random.default_rng()
 
-    def fold(self, payloads: list[Any], now: float) -> None:
-        """Add the requests' rows to the bucket of ``now``, each column in one numpy pass."""
+    def fold(self, payloads: list[Payload], now: float) -> None:
+        """Add the requests' rows to the bucket of ``now``: their arrays are joined first
+        (one array per input and output for all of them), so each column costs one
+        numpy pass however many requests came."""
         key = int(now // self._bucket_s)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(self.columns, self._rng)
-        gathered: dict[str, list[np.ndarray]] = collections.defaultdict(list)
-        for payload in payloads:
-            rows = 0
-            for name, values in self._extract(payload).items():
-                if name in self.columns:
-                    gathered[name].append(np.asarray(values).ravel())
-                    rows = max(rows, len(values))
+        for batch, outputs in _joined(payloads):
+            extracted = self._extract((batch, outputs))
+            columns = {k: np.asarray(v).ravel() for k, v in extracted.items() if k in self.columns}
+            rows = max((len(v) for v in columns.values()), default=0)
             bucket.rows += rows
-        for name, parts in gathered.items():
-            bucket.add(name, np.concatenate(parts) if len(parts) > 1 else parts[0])
+            bucket.add(columns, rows)
 
     def expire(self, now: float) -> bool:
         """Forget buckets that left the window; True when any did."""
@@ -165,6 +180,22 @@ class VersionSketch:
             "bucket_s": self._bucket_s,
             "buckets": {str(k): b.to_dict() for k, b in self._buckets.items()},
         }
+
+
+def _joined(payloads: list[Payload]) -> Iterator[Payload]:
+    """Requests with the same inputs and outputs, their arrays concatenated (requests
+    asking for fewer outputs form their own group)."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Payload]] = {}
+    for payload in payloads:
+        groups.setdefault((tuple(payload[0]), tuple(payload[1])), []).append(payload)
+    for (inputs, outputs), group in groups.items():
+        if len(group) == 1:
+            yield group[0]
+            continue
+        yield (
+            {k: np.concatenate([p[0][k] for p in group]) for k in inputs},
+            {k: np.concatenate([p[1][k] for p in group]) for k in outputs},
+        )
 
 
 def merge(states: Iterable[Mapping[str, Any]], now: float) -> dict[tuple[str, str], Merged]:
@@ -212,18 +243,21 @@ class Merged:
 
 
 def _proportional(parts: list[tuple[list[float], int]]) -> np.ndarray:
-    """One sample from per-bucket reservoirs: each contributes in proportion to the rows
-    it saw, so the result stays uniform over the window."""
-    total = sum(seen for _, seen in parts)
-    size = sum(len(values) for values, _ in parts)
-    if total == 0:
+    """One sample from per-bucket (and per-worker) reservoirs: each contributes in
+    proportion to the rows it saw, as many as the smallest ratio of kept to seen
+    allows, so the result stays a uniform sample of the window. Missing values dropped."""
+    parts = [(values, seen) for values, seen in parts if seen > 0 and values]
+    if not parts:
         return np.empty(0)
+    scale = min(len(values) / seen for values, seen in parts)
     rng = np.random.default_rng(0)
-    chunks = []
-    for values, seen in parts:
-        take = min(len(values), round(size * seen / total))
-        chunks.append(rng.permutation(np.asarray(values, dtype="float64"))[:take])
-    return np.concatenate(chunks) if chunks else np.empty(0)
+    chunks = [
+        rng.permutation(np.asarray(values, dtype="float64"))[: int(seen * scale)]
+        for values, seen in parts
+    ]
+    sample = np.concatenate(chunks)
+    finite: np.ndarray = sample[np.isfinite(sample)]
+    return finite
 
 
 def tests(stats: Mapping[str, Any], window: Merged) -> Iterable[ColumnDrift]:
@@ -248,19 +282,20 @@ def _empty(current: Current) -> bool:
 
 
 def _numbers(ref: ColumnReference, values: np.ndarray) -> np.ndarray:
+    """Values as float64, row for row (missing and non-numeric ones NaN)."""
     if values.dtype.kind in "iufb":
-        data = values.astype("float64", copy=False)
+        data: np.ndarray = values.astype("float64", copy=False)
     elif values.dtype.kind == "M":
         data = values.astype("datetime64[ns]").astype("int64").astype("float64") / 1e9
     else:
         data = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
-    finite: np.ndarray = data[np.isfinite(data)]
-    return finite
+    return data
 
 
 def _category_counts(ref: ColumnReference, values: np.ndarray) -> dict[str, int]:
     if ref.is_numeric:
-        numbers, counts = np.unique(_numbers(ref, values), return_counts=True)
+        numbers = _numbers(ref, values)
+        numbers, counts = np.unique(numbers[np.isfinite(numbers)], return_counts=True)
         return {value_key(v): int(n) for v, n in zip(numbers, counts, strict=True)}
     present = pd.Series(values, dtype=object).dropna()
     return {str(k): int(n) for k, n in present.astype(str).value_counts().items()}

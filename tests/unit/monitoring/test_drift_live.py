@@ -36,8 +36,8 @@ def _stats(rows: int) -> dict[str, Any]:
 
 
 def _extract(names: Sequence[str]) -> Any:
-    def extract(payload: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {name: payload[name].to_numpy() for name in payload if name in names}
+    def extract(payload: tuple[dict[str, np.ndarray], dict[str, np.ndarray]]) -> Any:
+        return {name: values for name, values in payload[0].items() if name in names}
 
     return extract
 
@@ -52,7 +52,8 @@ class Clock:
 
 def _send(book_feed: Any, frame: pd.DataFrame, batch: int = 16) -> None:
     for start in range(0, len(frame), batch):
-        book_feed.observe(frame.iloc[start : start + batch])
+        part = frame.iloc[start : start + batch]
+        book_feed.observe(({name: part[name].to_numpy() for name in part}, {}))
 
 
 def test_counted_columns_equal_the_library_on_the_same_rows() -> None:
@@ -137,7 +138,7 @@ def test_unusable_statistics_turn_live_drift_off_for_that_version() -> None:
     feed = book.feed("churn", "1", {"stats_version": 1, "features": {}}, _extract)
     _send(feed, _frame(20))
     assert book.current() == []
-    feed.observe(_frame(5))
+    feed.observe(({"age": np.zeros(5)}, {}))
     assert feed.closed and not feed.pending
 
 
