@@ -16,15 +16,19 @@ from modelport.monitoring.drift.report import drift_report
 from modelport.monitoring.drift_live import LiveDriftBook
 from modelport.package.stats import reference_statistics
 
-RNG = np.random.default_rng(21)
+
+def _rng(*key: float) -> np.random.Generator:
+    """The same data for the same arguments, whatever order the tests run in."""
+    return np.random.default_rng([21, *(round(k * 1000) for k in key)])
 
 
 def _frame(rows: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = _rng(rows, shift)
     return pd.DataFrame(
         {
-            "age": RNG.normal(40 + 10 * shift, 10, rows),
-            "few": RNG.integers(0, 4, rows).astype(float),
-            "plan": RNG.choice(
+            "age": rng.normal(40 + 10 * shift, 10, rows),
+            "few": rng.integers(0, 4, rows).astype(float),
+            "plan": rng.choice(
                 ["basic", "pro", "team"], rows, p=[0.5 - 0.3 * shift, 0.3, 0.2 + 0.3 * shift]
             ),
         }
