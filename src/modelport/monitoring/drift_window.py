@@ -394,6 +394,8 @@ def missing_statistics(
     command that computes them."""
     number = int(version) if version not in (None, "") else None
     ref = f"{model}/{version}" if number is not None else model
+    # The library's generic advice ("compute version-2 statistics ...") made concrete:
+    detail = detail.partition("; compute version-")[0]
     return MissingStatisticsError(
         f"{model} version {version if number is not None else '(unversioned)'}: {detail}; "
         f"compute them from the training data with: modelport version stats {ref} "

@@ -12,7 +12,12 @@ import asyncio
 import functools
 from urllib.parse import parse_qs
 
-from modelport.errors import InvalidArgumentError, ModelNotFoundError, VersionNotFoundError
+from modelport.errors import (
+    InvalidArgumentError,
+    MissingStatisticsError,
+    ModelNotFoundError,
+    VersionNotFoundError,
+)
 from modelport.monitoring.windows import parse_since
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
@@ -51,7 +56,10 @@ class ApiDrift(Endpoint):
             until=until,
             options=options,
         )
-        window = await asyncio.get_running_loop().run_in_executor(None, run)
+        try:
+            window = await asyncio.get_running_loop().run_in_executor(None, run)
+        except MissingStatisticsError as exc:  # statistics too old for the tests
+            raise missing_statistics(name, served.version_label, exc.message) from None
         return Reply.json(window.to_dict())
 
     def _served(self, name: str, version: str | None) -> ServedModel:
