@@ -141,7 +141,7 @@ def _live(requests: int) -> list[dict[str, Any]]:
         (IOSpec("predictions", "FP64", (-1,)),),
         tuple(ColumnSpec(name, "float64") for name in names),
     )
-    book = LiveDriftBook(window_s=3600, min_rows=1)
+    book = LiveDriftBook(window_s=3600, min_rows=1, background=False)
     feed = book.feed("bench", "1", stats, lambda columns: extractor(io, columns))
     book.flush()  # builds the sketch (imports, reference bins) outside the timings
     payloads = [

@@ -104,6 +104,7 @@ class LiveDriftBook:
         flush_s: float = 2.0,
         min_rows: int = 100,
         clock: Callable[[], float] = time.time,
+        background: bool = True,
     ) -> None:
         self.window_s = window_s
         self.min_rows = min_rows
@@ -117,6 +118,11 @@ class LiveDriftBook:
         self._lock = threading.Lock()  # the thread and a scrape both fold
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._background = background
+        # Set once the thread has imported the sketches' modules (pandas, scipy): until
+        # then nothing is folded or exported, so neither a worker's start nor a scrape on
+        # the event loop ever waits for those imports.
+        self._loaded = threading.Event()
 
     def feed(
         self, model: str, version: str, stats: Mapping[str, Any], extract: ExtractorFactory
@@ -126,12 +132,22 @@ class LiveDriftBook:
         with self._lock:
             self._feeds[feed.key] = feed
             self._sketches.pop(feed.key, None)  # the same version loaded again: start over
-        if self._thread is None:
+        if not self._background:
+            self._load()
+        elif self._thread is None:
             self._thread = threading.Thread(target=self._run, name="drift-live", daemon=True)
             self._thread.start()
         return feed
 
+    def _load(self) -> None:
+        import modelport.monitoring.drift_sketch  # noqa: F401 (pandas, scipy: slow imports)
+
+        self._loaded.set()
+
     def _run(self) -> None:
+        if self._stop.wait(self._flush_s):  # let the worker start first
+            return
+        self._load()
         while not self._stop.wait(self._flush_s):
             try:
                 self.flush()
@@ -139,7 +155,10 @@ class LiveDriftBook:
                 logger.exception("live drift: cannot update the sketches")
 
     def flush(self) -> None:
-        """Fold queued requests, drop old buckets, write this worker's file."""
+        """Fold queued requests, drop old buckets, write this worker's file (a no-op
+        until the sketches' modules are loaded)."""
+        if not self._loaded.is_set():
+            return
         now = self._clock()
         with self._lock:
             changed = False
@@ -205,6 +224,8 @@ class LiveDriftBook:
         """Each known version's drift over the last window, merged over the workers
         (versions with fewer than ``min_rows`` rows in it are left out, and versions
         this worker never served: the statistics to test them are another's)."""
+        if not self._loaded.is_set():
+            return []  # the drift thread is still starting
         from modelport.monitoring.drift_sketch import merge, tests
 
         self.flush()

@@ -62,7 +62,7 @@ def _send(book_feed: Any, frame: pd.DataFrame, batch: int = 16) -> None:
 
 def test_counted_columns_equal_the_library_on_the_same_rows() -> None:
     stats = _stats(5000)  # large reference: Jensen-Shannon (counts) and Wasserstein (sample)
-    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock())
+    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock(), background=False)
     feed = book.feed("churn", "3", stats, _extract)
     current = _frame(3000, shift=0.5)
 
@@ -85,7 +85,7 @@ def test_counted_columns_equal_the_library_on_the_same_rows() -> None:
 @pytest.mark.parametrize(("shift", "drifted"), [(0.0, False), (1.0, True)])
 def test_small_reference_p_value_tests(shift: float, drifted: bool) -> None:
     stats = _stats(800)  # KS, chi-squared
-    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock())
+    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock(), background=False)
     _send(book.feed("churn", "3", stats, _extract), _frame(400, shift))
 
     [live] = book.current()
@@ -98,7 +98,7 @@ def test_small_reference_p_value_tests(shift: float, drifted: bool) -> None:
 
 def test_the_window_slides_and_small_windows_are_not_exported() -> None:
     clock = Clock()
-    book = LiveDriftBook(window_s=100, min_rows=50, clock=clock)
+    book = LiveDriftBook(window_s=100, min_rows=50, clock=clock, background=False)
     feed = book.feed("churn", "3", _stats(2000), _extract)
     _send(feed, _frame(40))
     assert book.current() == []  # 40 rows < min_rows
@@ -117,7 +117,8 @@ def test_workers_files_merge(tmp_path: Path) -> None:
     stats = _stats(5000)
     clock = Clock()
     workers = [
-        LiveDriftBook(str(tmp_path), window_s=600, min_rows=10, clock=clock) for _ in range(2)
+        LiveDriftBook(str(tmp_path), window_s=600, min_rows=10, clock=clock, background=False)
+        for _ in range(2)
     ]
     current = _frame(2000, shift=0.5)
     for book, half in zip(workers, (current.iloc[:1000], current.iloc[1000:]), strict=True):
@@ -138,7 +139,7 @@ def test_workers_files_merge(tmp_path: Path) -> None:
 
 
 def test_unusable_statistics_turn_live_drift_off_for_that_version() -> None:
-    book = LiveDriftBook(window_s=600, min_rows=1, clock=Clock())
+    book = LiveDriftBook(window_s=600, min_rows=1, clock=Clock(), background=False)
     feed = book.feed("churn", "1", {"stats_version": 1, "features": {}}, _extract)
     _send(feed, _frame(20))
     assert book.current() == []
@@ -151,7 +152,7 @@ def test_collector_exports_the_gauges() -> None:
 
     from modelport.monitoring.drift_live import DriftCollector
 
-    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock())
+    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock(), background=False)
     _send(book.feed("churn", "3", _stats(5000), _extract), _frame(500, shift=1.0))
     registry = CollectorRegistry()
     registry.register(DriftCollector(book))
