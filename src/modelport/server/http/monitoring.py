@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs
 
 from modelport.errors import (
@@ -31,36 +33,27 @@ class ApiDrift(Endpoint):
     """GET /api/monitoring/{model}/drift."""
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        # DuckDB, scipy and pandas: imported on the first drift request, not at start-up.
-        from modelport.monitoring.drift.selection import parse_options
-        from modelport.monitoring.drift_window import drift_over_log, missing_statistics
-
         name = scope["path_params"]["model"]
         query = _query(scope)
         served = self._served(name, query.get("version"))
-        if served.reference_stats is None:
-            raise missing_statistics(name, served.version_label, "it has no reference statistics")
         since = parse_since(query.get("since", DEFAULT_SINCE))
         until = parse_since(query["until"], field="until") if "until" in query else None
-        options = parse_options(_prefixed(scope, "method."), _prefixed(scope, "threshold."))
         uri = self.context.prediction_log_uri
         if uri is None:
             raise InvalidArgumentError("this server has no prediction log to read")
         run = functools.partial(
-            drift_over_log,
+            _drift,
             uri,
-            name,
-            served.reference_stats,
-            version=served.version_label or None,
+            served,
             since=since,
             until=until,
-            options=options,
+            methods=_prefixed(scope, "method."),
+            thresholds=_prefixed(scope, "threshold."),
         )
-        try:
-            window = await asyncio.get_running_loop().run_in_executor(None, run)
-        except MissingStatisticsError as exc:  # statistics too old for the tests
-            raise missing_statistics(name, served.version_label, exc.message) from None
-        return Reply.json(window.to_dict())
+        # In a thread: DuckDB's query, and the first request's imports (DuckDB, scipy,
+        # pandas), never run on the event loop.
+        window = await asyncio.get_running_loop().run_in_executor(None, run)
+        return Reply.json(window)
 
     def _served(self, name: str, version: str | None) -> ServedModel:
         route = next((r for r in self.context.runtime.routes() if r.source.name == name), None)
@@ -79,6 +72,36 @@ class ApiDrift(Endpoint):
             f"version's statistics from the registry: modelport monitor drift {name}/{version}",
             model=name,
         )
+
+
+def _drift(
+    uri: str,
+    served: ServedModel,
+    *,
+    since: datetime,
+    until: datetime | None,
+    methods: dict[str, str],
+    thresholds: dict[str, str],
+) -> dict[str, Any]:
+    from modelport.monitoring.drift.selection import parse_options
+    from modelport.monitoring.drift_window import drift_over_log, missing_statistics
+
+    label = served.version_label
+    if served.reference_stats is None:
+        raise missing_statistics(served.name, label, "it has no reference statistics")
+    try:
+        window = drift_over_log(
+            uri,
+            served.name,
+            served.reference_stats,
+            version=label or None,
+            since=since,
+            until=until,
+            options=parse_options(methods, thresholds),
+        )
+    except MissingStatisticsError as exc:  # statistics too old for the tests
+        raise missing_statistics(served.name, label, exc.message) from None
+    return window.to_dict()
 
 
 def _query(scope: Scope) -> dict[str, str]:
