@@ -68,10 +68,10 @@ def test_two_workers_sketches_merge_into_the_gauges(isolated_home: Path) -> None
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         _send(server.url, _frame(1000, 1.5, 2))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 45  # the drift thread starts 10 s after the workers
         gauges = _gauges(client)
         while gauges.get("modelport_drift_window_rows:") != 1000 and time.monotonic() < deadline:
-            time.sleep(0.5)  # the other worker writes its sketch every 2 s
+            time.sleep(0.5)  # then each worker writes its sketch every 2 s
             gauges = _gauges(client)
 
     assert gauges["modelport_drift_window_rows:"] == 1000

@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 FILE_PREFIX = "drift-live-"
 MAX_PENDING = 10_000  # requests waiting for the thread; beyond, they are not sketched
+# The drift thread loads pandas and scipy this long after the worker's first version is
+# served: a second of imports holding the GIL, kept away from the start-up's first
+# requests. Gauges appear after it.
+START_DELAY_S = 10.0
 
 ExtractorFactory = Callable[[Sequence[str]], "Extractor"]
 """Given the reference's column names, the function that turns a queued payload into
@@ -145,7 +149,7 @@ class LiveDriftBook:
         self._loaded.set()
 
     def _run(self) -> None:
-        if self._stop.wait(self._flush_s):  # let the worker start first
+        if self._stop.wait(START_DELAY_S):  # let the worker start and serve first
             return
         self._load()
         while not self._stop.wait(self._flush_s):

@@ -19,6 +19,7 @@ import modelport
 from drift_logs import log_table, write_log
 from modelport.bootstrap import build_server_app
 from modelport.config import MonitorSettings, PredictionLogSettings
+from modelport.monitoring import drift_live
 from modelport.package.sample_schema import infer_signature
 from modelport.server.http.rest_schemas import DriftResponse
 from modelport.serving.sources import parse_source
@@ -54,8 +55,11 @@ class DriftServer:
 
 
 @pytest.fixture
-def drift_server(catalog: Catalog, tmp_path: Path) -> Iterator[Any]:
+def drift_server(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
     """``start(models)``: a server whose prediction log is its own, live drift on."""
+    monkeypatch.setattr(drift_live, "START_DELAY_S", 0.2)
     stack = []
 
     def start(models: list[str], **monitor: Any) -> DriftServer:
