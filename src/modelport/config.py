@@ -24,6 +24,9 @@ the file::
     [prediction_log]
     uri = "s3://bucket/predictions"
     retention_days = 14
+
+    [monitor]
+    drift_window_s = 3600     # the live drift gauges' window
 """
 
 from __future__ import annotations
@@ -233,6 +236,25 @@ class PredictionLogSettings(BaseModel):
     )
 
 
+class MonitorSettings(BaseModel):
+    """Monitoring of served models: live drift gauges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    live_drift: bool = Field(
+        default=True,
+        description="Keep streaming histograms per served version and export drift gauges.",
+    )
+    drift_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds of traffic the live drift gauges cover (sliding by a tenth).",
+    )
+    drift_min_rows: int = Field(
+        default=100, ge=1, description="Rows a window needs before its drift is exported."
+    )
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -310,6 +332,7 @@ class Settings(BaseSettings):
     )
     serve: ServeSettings = Field(default_factory=ServeSettings)
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ to ``stats_dir`` for the other workers to read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,17 +216,37 @@ class BatchMetrics:
 
 
 def render(
-    registry: CollectorRegistry, multiprocess_dir: str | None, accept: str | None
+    registry: CollectorRegistry,
+    multiprocess_dir: str | None,
+    accept: str | None,
+    collectors: Iterable[Any] = (),
 ) -> tuple[bytes, str]:
-    """The exposition for a scrape: body and content type (OpenMetrics when asked for)."""
+    """The exposition for a scrape: body and content type (OpenMetrics when asked for).
+    ``collectors`` add metrics computed at scrape time (the live drift gauges)."""
     from prometheus_client import exposition
 
     source: Any = registry
+    extra = list(collectors)
     if multiprocess_dir is not None:
         from prometheus_client import multiprocess
 
         source = CollectorRegistry()
         collect: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
         collect(source, path=multiprocess_dir)
+    elif extra:
+        source = CollectorRegistry()
+        source.register(_Forward(registry))
+    for collector in extra:
+        source.register(collector)
     encoder, content_type = exposition.choose_encoder(accept or "")
     return encoder(source), content_type
+
+
+class _Forward:
+    """A registry's metrics, as one collector of another registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        return self._registry.collect()

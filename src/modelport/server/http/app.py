@@ -17,7 +17,7 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import mlflow, rest, triton, v2
+from modelport.server.http import mlflow, monitoring, rest, triton, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -47,6 +47,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/api/models", GET, rest.ApiModels),
     ("/api/models/{name}", GET, rest.ApiModel),
     ("/api/openapi.json", GET, rest.OpenApi),
+    ("/api/monitoring/{model}/drift", GET, monitoring.ApiDrift),
     ("/metrics", GET, rest.Metrics),
     # Triton's extensions come last: the router tries patterns in order, and inference
     # requests should not pay for matching these first.
@@ -139,6 +140,8 @@ class ServerApp:
             await runtime.close()
             flusher.cancel()
             self.context.metrics.flush()
+            if self.context.drift is not None:
+                self.context.drift.close()
 
     async def _flush_metrics(self) -> None:
         """Write what the request path recorded (``monitoring.buffer``), every second."""

@@ -209,6 +209,16 @@ def _param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 def _model_routes(prefix: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     infer_body = {
         "required": True,
@@ -360,6 +370,31 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("ModelDetail"), "model"), **_errors(404)},
             }
         },
+        "/api/monitoring/{model}/drift": {
+            "get": {
+                "summary": "Drift of a served version over a window of the prediction log",
+                "parameters": [
+                    _param("model"),
+                    _query("since", "Window start: 30m, 1h, 24h, 7d or ISO 8601 (default 1h)."),
+                    _query("until", "Window end (same forms; default now)."),
+                    _query("version", "A served version (default the current one)."),
+                    _query(
+                        "method.COLUMN",
+                        "A column's test: ks, chisquare, z, wasserstein, jensenshannon or psi.",
+                    ),
+                    _query("threshold.COLUMN", "A column's threshold."),
+                ],
+                "responses": {
+                    "200": _json(_ref("DriftResponse"), "drift"),
+                    **_errors(400, 404),
+                    "409": _json(
+                        _ref("Error"),
+                        "the version has no usable reference "
+                        "statistics (modelport version stats computes them)",
+                    ),
+                },
+            }
+        },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         "/metrics": {
             "get": {
@@ -377,7 +412,11 @@ def _paths() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (rest_schemas.ModelsResponse, rest_schemas.ModelDetail):
+    for model in (
+        rest_schemas.ModelsResponse,
+        rest_schemas.ModelDetail,
+        rest_schemas.DriftResponse,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
