@@ -82,22 +82,29 @@ def log_database(
     version: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    every_prediction: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection with the views ``predictions``, ``labels`` and ``latest_labels``.
+    """A DuckDB connection with the views ``predictions``, ``labels`` and ``latest_labels``
+    (and ``every_prediction``, every version and day, when asked for).
 
     ``predictions`` is not filtered by time here (callers filter on ``time``); only
     day directories outside ``[since, until]`` are left out.
     """
     fs, predictions = prediction_files(uri, model, version, since, until)
     _, labels = label_files(uri, model)
+    everything = prediction_files(uri, model)[1] if every_prediction else []
     connection = duckdb.connect()
     try:
         if not isinstance(fs, LocalFileSystem):
             connection.register_filesystem(fs)
             predictions = [fs.unstrip_protocol(path) for path in predictions]
             labels = [fs.unstrip_protocol(path) for path in labels]
+            everything = [fs.unstrip_protocol(path) for path in everything]
         _view(connection, "predictions", predictions, BASE_SCHEMA.names, BASE_SCHEMA.types)
         _view(connection, "labels", labels, SCHEMA.names, SCHEMA.types)
+        if every_prediction:
+            columns, types = BASE_SCHEMA.names, BASE_SCHEMA.types
+            _view(connection, "every_prediction", everything, columns, types)
         connection.execute(_LATEST)
         yield connection
     finally:
