@@ -107,7 +107,8 @@ def run(quick: bool) -> list[dict[str, object]]:
             began = time.perf_counter()
             report = live_performance(uri, MODEL, since=now - timedelta(days=1))
             seconds.append(time.perf_counter() - began)
-    assert report is not None and report.labeled == rows, report
+    assert report is not None
+    assert report.labeled == rows, report
     case = f"live accuracy, {rows:,} predictions x {rows:,} labels (+1% corrections)"
     best, median = min(seconds), statistics.median(seconds)
     return [
@@ -135,7 +136,9 @@ def main() -> None:
     results = run(args.quick)
     width = max(len(str(r["case"])) for r in results)
     for r in results:
-        print(f"{r['case']:<{width}}  {r['value']:>8} {r['unit']:<2} {r['target']:<10} {r['verdict']}")
+        print(
+            f"{r['case']:<{width}}  {r['value']:>8} {r['unit']:<2} {r['target']:<10} {r['verdict']}"
+        )
     sys.exit(0 if all(r["verdict"] == "pass" for r in results) else 1)
 
 

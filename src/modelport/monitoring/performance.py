@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring import scores
-from modelport.monitoring.feedback.logdb import columns_of, log_database
+from modelport.monitoring.feedback.logdb import columns_of, log_database, quoted
 from modelport.monitoring.feedback.store import ID_PREFIX, PREDICTION_ID, check_key_kind
 from modelport.monitoring.prediction_log.records import OUTPUT_PREFIX
 
@@ -123,7 +123,8 @@ def _window_view(
         conditions.append(f"time >= '{since.isoformat()}'::TIMESTAMPTZ")
     if until is not None:
         conditions.append(f"time < '{until.isoformat()}'::TIMESTAMPTZ")
-    db.execute(f"CREATE VIEW window_rows AS SELECT * FROM predictions WHERE {' AND '.join(conditions)}")
+    where = " AND ".join(conditions)  # times from datetime.isoformat; views take no parameters
+    db.execute(f"CREATE VIEW window_rows AS SELECT * FROM predictions WHERE {where}")  # noqa: S608
 
 
 def _scalar(db: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -162,33 +163,29 @@ def _joined(
 ) -> tuple[pa.Table, bool]:
     """The labeled rows: pred, label (text or number), proba; and whether they are numbers."""
     numeric = logged[prediction] not in ("VARCHAR",)
-    proba = f'"{PROBABILITIES}"' if PROBABILITIES in logged else "NULL::DOUBLE[]"
-    pred = f'CAST("{prediction}" AS DOUBLE)' if numeric else f'"{prediction}"'
+    proba = quoted(PROBABILITIES) if PROBABILITIES in logged else "NULL::DOUBLE[]"
+    pred = f"CAST({quoted(prediction)} AS DOUBLE)" if numeric else quoted(prediction)
     label = "label_value" if numeric else "label"
     kinds = _key_kinds(db, logged)
     if not kinds:
         return pa.table({"pred": [], "label": [], "proba": []}), numeric
+    # Spliced: quoted column names and kinds checked as identifiers (check_key_kind).
     select = f"SELECT p.prediction_id, {pred} AS pred, {proba} AS proba, l.{label} AS label"
-    if len(kinds) == 1:
-        kind, column = kinds[0]
-        sql = f"""
-            {select}, l.time FROM window_rows p JOIN latest_labels l
-            ON l.key_kind = '{kind}' AND l.key = CAST(p."{column}" AS VARCHAR)
-        """
+    joins = [
+        f"{select}, l.time FROM window_rows p JOIN latest_labels l "
+        f"ON l.key_kind = '{kind}' AND l.key = CAST(p.{quoted(column)} AS VARCHAR)"
+        for kind, column in kinds
+    ]
+    if len(joins) == 1:
+        sql = joins[0]
     else:  # several kinds may label one row: the latest label wins
-        parts = " UNION ALL ".join(
-            f"""{select}, l.time FROM window_rows p JOIN latest_labels l
-                ON l.key_kind = '{kind}' AND l.key = CAST(p."{column}" AS VARCHAR)"""
-            for kind, column in kinds
+        sql = (
+            "SELECT prediction_id, any_value(pred) AS pred, any_value(proba) AS proba, "  # noqa: S608
+            f"arg_max(label, time) AS label FROM ({' UNION ALL '.join(joins)}) "
+            "GROUP BY prediction_id"
         )
-        sql = f"""
-            SELECT prediction_id, any_value(pred) AS pred, any_value(proba) AS proba,
-                   arg_max(label, time) AS label
-            FROM ({parts}) GROUP BY prediction_id
-        """
-    table = db.sql(
-        f"SELECT pred, label, proba FROM ({sql}) WHERE label IS NOT NULL AND pred IS NOT NULL"
-    ).to_arrow_table()
+    where = "label IS NOT NULL AND pred IS NOT NULL"
+    table = db.sql(f"SELECT pred, label, proba FROM ({sql}) WHERE {where}").to_arrow_table()  # noqa: S608
     return table, numeric
 
 
@@ -205,12 +202,12 @@ def _unmatched(
     if until is not None:
         conditions.append(f"l.time < '{until.isoformat()}'::TIMESTAMPTZ")
     matched = " OR ".join(
-        f"""(l.key_kind = '{kind}' AND EXISTS (SELECT 1 FROM every_prediction p
-             WHERE CAST(p."{column}" AS VARCHAR) = l.key))"""
+        f"(l.key_kind = '{kind}' AND EXISTS (SELECT 1 FROM every_prediction p "  # noqa: S608
+        f"WHERE CAST(p.{quoted(column)} AS VARCHAR) = l.key))"
         for kind, column in kinds
     )
     where = " AND ".join(conditions) + (f" AND NOT ({matched})" if matched else "")
-    return _scalar(db, f"SELECT count(*) FROM latest_labels l WHERE {where}")
+    return _scalar(db, f"SELECT count(*) FROM latest_labels l WHERE {where}")  # noqa: S608
 
 
 def _score(report: PerformanceReport, joined: pa.Table, numeric: bool, pred_type: str) -> None:

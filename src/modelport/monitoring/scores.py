@@ -71,7 +71,7 @@ def classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 
 
 def probabilistic(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
-    """ROC AUC and log loss of ``proba`` (rows × classes, columns in ``classes``' order)."""
+    """ROC AUC and log loss of ``proba`` (rows x classes, columns in ``classes``' order)."""
     index = np.searchsorted(classes, y_true)
     index = np.minimum(index, len(classes) - 1)
     if not np.all(classes[index] == y_true):
@@ -83,7 +83,8 @@ def probabilistic(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) ->
         auc = roc_auc(index == 1, proba[:, 1])
     else:
         per_class = [roc_auc(index == c, proba[:, c]) for c in range(len(classes))]
-        auc = None if any(a is None for a in per_class) else float(np.mean(per_class))
+        defined = [a for a in per_class if a is not None]
+        auc = float(np.mean(defined)) if len(defined) == len(per_class) else None
     if auc is not None:
         metrics["roc_auc"] = auc
     return metrics
@@ -107,10 +108,9 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     squared = float(np.mean(error * error))
     residual = float(np.sum(error * error))
     total = float(np.sum((y_true - np.mean(y_true)) ** 2))
-    if total == 0.0:
-        r2 = 1.0 if residual == 0.0 else 0.0
-    else:
-        r2 = 1.0 - residual / total
+    # Constant labels: scikit-learn's force_finite (1 when exactly right, else 0).
+    constant = 1.0 if residual == 0.0 else 0.0
+    r2 = constant if total == 0.0 else 1.0 - residual / total
     return {"mae": float(np.mean(np.abs(error))), "rmse": squared**0.5, "r2": r2}
 
 

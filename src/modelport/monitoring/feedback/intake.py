@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from modelport.monitoring.feedback.logdb import columns_of, log_database
+from modelport.monitoring.feedback.logdb import columns_of, log_database, quoted
 from modelport.monitoring.feedback.store import (
     ID_PREFIX,
     PREDICTION_ID,
@@ -89,10 +89,10 @@ def _unknown(db: duckdb.DuckDBPyConnection) -> tuple[int, list[str]]:
         column = PREDICTION_ID if kind == PREDICTION_ID else ID_PREFIX + kind
         if column not in logged:
             continue  # never logged: every label of this kind is unknown
-        matches.append(
-            f"SELECT DISTINCT '{kind}' AS key_kind, CAST(\"{column}\" AS VARCHAR) AS key "
-            f"FROM predictions WHERE CAST(\"{column}\" AS VARCHAR) IN "
-            f"(SELECT key FROM incoming WHERE key_kind = '{kind}')"
+        key = f"CAST({quoted(column)} AS VARCHAR)"
+        matches.append(  # kind: checked identifier; column: quoted
+            f"SELECT DISTINCT '{kind}' AS key_kind, {key} AS key FROM predictions "  # noqa: S608
+            f"WHERE {key} IN (SELECT key FROM incoming WHERE key_kind = '{kind}')"
         )
     known = " UNION ALL ".join(matches) or "SELECT NULL::VARCHAR AS key_kind, NULL::VARCHAR AS key"
     rows = db.execute(
@@ -100,7 +100,7 @@ def _unknown(db: duckdb.DuckDBPyConnection) -> tuple[int, list[str]]:
         WITH known AS ({known})
         SELECT key FROM incoming i
         WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.key_kind = i.key_kind AND k.key = i.key)
-        """
+        """  # noqa: S608 (known: built above from checked names)
     ).fetchall()
     return len(rows), [str(row[0]) for row in rows[:_SAMPLE]]
 
@@ -124,3 +124,27 @@ def _corrected(db: duckdb.DuckDBPyConnection) -> int:
         """
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def receive_labels(
+    uri: str,
+    labels: dict[str, list[Label]],
+    *,
+    actor: str,
+    source: str,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Store labels of several models (``items.parse_feedback``'s output); the totals,
+    the result per model and the per-item ``errors`` passed in, as one JSON answer."""
+    results = [
+        receive(uri, model, labels_table(items), actor=actor, source=source)
+        for model, items in labels.items()
+    ]
+    return {
+        "accepted": sum(r.accepted for r in results),
+        "unknown": sum(r.unknown for r in results),
+        "corrected": sum(r.corrected for r in results),
+        "rejected": len(errors or []),
+        "models": [r.to_dict() for r in results],
+        "errors": errors or [],
+    }

@@ -121,7 +121,7 @@ def _view(
     if files:
         listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
         connection.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)"  # noqa: S608 (paths quoted; views take no parameters)
         )
         return
     # No segment yet: an empty view with the fixed columns, so queries still bind.
@@ -134,6 +134,11 @@ def _duck_type(arrow_type: object) -> str:
     if text.startswith("timestamp"):
         return "TIMESTAMPTZ"
     return {"string": "VARCHAR", "double": "DOUBLE", "int64": "BIGINT", "int32": "INTEGER"}[text]
+
+
+def quoted(name: str) -> str:
+    """``name`` as a DuckDB identifier (column names come from models and signatures)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def columns_of(connection: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:

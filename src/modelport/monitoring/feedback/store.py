@@ -5,8 +5,10 @@ being the UTC day the labels were received. ``_labels`` cannot be a version dire
 (versions are numbers or empty), and the prediction reader skips it.
 
 One row per label received, never rewritten: a correction is a new row, and the label
-that counts for a key is the latest one (``time``, then ``seq``, the row's position in
-its write, so that the last of two labels for one key in one batch wins). Every row
+that counts for a key is the latest one (``time``, then ``seq``: the process's count of
+label writes in its high 32 bits and the row's position in its write in the low ones, so
+that of two labels for one key the later row of a batch, or the later write of a process
+in the same microsecond, wins). Every row
 stays, with who sent it and how, which is the audit trail of the ground truth.
 
 A label is stored twice over so that one column compares with any prediction type:
@@ -58,7 +60,8 @@ SCHEMA = pa.schema(
 )
 
 _NAME = f"{os.getpid()}-{secrets.token_hex(4)}-"
-_SEQ = count()
+_SEQ = count()  # segment file names
+_WRITES = count(1)  # the high bits of seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +147,16 @@ def to_table(labels: Sequence[Label], *, time: datetime, actor: str, source: str
         "label_value": [x.label_value for x in labels],
         "label_type": [x.label_type for x in labels],
         "time": [time.astimezone(UTC)] * len(labels),
-        "seq": list(range(len(labels))),
+        "seq": _seq(len(labels)),
         "actor": [actor] * len(labels),
         "source": [source] * len(labels),
     }
     return pa.table(columns, schema=SCHEMA)
+
+
+def _seq(rows: int) -> list[int]:
+    base = next(_WRITES) << 32
+    return list(range(base, base + rows))
 
 
 def write_labels(
@@ -180,7 +188,7 @@ def _stamped(table: pa.Table, *, time: datetime, actor: str, source: str) -> pa.
     rows = table.num_rows
     stamps = {
         "time": pa.array([time] * rows, SCHEMA.field("time").type),
-        "seq": pa.array(range(rows), pa.int64()),
+        "seq": pa.array(_seq(rows), pa.int64()),
         "actor": pa.array([actor] * rows, pa.string()),
         "source": pa.array([source] * rows, pa.string()),
     }
