@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelport.monitoring.buffer import MetricBuffer
 from modelport.monitoring.inference_stats import StatsBook
+from modelport.monitoring.live_gauges import LiveMetricsCollector, LiveMetricsStore
 
 UNKNOWN_MODEL = "_unknown"
 _LATENCY_BUCKETS = (
@@ -37,6 +38,12 @@ class ServerMetrics:
         self.registry = registry
         self.buffer = MetricBuffer()
         self.stats = StatsBook(stats_dir)
+        # Live performance gauges: computed by one worker, read from stats_dir at scrape
+        # (render adds the collector there); in one process, straight from memory.
+        self.live = LiveMetricsStore(stats_dir)
+        self.live_collector = LiveMetricsCollector(self.live)
+        if stats_dir is None:
+            registry.register(self.live_collector)
         model = ("model",)
         self.requests = Counter(
             "modelport_requests_total",
@@ -215,9 +222,16 @@ class BatchMetrics:
 
 
 def render(
-    registry: CollectorRegistry, multiprocess_dir: str | None, accept: str | None
+    registry: CollectorRegistry,
+    multiprocess_dir: str | None,
+    accept: str | None,
+    collectors: tuple[Any, ...] = (),
 ) -> tuple[bytes, str]:
-    """The exposition for a scrape: body and content type (OpenMetrics when asked for)."""
+    """The exposition for a scrape: body and content type (OpenMetrics when asked for).
+
+    ``collectors`` are added to the multiprocess exposition (computed at scrape, like
+    the live performance gauges); without a multiprocess directory they are expected to
+    be registered on ``registry`` already."""
     from prometheus_client import exposition
 
     source: Any = registry
@@ -227,5 +241,7 @@ def render(
         source = CollectorRegistry()
         collect: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
         collect(source, path=multiprocess_dir)
+        for collector in collectors:
+            source.register(collector)
     encoder, content_type = exposition.choose_encoder(accept or "")
     return encoder(source), content_type

@@ -91,6 +91,9 @@ class Metrics(Endpoint):
         context = self.context
         context.metrics.flush()  # this worker's latest; the others flush every second
         body, content_type = render(
-            context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
+            context.metrics.registry,
+            context.multiprocess_dir,
+            header(scope, b"accept"),
+            (context.metrics.live_collector,),
         )
         return Reply(200, body, content_type.encode())
