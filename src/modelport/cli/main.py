@@ -25,6 +25,9 @@ COMMANDS = {
     "db": "modelport.cli.db:db",
     "serve": "modelport.cli.serve:serve",
     "quickstart": "modelport.cli.quickstart:quickstart",
+    "feedback": "modelport.cli.feedback:feedback",
+    # The lead points this at cli/monitor.py's group, which attaches performance.
+    "monitor": "modelport.cli.monitor_performance:monitor",
 }
 
 
