@@ -153,7 +153,12 @@ class LiveGauges:
             for window, length in self._windows:
                 try:
                     report = live_performance(
-                        self._uri, model, version=version or None, since=now - length, until=now
+                        self._uri,
+                        model,
+                        version=version or None,
+                        since=now - length,
+                        until=now,
+                        threads=1,  # one core at most, in a process that serves requests
                     )
                 except Exception:  # one bad model must not stop the others' gauges
                     logger.exception("live performance of %s version %s failed", model, version)

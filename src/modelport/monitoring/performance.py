@@ -88,9 +88,11 @@ def live_performance(
     since: datetime | None = None,
     until: datetime | None = None,
     task: Task | None = None,
+    threads: int | None = None,
 ) -> PerformanceReport:
     """Metrics of ``model``'s predictions logged in ``[since, until)`` (one version or all)
-    against their latest labels. ``since``/``until`` must be timezone-aware."""
+    against their latest labels. ``since``/``until`` must be timezone-aware; ``threads``
+    caps DuckDB's threads (default: one per core)."""
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidArgumentError(f"{name}={moment} is naive: give a timezone-aware time")
@@ -98,7 +100,13 @@ def live_performance(
         raise InvalidArgumentError(f"task {task!r}: use classification or regression")
     report = PerformanceReport(model, version, since, until, task)
     with log_database(
-        log_uri, model, version=version, since=since, until=until, every_prediction=True
+        log_uri,
+        model,
+        version=version,
+        since=since,
+        until=until,
+        every_prediction=True,
+        threads=threads,
     ) as db:
         _window_view(db, since, until)
         report.predictions = _scalar(db, "SELECT count(*) FROM window_rows")
@@ -162,6 +170,11 @@ def _joined(
     db: duckdb.DuckDBPyConnection, logged: dict[str, str], prediction: str
 ) -> tuple[pa.Table, bool]:
     """The labeled rows: pred, label (text or number), proba; and whether they are numbers."""
+    if logged[prediction].endswith("]"):
+        raise InvalidArgumentError(
+            f"{prediction} holds lists ({logged[prediction]}): live performance scores one "
+            "prediction per row"
+        )
     numeric = logged[prediction] not in ("VARCHAR",)
     proba = quoted(PROBABILITIES) if PROBABILITIES in logged else "NULL::DOUBLE[]"
     pred = f"CAST({quoted(prediction)} AS DOUBLE)" if numeric else quoted(prediction)

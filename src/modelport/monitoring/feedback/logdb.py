@@ -83,17 +83,19 @@ def log_database(
     since: datetime | None = None,
     until: datetime | None = None,
     every_prediction: bool = False,
+    threads: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with the views ``predictions``, ``labels`` and ``latest_labels``
     (and ``every_prediction``, every version and day, when asked for).
 
     ``predictions`` is not filtered by time here (callers filter on ``time``); only
-    day directories outside ``[since, until]`` are left out.
+    day directories outside ``[since, until]`` are left out. ``threads`` caps DuckDB's
+    threads (default: one per core).
     """
     fs, predictions = prediction_files(uri, model, version, since, until)
     _, labels = label_files(uri, model)
     everything = prediction_files(uri, model)[1] if every_prediction else []
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"threads": threads} if threads else {})
     try:
         if not isinstance(fs, LocalFileSystem):
             connection.register_filesystem(fs)

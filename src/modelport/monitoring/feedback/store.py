@@ -59,8 +59,18 @@ SCHEMA = pa.schema(
     ]
 )
 
-_NAME = f"{os.getpid()}-{secrets.token_hex(4)}-"
 _SEQ = count()  # segment file names
+_names: dict[int, str] = {}  # per pid: a forked child must not reuse its parent's names
+
+
+def _segment_name() -> str:
+    pid = os.getpid()
+    prefix = _names.get(pid)
+    if prefix is None:
+        prefix = _names[pid] = f"{pid}-{secrets.token_hex(4)}-"
+    return prefix + f"{next(_SEQ):06d}"
+
+
 _WRITES = count(1)  # the high bits of seq
 
 
@@ -181,7 +191,7 @@ def write_labels(
         return None
     fs, root = open_root(uri)
     directory = posixpath.join(labels_dir(root, model), now.date().isoformat())
-    return write_segment(fs, directory, _NAME + f"{next(_SEQ):06d}", table)
+    return write_segment(fs, directory, _segment_name(), table)
 
 
 def _stamped(table: pa.Table, *, time: datetime, actor: str, source: str) -> pa.Table:
