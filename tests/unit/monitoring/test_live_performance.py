@@ -234,3 +234,33 @@ def test_naive_times_and_unknown_tasks_are_refused(tmp_path: Path) -> None:
         live_performance(str(tmp_path), "churn", since=datetime(2026, 1, 1))
     with pytest.raises(InvalidArgumentError, match="classification or regression"):
         live_performance(str(tmp_path), "churn", task="ranking")  # type: ignore[arg-type]
+
+
+def test_any_fsspec_uri_holds_log_and_labels() -> None:
+    import uuid
+
+    from modelport.monitoring.feedback.intake import labels_table, receive
+
+    uri = f"memory://perf-{uuid.uuid4().hex}"
+    writer = PredictionLogWriter(uri, flush_interval_s=60)
+    for i in range(4):
+        writer.put(
+            PredictionRecord(
+                f"r{i}-0",
+                f"r{i}",
+                T0,
+                "churn",
+                "1",
+                "v2",
+                0.001,
+                200,
+                {"x": i},
+                {"predictions": i % 2},
+            )
+        )
+    writer.close()
+    labels = labels_table([Label.of("prediction_id", "r1-0", 1), Label.of("prediction_id", "x", 1)])
+    result = receive(uri, "churn", labels, actor="a", source="api")
+    assert (result.accepted, result.unknown) == (2, 1)
+    report = live_performance(uri, "churn")
+    assert (report.predictions, report.labeled, report.metrics["accuracy"]) == (4, 1, 1.0)
