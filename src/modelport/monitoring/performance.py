@@ -53,7 +53,7 @@ class PerformanceReport:
     predictions: int = 0
     labeled: int = 0
     coverage: float = 0.0
-    unmatched_labels: int = 0
+    unmatched_labels: int = 0  # keys labeled in the window that no logged row has
     metrics: dict[str, float] = field(default_factory=dict)
     positive_class: Any = None
     probability_rows: int = 0
@@ -205,22 +205,31 @@ def _joined(
 def _unmatched(
     db: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None
 ) -> int:
-    """Latest labels received in the window whose key matches no logged row of the model
-    (any version, any day)."""
+    """Keys labeled in the window that match no logged row of the model (any version, any
+    day). Raw label rows, not the latest per key: which label counts does not matter here,
+    and one grouping of every label is the costliest step of the whole report."""
     logged = columns_of(db, "every_prediction")
     kinds = _key_kinds(db, logged)
     conditions = ["true"]
     if since is not None:
-        conditions.append(f"l.time >= '{since.isoformat()}'::TIMESTAMPTZ")
+        conditions.append(f"time >= '{since.isoformat()}'::TIMESTAMPTZ")
     if until is not None:
-        conditions.append(f"l.time < '{until.isoformat()}'::TIMESTAMPTZ")
-    matched = " OR ".join(
-        f"(l.key_kind = '{kind}' AND EXISTS (SELECT 1 FROM every_prediction p "  # noqa: S608
-        f"WHERE CAST(p.{quoted(column)} AS VARCHAR) = l.key))"
+        conditions.append(f"time < '{until.isoformat()}'::TIMESTAMPTZ")
+    received = " AND ".join(conditions)
+    # One anti-join per kind of key that the log has a column for; labels of any other
+    # kind cannot match at all.
+    parts = [
+        f"SELECT key_kind, key FROM (SELECT key_kind, key FROM labels WHERE key_kind = '{kind}' "  # noqa: S608
+        f"AND {received}) l ANTI JOIN every_prediction p "
+        f"ON l.key = CAST(p.{quoted(column)} AS VARCHAR)"
         for kind, column in kinds
+    ]
+    listed = ", ".join(f"'{kind}'" for kind, _ in kinds) or "NULL"
+    parts.append(
+        f"SELECT key_kind, key FROM labels WHERE key_kind NOT IN ({listed}) AND {received}"  # noqa: S608
     )
-    where = " AND ".join(conditions) + (f" AND NOT ({matched})" if matched else "")
-    return _scalar(db, f"SELECT count(*) FROM latest_labels l WHERE {where}")  # noqa: S608
+    union = " UNION ALL ".join(parts)
+    return _scalar(db, f"SELECT count(*) FROM (SELECT DISTINCT key_kind, key FROM ({union}))")  # noqa: S608
 
 
 def _score(report: PerformanceReport, joined: pa.Table, numeric: bool, pred_type: str) -> None:
