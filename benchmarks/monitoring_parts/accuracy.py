@@ -9,7 +9,10 @@ writer would leave them; the labels with the label store's writer, one segment p
 100,000 labels, every prediction labeled, plus 1% corrections. Then
 ``live_performance`` (accuracy, precision, recall, F1, ROC AUC, log loss, coverage)
 runs three times; the best and the median are reported against the target of 2 s.
-``--quick`` uses a tenth of the rows (target scaled to 0.2 s).
+Then the time ``POST /api/feedback`` spends on a batch of 100 labels on that log
+(checking which keys are unknown or corrected, writing the segment), with no target:
+it runs in a thread beside the server's event loop. ``--quick`` uses a tenth of the
+rows (target scaled to 0.2 s).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from modelport.monitoring.feedback.store import write_labels
+from modelport.monitoring.feedback.intake import labels_table, receive
+from modelport.monitoring.feedback.store import Label, write_labels
 from modelport.monitoring.performance import live_performance
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
@@ -107,6 +111,12 @@ def run(quick: bool) -> list[dict[str, object]]:
             began = time.perf_counter()
             report = live_performance(uri, MODEL, since=now - timedelta(days=1))
             seconds.append(time.perf_counter() - began)
+        batch = labels_table(
+            [Label.of("prediction_id", f"req{i * 7:012d}-0", 1) for i in range(100)]
+        )
+        began = time.perf_counter()
+        receive(uri, MODEL, batch, actor="bench", source="api")
+        intake_s = time.perf_counter() - began
     assert report is not None
     assert report.labeled == rows, report
     case = f"live accuracy, {rows:,} predictions x {rows:,} labels (+1% corrections)"
@@ -126,6 +136,13 @@ def run(quick: bool) -> list[dict[str, object]]:
             "target": f"<= {target:g} s",
             "verdict": "pass" if median <= target else "FAIL",
         },
+        {
+            "case": f"100 labels received over HTTP, log of {rows:,} rows and labels",
+            "value": round(intake_s, 3),
+            "unit": "s",
+            "target": "-",
+            "verdict": "info",
+        },
     ]
 
 
@@ -139,7 +156,7 @@ def main() -> None:
         print(
             f"{r['case']:<{width}}  {r['value']:>8} {r['unit']:<2} {r['target']:<10} {r['verdict']}"
         )
-    sys.exit(0 if all(r["verdict"] == "pass" for r in results) else 1)
+    sys.exit(0 if all(r["verdict"] != "FAIL" for r in results) else 1)
 
 
 if __name__ == "__main__":
