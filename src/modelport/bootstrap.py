@@ -146,15 +146,31 @@ def build_server_app(
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )
+    log_uri = settings.resolved_prediction_log_uri
     context = ServerContext(
         runtime,
         serve,
         metrics,
         limits_for(serve.max_elements),
         prometheus_multiprocess_dir(),
-        prediction_log_uri=settings.resolved_prediction_log_uri,
+        prediction_log_uri=log_uri,
         drift=drift,
     )
+    live = settings.live_performance
+    if live.enabled and worker_index == 0:  # one computation for all workers
+        from modelport.monitoring.live_gauges import LiveGauges
+
+        context.live_gauges = LiveGauges(
+            log_uri,
+            lambda: [
+                (route.source.name, route.current.version_label)
+                for route in runtime.routes()
+                if route.current is not None
+            ],
+            metrics.live,
+            interval_s=live.interval_s,
+            windows=live.windows,
+        )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
 
 

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelport.monitoring.buffer import MetricBuffer
 from modelport.monitoring.inference_stats import StatsBook
+from modelport.monitoring.live_gauges import LiveMetricsCollector, LiveMetricsStore
 
 UNKNOWN_MODEL = "_unknown"
 _LATENCY_BUCKETS = (
@@ -38,6 +39,12 @@ class ServerMetrics:
         self.registry = registry
         self.buffer = MetricBuffer()
         self.stats = StatsBook(stats_dir)
+        # Live performance gauges: computed by one worker, read from stats_dir at scrape
+        # (render adds the collector there); in one process, straight from memory.
+        self.live = LiveMetricsStore(stats_dir)
+        self.live_collector = LiveMetricsCollector(self.live)
+        if stats_dir is None:
+            registry.register(self.live_collector)
         model = ("model",)
         self.requests = Counter(
             "modelport_requests_total",
@@ -222,7 +229,8 @@ def render(
     collectors: Iterable[Any] = (),
 ) -> tuple[bytes, str]:
     """The exposition for a scrape: body and content type (OpenMetrics when asked for).
-    ``collectors`` add metrics computed at scrape time (the live drift gauges)."""
+    ``collectors`` add metrics computed at scrape time (the live drift and live
+    performance gauges)."""
     from prometheus_client import exposition
 
     source: Any = registry

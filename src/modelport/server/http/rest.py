@@ -96,11 +96,12 @@ class Metrics(Endpoint):
         scrape = functools.partial(
             render, context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
         )
+        live = context.metrics.live_collector
         if context.drift is None:
-            body, content_type = scrape()
+            body, content_type = scrape([live])
         else:
             # The live drift gauges merge every worker's sketch and run the tests
             # (milliseconds): in a thread, not on the event loop.
-            drift = functools.partial(scrape, [DriftCollector(context.drift)])
+            drift = functools.partial(scrape, [live, DriftCollector(context.drift)])
             body, content_type = await asyncio.get_running_loop().run_in_executor(None, drift)
         return Reply(200, body, content_type.encode())
