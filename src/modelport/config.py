@@ -24,6 +24,13 @@ the file::
     [prediction_log]
     uri = "s3://bucket/predictions"
     retention_days = 14
+
+    [monitor]
+    drift_window_s = 3600     # the live drift gauges' window
+
+    [live_performance]        # the modelport_live_metric gauges
+    interval_s = 60
+    windows = ["1h", "24h"]
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from __future__ import annotations
 import getpass
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -233,6 +240,45 @@ class PredictionLogSettings(BaseModel):
     )
 
 
+class MonitorSettings(BaseModel):
+    """Monitoring of served models: live drift gauges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    live_drift: bool = Field(
+        default=True,
+        description="Keep streaming histograms per served version and export drift gauges.",
+    )
+    drift_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds of traffic the live drift gauges cover (sliding by a tenth).",
+    )
+    drift_min_rows: int = Field(
+        default=100, ge=1, description="Rows a window needs before its drift is exported."
+    )
+
+
+class LivePerformanceSettings(BaseModel):
+    """The live performance gauges the server exports (``[live_performance]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Compute modelport_live_metric and modelport_label_coverage in the "
+        "background of one worker.",
+    )
+    interval_s: float = Field(
+        default=60.0, ge=1, le=86400, description="Seconds between two computations."
+    )
+    windows: list[Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*$")]] = Field(
+        default_factory=lambda: ["1h", "24h"],
+        min_length=1,
+        description="Windows back from now, as durations (30m, 1h, 24h, 7d).",
+    )
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -310,6 +356,8 @@ class Settings(BaseSettings):
     )
     serve: ServeSettings = Field(default_factory=ServeSettings)
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    live_performance: LivePerformanceSettings = Field(default_factory=LivePerformanceSettings)
 
     @classmethod
     def settings_customise_sources(

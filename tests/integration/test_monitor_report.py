@@ -17,6 +17,8 @@ import pytest
 import modelport
 from modelport.cli.main import main
 from modelport.config import Settings
+from modelport.monitoring.feedback.intake import labels_table, receive
+from modelport.monitoring.feedback.store import PREDICTION_ID, Label
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,9 +36,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> str:
-    """churn@production registered with reference statistics and metrics, and DAYS of
-    its predictions in the prediction log (written by the real writer), the last days
-    with longer tenures than the training data."""
+    """churn@production registered with reference statistics and metrics, DAYS of its
+    predictions in the prediction log (written by the real writer), the last days with
+    longer tenures than the training data, and labels for every other prediction
+    (sent through the feedback intake)."""
     frame, _ = churn_data
     version = modelport.register(
         churn_model, "churn", sample_input=frame, metrics={"accuracy": 0.93, "auc": 0.97}
@@ -44,8 +47,9 @@ def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> str
     modelport.set_alias("churn", "production", version.version)
     uri = Settings().resolved_prediction_log_uri
     writer = PredictionLogWriter(uri, flush_interval_s=60, max_queue_rows=100_000)
-    rng = np.random.default_rng(11)
+    rng, noise = np.random.default_rng(11), np.random.default_rng(12)
     now = datetime.now(UTC)
+    labels: list[Label] = []
     for day in range(DAYS):
         batch = frame.sample(60, replace=True, random_state=day).reset_index(drop=True)
         if day >= DAYS - 3:
@@ -74,7 +78,12 @@ def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> str
                 },
             )
             assert writer.put(record)
+            if not failed and int(i) % 2 == 0:
+                truth = int(row["contract"] == "monthly" and row["tenure"] < 24)
+                truth = 1 - truth if noise.random() < 0.1 else truth  # a model is rarely perfect
+                labels.append(Label.of(PREDICTION_ID, record.prediction_id, truth))
     writer.close()
+    receive(uri, "churn", labels_table(labels), actor="test", source="test")
     return uri
 
 
@@ -110,6 +119,32 @@ def test_the_cli_writes_a_page_and_its_json_twin(
     assert {h["column"] for h in data["histograms"]} >= {"tenure", "charges", "contract"}
     tenure = next(h for h in data["histograms"] if h["column"] == "tenure")
     assert sum(tenure["current"]) == 570  # failed requests log no inputs
+    performance = data["performance"]
+    assert performance["task"] == "classification"
+    assert performance["labeled"] == 285  # every other answered row
+    assert performance["coverage"] == pytest.approx(0.5)
+    metrics = {m["name"]: m for m in performance["metrics"]}
+    assert metrics["accuracy"]["registered"] == 0.93
+    assert metrics["roc_auc"]["registered"] == 0.97  # registered as "auc"
+    assert 0 <= metrics["accuracy"]["live"] <= 1
+    assert data["timeline_metric"] == "accuracy"
+    drift = data["drift"]
+    assert drift["rows"] == 570
+    assert {c["column"] for c in drift["columns"] if c["drifted"]} >= {"tenure"}
+
+
+def test_drift_options_as_for_monitor_drift(
+    capsys: pytest.CaptureFixture[str], served: str, tmp_path: Path
+) -> None:
+    out_file = tmp_path / "report.json"
+    code, _, err = run(
+        capsys, "monitor", "report", "churn@production", "--since", "30d", "--out", str(out_file),
+        "--method", "charges=psi", "--threshold", "charges=0.5",
+    )  # fmt: skip
+    assert code == 0, err
+    columns = json.loads(out_file.read_text(encoding="utf-8"))["drift"]["columns"]
+    charges = next(c for c in columns if c["column"] == "charges")
+    assert (charges["method"], charges["threshold"]) == ("psi", 0.5)
 
 
 def test_a_bad_window_is_a_clear_error(capsys: pytest.CaptureFixture[str], served: str) -> None:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from modelport.cli.inputs import version_ref
+from modelport.cli.inputs import parse_pairs, version_ref
 from modelport.cli.output import print_json
 from modelport.cli.state import json_option, state
-from modelport.errors import MissingStatisticsError
 
 if TYPE_CHECKING:
-    from modelport.domain.entities import ModelVersion
     from modelport.monitoring.report import MonitoringReport
-    from modelport.registry.service import RegistryService
 
 
 @click.command("report")
@@ -42,6 +38,21 @@ if TYPE_CHECKING:
     help="html (one self-contained page) or json (the same numbers); default: from --out's "
     "suffix, else html.",
 )
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    metavar="COLUMN=METHOD",
+    help="A column's drift test, as for monitor drift: ks, chisquare, z, wasserstein, "
+    "jensenshannon, psi (repeatable).",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="A column's drift threshold, as for monitor drift (repeatable).",
+)
 @json_option
 def report(
     *,
@@ -50,6 +61,8 @@ def report(
     until: str | None,
     out: Path | None,
     fmt: str | None,
+    methods: tuple[str, ...],
+    thresholds: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Write a monitoring report of REF (churn@production, churn/3) over a window.
@@ -60,9 +73,13 @@ def report(
     and the alert history. It holds aggregates only, never a logged row, and the HTML
     page opens offline (no script, font or stylesheet to fetch).
     """
+    from modelport.monitoring.drift.selection import parse_options
     from modelport.monitoring.report import Sources, Subject, build_report, render
     from modelport.monitoring.windows import parse_since
 
+    options = parse_options(
+        parse_pairs(methods, "--method"), parse_pairs(thresholds, "--threshold")
+    )
     fmt = fmt or ("json" if out is not None and out.suffix.lower() == ".json" else "html")
     now = datetime.now(UTC)
     start = parse_since(since, now, field="since")
@@ -74,8 +91,9 @@ def report(
         log_uri=cli.settings.resolved_prediction_log_uri,
         model=version.name,
         version=str(version.version),
-        stats=_reference_stats(registry, version),
+        stats=registry.reference_stats(version)[0],
         registered_metrics=dict(version.metrics),
+        drift_options=options,
     )
     built = build_report(subject, start, end, sources=Sources.default(), now=now)
     text = render(built, fmt)
@@ -85,23 +103,6 @@ def report(
         out.write_text(text, encoding="utf-8")
     if out is not None:
         _say_written(built, out, fmt, len(text.encode()), as_json=as_json)
-
-
-def _reference_stats(registry: RegistryService, version: ModelVersion) -> dict[str, Any] | None:
-    """The version's reference statistics, or None (the report then says they are missing)."""
-    manifest = registry.get_manifest(version)
-    if manifest.reference_stats is None:
-        return None
-    path = registry.artifacts.local_path(version.artifact_key) / manifest.reference_stats
-    try:
-        stats: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MissingStatisticsError(
-            f"cannot read the reference statistics of {version.ref} ({path}): {exc}",
-            model=version.name,
-            version=version.version,
-        ) from exc
-    return stats
 
 
 def _say_written(built: MonitoringReport, out: Path, fmt: str, size: int, *, as_json: bool) -> None:

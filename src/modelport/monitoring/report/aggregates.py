@@ -19,7 +19,7 @@ import duckdb
 from fsspec.implementations.local import LocalFileSystem
 
 from modelport.monitoring.drift.reference import OTHER, ColumnReference
-from modelport.monitoring.prediction_log.records import INPUT_PREFIX, OUTPUT_PREFIX
+from modelport.monitoring.drift_window import log_column
 from modelport.monitoring.prediction_log.segments import (
     SUFFIX,
     check_part,
@@ -183,22 +183,6 @@ def histograms(
             if histogram is not None:
                 result.append(histogram)
         return result
-
-
-def log_column(name: str, probabilities: list[str]) -> tuple[str, int | None]:
-    """The log column of a reference column, and the list index of a class probability:
-    a feature ``f`` is ``in_f``, ``prediction`` is ``out_predictions``,
-    ``prediction.NAME`` is ``out_NAME`` and ``probability.CLASS`` that class's element
-    of ``out_probabilities``."""
-    if name == "prediction":
-        return OUTPUT_PREFIX + "predictions", None
-    if name.startswith("prediction."):
-        return OUTPUT_PREFIX + name.removeprefix("prediction."), None
-    if name.startswith("probability."):
-        label = name.removeprefix("probability.")
-        index = probabilities.index(label) if label in probabilities else None
-        return (OUTPUT_PREFIX + "probabilities", index) if index is not None else ("", None)
-    return INPUT_PREFIX + name, None
 
 
 def _column_types(connection: duckdb.DuckDBPyConnection, scan: LogScan) -> dict[str, str]:

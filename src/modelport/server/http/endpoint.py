@@ -18,6 +18,8 @@ import orjson
 
 from modelport.config import ServeSettings
 from modelport.errors import ModelportError
+from modelport.monitoring.drift_live import LiveDriftBook
+from modelport.monitoring.live_gauges import LiveGauges
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
@@ -37,6 +39,9 @@ class ServerContext:
     metrics: ServerMetrics
     v2_limits: V2Limits
     multiprocess_dir: str | None = None
+    prediction_log_uri: str | None = None  # the prediction log and its labels
+    drift: LiveDriftBook | None = None  # live drift sketches (None: off)
+    live_gauges: LiveGauges | None = None  # worker 0 computes the live performance gauges
 
     def deadline(self, started: float, client_timeout_s: float | None) -> float:
         """The request's deadline on ``time.monotonic``: the server's timeout, shortened
