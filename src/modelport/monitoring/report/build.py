@@ -10,7 +10,6 @@ alert history of its metadata store.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -75,21 +74,12 @@ class Sources:
 
     @classmethod
     def default(cls, alerts: AlertSource | None = None) -> Sources:
-        """modelport's own drift and performance functions."""
-        return cls(
-            drift=_function("modelport.monitoring.drift_window", "drift_over_log"),
-            performance=_function("modelport.monitoring.performance", "live_performance"),
-            alerts=alerts,
-        )
+        """modelport's own drift and performance functions (imported here: they bring
+        scipy and the label store)."""
+        from modelport.monitoring.drift_window import drift_over_log
+        from modelport.monitoring.performance import live_performance
 
-
-def _function(module: str, name: str) -> Callable[..., Any] | None:
-    try:
-        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        logger.warning("Reports: %s.%s is not available; its section is left out", module, name)
-        return None
-    return found
+        return cls(drift=drift_over_log, performance=live_performance, alerts=alerts)
 
 
 @dataclass(frozen=True)
