@@ -107,10 +107,13 @@ def drift(
         print_table(None, ["column", "method", "score", "threshold", "drifted"], rows)
 
 
-# Commands kept in modules of their own, attached here (imported last: they import
-# nothing of this module).
-from modelport.cli.monitor_performance import performance  # noqa: E402
-from modelport.cli.monitor_report import report  # noqa: E402
+def _attach() -> None:
+    # The other monitor commands live in modules of their own.
+    from modelport.cli.monitor_performance import performance
+    from modelport.cli.monitor_report import report
 
-monitor.add_command(performance)
-monitor.add_command(report)
+    monitor.add_command(performance)
+    monitor.add_command(report)
+
+
+_attach()
