@@ -27,8 +27,6 @@ COMMANDS = {
     "monitor": "modelport.cli.monitor:monitor",
     "quickstart": "modelport.cli.quickstart:quickstart",
     "feedback": "modelport.cli.feedback:feedback",
-    # The lead points this at cli/monitor.py's group, which attaches performance.
-    "monitor": "modelport.cli.monitor_performance:monitor",
 }
 
 

@@ -16,7 +16,7 @@ from modelport.errors import MissingStatisticsError
 
 @click.group()
 def monitor() -> None:
-    """Monitoring over the prediction log: drift against the reference statistics."""
+    """Monitoring over the prediction log: drift, live performance."""
 
 
 @monitor.command("drift")
@@ -104,3 +104,13 @@ def drift(
             for c in data["columns"]
         ]  # fmt: skip
         print_table(None, ["column", "method", "score", "threshold", "drifted"], rows)
+
+
+def _attach() -> None:
+    # The other monitor commands live in modules of their own.
+    from modelport.cli.monitor_performance import performance
+
+    monitor.add_command(performance)
+
+
+_attach()

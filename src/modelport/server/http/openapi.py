@@ -217,6 +217,8 @@ def _query(name: str, description: str) -> dict[str, Any]:
         "description": description,
         "schema": {"type": "string"},
     }
+
+
 _FEEDBACK_ITEM = {
     "type": "object",
     "description": "One label: model, label, and one key: prediction_id, an id column by "
@@ -474,6 +476,9 @@ def _paths() -> dict[str, Any]:
                         "the version has no usable reference "
                         "statistics (modelport version stats computes them)",
                     ),
+                },
+            }
+        },
         "/api/feedback": {
             "post": {
                 "summary": "Labels (ground truth) for logged predictions: one item, a list, "
