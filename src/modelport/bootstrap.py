@@ -22,7 +22,10 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
+    from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.server.http.app import ServerApp
+    from modelport.serving.served import ServedModel
+    from modelport.serving.target import InferenceTarget
 
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
@@ -95,11 +98,14 @@ def build_server_app(
     from prometheus_client import CollectorRegistry
 
     from modelport.monitoring.metrics import ServerMetrics
+    from modelport.monitoring.prediction_log.maintenance import LogMaintenance
     from modelport.server.http.app import ServerApp
     from modelport.server.http.endpoint import ServerContext
+    from modelport.server.http.errors import status_of
     from modelport.server.http.v2 import limits_for
     from modelport.serving.load_metrics import MetricsLoadEvents
     from modelport.serving.loader import ModelLoader
+    from modelport.serving.logged import LoggedTarget
     from modelport.serving.metered import MeteredTarget
     from modelport.serving.runtime import ModelRuntime
     from modelport.serving.served import ServeOptions
@@ -114,6 +120,26 @@ def build_server_app(
     )
     # The inference statistics of every worker meet in the metrics directory.
     metrics = ServerMetrics(CollectorRegistry(), stats_dir=prometheus_multiprocess_dir())
+    log = build_prediction_log(settings, on_drop=metrics.prediction_log_drop)
+
+    def wrap(served: ServedModel) -> InferenceTarget:
+        metered = MeteredTarget(
+            served,
+            metrics.version(served.name, served.version_label),
+            model=served.name,
+            version=served.version,
+        )
+        if log is None:
+            return metered
+        return LoggedTarget(
+            metered,
+            log,
+            model=served.name,
+            version=served.version_label,
+            io=served.io,
+            status_of=lambda exc: status_of(exc)[0],
+        )
+
     runtime = ModelRuntime(
         sources,
         loader,
@@ -123,19 +149,38 @@ def build_server_app(
         observer_for=lambda served: metrics.observer(
             served.name, served.version_label, served.runtime
         ),
-        wrap=lambda served: MeteredTarget(
-            served,
-            metrics.version(served.name, served.version_label),
-            model=served.name,
-            version=served.version,
-        ),
+        wrap=wrap,
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )
     context = ServerContext(
-        runtime, serve, metrics, limits_for(serve.max_elements), prometheus_multiprocess_dir()
+        runtime,
+        serve,
+        metrics,
+        limits_for(serve.max_elements),
+        prometheus_multiprocess_dir(),
+        prediction_log=log,
+        # One worker per server keeps the log compact and within its retention.
+        log_maintenance=(
+            LogMaintenance(settings.prediction_log, settings.resolved_prediction_log_uri)
+            if log is not None and worker_index == 0
+            else None
+        ),
     )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def build_prediction_log(
+    settings: Settings, *, on_drop: Callable[[int, str], None] | None = None
+) -> PredictionLogWriter | None:
+    """This worker's prediction log writer, or None when ``[prediction_log] enabled`` is off."""
+    if not settings.prediction_log.enabled:
+        return None
+    from modelport.monitoring.prediction_log import PredictionLogWriter
+
+    return PredictionLogWriter.from_settings(
+        settings.prediction_log, settings.resolved_prediction_log_uri, on_drop=on_drop
+    )
 
 
 def preload_server_app() -> None:

@@ -1,11 +1,13 @@
 """A non-blocking prediction log: a bounded queue drained by one background thread.
 
-Guarantees: ``put`` never blocks; when the queue is full the record is dropped,
+Guarantees: ``put`` and ``put_batch`` never block (they take a lock held only to
+append to a deque); when the queue holds ``max_queue_rows`` rows new ones are dropped,
 counted through ``on_drop`` and reported in a warning at the next flush (at most one
-warning per flush interval, never silently). The thread writes what is queued every
-``flush_interval_s``, or as soon as ``flush_rows`` rows are waiting, so a killed
-process loses at most what arrived since its last flush. ``close`` writes everything
-queued before it returns.
+warning per flush interval, never silently). The server logs one ``PredictionBatch``
+per request; Arrow conversion happens here, in the background thread. The thread
+writes what is queued every ``flush_interval_s``, or as soon as ``flush_rows`` rows
+are waiting, so a killed process loses at most what arrived since its last flush.
+``close`` writes everything queued before it returns.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import dataclasses
 import itertools
 import logging
 import os
-import queue
 import random
 import secrets
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
 
 from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
+from modelport.monitoring.prediction_log import batches as batch_tables
+from modelport.monitoring.prediction_log.batches import PredictionBatch
 from modelport.monitoring.prediction_log.records import PredictionRecord, to_table
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
@@ -44,7 +50,7 @@ class PredictionLogWriter:
         max_queue_rows: int = 100_000,
         sample_rate: float = 1.0,
         columns: Sequence[str] | None = None,
-        on_drop: Callable[[int], None] | None = None,
+        on_drop: Callable[[int, str], None] | None = None,
     ) -> None:
         _check_positive("flush_interval_s", flush_interval_s)
         _check_positive("flush_rows", flush_rows)
@@ -59,7 +65,9 @@ class PredictionLogWriter:
         self._sample_rate = sample_rate
         self._columns = frozenset(columns) if columns is not None else None
         self._on_drop = on_drop
-        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue_rows)
+        self._max_rows = max_queue_rows
+        self._queue: deque[PredictionRecord | PredictionBatch] = deque()
+        self._queued_rows = 0  # under _lock, with the deque's appends and takes
         self._wake = threading.Event()
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}-"
         self._seq = itertools.count()
@@ -75,7 +83,7 @@ class PredictionLogWriter:
         settings: PredictionLogSettings,
         uri: str,
         *,
-        on_drop: Callable[[int], None] | None = None,
+        on_drop: Callable[[int, str], None] | None = None,
     ) -> PredictionLogWriter:
         """A writer to ``uri`` (``Settings.resolved_prediction_log_uri``) as ``settings`` say."""
         return cls(
@@ -88,6 +96,11 @@ class PredictionLogWriter:
             on_drop=on_drop,
         )
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting to be written."""
+        return self._queued_rows
+
     def put(self, record: PredictionRecord) -> bool:
         """Queue ``record``; False if it was dropped (queue full or writer closed).
 
@@ -95,15 +108,27 @@ class PredictionLogWriter:
         """
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
             return True
-        if self._closed:
-            self._drop(1)
+        return self._enqueue(record, 1, record.model)
+
+    def put_batch(self, batch: PredictionBatch) -> bool:
+        """Queue the rows of one request; False if they were dropped. Sampling keeps or
+        leaves out a request's rows together."""
+        if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
+            return True
+        return self._enqueue(batch, batch.rows, batch.model)
+
+    def _enqueue(self, item: PredictionRecord | PredictionBatch, rows: int, model: str) -> bool:
+        full = False
+        with self._lock:
+            accepted = not self._closed and self._queued_rows + rows <= self._max_rows
+            if accepted:
+                self._queue.append(item)
+                self._queued_rows += rows
+                full = self._queued_rows >= self._flush_rows
+        if not accepted:
+            self._drop(rows, model)
             return False
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self._drop(1)
-            return False
-        if self._queue.qsize() >= self._flush_rows:
+        if full:
             self._wake.set()
         return True
 
@@ -114,16 +139,15 @@ class PredictionLogWriter:
         self._closed = True
         self._wake.set()
         self._thread.join(timeout_s)
-        late = len(self._take_all())  # put() raced with close: count, never lose silently
-        if late:
-            self._drop(late)
-            self._report_drops()
+        for item in self._take_all():  # put() raced with close: count, never lose silently
+            self._drop(_rows(item), item.model)
+        self._report_drops()
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, model: str) -> None:
         with self._lock:
             self._dropped += count
         if self._on_drop is not None:
-            self._on_drop(count)
+            self._on_drop(count, model)
 
     def _run(self) -> None:
         """Sleep until the interval ends, ``flush_rows`` are waiting or close is asked."""
@@ -131,34 +155,53 @@ class PredictionLogWriter:
             self._wake.wait(self._interval)
             self._wake.clear()
             closing = self._closed
-            batch = self._take_all()
-            for start in range(0, len(batch), self._flush_rows):
-                self._flush(batch[start : start + self._flush_rows])
+            for chunk in self._chunks(self._take_all()):
+                self._flush(chunk)
             self._report_drops()
             if closing:
                 return
 
-    def _take_all(self) -> list[PredictionRecord]:
-        taken: list[PredictionRecord] = []
-        while True:
-            try:
-                taken.append(self._queue.get_nowait())
-            except queue.Empty:
-                return taken
+    def _take_all(self) -> list[PredictionRecord | PredictionBatch]:
+        with self._lock:
+            taken = list(self._queue)
+            self._queue.clear()
+            self._queued_rows = 0
+        return taken
 
-    def _flush(self, batch: list[PredictionRecord]) -> None:
-        """One segment per (model, version, day) present in ``batch``."""
-        groups: defaultdict[tuple[str, str, object], list[PredictionRecord]] = defaultdict(list)
-        for record in batch:
-            groups[(record.model, record.version, record.day)].append(self._select(record))
-        for (model, version, _), records in groups.items():
+    def _chunks(
+        self, items: list[PredictionRecord | PredictionBatch]
+    ) -> list[list[PredictionRecord | PredictionBatch]]:
+        """``items`` cut into runs of about ``flush_rows`` rows (one file each at most)."""
+        chunks: list[list[PredictionRecord | PredictionBatch]] = [[]]
+        rows = 0
+        for item in items:
+            if rows >= self._flush_rows:
+                chunks.append([])
+                rows = 0
+            chunks[-1].append(item)
+            rows += _rows(item)
+        return chunks if chunks[0] else []
+
+    def _flush(self, chunk: list[PredictionRecord | PredictionBatch]) -> None:
+        """One segment per (model, version, day) present in ``chunk``."""
+        groups: defaultdict[tuple[str, str, object, bool], list[Any]] = defaultdict(list)
+        for item in chunk:
+            single = isinstance(item, PredictionRecord)
+            groups[(item.model, item.version, item.day, single)].append(item)
+        for (model, version, day, single), items in groups.items():
             try:
-                directory = day_dir(self._root, model, version, records[0].day)
+                directory = day_dir(self._root, model, version, day)  # type: ignore[arg-type]
                 name = self._name + f"{next(self._seq):06d}"
-                write_segment(self._fs, directory, name, to_table(records))
+                write_segment(self._fs, directory, name, self._table(items, single))
             except Exception:  # a bad batch must not stop the log: count it, say so
-                logger.exception("Could not write %d prediction log rows", len(records))
-                self._drop(len(records))
+                rows = sum(_rows(item) for item in items)
+                logger.exception("Could not write %d prediction log rows", rows)
+                self._drop(rows, model)
+
+    def _table(self, items: list[Any], single: bool) -> pa.Table:
+        if single:
+            return to_table([self._select(record) for record in items])
+        return batch_tables.to_table(items, self._columns)
 
     def _select(self, record: PredictionRecord) -> PredictionRecord:
         if self._columns is None:
@@ -175,6 +218,10 @@ class PredictionLogWriter:
                 "see modelport_prediction_log_dropped_total",
                 dropped,
             )
+
+
+def _rows(item: PredictionRecord | PredictionBatch) -> int:
+    return item.rows if isinstance(item, PredictionBatch) else 1
 
 
 def _check_positive(name: str, value: float) -> None:
