@@ -25,6 +25,7 @@ COMMANDS = {
     "db": "modelport.cli.db:db",
     "serve": "modelport.cli.serve:serve",
     "quickstart": "modelport.cli.quickstart:quickstart",
+    "log": "modelport.cli.log:log",
 }
 
 

@@ -24,6 +24,7 @@ from modelport.serving.interface import Layout, ModelIO
 from modelport.serving.target import InferenceRequest, InferenceResult, InferenceTarget
 
 OK = 200
+UNVERSIONED = "unversioned"
 NO_IDS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
@@ -51,7 +52,8 @@ class LoggedTarget:
         self._inner = inner
         self._sink = sink
         self._model = model
-        self._version = version
+        # A package served from a path has no version number; its rows need a directory.
+        self._version = version or UNVERSIONED
         self._status_of = status_of
         # Which 2-D input is the matrix of named columns: the log splits it (in the
         # background) into one column per feature.
