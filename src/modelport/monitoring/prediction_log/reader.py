@@ -24,11 +24,16 @@ WHERE (?::TIMESTAMPTZ IS NULL OR time >= ?::TIMESTAMPTZ)
 ORDER BY time, prediction_id
 """
 # The newest ``last`` rows, put back in time order.
-_LAST_SQL = (
-    "SELECT * FROM ("
-    + _SQL.replace("ORDER BY time, prediction_id", "ORDER BY time DESC, prediction_id DESC")
-    + " LIMIT ?) ORDER BY time, prediction_id"
+_LAST_SQL = """
+SELECT * FROM (
+  SELECT * FROM read_parquet(?, union_by_name = true)
+  WHERE (?::TIMESTAMPTZ IS NULL OR time >= ?::TIMESTAMPTZ)
+    AND (?::TIMESTAMPTZ IS NULL OR time < ?::TIMESTAMPTZ)
+  ORDER BY time DESC, prediction_id DESC
+  LIMIT ?
 )
+ORDER BY time, prediction_id
+"""
 
 
 def query(
