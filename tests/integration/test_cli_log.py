@@ -141,3 +141,34 @@ def test_compact_merges_past_days_and_drops_expired_ones(
     assert result["segments_merged"] == 3 and result["days_deleted"] == 1
     day = isolated_home / "predictions" / "churn" / "1" / yesterday.date().isoformat()
     assert len(list(day.glob("*.parquet"))) == 1
+
+
+def test_register_marks_id_columns(
+    capsys: pytest.CaptureFixture[str], isolated_home: Path, tmp_path: Path, churn_model: object
+) -> None:
+    import joblib
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"tenure": [1, 30], "charges": [20.0, 80.0], "contract": ["monthly", "yearly"]}
+        | {"region": ["north", "south"]}
+    )
+    joblib.dump(churn_model, tmp_path / "churn.joblib")
+    frame.to_csv(tmp_path / "sample.csv", index=False)
+    code, _, err = run(
+        capsys, "model", "register", str(tmp_path / "churn.joblib"), "--name", "churn",
+        "--sample", str(tmp_path / "sample.csv"), "--no-accelerate",
+        "--id-column", "customer_id", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    with modelport.connect() as registry:
+        manifest = registry.get_manifest(registry.resolve("churn/1"))
+    assert manifest.signature is not None
+    assert manifest.signature.id_columns == ("customer_id",)
+    code, _, err = run(
+        capsys, "model", "register", str(tmp_path / "churn.joblib"), "--name", "churn",
+        "--sample", str(tmp_path / "sample.csv"), "--no-accelerate",
+        "--id-column", "tenure", "--json",
+    )  # fmt: skip
+    assert code == 1
+    assert "id column 'tenure' is also an input of the model" in json.loads(err)["error"]

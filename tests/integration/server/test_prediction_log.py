@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from starlette.testclient import TestClient
 
@@ -159,3 +160,60 @@ def test_logged_probabilities_read_back_as_lists(catalog: Catalog, tmp_path: Pat
         client.post("/v2/models/forest/infer", json=matrix_request(x))
     column = query(str(tmp_path), "forest").column("out_probabilities")
     assert pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type)
+
+
+@pytest.fixture(scope="module")
+def id_model(catalog: Catalog) -> str:
+    """A regression on columns a, b, c whose rows are identified by ``customer_id``."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from modelport.bootstrap import build_registry
+    from modelport.package.options import PackageOptions
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    model = LinearRegression().fit(frame, frame @ [1.0, 2.0, 3.0])
+    options = PackageOptions(sample_input=frame, accelerate=False, id_columns=["customer_id"])
+    with build_registry(catalog.settings) as registry:
+        registry.register(model, "scored", options)
+    return "scored"
+
+
+def test_id_columns_are_logged_returned_and_never_reach_the_model(
+    catalog: Catalog, tmp_path: Path, id_model: str
+) -> None:
+    tensors = [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0, 0.0]},
+        {"name": "b", "shape": [2], "datatype": "FP64", "data": [0.0, 1.0]},
+        {"name": "c", "shape": [2], "datatype": "FP64", "data": [0.0, 0.0]},
+        {"name": "customer_id", "shape": [2], "datatype": "BYTES", "data": ["c-17", "c-42"]},
+    ]
+    with logging_server(catalog, tmp_path, [id_model]) as client:
+        metadata = client.get(f"/v2/models/{id_model}").json()
+        assert {"name": "customer_id", "datatype": "BYTES", "shape": [-1]} in metadata["inputs"]
+        response = client.post(f"/v2/models/{id_model}/infer", json={"inputs": tensors})
+        assert response.status_code == 200, response.text
+        outputs = {o["name"]: o for o in response.json()["outputs"]}
+        assert outputs["customer_id"]["data"] == ["c-17", "c-42"]
+        np.testing.assert_allclose(outputs["predictions"]["data"], [1.0, 2.0])
+        only = {"inputs": tensors, "outputs": [{"name": "predictions"}]}
+        restricted = client.post(f"/v2/models/{id_model}/infer", json=only).json()
+        assert [o["name"] for o in restricted["outputs"]] == ["predictions"]
+        body = {
+            "dataframe_split": {
+                "columns": ["customer_id", "a", "b", "c"],
+                "data": [["c-99", 0.0, 0.0, 1.0]],
+            }
+        }
+        mlflow = client.post(f"/invocations?model={id_model}", json=body)
+        assert mlflow.status_code == 200, mlflow.text
+        np.testing.assert_allclose(mlflow.json()["predictions"], [3.0])
+        short = [*tensors[:3], {**tensors[3], "shape": [1], "data": ["c-1"]}]
+        refused = client.post(f"/v2/models/{id_model}/infer", json={"inputs": short})
+        assert refused.status_code == 400
+        assert "id column 'customer_id' has 1 values for 2 rows" in refused.json()["error"]
+    table = query(str(tmp_path), id_model)
+    ok = table.filter(pc.equal(table.column("status"), 200))
+    assert ok.column("id_customer_id").to_pylist() == ["c-17", "c-42"] * 2 + ["c-99"]
+    assert "in_customer_id" not in table.column_names

@@ -44,7 +44,7 @@ from modelport.server.http.v2_codec import (
     V2Request,
     decode_request,
 )
-from modelport.server.http.v2_response import EncodedOutput, encode_response
+from modelport.server.http.v2_response import EncodedOutput, datatype_of, encode_response
 from modelport.serving.binding import NamedInputs, Tensor
 from modelport.serving.target import InferenceRequest, InferenceResult
 
@@ -205,6 +205,11 @@ def _encoded(request: V2Request, result: InferenceResult) -> list[EncodedOutput]
                 binary=request.binary_data_output if wants_binary is None else wants_binary,
             )
         )
+    if result.ids and request.outputs is None:  # the row ids sent, when all outputs are wanted
+        for name, array in result.ids.items():
+            encoded.append(
+                EncodedOutput(name, datatype_of(array), array, request.binary_data_output)
+            )
     return encoded
 
 
