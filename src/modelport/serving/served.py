@@ -21,7 +21,8 @@ from modelport.errors import InvalidInputError, InvalidRequestError, ModelportEr
 from modelport.package.loaded import LoadedModel
 from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.batcher import Batcher
-from modelport.serving.binding import Bound, InputBinder, Tensor, split_ids
+from modelport.serving.binding import Bound, InputBinder, Tensor
+from modelport.serving.ids import split_ids
 from modelport.serving.interface import PROBABILITIES, IOSpec, ModelIO
 from modelport.serving.params import ParamResolver
 from modelport.serving.runner import ModelRunner
