@@ -29,7 +29,7 @@ from modelport.monitoring.prediction_log.records import (
 _EMPTY: Mapping[str, Any] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 4x as much to make
 class PredictionBatch:
     """The rows of one request: row ``i`` gets the prediction id ``f"{request_id}-{i}"``.
 
@@ -37,7 +37,7 @@ class PredictionBatch:
     names to arrays with ``rows`` rows; a 2-D output (class probabilities) is stored as
     one list per row. ``matrices`` names the columns of 2-D inputs (a model's one
     ``input`` matrix): each becomes one ``in_<column>`` column. A failed request has
-    ``rows`` 1, its status and no inputs or outputs.
+    ``rows`` 1, its status and no inputs or outputs. Treat it as read-only.
     """
 
     request_id: str
@@ -58,38 +58,56 @@ class PredictionBatch:
         """The UTC day the rows belong to, which names their segment directory."""
         return datetime.fromtimestamp(self.time_s, UTC).date()
 
-    def columns(self, wanted: frozenset[str] | None) -> dict[str, np.ndarray]:
-        """The feature columns by their logged name (``in_``/``out_``/``id_``); inputs
-        limited to ``wanted`` (None: all)."""
-        flat: dict[str, np.ndarray] = {}
-        for name, array in self.inputs.items():
-            names = self.matrices.get(name)
-            if names is not None and array.ndim == 2:
-                for j, column in enumerate(names):
-                    if wanted is None or column in wanted:
-                        flat[INPUT_PREFIX + column] = array[:, j]
-            elif wanted is None or name in wanted:
-                flat[INPUT_PREFIX + name] = array
-        for name, array in self.outputs.items():
-            flat[OUTPUT_PREFIX + name] = array
-        for name, array in self.ids.items():
-            flat[ID_PREFIX + name] = array
-        return flat
-
 
 def to_table(batches: Sequence[PredictionBatch], wanted: frozenset[str] | None) -> pa.Table:
-    """One table of every row of ``batches``: base columns first, then features in the
-    order first seen; a feature missing from some batch is null in its rows."""
+    """One table of every row of ``batches``: base columns first, then features; a
+    feature missing from some batch is null in its rows.
+
+    Batches are grouped by the names of their arrays (one group, usually: one model
+    version answers alike), and each array is concatenated once per group, so that the
+    cost per request is a few list appends, not a few Arrow arrays.
+    """
+    groups: dict[tuple[Any, ...], list[PredictionBatch]] = {}
+    for batch in batches:
+        key = (tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
+        groups.setdefault(key, []).append(batch)
+    tables = [_group_table(group, wanted) for group in groups.values()]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _group_table(batches: list[PredictionBatch], wanted: frozenset[str] | None) -> pa.Table:
+    """The rows of batches whose arrays have the same names."""
     counts = np.fromiter((b.rows for b in batches), dtype=np.int64, count=len(batches))
-    base = _base_columns(batches, counts)
-    flats = [batch.columns(wanted) for batch in batches]
-    names: dict[str, None] = {}
-    for flat in flats:
-        names.update(dict.fromkeys(flat))
-    arrays = list(base)
-    for name in names:
-        arrays.append(_feature([flat.get(name) for flat in flats], counts))
-    return pa.Table.from_arrays(arrays, names=[*BASE_SCHEMA.names, *names])
+    names = list(BASE_SCHEMA.names)
+    arrays = _base_columns(batches, counts)
+    first = batches[0]
+    for name in first.inputs:
+        joined = _joined([b.inputs[name] for b in batches])
+        columns = first.matrices.get(name)
+        if columns is not None and joined.ndim == 2:
+            by_column = np.ascontiguousarray(joined.T)  # one copy, then a view per column
+            for j, column in enumerate(columns):
+                if wanted is None or column in wanted:
+                    names.append(INPUT_PREFIX + column)
+                    arrays.append(_arrow(by_column[j]))
+        elif wanted is None or name in wanted:
+            names.append(INPUT_PREFIX + name)
+            arrays.append(_arrow(joined))
+    for prefix, attribute in ((OUTPUT_PREFIX, "outputs"), (ID_PREFIX, "ids")):
+        for name in getattr(first, attribute):
+            names.append(prefix + name)
+            arrays.append(_arrow(_joined([getattr(b, attribute)[name] for b in batches])))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.dtype == parts[0].dtype for p in parts):
+        return np.concatenate(parts)
+    return np.concatenate([p.astype(object) for p in parts])  # int in one, text in another
 
 
 def _base_columns(batches: Sequence[PredictionBatch], counts: np.ndarray) -> list[pa.Array]:
@@ -114,18 +132,6 @@ def _base_columns(batches: Sequence[PredictionBatch], counts: np.ndarray) -> lis
         pa.array(np.repeat(np.array([b.latency_s for b in batches]), counts)),
         pa.array(np.repeat(np.array([b.status for b in batches], dtype=np.int32), counts)),
     ]
-
-
-def _feature(parts: list[np.ndarray | None], counts: np.ndarray) -> pa.Array:
-    present = [p for p in parts if p is not None]
-    if len(present) == len(parts) and all(p.dtype.kind in "biuf" for p in present):
-        return _arrow(np.concatenate(present) if len(present) > 1 else present[0])
-    converted = [None if p is None else _arrow(p) for p in parts]
-    type_ = next(a.type for a in converted if a is not None)
-    filled = [
-        pa.nulls(int(n), type_) if a is None else a for a, n in zip(converted, counts, strict=True)
-    ]
-    return pa.concat_arrays([a.cast(type_) if a.type != type_ else a for a in filled])
 
 
 def _arrow(array: np.ndarray) -> pa.Array:
