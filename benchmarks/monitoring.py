@@ -12,8 +12,10 @@ thread pinned to core 0) at 64 connections, with single-row requests and with 64
 requests. The two servers take turns, run by run, for ``--rounds`` rounds (the order
 flips each round), so that both see the same machine; the table compares the medians:
 throughput with logging on must be at least 95% of off, and p99 latency at most 0.5 ms
-higher. After the runs the logging server is stopped (SIGTERM) and the rows in its log
-are counted against the rows it answered, with its drops (``/metrics``).
+higher. Beside them, the server's CPU time per request (every process of its tree, from
+/proc), which a busy shared machine disturbs less than throughput. After the runs the
+logging server is stopped (SIGTERM) and the rows in its log are counted against the
+rows it predicted and the rows it dropped (both from its ``/metrics``).
 
 Then every module in ``benchmarks/monitoring_parts/`` that has ``run(quick) -> list of
 {case, value, unit, target, verdict}`` runs (drift, live accuracy, ...), and its rows
@@ -90,14 +92,17 @@ def start(label: str, logging: bool, workers: int, logs: Path) -> serve.Server:
     return server
 
 
-def dropped_rows(server: serve.Server) -> float:
-    """The server's ``modelport_prediction_log_dropped_total`` (0 when never counted)."""
-    time.sleep(1.2)  # workers flush their metrics every second
+def counted_rows(server: serve.Server) -> tuple[float, float]:
+    """The server's rows predicted and rows its log dropped, from ``/metrics``."""
+    time.sleep(1.5)  # requests wrk left in flight finish; workers flush every second
     _, body = serve.http_call(server.port, "GET", "/metrics")
-    found = re.findall(
-        r"^modelport_prediction_log_dropped_total\{[^}]*\} (\S+)$", body.decode(), re.M
-    )
-    return sum(float(value) for value in found)
+    text = body.decode()
+
+    def total(name: str) -> float:
+        found = re.findall(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.M)
+        return sum(float(value) for value in found)
+
+    return total("modelport_predictions_total"), total("modelport_prediction_log_dropped_total")
 
 
 def run_log_part(args: argparse.Namespace) -> list[Row]:
@@ -114,33 +119,35 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
             "off": start("forest log off", False, args.workers, scratch / "logs"),
             "on": start("forest log on", True, args.workers, scratch / "logs"),
         }
-        answered_rows = 0
         results: dict[tuple[int, str], list[serve.WrkResult]] = {}
+        cpu: dict[tuple[int, str], list[float]] = {}  # server CPU seconds per request
         try:
-            for mode, server in servers.items():  # warm-up, not counted in the figures
+            for server in servers.values():  # warm-up, not counted in the figures
                 url = server.url("/v2/models/forest/infer")
-                warm = serve.run_wrk(url, bodies[1], CONNECTIONS, 1 if args.quick else 3)
-                answered_rows += warm.requests if mode == "on" else 0
+                serve.run_wrk(url, bodies[1], CONNECTIONS, 1 if args.quick else 3)
             for rows, body in bodies.items():
                 for turn in range(rounds):
                     order = ("off", "on") if turn % 2 == 0 else ("on", "off")
                     for mode in order:
                         url = servers[mode].url("/v2/models/forest/infer")
+                        pids = servers[mode].tree()
+                        before = sum(serve.cpu_seconds(pid) for pid in pids)
                         result = serve.run_wrk(url, body, CONNECTIONS, duration)
+                        used = sum(serve.cpu_seconds(pid) for pid in pids) - before
                         results.setdefault((rows, mode), []).append(result)
-                        if mode == "on":
-                            answered_rows += result.requests * rows
+                        cpu.setdefault((rows, mode), []).append(used / max(result.requests, 1))
                         print(
                             f"  {rows:>2} rows c={CONNECTIONS} log {mode:<3} "
                             f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
-                            f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                            f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
+                            f"server CPU {cpu[(rows, mode)][-1] * 1e6:6.1f} us/request",
                             flush=True,
                         )
-            dropped = dropped_rows(servers["on"])
+            predicted, dropped = counted_rows(servers["on"])
         finally:
             codes = {mode: serve.stop_server(server) for mode, server in servers.items()}
         logged = count_logged(home)
-    return log_rows(results, answered_rows, logged, dropped, codes)
+    return log_rows(results, cpu, predicted, logged, dropped, codes)
 
 
 def count_logged(home: Path) -> int:
@@ -151,7 +158,8 @@ def count_logged(home: Path) -> int:
 
 def log_rows(
     results: dict[tuple[int, str], list[serve.WrkResult]],
-    answered: int,
+    cpu: dict[tuple[int, str], list[float]],
+    predicted: float,
     logged: int,
     dropped: float,
     codes: dict[str, int | None],
@@ -165,10 +173,17 @@ def log_rows(
         p99_on = statistics.median(r.p99_ms for r in on)
         scenario = f"log every request, {size} row{'s' if size > 1 else ''}, c={CONNECTIONS}"
         ratio = rate_on / rate_off
+        cpu_off = statistics.median(cpu[(size, "off")]) * 1e6
+        cpu_on = statistics.median(cpu[(size, "on")]) * 1e6
         rows += [
-            info(f"{scenario}: req/s off | on", f"{rate_off:,.0f} | {rate_on:,.0f}", "req/s"),
+            info(
+                f"{scenario}: server CPU per request off / on (change)",
+                f"{cpu_off:.0f} / {cpu_on:.0f} ({(cpu_on / cpu_off - 1) * 100:+.1f}%)",
+                "us",
+            ),
+            info(f"{scenario}: req/s off / on", f"{rate_off:,.0f} / {rate_on:,.0f}", "req/s"),
             verdict(f"{scenario}: throughput on/off", ratio * 100, "%", ">= 95", ratio >= 0.95),
-            info(f"{scenario}: p99 off | on", f"{p99_off:.2f} | {p99_on:.2f}", "ms"),
+            info(f"{scenario}: p99 off / on", f"{p99_off:.2f} / {p99_on:.2f}", "ms"),
             verdict(
                 f"{scenario}: p99 on - off",
                 p99_on - p99_off,
@@ -177,11 +192,11 @@ def log_rows(
                 p99_on - p99_off <= P99_BUDGET_MS,
             ),
         ]
-    complete = logged + dropped == answered and all(code == 0 for code in codes.values())
+    complete = logged + dropped == predicted and all(code == 0 for code in codes.values())
     rows.append(
         verdict(
-            "rows logged + dropped = rows answered (after SIGTERM)",
-            f"{logged:,} + {dropped:,.0f} of {answered:,}",
+            "rows logged + dropped = rows predicted (log read after SIGTERM)",
+            f"{logged:,} + {dropped:,.0f} of {predicted:,.0f}",
             "rows",
             "equal",
             complete,
