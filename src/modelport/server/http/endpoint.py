@@ -77,6 +77,8 @@ LISTED_PREDICTION_IDS = 16
 def prediction_ids(request_id: str, rows: int) -> str:
     """The prediction ids of a request's rows, as the header and V2 ``parameters`` say
     them: ``<id>-0,<id>-1,...`` for a few rows, ``<id>-0..<id>-<n-1>`` for more."""
+    if rows == 1:  # the common case, on every single-row request
+        return request_id + "-0"
     if rows <= LISTED_PREDICTION_IDS and "," not in request_id:
         return ",".join([f"{request_id}-{row}" for row in range(rows)])
     return f"{request_id}-0..{request_id}-{rows - 1}"
