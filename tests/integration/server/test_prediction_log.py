@@ -217,3 +217,32 @@ def test_id_columns_are_logged_returned_and_never_reach_the_model(
     ok = table.filter(pc.equal(table.column("status"), 200))
     assert ok.column("id_customer_id").to_pylist() == ["c-17", "c-42"] * 2 + ["c-99"]
     assert "in_customer_id" not in table.column_names
+
+
+def test_worker_0_compacts_and_expires_the_log(catalog: Catalog, tmp_path: Path) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
+
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    expired = datetime.now(UTC) - timedelta(days=40)
+    for i, when in enumerate([yesterday, yesterday, yesterday, expired]):
+        writer = PredictionLogWriter(str(tmp_path), flush_interval_s=60)
+        writer.put(PredictionRecord(f"p{i}", f"r{i}", when, "forest", "1", "v2", 0.1, 200))
+        writer.close()
+    day = tmp_path / "forest" / "1" / yesterday.date().isoformat()
+    old = tmp_path / "forest" / "1" / expired.date().isoformat()
+    with logging_server(
+        catalog, tmp_path, ["forest"], maintenance_interval_s=0.2, retention_days=30
+    ):
+        deadline = time.monotonic() + 20
+        while (old.exists() or len(list(day.glob("*.parquet"))) > 1) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+    assert not old.exists()
+    assert len(list(day.glob("*.parquet"))) == 1
+    assert sorted(query(str(tmp_path), "forest").column("prediction_id").to_pylist()) == [
+        "p0", "p1", "p2",
+    ]  # fmt: skip

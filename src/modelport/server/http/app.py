@@ -140,11 +140,13 @@ class ServerApp:
         try:
             yield
         finally:
-            await runtime.close()
-            for task in tasks:
-                task.cancel()
-            await self._close_log()
-            self.context.metrics.flush()
+            try:
+                await runtime.close()
+            finally:  # whatever happened, what was answered is written
+                for task in tasks:
+                    task.cancel()
+                await self._close_log()
+                self.context.metrics.flush()
 
     async def _flush_metrics(self) -> None:
         """Write what the request path recorded (``monitoring.buffer``), every second."""
