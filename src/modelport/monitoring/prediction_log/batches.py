@@ -10,7 +10,7 @@ thread, for many requests at once (``to_table``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -59,31 +59,43 @@ class PredictionBatch:
         return datetime.fromtimestamp(self.time_s, UTC).date()
 
 
-def to_table(batches: Sequence[PredictionBatch], wanted: frozenset[str] | None) -> pa.Table:
+def to_table(
+    batches: Sequence[PredictionBatch],
+    wanted: frozenset[str] | None,
+    pause: Callable[[], None] | None = None,
+) -> pa.Table:
     """One table of every row of ``batches``: base columns first, then features; a
     feature missing from some batch is null in its rows.
 
     Batches are grouped by the names of their arrays (one group, usually: one model
     version answers alike), and each array is concatenated once per group, so that the
-    cost per request is a few list appends, not a few Arrow arrays.
+    cost per request is a few list appends, not a few Arrow arrays. ``pause`` is called
+    between columns (the writer lets other threads run there).
     """
     groups: dict[tuple[Any, ...], list[PredictionBatch]] = {}
     for batch in batches:
         key = (tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
         groups.setdefault(key, []).append(batch)
-    tables = [_group_table(group, wanted) for group in groups.values()]
+    tables = [_group_table(group, wanted, pause or _go_on) for group in groups.values()]
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _group_table(batches: list[PredictionBatch], wanted: frozenset[str] | None) -> pa.Table:
+def _go_on() -> None:
+    return None
+
+
+def _group_table(
+    batches: list[PredictionBatch], wanted: frozenset[str] | None, pause: Callable[[], None]
+) -> pa.Table:
     """The rows of batches whose arrays have the same names."""
     counts = np.fromiter((b.rows for b in batches), dtype=np.int64, count=len(batches))
     names = list(BASE_SCHEMA.names)
     arrays = _base_columns(batches, counts)
     first = batches[0]
     for name in first.inputs:
+        pause()
         joined = _joined([b.inputs[name] for b in batches])
         columns = first.matrices.get(name)
         if columns is not None and joined.ndim == 2:
@@ -97,6 +109,7 @@ def _group_table(batches: list[PredictionBatch], wanted: frozenset[str] | None) 
             arrays.append(_arrow(joined))
     for prefix, attribute in ((OUTPUT_PREFIX, "outputs"), (ID_PREFIX, "ids")):
         for name in getattr(first, attribute):
+            pause()
             names.append(prefix + name)
             arrays.append(_arrow(_joined([getattr(b, attribute)[name] for b in batches])))
     return pa.Table.from_arrays(arrays, names=names)
@@ -105,9 +118,11 @@ def _group_table(batches: list[PredictionBatch], wanted: frozenset[str] | None) 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]
-    if all(p.dtype == parts[0].dtype for p in parts):
-        return np.concatenate(parts)
-    return np.concatenate([p.astype(object) for p in parts])  # int in one, text in another
+    joined = np.concatenate(parts)
+    if joined.dtype.kind in "US" and any(p.dtype.kind not in "USO" for p in parts):
+        # numbers in one request, text in another: keep each value as it came
+        return np.concatenate([p.astype(object) for p in parts])
+    return joined
 
 
 def _base_columns(batches: Sequence[PredictionBatch], counts: np.ndarray) -> list[pa.Array]:

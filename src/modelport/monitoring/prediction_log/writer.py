@@ -34,7 +34,10 @@ from modelport.monitoring.prediction_log.records import PredictionRecord, to_tab
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
 logger = logging.getLogger(__name__)
-_SLICE = 256  # batches converted between two releases of the GIL
+
+
+def _yield_gil() -> None:
+    time.sleep(0)  # releases the GIL: the event loop's thread runs if it waits
 
 
 class PredictionLogWriter:
@@ -203,17 +206,10 @@ class PredictionLogWriter:
     def _table(self, items: list[Any], single: bool) -> pa.Table:
         if single:
             return to_table([self._select(record) for record in items])
-        # In slices, letting go of the GIL between them: a second of single-row requests
-        # is thousands of batches, and converting them at one go would hold the event
-        # loop off for the interpreter's whole switch interval (5 ms) now and then.
-        tables = []
-        for start in range(0, len(items), _SLICE):
-            if start:
-                time.sleep(0)
-            tables.append(batch_tables.to_table(items[start : start + _SLICE], self._columns))
-        if len(tables) == 1:
-            return tables[0]
-        return pa.concat_tables(tables, promote_options="permissive")
+        # Letting go of the GIL between columns: a second of single-row requests is
+        # thousands of batches, and gathering them at one go would hold the event loop
+        # off for the interpreter's whole switch interval (5 ms) now and then.
+        return batch_tables.to_table(items, self._columns, _yield_gil)
 
     def _select(self, record: PredictionRecord) -> PredictionRecord:
         if self._columns is None:
