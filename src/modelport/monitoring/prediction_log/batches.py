@@ -26,7 +26,7 @@ from modelport.monitoring.prediction_log.records import (
     OUTPUT_PREFIX,
 )
 
-_EMPTY: Mapping[str, Any] = {}
+_CHUNK = 256  # batches gathered between two pauses (about 0.1 ms of the GIL)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 4x as much to make
@@ -86,18 +86,65 @@ def _go_on() -> None:
     return None
 
 
+@dataclass
+class _Gathered:
+    """The columns of a group of batches as Python lists, before they become Arrow."""
+
+    request_ids: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    protocols: list[str] = field(default_factory=list)
+    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    ids: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+def _gather(batches: list[PredictionBatch], pause: Callable[[], None]) -> _Gathered:
+    """One pass over the batches, ``pause`` every ``_CHUNK`` of them: the only part of
+    the conversion that runs Python per request, so the only part that holds the GIL
+    for long."""
+    first = batches[0]
+    found = _Gathered(
+        inputs={name: [] for name in first.inputs},
+        outputs={name: [] for name in first.outputs},
+        ids={name: [] for name in first.ids},
+    )
+    for start in range(0, len(batches), _CHUNK):
+        if start:
+            pause()
+        for batch in batches[start : start + _CHUNK]:
+            found.request_ids.append(batch.request_id)
+            found.times.append(batch.time_s)
+            found.latencies.append(batch.latency_s)
+            found.statuses.append(batch.status)
+            found.models.append(batch.model)
+            found.versions.append(batch.version)
+            found.protocols.append(batch.protocol)
+            for name, array in batch.inputs.items():
+                found.inputs[name].append(array)
+            for name, array in batch.outputs.items():
+                found.outputs[name].append(array)
+            for name, array in batch.ids.items():
+                found.ids[name].append(array)
+    return found
+
+
 def _group_table(
     batches: list[PredictionBatch], wanted: frozenset[str] | None, pause: Callable[[], None]
 ) -> pa.Table:
     """The rows of batches whose arrays have the same names."""
+    found = _gather(batches, pause)
     counts = np.fromiter((b.rows for b in batches), dtype=np.int64, count=len(batches))
     names = list(BASE_SCHEMA.names)
-    arrays = _base_columns(batches, counts)
-    first = batches[0]
-    for name in first.inputs:
+    arrays = _base_columns(found, counts)
+    matrices = batches[0].matrices
+    for name, parts in found.inputs.items():
         pause()
-        joined = _joined([b.inputs[name] for b in batches])
-        columns = first.matrices.get(name)
+        joined = _joined(parts)
+        columns = matrices.get(name)
         if columns is not None and joined.ndim == 2:
             by_column = np.ascontiguousarray(joined.T)  # one copy, then a view per column
             for j, column in enumerate(columns):
@@ -107,11 +154,11 @@ def _group_table(
         elif wanted is None or name in wanted:
             names.append(INPUT_PREFIX + name)
             arrays.append(_arrow(joined))
-    for prefix, attribute in ((OUTPUT_PREFIX, "outputs"), (ID_PREFIX, "ids")):
-        for name in getattr(first, attribute):
+    for prefix, by_name in ((OUTPUT_PREFIX, found.outputs), (ID_PREFIX, found.ids)):
+        for name, parts in by_name.items():
             pause()
             names.append(prefix + name)
-            arrays.append(_arrow(_joined([getattr(b, attribute)[name] for b in batches])))
+            arrays.append(_arrow(_joined(parts)))
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -125,27 +172,29 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return joined
 
 
-def _base_columns(batches: Sequence[PredictionBatch], counts: np.ndarray) -> list[pa.Array]:
+def _base_columns(found: _Gathered, counts: np.ndarray) -> list[pa.Array]:
+    total = int(counts.sum())
+
     def repeated(values: list[Any], type_: pa.DataType) -> pa.Array:
         if len(set(values)) == 1:  # the usual case: one model, version, protocol
-            return pa.repeat(pa.scalar(values[0], type_), int(counts.sum()))
+            return pa.repeat(pa.scalar(values[0], type_), total)
         return pa.array(np.repeat(np.array(values, dtype=object), counts), type=type_)
 
-    request_ids = repeated([b.request_id for b in batches], pa.string())
-    rows = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    request_ids = repeated(found.request_ids, pa.string())
+    rows = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     prediction_ids = pc.binary_join_element_wise(
         request_ids, pc.cast(pa.array(rows), pa.string()), "-"
     )
-    micros = np.repeat(np.array([b.time_s for b in batches]) * 1e6, counts).astype(np.int64)
+    micros = np.repeat(np.array(found.times) * 1e6, counts).astype(np.int64)
     return [
         prediction_ids,
         request_ids,
         pa.array(micros, type=BASE_SCHEMA.field("time").type),
-        repeated([b.model for b in batches], pa.string()),
-        repeated([b.version for b in batches], pa.string()),
-        repeated([b.protocol for b in batches], pa.string()),
-        pa.array(np.repeat(np.array([b.latency_s for b in batches]), counts)),
-        pa.array(np.repeat(np.array([b.status for b in batches], dtype=np.int32), counts)),
+        repeated(found.models, pa.string()),
+        repeated(found.versions, pa.string()),
+        repeated(found.protocols, pa.string()),
+        pa.array(np.repeat(np.array(found.latencies), counts)),
+        pa.array(np.repeat(np.array(found.statuses, dtype=np.int32), counts)),
     ]
 
 
