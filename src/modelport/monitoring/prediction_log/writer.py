@@ -34,6 +34,7 @@ from modelport.monitoring.prediction_log.records import PredictionRecord, to_tab
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
 logger = logging.getLogger(__name__)
+CONVERT_INTERVAL_S = 0.1
 
 
 def _yield_gil() -> None:
@@ -79,6 +80,10 @@ class PredictionLogWriter:
         self._dropped = 0  # since the last warning, under _lock: put() runs in other threads
         self._lock = threading.Lock()
         self._closed = False
+        # Converted to Arrow every CONVERT_INTERVAL_S, written every flush interval: the
+        # conversion's CPU comes in small pieces instead of one burst per interval.
+        self._staged: defaultdict[tuple[str, str, object], list[pa.Table]] = defaultdict(list)
+        self._staged_rows = 0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -103,7 +108,7 @@ class PredictionLogWriter:
 
     @property
     def queued_rows(self) -> int:
-        """Rows waiting to be written."""
+        """Rows waiting to be written (queued, or converted and not yet written)."""
         return self._queued_rows
 
     def put(self, record: PredictionRecord) -> bool:
@@ -145,6 +150,7 @@ class PredictionLogWriter:
         self._wake.set()
         self._thread.join(timeout_s)
         for item in self._take_all():  # put() raced with close: count, never lose silently
+            self._release(_rows(item))
             self._drop(_rows(item), item.model)
         self._report_drops()
 
@@ -155,53 +161,71 @@ class PredictionLogWriter:
             self._on_drop(count, model)
 
     def _run(self) -> None:
-        """Sleep until the interval ends, ``flush_rows`` are waiting or close is asked."""
+        """Convert what is queued every ``CONVERT_INTERVAL_S``; write it when the interval
+        ends, ``flush_rows`` are waiting or close is asked."""
+        next_write = time.monotonic() + self._interval
         while True:
-            self._wake.wait(self._interval)
+            self._wake.wait(max(0.0, min(CONVERT_INTERVAL_S, next_write - time.monotonic())))
             self._wake.clear()
             closing = self._closed
-            for chunk in self._chunks(self._take_all()):
-                self._flush(chunk)
-            self._report_drops()
+            self._stage(self._take_all())
+            now = time.monotonic()
+            if closing or now >= next_write or self._staged_rows >= self._flush_rows:
+                self._write_staged()
+                self._report_drops()
+                next_write = max(next_write + self._interval, now)
             if closing:
                 return
 
     def _take_all(self) -> list[PredictionRecord | PredictionBatch]:
-        with self._lock:
+        with self._lock:  # their rows count as queued until they are written
             taken = list(self._queue)
             self._queue.clear()
-            self._queued_rows = 0
         return taken
 
-    def _chunks(
-        self, items: list[PredictionRecord | PredictionBatch]
-    ) -> list[list[PredictionRecord | PredictionBatch]]:
-        """``items`` cut into runs of about ``flush_rows`` rows (one file each at most)."""
-        chunks: list[list[PredictionRecord | PredictionBatch]] = [[]]
-        rows = 0
-        for item in items:
-            if rows >= self._flush_rows:
-                chunks.append([])
-                rows = 0
-            chunks[-1].append(item)
-            rows += _rows(item)
-        return chunks if chunks[0] else []
+    def _release(self, rows: int) -> None:
+        """``rows`` left the queue: written, or dropped after a failure."""
+        with self._lock:
+            self._queued_rows -= rows
 
-    def _flush(self, chunk: list[PredictionRecord | PredictionBatch]) -> None:
-        """One segment per (model, version, day) present in ``chunk``."""
+    def _stage(self, items: list[PredictionRecord | PredictionBatch]) -> None:
+        """Convert ``items`` to Arrow, one table per (model, version, day), kept until
+        the next write."""
         groups: defaultdict[tuple[str, str, object, bool], list[Any]] = defaultdict(list)
-        for item in chunk:
+        for item in items:
             single = isinstance(item, PredictionRecord)
             groups[(item.model, item.version, item.day, single)].append(item)
-        for (model, version, day, single), items in groups.items():
+        for (model, version, day, single), grouped in groups.items():
+            rows = sum(_rows(item) for item in grouped)
+            try:
+                table = self._table(grouped, single)
+            except Exception:  # a bad batch must not stop the log: count it, say so
+                logger.exception("Could not convert %d prediction log rows", rows)
+                self._release(rows)
+                self._drop(rows, model)
+                continue
+            self._staged[(model, version, day)].append(table)
+            self._staged_rows += rows
+
+    def _write_staged(self) -> None:
+        """One segment per (model, version, day) converted since the last write."""
+        staged, self._staged = self._staged, defaultdict(list)
+        self._staged_rows = 0
+        for (model, version, day), tables in staged.items():
+            table = (
+                tables[0]
+                if len(tables) == 1
+                else pa.concat_tables(tables, promote_options="permissive")
+            )
             try:
                 directory = day_dir(self._root, model, version, day)  # type: ignore[arg-type]
                 name = self._name + f"{next(self._seq):06d}"
-                write_segment(self._fs, directory, name, self._table(items, single))
-            except Exception:  # a bad batch must not stop the log: count it, say so
-                rows = sum(_rows(item) for item in items)
-                logger.exception("Could not write %d prediction log rows", rows)
-                self._drop(rows, model)
+                write_segment(self._fs, directory, name, table)
+            except Exception:  # a failed write must not stop the log: count it, say so
+                logger.exception("Could not write %d prediction log rows", table.num_rows)
+                self._drop(table.num_rows, model)
+            finally:
+                self._release(table.num_rows)
 
     def _table(self, items: list[Any], single: bool) -> pa.Table:
         if single:
