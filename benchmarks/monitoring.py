@@ -57,6 +57,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="on/off turns per scenario")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--skip-log", action="store_true", help="only the parts")
+    parser.add_argument(
+        "--path-share",
+        action="store_true",
+        help="a third server with sample_rate 0: what the request path alone costs",
+    )
     return parser.parse_args(argv)
 
 
@@ -83,9 +88,10 @@ def prepare_forest(scratch: Path) -> dict[int, Path]:
     return bodies
 
 
-def start(label: str, logging: bool, workers: int, logs: Path) -> serve.Server:
+def start(label: str, logging: bool, workers: int, logs: Path, **settings: str) -> serve.Server:
     port = serve.free_port()
     env = {**os.environ, "MODELPORT_PREDICTION_LOG__ENABLED": "true" if logging else "false"}
+    env.update({f"MODELPORT_PREDICTION_LOG__{k.upper()}": v for k, v in settings.items()})
     command = serve.modelport_command("forest@production", port, workers)
     server = serve.start_server(label, command, env, port, logs)
     serve.wait_ready(server, "/v2/health/ready")
@@ -119,6 +125,9 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
             "off": start("forest log off", False, args.workers, scratch / "logs"),
             "on": start("forest log on", True, args.workers, scratch / "logs"),
         }
+        if args.path_share:  # the request path's share: batches made, then sampled out
+            logs = scratch / "logs"
+            servers["path"] = start("forest log path", True, args.workers, logs, sample_rate="0")
         results: dict[tuple[int, str], list[serve.WrkResult]] = {}
         cpu: dict[tuple[int, str], list[float]] = {}  # server CPU seconds per request
         try:
@@ -127,7 +136,7 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
                 serve.run_wrk(url, bodies[1], CONNECTIONS, 1 if args.quick else 3)
             for rows, body in bodies.items():
                 for turn in range(rounds):
-                    order = ("off", "on") if turn % 2 == 0 else ("on", "off")
+                    order = tuple(servers) if turn % 2 == 0 else tuple(reversed(servers))
                     for mode in order:
                         url = servers[mode].url("/v2/models/forest/infer")
                         pids = servers[mode].tree()
@@ -175,6 +184,17 @@ def log_rows(
         ratio = rate_on / rate_off
         cpu_off = statistics.median(cpu[(size, "off")]) * 1e6
         cpu_on = statistics.median(cpu[(size, "on")]) * 1e6
+        if (size, "path") in cpu:
+            cpu_path = statistics.median(cpu[(size, "path")]) * 1e6
+            rate_path = statistics.median(r.requests_per_s for r in results[(size, "path")])
+            rows.append(
+                info(
+                    f"{scenario}: request path only (sample_rate 0): CPU, req/s",
+                    f"{cpu_path:.0f} us ({(cpu_path / cpu_off - 1) * 100:+.1f}%), "
+                    f"{rate_path:,.0f} req/s",
+                    "",
+                )
+            )
         rows += [
             info(
                 f"{scenario}: server CPU per request off / on (change)",
