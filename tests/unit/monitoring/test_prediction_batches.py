@@ -64,3 +64,16 @@ def test_the_writer_counts_batches_by_rows(tmp_path: Path) -> None:
     assert sorted(query(str(tmp_path), "churn").column("prediction_id").to_pylist()) == [
         "a-0", "a-1", "a-2", "c-0",
     ]  # fmt: skip
+
+
+def test_requests_around_midnight_go_to_their_own_days(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(str(tmp_path), flush_interval_s=60)
+    late, early = answered("late", 2), answered("early", 1)
+    late.time_s, early.time_s = 1_772_409_599.5, 1_772_409_600.5  # 2026-03-01 23:59:59.5 UTC
+    assert writer.put_batch(late) and writer.put_batch(early)
+    writer.close()
+    days = sorted(p.name for p in (tmp_path / "churn" / "1").iterdir())
+    assert days == ["2026-03-01", "2026-03-02"]
+    assert sorted(query(str(tmp_path), "churn").column("prediction_id").to_pylist()) == [
+        "early-0", "late-0", "late-1",
+    ]  # fmt: skip

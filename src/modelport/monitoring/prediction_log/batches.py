@@ -26,8 +26,6 @@ from modelport.monitoring.prediction_log.records import (
     OUTPUT_PREFIX,
 )
 
-_CHUNK = 256  # batches gathered between two pauses (about 0.1 ms of the GIL)
-
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 4x as much to make
 class PredictionBatch:
@@ -65,18 +63,16 @@ def to_table(
     pause: Callable[[], None] | None = None,
 ) -> pa.Table:
     """One table of every row of ``batches``: base columns first, then features; a
-    feature missing from some batch is null in its rows.
-
-    Batches are grouped by the names of their arrays (one group, usually: one model
-    version answers alike), and each array is concatenated once per group, so that the
-    cost per request is a few list appends, not a few Arrow arrays. ``pause`` is called
-    between columns (the writer lets other threads run there).
-    """
-    groups: dict[tuple[Any, ...], list[PredictionBatch]] = {}
+    feature missing from some batch is null in its rows. ``pause`` is called between
+    columns."""
+    groups: dict[tuple[Any, ...], RequestColumns] = {}
     for batch in batches:
-        key = (tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
-        groups.setdefault(key, []).append(batch)
-    tables = [_group_table(group, wanted, pause or _go_on) for group in groups.values()]
+        key = layout_of(batch)
+        columns = groups.get(key)
+        if columns is None:
+            columns = groups[key] = RequestColumns(batch)
+        columns.add(batch)
+    tables = [columns.table(wanted, pause or _go_on) for columns in groups.values()]
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
@@ -86,80 +82,121 @@ def _go_on() -> None:
     return None
 
 
-@dataclass
-class _Gathered:
-    """The columns of a group of batches as Python lists, before they become Arrow."""
-
-    request_ids: list[str] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    versions: list[str] = field(default_factory=list)
-    protocols: list[str] = field(default_factory=list)
-    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    ids: dict[str, list[np.ndarray]] = field(default_factory=dict)
+def layout_of(batch: PredictionBatch) -> tuple[Any, ...]:
+    """What batches must share to go into one ``RequestColumns``."""
+    return (batch.model, batch.version, tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
 
 
-def _gather(batches: list[PredictionBatch], pause: Callable[[], None]) -> _Gathered:
-    """One pass over the batches, ``pause`` every ``_CHUNK`` of them: the only part of
-    the conversion that runs Python per request, so the only part that holds the GIL
-    for long."""
-    first = batches[0]
-    found = _Gathered(
-        inputs={name: [] for name in first.inputs},
-        outputs={name: [] for name in first.outputs},
-        ids={name: [] for name in first.ids},
-    )
-    for start in range(0, len(batches), _CHUNK):
-        if start:
+class RequestColumns:
+    """The rows of requests that share a layout, as lists of scalars and arrays.
+
+    The writer appends each request here as it arrives (a dozen list appends), so that
+    no per-request object is kept and turning them into Arrow (``table``) is a few
+    calls on whole lists, with no Python loop over requests.
+    """
+
+    def __init__(self, first: PredictionBatch) -> None:
+        self.model = first.model
+        self.version = first.version
+        self.matrices = first.matrices
+        self.rows = 0
+        self.counts: list[int] = []
+        self.request_ids: list[str] = []
+        self.times: list[float] = []
+        self.latencies: list[float] = []
+        self.statuses: list[int] = []
+        self.protocols: list[str] = []
+        self.inputs: dict[str, list[np.ndarray]] = {name: [] for name in first.inputs}
+        self.outputs: dict[str, list[np.ndarray]] = {name: [] for name in first.outputs}
+        self.ids: dict[str, list[np.ndarray]] = {name: [] for name in first.ids}
+
+    def add(self, batch: PredictionBatch) -> None:
+        """Append one request (of this layout)."""
+        self.rows += batch.rows
+        self.counts.append(batch.rows)
+        self.request_ids.append(batch.request_id)
+        self.times.append(batch.time_s)
+        self.latencies.append(batch.latency_s)
+        self.statuses.append(batch.status)
+        self.protocols.append(batch.protocol)
+        for name, array in batch.inputs.items():
+            self.inputs[name].append(array)
+        for name, array in batch.outputs.items():
+            self.outputs[name].append(array)
+        for name, array in batch.ids.items():
+            self.ids[name].append(array)
+
+    def days(self) -> list[tuple[date, np.ndarray | None]]:
+        """The UTC days of the rows, each with its row mask (None: every row)."""
+        first = datetime.fromtimestamp(min(self.times), UTC).date()
+        last = datetime.fromtimestamp(max(self.times), UTC).date()
+        if first == last:
+            return [(first, None)]
+        counts = np.array(self.counts)
+        day_numbers = np.repeat(np.array(self.times) // 86400, counts).astype(np.int64)
+        return [
+            (datetime.fromtimestamp(int(n) * 86400, UTC).date(), day_numbers == n)
+            for n in np.unique(day_numbers)
+        ]
+
+    def table(self, wanted: frozenset[str] | None, pause: Callable[[], None]) -> pa.Table:
+        """The rows as one table: base columns, then features."""
+        counts = np.array(self.counts, dtype=np.int64)
+        names = list(BASE_SCHEMA.names)
+        arrays = self._base_columns(counts)
+        for name, parts in self.inputs.items():
             pause()
-        for batch in batches[start : start + _CHUNK]:
-            found.request_ids.append(batch.request_id)
-            found.times.append(batch.time_s)
-            found.latencies.append(batch.latency_s)
-            found.statuses.append(batch.status)
-            found.models.append(batch.model)
-            found.versions.append(batch.version)
-            found.protocols.append(batch.protocol)
-            for name, array in batch.inputs.items():
-                found.inputs[name].append(array)
-            for name, array in batch.outputs.items():
-                found.outputs[name].append(array)
-            for name, array in batch.ids.items():
-                found.ids[name].append(array)
-    return found
+            joined = _joined(parts)
+            columns = self.matrices.get(name)
+            if columns is not None and joined.ndim == 2:
+                by_column = np.ascontiguousarray(joined.T)  # one copy, then a view per column
+                for j, column in enumerate(columns):
+                    if wanted is None or column in wanted:
+                        names.append(INPUT_PREFIX + column)
+                        arrays.append(_arrow(by_column[j]))
+            elif wanted is None or name in wanted:
+                names.append(INPUT_PREFIX + name)
+                arrays.append(_arrow(joined))
+        for prefix, by_name in ((OUTPUT_PREFIX, self.outputs), (ID_PREFIX, self.ids)):
+            for name, parts in by_name.items():
+                pause()
+                names.append(prefix + name)
+                arrays.append(_arrow(_joined(parts)))
+        return pa.Table.from_arrays(arrays, names=names)
 
-
-def _group_table(
-    batches: list[PredictionBatch], wanted: frozenset[str] | None, pause: Callable[[], None]
-) -> pa.Table:
-    """The rows of batches whose arrays have the same names."""
-    found = _gather(batches, pause)
-    counts = np.fromiter((b.rows for b in batches), dtype=np.int64, count=len(batches))
-    names = list(BASE_SCHEMA.names)
-    arrays = _base_columns(found, counts)
-    matrices = batches[0].matrices
-    for name, parts in found.inputs.items():
-        pause()
-        joined = _joined(parts)
-        columns = matrices.get(name)
-        if columns is not None and joined.ndim == 2:
-            by_column = np.ascontiguousarray(joined.T)  # one copy, then a view per column
-            for j, column in enumerate(columns):
-                if wanted is None or column in wanted:
-                    names.append(INPUT_PREFIX + column)
-                    arrays.append(_arrow(by_column[j]))
-        elif wanted is None or name in wanted:
-            names.append(INPUT_PREFIX + name)
-            arrays.append(_arrow(joined))
-    for prefix, by_name in ((OUTPUT_PREFIX, found.outputs), (ID_PREFIX, found.ids)):
-        for name, parts in by_name.items():
-            pause()
-            names.append(prefix + name)
-            arrays.append(_arrow(_joined(parts)))
-    return pa.Table.from_arrays(arrays, names=names)
+    def _base_columns(self, counts: np.ndarray) -> list[pa.Array]:
+        total = self.rows
+        one_row_each = total == len(counts)
+        request_ids = pa.array(
+            self.request_ids
+            if one_row_each
+            else np.repeat(np.array(self.request_ids, dtype=object), counts),
+            type=pa.string(),
+        )
+        rows = (
+            np.zeros(total, dtype=np.int64)
+            if one_row_each
+            else np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        prediction_ids = pc.binary_join_element_wise(
+            request_ids, pc.cast(pa.array(rows), pa.string()), "-"
+        )
+        micros = np.repeat(np.array(self.times) * 1e6, counts).astype(np.int64)
+        protocols = (
+            pa.repeat(pa.scalar(self.protocols[0], pa.string()), total)
+            if len(set(self.protocols)) == 1
+            else pa.array(np.repeat(np.array(self.protocols, dtype=object), counts), pa.string())
+        )
+        return [
+            prediction_ids,
+            request_ids,
+            pa.array(micros, type=BASE_SCHEMA.field("time").type),
+            pa.repeat(pa.scalar(self.model, pa.string()), total),
+            pa.repeat(pa.scalar(self.version, pa.string()), total),
+            protocols,
+            pa.array(np.repeat(np.array(self.latencies), counts)),
+            pa.array(np.repeat(np.array(self.statuses, dtype=np.int32), counts)),
+        ]
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
@@ -170,32 +207,6 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
         # numbers in one request, text in another: keep each value as it came
         return np.concatenate([p.astype(object) for p in parts])
     return joined
-
-
-def _base_columns(found: _Gathered, counts: np.ndarray) -> list[pa.Array]:
-    total = int(counts.sum())
-
-    def repeated(values: list[Any], type_: pa.DataType) -> pa.Array:
-        if len(set(values)) == 1:  # the usual case: one model, version, protocol
-            return pa.repeat(pa.scalar(values[0], type_), total)
-        return pa.array(np.repeat(np.array(values, dtype=object), counts), type=type_)
-
-    request_ids = repeated(found.request_ids, pa.string())
-    rows = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    prediction_ids = pc.binary_join_element_wise(
-        request_ids, pc.cast(pa.array(rows), pa.string()), "-"
-    )
-    micros = np.repeat(np.array(found.times) * 1e6, counts).astype(np.int64)
-    return [
-        prediction_ids,
-        request_ids,
-        pa.array(micros, type=BASE_SCHEMA.field("time").type),
-        repeated(found.models, pa.string()),
-        repeated(found.versions, pa.string()),
-        repeated(found.protocols, pa.string()),
-        pa.array(np.repeat(np.array(found.latencies), counts)),
-        pa.array(np.repeat(np.array(found.statuses, dtype=np.int32), counts)),
-    ]
 
 
 def _arrow(array: np.ndarray) -> pa.Array:

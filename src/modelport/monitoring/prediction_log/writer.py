@@ -13,6 +13,7 @@ are waiting, so a killed process loses at most what arrived since its last flush
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -28,8 +29,11 @@ import pyarrow as pa
 
 from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
-from modelport.monitoring.prediction_log import batches as batch_tables
-from modelport.monitoring.prediction_log.batches import PredictionBatch
+from modelport.monitoring.prediction_log.batches import (
+    PredictionBatch,
+    RequestColumns,
+    layout_of,
+)
 from modelport.monitoring.prediction_log.records import PredictionRecord, to_table
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
@@ -72,7 +76,10 @@ class PredictionLogWriter:
         self._columns = frozenset(columns) if columns is not None else None
         self._on_drop = on_drop
         self._max_rows = max_queue_rows
-        self._queue: deque[PredictionRecord | PredictionBatch] = deque()
+        self._queue: deque[PredictionRecord] = deque()
+        # Requests are appended to columns as they come (no object kept per request):
+        # by layout (model, version, the names of their arrays), under _lock.
+        self._requests: dict[tuple[Any, ...], RequestColumns] = {}
         self._queued_rows = 0  # under _lock, with the deque's appends and takes
         self._wake = threading.Event()
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}-"
@@ -125,9 +132,26 @@ class PredictionLogWriter:
         leaves out a request's rows together."""
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
             return True
-        return self._enqueue(batch, batch.rows, batch.model)
+        rows = batch.rows
+        key = layout_of(batch)
+        full = False
+        with self._lock:
+            accepted = not self._closed and self._queued_rows + rows <= self._max_rows
+            if accepted:
+                columns = self._requests.get(key)
+                if columns is None:
+                    columns = self._requests[key] = RequestColumns(batch)
+                columns.add(batch)
+                self._queued_rows += rows
+                full = self._queued_rows >= self._flush_rows
+        if not accepted:
+            self._drop(rows, batch.model)
+            return False
+        if full:
+            self._wake.set()
+        return True
 
-    def _enqueue(self, item: PredictionRecord | PredictionBatch, rows: int, model: str) -> bool:
+    def _enqueue(self, item: PredictionRecord, rows: int, model: str) -> bool:
         full = False
         with self._lock:
             accepted = not self._closed and self._queued_rows + rows <= self._max_rows
@@ -149,9 +173,13 @@ class PredictionLogWriter:
         self._closed = True
         self._wake.set()
         self._thread.join(timeout_s)
-        for item in self._take_all():  # put() raced with close: count, never lose silently
-            self._release(_rows(item))
-            self._drop(_rows(item), item.model)
+        records, requests = self._take_all()
+        for item in records:  # put() raced with close: count, never lose silently
+            self._release(1)
+            self._drop(1, item.model)
+        for columns in requests:
+            self._release(columns.rows)
+            self._drop(columns.rows, columns.model)
         self._report_drops()
 
     def _drop(self, count: int, model: str) -> None:
@@ -168,7 +196,7 @@ class PredictionLogWriter:
             self._wake.wait(max(0.0, min(CONVERT_INTERVAL_S, next_write - time.monotonic())))
             self._wake.clear()
             closing = self._closed
-            self._stage(self._take_all())
+            self._stage(*self._take_all())
             now = time.monotonic()
             if closing or now >= next_write or self._staged_rows >= self._flush_rows:
                 self._write_staged()
@@ -177,35 +205,59 @@ class PredictionLogWriter:
             if closing:
                 return
 
-    def _take_all(self) -> list[PredictionRecord | PredictionBatch]:
+    def _take_all(self) -> tuple[list[PredictionRecord], list[RequestColumns]]:
         with self._lock:  # their rows count as queued until they are written
-            taken = list(self._queue)
+            records = list(self._queue)
             self._queue.clear()
-        return taken
+            requests, self._requests = self._requests, {}
+        return records, list(requests.values())
 
     def _release(self, rows: int) -> None:
         """``rows`` left the queue: written, or dropped after a failure."""
         with self._lock:
             self._queued_rows -= rows
 
-    def _stage(self, items: list[PredictionRecord | PredictionBatch]) -> None:
-        """Convert ``items`` to Arrow, one table per (model, version, day), kept until
-        the next write."""
-        groups: defaultdict[tuple[str, str, object, bool], list[Any]] = defaultdict(list)
-        for item in items:
-            single = isinstance(item, PredictionRecord)
-            groups[(item.model, item.version, item.day, single)].append(item)
-        for (model, version, day, single), grouped in groups.items():
-            rows = sum(_rows(item) for item in grouped)
-            try:
-                table = self._table(grouped, single)
-            except Exception:  # a bad batch must not stop the log: count it, say so
-                logger.exception("Could not convert %d prediction log rows", rows)
-                self._release(rows)
-                self._drop(rows, model)
+    def _stage(self, records: list[PredictionRecord], requests: list[RequestColumns]) -> None:
+        """Convert to Arrow, one table per (model, version, day), kept until the next
+        write."""
+        by_day: defaultdict[tuple[str, str, object], list[PredictionRecord]] = defaultdict(list)
+        for record in records:
+            by_day[(record.model, record.version, record.day)].append(record)
+        for (model, version, day), grouped in by_day.items():
+            records_table = self._convert(
+                model,
+                version,
+                len(grouped),
+                functools.partial(to_table, [self._select(record) for record in grouped]),
+            )
+            if records_table is not None:
+                self._staged[(model, version, day)].append(records_table)
+                self._staged_rows += len(grouped)
+        for columns in requests:
+            table = self._convert(
+                columns.model,
+                columns.version,
+                columns.rows,
+                functools.partial(columns.table, self._columns, _yield_gil),
+            )
+            if table is None:
                 continue
-            self._staged[(model, version, day)].append(table)
-            self._staged_rows += rows
+            for day, mask in columns.days():
+                self._staged[(columns.model, columns.version, day)].append(
+                    table if mask is None else table.filter(mask)
+                )
+            self._staged_rows += columns.rows
+
+    def _convert(
+        self, model: str, version: str, rows: int, build: Callable[[], pa.Table]
+    ) -> pa.Table | None:
+        try:
+            return build()
+        except Exception:  # a bad batch must not stop the log: count it, say so
+            logger.exception("Could not convert %d prediction log rows", rows)
+            self._release(rows)
+            self._drop(rows, model)
+            return None
 
     def _write_staged(self) -> None:
         """One segment per (model, version, day) converted since the last write."""
@@ -227,14 +279,6 @@ class PredictionLogWriter:
             finally:
                 self._release(table.num_rows)
 
-    def _table(self, items: list[Any], single: bool) -> pa.Table:
-        if single:
-            return to_table([self._select(record) for record in items])
-        # Letting go of the GIL between columns: a second of single-row requests is
-        # thousands of batches, and gathering them at one go would hold the event loop
-        # off for the interpreter's whole switch interval (5 ms) now and then.
-        return batch_tables.to_table(items, self._columns, _yield_gil)
-
     def _select(self, record: PredictionRecord) -> PredictionRecord:
         if self._columns is None:
             return record
@@ -250,10 +294,6 @@ class PredictionLogWriter:
                 "see modelport_prediction_log_dropped_total",
                 dropped,
             )
-
-
-def _rows(item: PredictionRecord | PredictionBatch) -> int:
-    return item.rows if isinstance(item, PredictionBatch) else 1
 
 
 def _check_positive(name: str, value: float) -> None:
