@@ -1,7 +1,7 @@
 """``modelport monitor ...``: what the prediction log says about served models.
 
-This module holds the group and ``drift``; the other monitor commands live in their own
-modules (``monitor_performance``, ``monitor_report``) and are attached at the end.
+This module holds the group and ``drift``; other monitor commands register on the group
+from their own modules.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from modelport.errors import MissingStatisticsError
 
 @click.group()
 def monitor() -> None:
-    """Monitoring over the prediction log: drift against the reference statistics, live
-    performance against labels, and reports."""
+    """Monitoring over the prediction log: drift, live performance, reports."""
 
 
 @monitor.command("drift")

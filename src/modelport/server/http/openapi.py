@@ -71,6 +71,12 @@ _INFER_RESPONSE = {
         "model_name": {"type": "string"},
         "model_version": {"type": "string"},
         "id": {"type": "string"},
+        "parameters": {
+            "type": "object",
+            "description": "prediction_ids: the rows' prediction ids, as in the "
+            "X-Modelport-Prediction-Ids header (while the prediction log is on).",
+            "properties": {"prediction_ids": {"type": "string"}},
+        },
         "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/RequestInput"}},
     },
 }
@@ -193,7 +199,12 @@ _WARNING_HEADER = {
     "X-Modelport-Warning": {
         "description": "What of the request was ignored (params the model does not declare).",
         "schema": {"type": "string"},
-    }
+    },
+    "X-Modelport-Prediction-Ids": {
+        "description": "The rows' prediction ids <request id>-<row> while the prediction log "
+        "is on: a comma list up to 16 rows, else <id>-0..<id>-<n-1>.",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -217,6 +228,8 @@ def _query(name: str, description: str) -> dict[str, Any]:
         "description": description,
         "schema": {"type": "string"},
     }
+
+
 _FEEDBACK_ITEM = {
     "type": "object",
     "description": "One label: model, label, and one key: prediction_id, an id column by "
@@ -474,6 +487,9 @@ def _paths() -> dict[str, Any]:
                         "the version has no usable reference "
                         "statistics (modelport version stats computes them)",
                     ),
+                },
+            }
+        },
         "/api/feedback": {
             "post": {
                 "summary": "Labels (ground truth) for logged predictions: one item, a list, "
