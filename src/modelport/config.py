@@ -271,6 +271,8 @@ def parse_duration(value: Any) -> timedelta:
 def format_duration(value: timedelta) -> str:
     """A duration the way the config writes it: ``1h``, ``90s``, ``7d``."""
     seconds = value.total_seconds()
+    if seconds == 0:
+        return "0s"
     for unit in ("w", "d", "h", "m", "s"):
         size = _DURATION_UNITS[unit]
         if seconds >= size and seconds % size == 0:
@@ -583,6 +585,12 @@ class Settings(BaseSettings):
             return getpass.getuser()
         except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
             return "unknown"
+
+
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment with ``extra`` on top: for the programs alert
+    actions run (this module is the only reader of the environment)."""
+    return {**os.environ, **extra}
 
 
 def prometheus_multiprocess_dir() -> str | None:
