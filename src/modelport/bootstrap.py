@@ -22,6 +22,7 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
+    from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.server.http.app import ServerApp
 
 MEMORY_URI = "memory://"
@@ -159,6 +160,30 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
             directory = registry.artifacts.local_path(version.artifact_key)
             pinned.append(source.pinned(version.version, str(directory), version.manifest_digest))
         return pinned
+
+
+def build_alert_engine(
+    settings: Settings,
+    registry: RegistryService,
+    *,
+    metrics_urls: Sequence[str] = (),
+) -> AlertEngine:
+    """The alert engine of ``settings.monitor``: its rules over the prediction log,
+    states in the registry's metadata database. ``metrics_urls`` add to the configured
+    ``/metrics`` URLs (``serve --monitor`` passes its own)."""
+    from modelport.monitoring.alerts.actions import ActionRunner
+    from modelport.monitoring.alerts.engine import AlertEngine, check_rules
+    from modelport.monitoring.alerts.readings import SignalReader
+
+    rules = settings.monitor.alerts
+    check_rules(rules)
+    log_uri = settings.resolved_prediction_log_uri
+    urls = [*settings.monitor.metrics_urls, *metrics_urls]
+    reader = SignalReader(log_uri, registry=registry, metrics_urls=urls)
+    actions = ActionRunner(
+        registry.metadata, log_uri=log_uri, retrain_dir=settings.resolved_retrain_dir
+    )
+    return AlertEngine(rules, registry.metadata, reader, actions)
 
 
 def _require_sql(url: str) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 
 from modelport.config import AlertRule
 from modelport.domain.alerts import AlertState
-from modelport.errors import ModelportError
+from modelport.domain.refs import parse_ref_or_name
+from modelport.errors import InvalidArgumentError, ModelportError
 from modelport.metadata.store import MetadataStore
 from modelport.monitoring.alerts.actions import ActionRunner
 from modelport.monitoring.alerts.notice import Notice
@@ -110,6 +111,29 @@ class AlertEngine:
         if notified and event is not None:
             self._actions.run(Notice(name, rule, event, request))
         return RuleOutcome(name, saved, event is not None, notified)
+
+
+def check_rules(rules: Mapping[str, AlertRule]) -> None:
+    """Refuse rules that cannot work, before any is evaluated: a model reference that
+    does not parse, or a signing secret whose environment variable is not set."""
+    from modelport.config import RetrainAction, WebhookAction
+
+    for name, rule in rules.items():
+        try:
+            parse_ref_or_name(rule.model)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
+                f"alert rule {name!r}: {exc.message}", field=f"monitor.alerts.{name}.model"
+            ) from None
+        for action in rule.actions:
+            if not isinstance(action, WebhookAction | RetrainAction):
+                continue
+            if action.secret_env and action.secret_value() is None:
+                raise InvalidArgumentError(
+                    f"alert rule {name!r}: the environment variable {action.secret_env} "
+                    "that holds its webhook secret is not set",
+                    field=f"monitor.alerts.{name}.actions",
+                )
 
 
 def _error_text(exc: BaseException) -> str:
