@@ -133,8 +133,18 @@ def build_server_app(
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )
+    from modelport.monitoring.alerts.history import AlertHistoryReader
+
+    alerts = AlertHistoryReader(
+        lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
+    )
     context = ServerContext(
-        runtime, serve, metrics, limits_for(serve.max_elements), prometheus_multiprocess_dir()
+        runtime,
+        serve,
+        metrics,
+        limits_for(serve.max_elements),
+        prometheus_multiprocess_dir(),
+        alerts=alerts,
     )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
 

@@ -39,7 +39,9 @@ RECORDER = (
 )
 
 
-def log_requests(root: Path, start: datetime, count: int, *, failing_every: int = 0) -> None:
+def log_requests(
+    root: Path, start: datetime, count: int, *, failing_every: int = 0, model: str = "churn"
+) -> None:
     writer = PredictionLogWriter(str(root), flush_interval_s=60)
     for i in range(count):
         status = 500 if failing_every and i % failing_every == 0 else 200
@@ -49,7 +51,7 @@ def log_requests(root: Path, start: datetime, count: int, *, failing_every: int 
                     prediction_id=f"{start:%H%M}-r{i}-{row}",
                     request_id=f"{start:%H%M}-r{i}",
                     time=start + timedelta(seconds=10 * i),
-                    model="churn",
+                    model=model,
                     version="3",
                     protocol="v2",
                     latency_s=0.002,
@@ -250,3 +252,52 @@ def test_an_unreadable_signal_keeps_the_state_and_says_why(
     (outcome,) = engine.evaluate(T0)
     assert outcome.state is None and not outcome.changed
     assert outcome.error is not None and "needs the registry" in outcome.error
+
+
+def test_the_server_shows_a_models_alerts(tmp_path: Path) -> None:
+    import numpy as np
+    from starlette.testclient import TestClient
+
+    from modelport.bootstrap import build_registry, build_server_app
+    from modelport.config import Settings
+    from modelport.package.options import PackageOptions
+    from modelport.server.http.rest_schemas import AlertsResponse
+    from modelport.serving.sources import parse_source
+    from testing_models import EchoModel
+
+    log = tmp_path / "predictions"
+    log_requests(log, T0 - timedelta(minutes=30), 100, failing_every=5, model="echo")
+    rule = {"model": "echo", "signal": "error_rate", "comparison": ">", "threshold": 0.05}
+    settings = Settings(
+        home=tmp_path, user="tester", monitor={"alerts": {"errors": rule, "other": {
+            **rule, "model": "fraud"}}},
+    )  # fmt: skip
+    with build_registry(settings) as registry:
+        sample = np.arange(6, dtype=float).reshape(3, 2)
+        registry.register(EchoModel(), "echo", PackageOptions(sample_input=sample))
+        reader = SignalReader(str(log), registry=registry)
+        engine = AlertEngine(
+            settings.monitor.alerts,
+            registry.metadata,
+            reader,
+            ActionRunner(registry.metadata, log_uri=str(log), retrain_dir=str(tmp_path)),
+        )
+        engine.evaluate(T0)
+    app = build_server_app(
+        settings,
+        [parse_source("echo")],
+        worker_index=0,
+        workers=1,
+        on_ready=lambda: None,
+        on_failed=lambda message: None,
+    )
+    with TestClient(app.asgi) as client:
+        answer = client.get("/api/monitoring/echo/alerts", params={"limit": 5})
+        refused = client.get("/api/monitoring/echo/alerts", params={"limit": "lots"})
+    assert answer.status_code == 200
+    body = answer.json()
+    AlertsResponse.model_validate(body)  # as the OpenAPI document describes it
+    assert [r["name"] for r in body["rules"]] == ["errors"]
+    assert body["rules"][0]["state"]["status"] == "firing"
+    assert [(e["from"], e["to"]) for e in body["events"]] == [("inactive", "firing")]
+    assert refused.status_code == 400 and "limit" in refused.json()["error"]

@@ -24,6 +24,7 @@ COMMANDS = {
     "audit": "modelport.cli.audit:audit",
     "db": "modelport.cli.db:db",
     "serve": "modelport.cli.serve:serve",
+    "monitor": "modelport.cli.monitor:monitor",
     "quickstart": "modelport.cli.quickstart:quickstart",
 }
 

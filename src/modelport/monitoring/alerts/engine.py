@@ -83,8 +83,7 @@ class AlertEngine:
         try:
             request = self._reader.request(name, rule, since=now - rule.window, until=now)
             reading = self._reader.read(request)
-        except (ModelportError, OSError) as exc:
-            logger.warning("alert %s: cannot read %s: %s", name, rule.signal, exc)
+        except (ModelportError, OSError) as exc:  # reported in the outcome; state unchanged
             return RuleOutcome(name, previous, False, False, error=_error_text(exc))
         return self._apply(request, previous, reading, now=now)
 

@@ -3,7 +3,8 @@ transitions and the delivery log."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelport.config import AlertRule, format_duration
@@ -57,3 +58,23 @@ def _rule_view(rule: AlertRule) -> dict[str, Any]:
         "cooldown": format_duration(rule.cooldown),
         "actions": [action.type for action in rule.actions],
     }
+
+
+class AlertHistoryReader:
+    """``alert_history`` for one model on a store opened on first use (a server worker
+    that is never asked connects to no database)."""
+
+    def __init__(
+        self, open_store: Callable[[], MetadataStore], rules: Mapping[str, AlertRule]
+    ) -> None:
+        self._open_store = open_store
+        self._rules = dict(rules)
+        self._store: MetadataStore | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str, limit: int) -> dict[str, Any]:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open_store()
+            store = self._store
+        return alert_history(store, self._rules, model=model, limit=limit)

@@ -31,9 +31,11 @@ class MonitorLoop:
             return []
 
     def run_forever(self) -> None:
-        """Evaluate, wait, repeat until ``stop``."""
+        """Evaluate, wait, repeat until ``stop``; rules that cannot be read are logged."""
         while not self._stopping.is_set():
-            self.run_once()
+            for outcome in self.run_once():
+                if outcome.error is not None:
+                    logger.warning("alert %s: %s", outcome.rule, outcome.error)
             self._stopping.wait(self.interval.total_seconds())
 
     def start(self) -> threading.Thread:

@@ -94,16 +94,17 @@ class SignalReader:
     def _resolve(self, ref: ModelRef) -> tuple[str | None, int | None]:
         if ref.version is not None:
             return str(ref.version), ref.version
-        if self.registry is None:
-            if ref.alias is not None:
-                raise UnsupportedOperationError(
-                    f"alias {ref.alias!r} of model {ref.name!r} needs the registry to resolve",
-                    model=ref.name,
-                )
+        if ref.alias is None:
+            # A bare name watches every version's rows; drift picks the latest version's
+            # statistics when it needs them, so log signals need no registry.
             return None, None
+        if self.registry is None:
+            raise UnsupportedOperationError(
+                f"alias {ref.alias!r} of model {ref.name!r} needs the registry to resolve",
+                model=ref.name,
+            )
         number = self.registry.version_number(ref)
-        # A bare name watches every version's rows; an alias the version it names now.
-        return (str(number) if ref.alias is not None else None), number
+        return str(number), number
 
     def _serving(self, request: SignalRequest) -> Reading:
         signals = serving_signals(
@@ -156,13 +157,14 @@ class SignalReader:
         return Reading(float(column.score), int(window.rows), details)
 
     def _reference_stats(self, request: SignalRequest) -> Mapping[str, Any] | None:
-        if self.registry is None or request.stats_version is None:
+        if self.registry is None:
             raise MissingStatisticsError(
                 f"drift of model {request.model!r} needs a registered version's reference "
-                "statistics: name a registered model in the rule",
+                "statistics, and this evaluator has no registry",
                 model=request.model,
             )
-        version = self.registry.get_version(request.model, request.stats_version)
+        number = request.stats_version or self.registry.version_number(ModelRef(request.model))
+        version = self.registry.get_version(request.model, number)
         manifest = self.registry.get_manifest(version)
         if manifest.reference_stats is None:
             return None  # drift_over_log says clearly that the statistics are missing

@@ -17,7 +17,7 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import mlflow, rest, triton, v2
+from modelport.server.http import alerts, mlflow, rest, triton, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -46,6 +46,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/version", GET, mlflow.Version),
     ("/api/models", GET, rest.ApiModels),
     ("/api/models/{name}", GET, rest.ApiModel),
+    ("/api/monitoring/{model}/alerts", GET, alerts.ApiAlerts),
     ("/api/openapi.json", GET, rest.OpenApi),
     ("/metrics", GET, rest.Metrics),
     # Triton's extensions come last: the router tries patterns in order, and inference

@@ -360,6 +360,21 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("ModelDetail"), "model"), **_errors(404)},
             }
         },
+        "/api/monitoring/{model}/alerts": {
+            "get": {
+                "summary": "A model's alert rules, their states, transitions and deliveries",
+                "parameters": [
+                    _param("model"),
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {"200": _json(_ref("AlertsResponse"), "alerts"), **_errors(400, 501)},
+            }
+        },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         "/metrics": {
             "get": {
@@ -377,7 +392,11 @@ def _paths() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (rest_schemas.ModelsResponse, rest_schemas.ModelDetail):
+    for model in (
+        rest_schemas.ModelsResponse,
+        rest_schemas.ModelDetail,
+        rest_schemas.AlertsResponse,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
