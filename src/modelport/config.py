@@ -47,6 +47,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     field_validator,
     model_validator,
 )
@@ -277,10 +278,18 @@ def format_duration(value: timedelta) -> str:
         size = _DURATION_UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds * 1000)}ms"
+    milliseconds = seconds * 1000
+    if milliseconds == int(milliseconds):
+        return f"{int(milliseconds)}ms"
+    return f"{seconds:.6f}".rstrip("0") + "s"
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# Written back the way it is read ("1h", not "PT1H"): workers receive the settings as JSON.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
 
 # What an alert rule can watch. Log signals come from the prediction log's status and
 # latency columns; drift from the package's reference statistics; live metrics and
@@ -390,7 +399,9 @@ class AlertRule(BaseModel):
     ``window`` compares to ``threshold`` for ``for`` in a row, with at least
     ``min_samples`` rows behind the value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
 
     model: str = Field(min_length=1, description="churn@production, churn/3 or churn (all).")
     signal: AlertSignal

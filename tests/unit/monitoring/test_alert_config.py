@@ -129,3 +129,11 @@ def test_durations() -> None:
     ]
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("-5m")
+
+
+def test_settings_survive_a_json_round_trip(tmp_path: Path) -> None:
+    # Server workers receive the settings as JSON.
+    settings = settings_from(tmp_path, FULL)
+    again = Settings.model_validate(settings.model_dump(mode="json"))
+    assert again.monitor == settings.monitor
+    assert settings.model_dump(mode="json")["monitor"]["alerts"]["churn_accuracy"]["for"] == "30m"

@@ -1,0 +1,120 @@
+"""The alert evaluator as real processes: ``modelport monitor run`` in the foreground and
+``modelport serve --monitor``, over a real prediction log, notifying a real receiver."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelport.bootstrap import build_registry
+from modelport.config import Settings
+from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
+from modelport.package.options import PackageOptions
+from testing_models import EchoModel
+from testing_process import MODELPORT, env_for, serving
+from testing_webhook import Receiver, webhook_receiver
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+
+def log_errors(home: Path, model: str) -> None:
+    """100 requests in the last ten minutes, one in five answered 500."""
+    now = datetime.now(UTC)
+    writer = PredictionLogWriter(str(home / "predictions"), flush_interval_s=60)
+    for i in range(100):
+        assert writer.put(
+            PredictionRecord(
+                prediction_id=f"r{i}-0",
+                request_id=f"r{i}",
+                time=now - timedelta(minutes=10) + timedelta(seconds=5 * i),
+                model=model,
+                version="1",
+                protocol="v2",
+                latency_s=0.001,
+                status=500 if i % 5 == 0 else 200,
+                inputs={"x": float(i)},
+            )
+        )
+    writer.close()
+
+
+def write_config(path: Path, receiver: Receiver, model: str) -> Path:
+    path.write_text(
+        f"""
+[monitor]
+interval = "1s"
+
+[monitor.alerts.errors]
+model = "{model}"
+signal = "error_rate"
+comparison = ">"
+threshold = 0.05
+min_samples = 50
+
+[[monitor.alerts.errors.actions]]
+type = "webhook"
+url = "{receiver.url}"
+"""
+    )
+    return path
+
+
+def wait_for(condition: object, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_monitor_run_fires_once_and_stops_on_sigterm(isolated_home: Path, tmp_path: Path) -> None:
+    log_errors(isolated_home, "churn")
+    with webhook_receiver() as receiver:
+        config = write_config(tmp_path / "rules.toml", receiver, "churn")
+        with subprocess.Popen(
+            [str(MODELPORT), "monitor", "run", "--config", str(config), "--json"],
+            env=env_for(isolated_home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as process:  # fmt: skip
+            try:
+                assert process.stdout is not None
+                first = json.loads(process.stdout.readline())
+                assert first["rule"] == "errors" and first["state"]["status"] == "firing"
+                assert first["notified"] is True
+                wait_for(lambda: len(receiver.requests) == 1, "the webhook")
+                time.sleep(2.5)  # two more evaluations: still firing, nothing sent again
+                assert len(receiver.requests) == 1
+            finally:
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(30)
+            assert code == 0, process.stderr.read() if process.stderr else ""
+    assert json.loads(receiver.requests[0].body)["status"] == "firing"
+
+
+def test_serve_monitor_evaluates_beside_the_server(isolated_home: Path, tmp_path: Path) -> None:
+    with build_registry(Settings(home=isolated_home)) as registry:
+        sample = np.arange(6, dtype=float).reshape(3, 2)
+        registry.register(EchoModel(), "echo", PackageOptions(sample_input=sample))
+    log_errors(isolated_home, "echo")
+    with webhook_receiver() as receiver:
+        config = write_config(tmp_path / "rules.toml", receiver, "echo")
+        with serving(isolated_home, ["echo", "--monitor", "--config", str(config)]) as server:
+
+            def firing() -> bool:
+                answer = httpx.get(f"{server.url}/api/monitoring/echo/alerts").json()
+                state = answer["rules"][0]["state"]
+                return state is not None and state["status"] == "firing"
+
+            wait_for(firing, "the rule to fire")
+            wait_for(lambda: len(receiver.requests) == 1, "the webhook")
+            assert server.stop() == 0
+        notice = json.loads(receiver.requests[0].body)
+    assert notice["alert"] == "errors" and notice["value"] == pytest.approx(0.2)
