@@ -91,9 +91,9 @@ def check_rule_file(document: dict[str, Any]) -> None:
         for rule in group["rules"]:
             assert set(rule) <= RULE_KEYS and {"alert", "expr"} <= set(rule)
             assert ALERT_NAME.match(rule["alert"]), rule["alert"]
-            assert isinstance(rule["expr"], str) and rule["expr"].count("(") == rule[
-                "expr"
-            ].count(")")
+            assert isinstance(rule["expr"], str) and rule["expr"].count("(") == rule["expr"].count(
+                ")"
+            )
             assert "for" not in rule or DURATION.match(rule["for"])
             for mapping in (rule.get("labels", {}), rule.get("annotations", {})):
                 assert all(LABEL_NAME.match(k) and isinstance(v, str) for k, v in mapping.items())
@@ -154,7 +154,8 @@ def test_rules_to_stdout_and_as_json(capsys: pytest.CaptureFixture[str], config:
     code, out, _ = run(capsys, "monitor", "rules", "--prometheus", "--config", str(config))
     assert code == 0
     check_rule_file(yaml.safe_load(out))
-    code, out, _ = run(capsys, "monitor", "rules", "--prometheus", "--config", str(config), "--json")
+    args = ("monitor", "rules", "--prometheus", "--config", str(config), "--json")
+    code, out, _ = run(capsys, *args)
     result = json.loads(out)
     assert result["rules"] == 6 and result["skipped"] == []
     check_rule_file(result["document"])
