@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,11 @@ def settings_from(tmp_path: Path, text: str) -> Settings:
     path = tmp_path / "modelport.toml"
     path.write_text(text)
     return Settings(config=path)
+
+
+def settings_from_text(text: str) -> Settings:
+    with tempfile.TemporaryDirectory() as directory:
+        return settings_from(Path(directory), text)
 
 
 def error_of(tmp_path: Path, text: str) -> str:
@@ -137,3 +145,36 @@ def test_settings_survive_a_json_round_trip(tmp_path: Path) -> None:
     again = Settings.model_validate(settings.model_dump(mode="json"))
     assert again.monitor == settings.monitor
     assert settings.model_dump(mode="json")["monitor"]["alerts"]["churn_accuracy"]["for"] == "30m"
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "monitoring.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    section = DOCS.read_text().split("## Alerts and the retraining trigger", 1)[1]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_documented_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURN_HOOK_SECRET", "x")
+    monitor = settings_from(tmp_path, doc_blocks("toml")[0]).monitor
+    assert set(monitor.alerts) == {"churn_accuracy", "age_drift", "errors"}
+    assert [a.type for a in monitor.alerts["churn_accuracy"].actions] == [
+        "webhook",
+        "command",
+        "retrain",
+    ]
+
+
+def test_the_documented_notice_has_every_field() -> None:
+    from modelport.domain.alerts import AlertEvent, AlertStatus
+    from modelport.monitoring.alerts.notice import Notice
+    from modelport.monitoring.alerts.readings import SignalRequest
+
+    documented = json.loads(doc_blocks("json")[0])
+    rule = settings_from_text(doc_blocks("toml")[0]).monitor.alerts["churn_accuracy"]
+    now = datetime(2026, 12, 6, 10, tzinfo=UTC)
+    event = AlertEvent("churn_accuracy", rule.model, now, AlertStatus.PENDING,
+                       AlertStatus.FIRING, 0.74, 1830, "m", id=42)  # fmt: skip
+    request = SignalRequest("churn_accuracy", rule, "churn", "3", 3, now - rule.window, now)
+    assert list(Notice("churn_accuracy", rule, event, request).document()) == list(documented)
