@@ -19,7 +19,7 @@ from modelport.config import LIVE_METRICS, AlertRule
 from modelport.domain.refs import ModelRef, parse_ref_or_name
 from modelport.errors import MissingStatisticsError, UnsupportedOperationError
 from modelport.monitoring.alerts.scrape import DropCounter
-from modelport.monitoring.signals import serving_signals
+from modelport.monitoring.signals import ServingSignals, serving_signals
 
 if TYPE_CHECKING:
     from modelport.registry.service import RegistryService
@@ -67,6 +67,7 @@ class SignalReader:
         self.log_uri = log_uri
         self.registry = registry
         self._drops = DropCounter(metrics_urls)
+        self._serving_cache: dict[tuple[str, str | None, datetime, datetime], ServingSignals] = {}
         self.functions: dict[str, SignalFunction] = {
             "volume": self._serving,
             "error_rate": self._serving,
@@ -107,13 +108,21 @@ class SignalReader:
         return str(number), number
 
     def _serving(self, request: SignalRequest) -> Reading:
-        signals = serving_signals(
-            self.log_uri,
-            request.model,
-            version=request.version,
-            since=request.since,
-            until=request.until,
-        )
+        # Rules of one round share their end time: those on the same model and window
+        # share one read of the log.
+        key = (request.model, request.version, request.since, request.until)
+        if not self._serving_cache or next(iter(self._serving_cache))[3] != request.until:
+            self._serving_cache.clear()
+        signals = self._serving_cache.get(key)
+        if signals is None:
+            signals = serving_signals(
+                self.log_uri,
+                request.model,
+                version=request.version,
+                since=request.since,
+                until=request.until,
+            )
+            self._serving_cache[key] = signals
         signal = request.rule.signal
         values: dict[str, tuple[float | None, int]] = {
             "volume": (float(signals.rows), signals.rows),
