@@ -128,7 +128,8 @@ def test_prometheus_rules_file(
     )
     assert errors["annotations"]["description"] == "Too many failed predictions"
     assert rules["accuracy"]["expr"] == (
-        'max(modelport_live_metric{model="churn",metric="accuracy",window="1d"}) < 0.8'
+        'max(modelport_live_metric{model="churn",metric="accuracy",window=~"1d|24h|1440m|86400s"}) '
+        "< 0.8"
     )
     assert "Prometheus has no aliases" in rules["accuracy"]["annotations"]["differences"]
     assert rules["age_drift"]["labels"]["modelport_rule"] == "age-drift"

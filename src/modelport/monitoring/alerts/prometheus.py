@@ -10,8 +10,9 @@ the built-in evaluator's rules with these differences, written into each rule's
   version label, so latency rules watch every version too.
 - Drift gauges describe each server's own live window, not the rule's window.
 - Live metrics and label coverage are gauges per ``window`` label: the rule's window
-  must be one the servers export. ``min_samples`` on them has no metric to check
-  (labeled rows are not exported) and is left out.
+  must be one the servers export (any spelling: ``1d``, ``24h`` and ``1440m`` match).
+  ``min_samples`` on them has no metric to check (labeled rows are not exported) and is
+  left out.
 
 A rule whose signal has no metric is skipped and listed with the reason.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from modelport.config import LIVE_METRICS, AlertRule, format_duration
@@ -114,7 +116,8 @@ def _gauge_expression(
     rule: AlertRule, selector: str, differences: list[str]
 ) -> tuple[str, list[str]] | Skipped:
     window = format_duration(rule.window)
-    live = f"the servers must export window={window!r}"
+    live = f"the servers must export a window of {window} ([live_performance] windows)"
+    spelled = _spellings(rule.window)
     if rule.signal == "dataset_drift_share":
         value = f"max(modelport_dataset_drift_share{{{selector}}})"
         return _compared(value, rule), [*differences, "drift is the servers' live window"]
@@ -122,16 +125,25 @@ def _gauge_expression(
         value = f'max(modelport_feature_drift{{{selector},feature="{rule.feature}"}})'
         return _compared(value, rule), [*differences, "drift is the servers' live window"]
     if rule.signal == "label_coverage":
-        value = f'max(modelport_label_coverage{{{selector},window="{window}"}})'
+        value = f'max(modelport_label_coverage{{{selector},window=~"{spelled}"}})'
         return _compared(value, rule), [*differences, live]
     if rule.signal in LIVE_METRICS:
-        metric = f'metric="{rule.signal}",window="{window}"'
+        metric = f'metric="{rule.signal}",window=~"{spelled}"'
         value = f"max(modelport_live_metric{{{selector},{metric}}})"
         notes = [*differences, live]
         if rule.min_samples > 1:
             notes.append(f"min_samples={rule.min_samples} is not checked (no labeled-rows metric)")
         return _compared(value, rule), notes
     return Skipped("", f"signal {rule.signal} has no Prometheus metric")
+
+
+def _spellings(window: timedelta) -> str:
+    """Every way the servers' ``window`` label may write this duration (``1d|24h|1440m``)."""
+    seconds = window.total_seconds()
+    units = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    found = [f"{int(seconds // size)}{unit}" for unit, size in units
+             if seconds >= size and seconds % size == 0]  # fmt: skip
+    return "|".join(found) or format_duration(window)
 
 
 def _compared(value: str, rule: AlertRule) -> str:
