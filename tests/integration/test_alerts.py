@@ -301,3 +301,62 @@ def test_the_server_shows_a_models_alerts(tmp_path: Path) -> None:
     assert body["rules"][0]["state"]["status"] == "firing"
     assert [(e["from"], e["to"]) for e in body["events"]] == [("inactive", "firing")]
     assert refused.status_code == 400 and "limit" in refused.json()["error"]
+
+
+def test_prediction_log_drops_from_the_servers_metrics(
+    tmp_path: Path, store: MetadataStore
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+    registry = CollectorRegistry()
+    dropped = Counter(
+        "modelport_prediction_log_dropped", "Rows dropped.", ("model",), registry=registry
+    )
+    dropped.labels("fraud").inc(1000)  # another model's drops do not count
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = generate_latest(registry)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    rule = AlertRule.model_validate(
+        {"model": "churn", "signal": "prediction_log_drops", "comparison": ">", "threshold": 0}
+    )
+    reader = SignalReader(str(tmp_path), metrics_urls=[url])
+    actions = ActionRunner(store, log_uri=str(tmp_path), retrain_dir=str(tmp_path))
+    engine = AlertEngine({"drops": rule}, store, reader, actions)
+    try:
+        dropped.labels("churn").inc(5)
+        (first,) = engine.evaluate(T0)  # one scrape: no increase known yet
+        assert first.state is not None and first.state.value is None
+        (quiet,) = engine.evaluate(T0 + timedelta(minutes=1))
+        assert quiet.state is not None and quiet.state.value == 0
+        assert quiet.state.status is AlertStatus.INACTIVE
+        dropped.labels("churn").inc(7)
+        (fired,) = engine.evaluate(T0 + timedelta(minutes=2))
+        assert fired.state is not None and fired.state.status is AlertStatus.FIRING
+        assert fired.state.value == 7
+        # Two hours on, the samples that saw the drops are out of the window.
+        engine.evaluate(T0 + timedelta(hours=2))
+        (calm,) = engine.evaluate(T0 + timedelta(hours=2, minutes=1))
+        assert calm.state is not None and calm.state.status is AlertStatus.RESOLVED
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    unreachable = SignalReader(str(tmp_path), metrics_urls=[url])
+    lost = AlertEngine({"drops": rule}, store, unreachable, actions).evaluate(T0)[0]
+    assert lost.error is not None and "cannot read metrics" in lost.error
