@@ -360,3 +360,23 @@ def test_prediction_log_drops_from_the_servers_metrics(
     unreachable = SignalReader(str(tmp_path), metrics_urls=[url])
     lost = AlertEngine({"drops": rule}, store, unreachable, actions).evaluate(T0)[0]
     assert lost.error is not None and "cannot read metrics" in lost.error
+
+
+def test_a_corrupt_segment_is_reported_and_other_rules_still_run(
+    tmp_path: Path, store: MetadataStore
+) -> None:
+    log = tmp_path / "log"
+    log_requests(log, T0 - timedelta(minutes=30), 10)
+    log_requests(log, T0 - timedelta(minutes=30), 10, model="fraud")
+    day = log / "churn" / "3" / T0.date().isoformat()
+    (day / "999-broken-0.parquet").write_bytes(b"not parquet at all")
+    base = {"signal": "volume", "comparison": ">", "threshold": 5}
+    rules = {
+        "churn": AlertRule.model_validate({**base, "model": "churn"}),
+        "fraud": AlertRule.model_validate({**base, "model": "fraud"}),
+    }
+    engine, _ = engine_for(store, rules, log, tmp_path)
+    broken, fine = engine.evaluate(T0)
+    assert broken.error is not None and broken.state is None
+    assert fine.error is None and fine.state is not None
+    assert fine.state.status is AlertStatus.FIRING

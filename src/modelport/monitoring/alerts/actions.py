@@ -22,7 +22,6 @@ from modelport.config import (
     child_environment,
 )
 from modelport.domain.alerts import AlertStatus, NewAlertDelivery
-from modelport.errors import ModelportError
 from modelport.metadata.store import MetadataStore
 from modelport.monitoring.alerts.delivery import Attempt, post_webhook, run_command
 from modelport.monitoring.alerts.notice import Notice
@@ -54,7 +53,7 @@ class ActionRunner:
                 continue
             try:
                 self._run_one(action, notice)
-            except (ModelportError, OSError) as exc:  # one broken action spares the others
+            except Exception as exc:  # one broken action spares the others
                 self._log(notice, action.type, _target(action), Attempt(
                     1, False, datetime.now(UTC), None, f"{type(exc).__name__}: {exc}", 0.0
                 ))  # fmt: skip

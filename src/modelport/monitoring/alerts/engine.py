@@ -85,6 +85,9 @@ class AlertEngine:
             reading = self._reader.read(request)
         except (ModelportError, OSError) as exc:  # reported in the outcome; state unchanged
             return RuleOutcome(name, previous, False, False, error=_error_text(exc))
+        except Exception as exc:  # a bad segment must not stop every rule
+            logger.exception("alert %s: reading %s failed", name, rule.signal)
+            return RuleOutcome(name, previous, False, False, error=_error_text(exc))
         return self._apply(request, previous, reading, now=now)
 
     def _apply(
