@@ -139,3 +139,35 @@ def test_a_failed_transaction_keeps_no_alert_change(metadata_store: MetadataStor
     with metadata_store.reader() as session:
         assert session.list_alert_states() == []
         assert session.list_alert_events() == []
+
+
+@pytest.mark.parametrize("start", [0, 1], ids=["first-state", "next-state"])
+def test_evaluators_racing_on_one_state_save_it_once(
+    metadata_store: MetadataStore, start: int
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if start:
+        with metadata_store.transaction() as session:
+            session.save_alert_state(state(), expected_revision=0)
+    barrier = threading.Barrier(8)
+
+    def evaluate(worker: int) -> bool:
+        barrier.wait()
+        with metadata_store.transaction() as session:
+            saved = session.save_alert_state(
+                state(value=float(worker), status=AlertStatus.FIRING), expected_revision=start
+            )
+            if saved is not None:
+                session.add_alert_event(event())
+        return saved is not None
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(evaluate, range(8)))
+    assert won.count(True) == 1
+    with metadata_store.reader() as session:
+        stored = session.get_alert_state("churn_accuracy")
+        assert len(session.list_alert_events()) == 1
+    assert stored is not None and stored.revision == start + 1
+    assert stored.value == float(won.index(True))
