@@ -23,7 +23,10 @@ from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
     from modelport.monitoring.alerts.engine import AlertEngine
+    from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.server.http.app import ServerApp
+    from modelport.serving.served import ServedModel
+    from modelport.serving.target import InferenceTarget
 
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
@@ -95,6 +98,7 @@ def build_server_app(
     """One worker's ASGI application serving ``sources`` (called in the worker process)."""
     from prometheus_client import CollectorRegistry
 
+    from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.metrics import ServerMetrics
     from modelport.server.http.app import ServerApp
     from modelport.server.http.endpoint import ServerContext
@@ -115,6 +119,16 @@ def build_server_app(
     )
     # The inference statistics of every worker meet in the metrics directory.
     metrics = ServerMetrics(CollectorRegistry(), stats_dir=prometheus_multiprocess_dir())
+    monitor = settings.monitor
+    drift = (
+        LiveDriftBook(
+            prometheus_multiprocess_dir(),
+            window_s=monitor.drift_window_s,
+            min_rows=monitor.drift_min_rows,
+        )
+        if monitor.live_drift
+        else None
+    )
     runtime = ModelRuntime(
         sources,
         loader,
@@ -125,7 +139,7 @@ def build_server_app(
             served.name, served.version_label, served.runtime
         ),
         wrap=lambda served: MeteredTarget(
-            served,
+            _drifting(served, drift),
             metrics.version(served.name, served.version_label),
             model=served.name,
             version=served.version,
@@ -138,15 +152,49 @@ def build_server_app(
     alerts = AlertHistoryReader(
         lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
     )
+    log_uri = settings.resolved_prediction_log_uri
     context = ServerContext(
         runtime,
         serve,
         metrics,
         limits_for(serve.max_elements),
         prometheus_multiprocess_dir(),
+        prediction_log_uri=log_uri,
+        drift=drift,
         alerts=alerts,
     )
+    live = settings.live_performance
+    if live.enabled and worker_index == 0:  # one computation for all workers
+        from modelport.monitoring.live_gauges import LiveGauges
+
+        context.live_gauges = LiveGauges(
+            log_uri,
+            lambda: [
+                (route.source.name, route.current.version_label)
+                for route in runtime.routes()
+                if route.current is not None
+            ],
+            metrics.live,
+            interval_s=live.interval_s,
+            windows=live.windows,
+        )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarget:
+    """The served version, feeding the live drift sketches when it has statistics."""
+    from modelport.serving.drifting import DriftingTarget, extractor
+
+    if book is None or served.reference_stats is None:
+        return served
+    io = served.io
+    feed = book.feed(
+        served.name,
+        served.version_label,
+        served.reference_stats,
+        lambda names: extractor(io, names),
+    )
+    return DriftingTarget(served, feed.observe)
 
 
 def preload_server_app() -> None:
@@ -168,7 +216,15 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
                 continue
             version = registry.resolve(source.model_ref)
             directory = registry.artifacts.local_path(version.artifact_key)
-            pinned.append(source.pinned(version.version, str(directory), version.manifest_digest))
+            stats = registry.recomputed_stats_file(version)
+            pinned.append(
+                source.pinned(
+                    version.version,
+                    str(directory),
+                    version.manifest_digest,
+                    str(stats) if stats is not None else None,
+                )
+            )
         return pinned
 
 

@@ -25,11 +25,18 @@ the file::
     uri = "s3://bucket/predictions"
     retention_days = 14
 
+    [monitor]
+    drift_window_s = 3600     # the live drift gauges' window
+
     [monitor.alerts.churn_accuracy]   # an alert rule; see AlertRule
     model = "churn@production"
     signal = "accuracy"
     comparison = "<"
     threshold = 0.8
+
+    [live_performance]        # the modelport_live_metric gauges
+    interval_s = 60
+    windows = ["1h", "24h"]
 """
 
 from __future__ import annotations
@@ -432,9 +439,23 @@ class AlertRule(BaseModel):
 
 
 class MonitorSettings(BaseModel):
-    """Who evaluates alert rules, how often, and the rules (``[monitor]``)."""
+    """Monitoring of served models (``[monitor]``): live drift gauges, and the alert
+    rules with who evaluates them and how often."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    live_drift: bool = Field(
+        default=True,
+        description="Keep streaming histograms per served version and export drift gauges.",
+    )
+    drift_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds of traffic the live drift gauges cover (sliding by a tenth).",
+    )
+    drift_min_rows: int = Field(
+        default=100, ge=1, description="Rows a window needs before its drift is exported."
+    )
 
     interval: Duration = Field(
         default=timedelta(seconds=30), description="Time between two evaluations of every rule."
@@ -457,6 +478,26 @@ class MonitorSettings(BaseModel):
                     "starting with a letter or '_' (at most 128 characters)"
                 )
         return self
+
+
+class LivePerformanceSettings(BaseModel):
+    """The live performance gauges the server exports (``[live_performance]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Compute modelport_live_metric and modelport_label_coverage in the "
+        "background of one worker.",
+    )
+    interval_s: float = Field(
+        default=60.0, ge=1, le=86400, description="Seconds between two computations."
+    )
+    windows: list[Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*$")]] = Field(
+        default_factory=lambda: ["1h", "24h"],
+        min_length=1,
+        description="Windows back from now, as durations (30m, 1h, 24h, 7d).",
+    )
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):
@@ -537,6 +578,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    live_performance: LivePerformanceSettings = Field(default_factory=LivePerformanceSettings)
 
     @classmethod
     def settings_customise_sources(

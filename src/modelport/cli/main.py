@@ -26,6 +26,7 @@ COMMANDS = {
     "serve": "modelport.cli.serve:serve",
     "monitor": "modelport.cli.monitor:monitor",
     "quickstart": "modelport.cli.quickstart:quickstart",
+    "feedback": "modelport.cli.feedback:feedback",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -195,3 +196,54 @@ def delete(ref: str, yes: bool, as_json: bool) -> None:
         print_json({"deleted": {"name": name, "version": number}})
     else:
         click.echo(f"deleted {name}/{number}")
+
+
+@version.command("stats")
+@click.argument("ref")
+@click.option(
+    "--sample",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Training data (or a sample of it): .csv, .parquet, .json, .npy.",
+)
+@json_option
+def stats(ref: str, sample: Path, as_json: bool) -> None:
+    """Compute the reference statistics drift monitoring needs for REF (NAME/VERSION,
+    NAME@ALIAS) from SAMPLE and the version's predictions on it: for versions registered
+    before them. They are stored beside the package (which stays unchanged, digests and
+    all) and preferred from now on."""
+    from modelport.cli.inputs import read_sample
+    from modelport.registry.reference_stats import STATS_TAG
+
+    data = read_sample(sample, as_json=as_json)
+    registry = state().registry()
+    with warnings_on_stderr(as_json=as_json):
+        updated = registry.recompute_reference_stats(ref, data)
+    computed, origin = registry.reference_stats(updated)
+    assert computed is not None
+    key, _, digest = updated.tags[STATS_TAG].partition(" ")
+    summary = {
+        "model": updated.name,
+        "version": updated.version,
+        "stats_version": computed.get("stats_version"),
+        "rows": computed.get("rows"),
+        "features": sorted(computed.get("features", {})),
+        "predictions": bool(computed.get("predictions")),
+        "source": origin,
+        "artifact_key": key,
+        "sha256": digest,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    click.echo(
+        f"Computed reference statistics (version {summary['stats_version']}) of "
+        f"{updated.name} version {updated.version} from {summary['rows']} rows."
+    )
+    print_fields(
+        [
+            ("features", summary["features"]),
+            ("stored at", key),
+            ("sha256", digest),
+        ]
+    )

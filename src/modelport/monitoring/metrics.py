@@ -15,6 +15,7 @@ to ``stats_dir`` for the other workers to read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelport.monitoring.buffer import MetricBuffer
 from modelport.monitoring.inference_stats import StatsBook
+from modelport.monitoring.live_gauges import LiveMetricsCollector, LiveMetricsStore
 
 UNKNOWN_MODEL = "_unknown"
 _LATENCY_BUCKETS = (
@@ -37,6 +39,12 @@ class ServerMetrics:
         self.registry = registry
         self.buffer = MetricBuffer()
         self.stats = StatsBook(stats_dir)
+        # Live performance gauges: computed by one worker, read from stats_dir at scrape
+        # (render adds the collector there); in one process, straight from memory.
+        self.live = LiveMetricsStore(stats_dir)
+        self.live_collector = LiveMetricsCollector(self.live)
+        if stats_dir is None:
+            registry.register(self.live_collector)
         model = ("model",)
         self.requests = Counter(
             "modelport_requests_total",
@@ -215,17 +223,38 @@ class BatchMetrics:
 
 
 def render(
-    registry: CollectorRegistry, multiprocess_dir: str | None, accept: str | None
+    registry: CollectorRegistry,
+    multiprocess_dir: str | None,
+    accept: str | None,
+    collectors: Iterable[Any] = (),
 ) -> tuple[bytes, str]:
-    """The exposition for a scrape: body and content type (OpenMetrics when asked for)."""
+    """The exposition for a scrape: body and content type (OpenMetrics when asked for).
+    ``collectors`` add metrics computed at scrape time (the live drift and live
+    performance gauges)."""
     from prometheus_client import exposition
 
     source: Any = registry
+    extra = list(collectors)
     if multiprocess_dir is not None:
         from prometheus_client import multiprocess
 
         source = CollectorRegistry()
         collect: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
         collect(source, path=multiprocess_dir)
+    elif extra:
+        source = CollectorRegistry()
+        source.register(_Forward(registry))
+    for collector in extra:
+        source.register(collector)
     encoder, content_type = exposition.choose_encoder(accept or "")
     return encoder(source), content_type
+
+
+class _Forward:
+    """A registry's metrics, as one collector of another registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        return self._registry.collect()

@@ -223,3 +223,25 @@ def reference_statistics(
     if predictions is not None:
         stats["predictions"] = prediction_statistics(predictions, probabilities, classes)
     return stats
+
+
+_MAX_PREDICTION_ROWS = 10_000  # as registration: predictions describe the sample's head
+
+
+def model_statistics(loaded: Any, sample: Any) -> dict[str, Any]:
+    """Reference statistics of ``sample`` and of ``loaded``'s predictions on it (its first
+    10,000 rows, as registration does): for a package registered before the statistics
+    existed, or to recompute them from another sample. ``loaded`` is a LoadedModel."""
+    head = (
+        {name: array[:_MAX_PREDICTION_ROWS] for name, array in sample.items()}
+        if isinstance(sample, dict)
+        else sample.iloc[:_MAX_PREDICTION_ROWS]
+        if isinstance(sample, pd.DataFrame)
+        else sample[:_MAX_PREDICTION_ROWS]
+    )
+    predictions = loaded.predict(head)
+    probabilities = np.asarray(loaded.predict_proba(head)) if loaded.supports_proba else None
+    classes = getattr(loaded.predictor, "classes", None)
+    return reference_statistics(
+        sample, predictions, probabilities, list(classes) if classes is not None else None
+    )

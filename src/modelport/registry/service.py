@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from modelport.artifacts.store import ArtifactStore
@@ -27,6 +28,7 @@ from modelport.package.loaded import LoadedModel
 from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package, read_pinned_manifest
+from modelport.registry import reference_stats
 from modelport.registry.context import Clock, RegistryContext, utc_now
 from modelport.registry.lifecycle import Lifecycle, parse_stage
 from modelport.registry.lookups import require_model, require_version, resolve_ref
@@ -172,6 +174,39 @@ class RegistryService:
             version=version,
             accelerate=accelerate,
         )
+
+    def reference_stats(
+        self, ref: str | ModelRef | ModelVersion
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The version's reference statistics, and where they came from: ``recomputed``
+        (stored beside the package by ``recompute_reference_stats``, preferred) or
+        ``package`` (its own ``reference_stats.json``); None when it has none. Both are
+        checked against their recorded sha256 (``registry.reference_stats``)."""
+        version = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
+        return reference_stats.read(self.artifacts, version, self.get_manifest(version))
+
+    def recomputed_stats_file(self, version: ModelVersion) -> Path | None:
+        """The local file of the version's recomputed statistics (checked against its
+        recorded sha256), or None when it has none (servers pin it at start-up)."""
+        return reference_stats.recomputed_file(self.artifacts, version)
+
+    def recompute_reference_stats(self, ref: str | ModelRef, sample: Any) -> ModelVersion:
+        """Compute reference statistics (the current version) from ``sample`` and the
+        version's predictions on it, and store them beside its package without touching
+        the package; readers prefer them from now on."""
+        from modelport.package.stats import model_statistics  # pandas: only here
+
+        version = self.resolve(ref)
+        with self.load(ModelRef(version.name, version=version.version)) as loaded:
+            stats = model_statistics(loaded, sample)
+        previous = reference_stats.stats_key(version)
+        tag = reference_stats.upload(self.artifacts, version, stats)
+        updated = self.set_version_tags(
+            version.name, version.version, {reference_stats.STATS_TAG: tag}
+        )
+        if previous is not None and previous != tag.partition(" ")[0]:
+            self._versions.delete_artifacts(previous)
+        return updated
 
     # ---------------------------------------------------- versions (registry.versions)
 

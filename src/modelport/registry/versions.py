@@ -23,6 +23,7 @@ from modelport.package.manifest import Manifest, manifest_digest
 from modelport.package.options import PackageOptions, clean_tags
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_model, require_version
+from modelport.registry.reference_stats import stats_key
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class VersionWrites:
         except BaseException:
             # Stores clean up after their own failures; this also covers a failure after
             # the upload (the metadata write) and a store that broke its promise.
-            self._delete_artifacts(key)
+            self.delete_artifacts(key)
             raise
 
     def _record_version(
@@ -130,7 +131,10 @@ class VersionWrites:
             tx.delete_version(name, version)
             before = {"flavor": target.flavor, "status": target.status.value}
             context.audit(tx, "version.delete", name, version=version, before=before)
-        self._delete_artifacts(target.artifact_key)
+        self.delete_artifacts(target.artifact_key)
+        stats = stats_key(target)  # recomputed statistics kept beside the package
+        if stats is not None:
+            self.delete_artifacts(stats)
 
     def delete_model(self, name: str) -> None:
         """Delete a model, its versions and their files; refused while any version has an
@@ -138,13 +142,16 @@ class VersionWrites:
         context = self._context
         with context.metadata.transaction() as tx:
             check_model_deletable(require_model(tx, name))
-            keys = [v.artifact_key for v in tx.list_versions(name)]
+            versions = tx.list_versions(name)
+            keys = [v.artifact_key for v in versions]
+            keys += [key for v in versions if (key := stats_key(v)) is not None]
             tx.delete_model(name)
             context.audit(tx, "model.delete", name, before={"versions": len(keys)})
         for key in keys:
-            self._delete_artifacts(key)
+            self.delete_artifacts(key)
 
-    def _delete_artifacts(self, key: str) -> None:
+    def delete_artifacts(self, key: str) -> None:
+        """Delete the files under ``key``, logging (not raising) a failure."""
         # Called only when no version row points at ``key``: a failure here leaves
         # unreferenced files (logged), never a version without its files.
         try:

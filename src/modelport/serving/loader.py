@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelport.config import VersionCheck
 from modelport.domain.refs import ModelRef
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.reader import load_package
+from modelport.registry.reference_stats import load_file
 from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
@@ -70,6 +72,22 @@ class ModelLoader:
         return self._require_registry().load(
             ref, version_check=self._version_check, accelerate=self._accelerate
         )
+
+    def reference_stats(
+        self, source: ModelSource, version: int | None, loaded: LoadedModel
+    ) -> dict[str, Any] | None:
+        """The version's reference statistics: recomputed ones first (pinned at start-up,
+        or asked of the registry for a later version), else the package's own."""
+        if source.directory is not None and version == source.version:
+            if source.stats_path is not None:
+                return load_file(Path(source.stats_path))
+            return loaded.reference_stats()
+        if source.ref is None or version is None:
+            return loaded.reference_stats()
+        stats, _ = self._require_registry().reference_stats(
+            ModelRef(source.model_ref.name, version=version)
+        )
+        return stats
 
     def _require_registry(self) -> RegistryService:
         with self._lock:  # loads run in two threads

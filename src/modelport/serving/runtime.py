@@ -195,6 +195,13 @@ class ModelRuntime:
         except BaseException:
             loaded.close()
             raise
+        try:
+            served.reference_stats = self._loader.reference_stats(source, version, loaded)
+        except Exception as exc:  # drift needs them, serving does not: say so, serve
+            logger.warning(
+                "no reference statistics for %s version %s (drift is off for it): %s",
+                source.name, version, describe_failure(exc),
+            )  # fmt: skip
         return served
 
     def _activate(self, route: Route, served: ServedModel, kind: str) -> None:

@@ -73,6 +73,9 @@ class ServedModel:
         }
         self._wanted[self._all_outputs] = frozenset(self._all_outputs)
         self._options = options
+        # The reference statistics drift compares with (set by the runtime as it loads
+        # the version: recomputed ones are preferred to the package's; None: none).
+        self.reference_stats: dict[str, Any] | None = None
         self._seconds: float | None = None
         self.batcher: Batcher | None = None
         # Requests that picked this version and have not finished with it: a retiring

@@ -38,6 +38,7 @@ class ModelSource:
     version: int | None = None
     directory: str | None = None
     manifest_digest: str | None = None
+    stats_path: str | None = None  # recomputed reference statistics of the pinned version
 
     @property
     def follows_registry(self) -> bool:
@@ -52,9 +53,17 @@ class ModelSource:
         assert self.ref is not None
         return parse_ref(self.ref)
 
-    def pinned(self, version: int, directory: str, manifest_digest: str) -> ModelSource:
+    def pinned(
+        self, version: int, directory: str, manifest_digest: str, stats_path: str | None = None
+    ) -> ModelSource:
         """This source with its start-up version resolved."""
-        return replace(self, version=version, directory=directory, manifest_digest=manifest_digest)
+        return replace(
+            self,
+            version=version,
+            directory=directory,
+            manifest_digest=manifest_digest,
+            stats_path=stats_path,
+        )
 
     def describe(self) -> str:
         """What the source is, for logs and messages."""
@@ -69,6 +78,7 @@ class ModelSource:
             "version": self.version,
             "directory": self.directory,
             "manifest_digest": self.manifest_digest,
+            "stats_path": self.stats_path,
         }
 
     @classmethod
@@ -81,6 +91,7 @@ class ModelSource:
             version=data.get("version"),
             directory=data.get("directory"),
             manifest_digest=data.get("manifest_digest"),
+            stats_path=data.get("stats_path"),
         )
 
 

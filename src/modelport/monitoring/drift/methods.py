@@ -109,7 +109,10 @@ def psi(ref: ColumnReference, current: Current, threshold: float) -> MethodResul
 
 
 def _shares(ref: ColumnReference, current: Current) -> tuple[np.ndarray, np.ndarray]:
-    pair = categorical(ref, current) if not ref.is_numeric else binned(ref, current)
+    # A numeric column with few distinct values (value counts stored) is compared value
+    # by value: its quantile bins can merge into one (a 0/1 column), which would hide
+    # any drift, and Evidently's 30 equal-width bins also separate such values.
+    pair = categorical(ref, current) if ref.has_value_counts() else binned(ref, current)
     expected, observed = pair
     _counted(ref, observed)
     keep = (expected > 0) | (observed > 0)  # a bucket empty on both sides says nothing

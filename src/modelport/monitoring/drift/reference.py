@@ -19,8 +19,8 @@ from modelport.package.stats import STATS_VERSION, value_key
 
 OTHER = "<other>"  # the bucket of categories the reference does not list
 _RECOMPUTE = (
-    "register the model again with a sample (modelport model register PATH --name NAME "
-    "--sample FILE) to compute version-{version} statistics"
+    "compute version-{version} statistics from the training data with "
+    "modelport version stats NAME/VERSION --sample FILE (or register the model with --sample)"
 )
 
 

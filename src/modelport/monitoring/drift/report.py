@@ -86,14 +86,17 @@ def drift_report(
         )
     rows = int(stats.get("rows", 0))
     results = tuple(
-        _column(references[name], values, rows, options.get(name)) for name, values in data.items()
+        column_drift(references[name], values, rows, options.get(name))
+        for name, values in data.items()
     )
     return DriftReport(results, drift_share)
 
 
-def _column(
+def column_drift(
     ref: ColumnReference, values: Current, rows: int, options: ColumnOptions | None
 ) -> ColumnDrift:
+    """One column's test: its options' method and threshold, or the default for a
+    reference of ``rows`` rows."""
     method, threshold = choose(ref, rows or ref.rows, options)
     result = METHODS[method](ref, values, threshold)
     return ColumnDrift(ref.name, method, result.score, threshold, result.drifted)

@@ -77,3 +77,21 @@ def check_options(options: Mapping[str, ColumnOptions], columns: Mapping[str, ob
         raise InvalidArgumentError(
             f"drift options name unknown columns {unknown}; known: {sorted(columns)}"
         )
+
+
+def parse_options(
+    methods: Mapping[str, str], thresholds: Mapping[str, str]
+) -> dict[str, ColumnOptions]:
+    """Per-column options from text (``--method age=psi``, ``?threshold.age=0.2``)."""
+    options: dict[str, ColumnOptions] = {}
+    for column in {*methods, *thresholds}:
+        raw = thresholds.get(column)
+        try:
+            threshold = float(raw) if raw is not None else None
+        except ValueError:
+            raise InvalidArgumentError(
+                f"the drift threshold of column {column!r} must be a number, got {raw!r}",
+                field=f"threshold.{column}",
+            ) from None
+        options[column] = ColumnOptions(methods.get(column), threshold)
+    return options

@@ -4,6 +4,11 @@ Both work on whole UTC days before today, which writers no longer touch (a write
 only writes the day of its records' time, and rows arrive with the current time).
 Compaction writes the merged segment before deleting its sources: a crash between
 the two leaves rows twice, never loses them.
+
+Label days (``<model>/_labels/<day>``, ``monitoring.feedback``) are treated the same
+way: merging keeps every row with its time and order, so the latest label per key is
+unchanged, and a label older than the retention can only be for predictions that are
+older still.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from modelport.monitoring.prediction_log.records import BASE_SCHEMA
 from modelport.monitoring.prediction_log.segments import (
     SUFFIX,
     check_part,
+    is_prediction_segment,
     list_segments,
     open_root,
 )
@@ -43,7 +44,7 @@ def query(
     if version is not None:
         check_part("version", version)
     pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-    files = list_segments(fs, pattern)
+    files = [path for path in list_segments(fs, pattern) if is_prediction_segment(path)]
     if not files:
         return BASE_SCHEMA.empty_table()
     connection = duckdb.connect()

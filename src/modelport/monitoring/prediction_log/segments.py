@@ -1,6 +1,8 @@
 """Where segment files live and how one is written without ever being seen half-done.
 
-Layout: ``<root>/<model>/<version>/<YYYY-MM-DD>/<name>.parquet``. Each writer names
+Layout: ``<root>/<model>/<version>/<YYYY-MM-DD>/<name>.parquet``. Labels (ground truth,
+``monitoring.feedback``) live beside the versions in ``<root>/<model>/_labels/<day>/``,
+which readers of predictions skip (``is_prediction_segment``). Each writer names
 its files ``<pid>-<token>-<seq>``: the random token keeps two replicas that share an
 object store apart even when both run as the same pid (pid 1 in containers).
 On a local file system a segment is written under a temporary name and renamed;
@@ -21,6 +23,7 @@ from fsspec.implementations.local import LocalFileSystem
 from modelport.errors import InvalidArgumentError
 
 SUFFIX = ".parquet"
+LABELS_DIR = "_labels"
 _TEMP_SUFFIX = ".tmp"
 
 
@@ -65,3 +68,9 @@ def write_segment(fs: fsspec.AbstractFileSystem, directory: str, name: str, tabl
 def list_segments(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
     """Finished segment files matching a glob ``pattern`` (temporary files excluded)."""
     return sorted(path for path in fs.glob(pattern) if str(path).endswith(SUFFIX))
+
+
+def is_prediction_segment(path: str) -> bool:
+    """Whether a segment path (``.../<model>/<version>/<day>/<file>``) holds predictions,
+    not labels."""
+    return posixpath.basename(posixpath.dirname(posixpath.dirname(str(path)))) != LABELS_DIR

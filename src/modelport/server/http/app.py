@@ -17,7 +17,7 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import alerts, mlflow, rest, triton, v2
+from modelport.server.http import alerts, feedback, mlflow, monitoring, rest, triton, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -48,7 +48,10 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/api/models/{name}", GET, rest.ApiModel),
     ("/api/monitoring/{model}/alerts", GET, alerts.ApiAlerts),
     ("/api/openapi.json", GET, rest.OpenApi),
+    ("/api/monitoring/{model}/drift", GET, monitoring.ApiDrift),
     ("/metrics", GET, rest.Metrics),
+    ("/api/feedback", POST, feedback.Feedback),
+    ("/api/monitoring/{model}/performance", GET, feedback.Performance),
     # Triton's extensions come last: the router tries patterns in order, and inference
     # requests should not pay for matching these first.
     ("/v2/models/stats", GET, triton.ModelStatistics),
@@ -133,13 +136,20 @@ class ServerApp:
         # first: it would add ~0.2 s to the start for a few kilobytes of start-up garbage.)
         gc.freeze()
         flusher = asyncio.get_running_loop().create_task(self._flush_metrics(), name="metrics")
+        gauges = self.context.live_gauges
+        if gauges is not None:
+            gauges.start()
         self._on_ready()
         try:
             yield
         finally:
+            if gauges is not None:
+                gauges.stop()
             await runtime.close()
             flusher.cancel()
             self.context.metrics.flush()
+            if self.context.drift is not None:
+                self.context.drift.close()
 
     async def _flush_metrics(self) -> None:
         """Write what the request path recorded (``monitoring.buffer``), every second."""

@@ -19,6 +19,8 @@ import orjson
 
 from modelport.config import ServeSettings
 from modelport.errors import ModelportError
+from modelport.monitoring.drift_live import LiveDriftBook
+from modelport.monitoring.live_gauges import LiveGauges
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
@@ -38,6 +40,9 @@ class ServerContext:
     metrics: ServerMetrics
     v2_limits: V2Limits
     multiprocess_dir: str | None = None
+    prediction_log_uri: str | None = None  # the prediction log and its labels
+    drift: LiveDriftBook | None = None  # live drift sketches (None: off)
+    live_gauges: LiveGauges | None = None  # worker 0 computes the live performance gauges
     # (model, limit) -> the alert history document; None when the server keeps none.
     alerts: Callable[[str, int], dict[str, Any]] | None = None
 

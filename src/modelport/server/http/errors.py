@@ -30,6 +30,10 @@ _STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
     (errors.InvalidArgumentError, 400, "BAD_REQUEST"),
     (errors.NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
     (errors.ConflictError, 409, "RESOURCE_CONFLICT"),
+    # The request is fine; the version's state is not (its package predates the drift
+    # statistics): 409 like other state conflicts, resolved by `modelport version stats`
+    # and then the same request again. 422 would blame the request's content.
+    (errors.MissingStatisticsError, 409, "RESOURCE_CONFLICT"),
     (errors.UnavailableError, 503, "TEMPORARILY_UNAVAILABLE"),
     (errors.DeadlineExceededError, 504, "DEADLINE_EXCEEDED"),
     (errors.UnsupportedOperationError, 501, "NOT_IMPLEMENTED"),

@@ -209,6 +209,100 @@ def _param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_FEEDBACK_ITEM = {
+    "type": "object",
+    "description": "One label: model, label, and one key: prediction_id, an id column by "
+    'name (customer_id: ...), or id: {"customer_id": ...}.',
+    "required": ["label"],
+    "properties": {
+        "model": {"type": "string"},
+        "prediction_id": {"type": "string"},
+        "id": {"type": "object", "maxProperties": 1, "minProperties": 1},
+        "label": {"type": ["string", "number", "boolean"]},
+    },
+    "additionalProperties": {"type": ["string", "integer"]},
+}
+_FEEDBACK_BODY = {
+    "oneOf": [
+        _FEEDBACK_ITEM,
+        {"type": "array", "items": _FEEDBACK_ITEM, "minItems": 1},
+        {
+            "type": "object",
+            "required": ["labels"],
+            "properties": {
+                "model": {"type": "string"},
+                "labels": {"type": "array", "items": _FEEDBACK_ITEM, "minItems": 1},
+            },
+        },
+    ]
+}
+_FEEDBACK_ANSWER = {
+    "type": "object",
+    "required": ["accepted", "unknown", "corrected", "rejected", "models", "errors"],
+    "properties": {
+        "accepted": {"type": "integer", "description": "Labels stored."},
+        "unknown": {
+            "type": "integer",
+            "description": "Stored labels whose key is not (yet) in the prediction log.",
+        },
+        "corrected": {"type": "integer", "description": "Labels replacing an earlier one."},
+        "rejected": {"type": "integer", "description": "Malformed items, not stored."},
+        "models": {"type": "array", "items": {"type": "object"}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
+            },
+        },
+    },
+}
+_ACTOR_HEADER = {
+    "name": "X-Modelport-Actor",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 128},
+    "description": "Who sends the labels, for the audit trail (default api:<client address>).",
+}
+_PERFORMANCE_QUERY = [
+    _query(name, description)
+    for name, description in (
+        ("since", "Window start: a duration back from now (1h, 7d) or ISO 8601; default 24h."),
+        ("until", "Window end, same forms; default now."),
+        ("version", "One version; default all versions."),
+        ("task", "classification or regression; default guessed from the log."),
+    )
+]
+_PERFORMANCE_REPORT = {
+    "type": "object",
+    "required": ["model", "task", "predictions", "labeled", "coverage", "metrics"],
+    "properties": {
+        "model": {"type": "string"},
+        "version": {"type": ["string", "null"]},
+        "since": {"type": ["string", "null"]},
+        "until": {"type": ["string", "null"]},
+        "task": {"type": ["string", "null"], "enum": ["classification", "regression", None]},
+        "predictions": {"type": "integer"},
+        "labeled": {"type": "integer"},
+        "coverage": {"type": "number"},
+        "unmatched_labels": {"type": "integer"},
+        "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+        "positive_class": {},
+        "probability_rows": {"type": "integer"},
+    },
+}
+
+
 def _model_routes(prefix: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     infer_body = {
         "required": True,
@@ -360,6 +454,56 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("ModelDetail"), "model"), **_errors(404)},
             }
         },
+        "/api/monitoring/{model}/drift": {
+            "get": {
+                "summary": "Drift of a served version over a window of the prediction log",
+                "parameters": [
+                    _param("model"),
+                    _query("since", "Window start: 30m, 1h, 24h, 7d or ISO 8601 (default 1h)."),
+                    _query("until", "Window end (same forms; default now)."),
+                    _query("version", "A served version (default the current one)."),
+                    _query(
+                        "method.COLUMN",
+                        "A column's test: ks, chisquare, z, wasserstein, jensenshannon or psi.",
+                    ),
+                    _query("threshold.COLUMN", "A column's threshold."),
+                ],
+                "responses": {
+                    "200": _json(_ref("DriftResponse"), "drift"),
+                    **_errors(400, 404),
+                    "409": _json(
+                        _ref("Error"),
+                        "the version has no usable reference "
+                        "statistics (modelport version stats computes them)",
+                    ),
+                },
+            }
+        },
+        "/api/feedback": {
+            "post": {
+                "summary": "Labels (ground truth) for logged predictions: one item, a list, "
+                "or {model, labels: [...]}; malformed items are reported, the rest stored",
+                "parameters": [_ACTOR_HEADER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _FEEDBACK_BODY}},
+                },
+                "responses": {
+                    "200": _json(_FEEDBACK_ANSWER, "labels accepted, unknown and corrected"),
+                    **_errors(400, 413, 415),
+                },
+            }
+        },
+        "/api/monitoring/{model}/performance": {
+            "get": {
+                "summary": "Live performance over a window of the prediction log",
+                "parameters": [_param("model"), *_PERFORMANCE_QUERY],
+                "responses": {
+                    "200": _json(_PERFORMANCE_REPORT, "metrics and label coverage"),
+                    **_errors(400, 404),
+                },
+            }
+        },
         "/api/monitoring/{model}/alerts": {
             "get": {
                 "summary": "A model's alert rules, their states, transitions and deliveries",
@@ -395,6 +539,7 @@ def _schemas() -> dict[str, Any]:
     for model in (
         rest_schemas.ModelsResponse,
         rest_schemas.ModelDetail,
+        rest_schemas.DriftResponse,
         rest_schemas.AlertsResponse,
     ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -5,9 +5,12 @@ Their bodies are described in ``server.http.rest_schemas``.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from modelport.errors import ModelNotFoundError
+from modelport.monitoring.drift_live import DriftCollector
 from modelport.monitoring.metrics import render
 from modelport.server.http.asgi import Receive, Scope, header
 from modelport.server.http.endpoint import Endpoint, Reply
@@ -90,7 +93,15 @@ class Metrics(Endpoint):
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         context = self.context
         context.metrics.flush()  # this worker's latest; the others flush every second
-        body, content_type = render(
-            context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
+        scrape = functools.partial(
+            render, context.metrics.registry, context.multiprocess_dir, header(scope, b"accept")
         )
+        live = context.metrics.live_collector
+        if context.drift is None:
+            body, content_type = scrape([live])
+        else:
+            # The live drift gauges merge every worker's sketch and run the tests
+            # (milliseconds): in a thread, not on the event loop.
+            drift = functools.partial(scrape, [live, DriftCollector(context.drift)])
+            body, content_type = await asyncio.get_running_loop().run_in_executor(None, drift)
         return Reply(200, body, content_type.encode())

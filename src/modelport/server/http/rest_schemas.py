@@ -89,6 +89,36 @@ class ModelsResponse(BaseModel):
     registry: RegistryState
 
 
+class ColumnDriftInfo(BaseModel):
+    """One column's drift test over the window."""
+
+    column: str = Field(description="A feature, prediction or probability.CLASS.")
+    method: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
+    score: float = Field(description="A p-value (ks, chisquare, z) or a distance.")
+    threshold: float
+    drifted: bool
+
+
+class DriftResponse(BaseModel):
+    """Drift of a served version over a window of the prediction log."""
+
+    model: str
+    version: str | None
+    since: str | None = Field(description="Window start (ISO 8601, UTC).")
+    until: str | None = Field(description="Window end (ISO 8601, UTC; null: now).")
+    rows: int = Field(description="Logged rows in the window.")
+    sampled_rows: int = Field(description="Rows the raw-value tests (ks, wasserstein) read.")
+    dataset_drift: bool
+    share_drifted: float
+    drift_share: float = Field(
+        description="The share of drifted columns that makes the dataset drift."
+    )
+    drifted_columns: int
+    columns: list[ColumnDriftInfo]
+    untested: list[str] = Field(description="Reference columns the log does not hold.")
+    notes: list[str]
+
+
 class AlertStateBody(BaseModel):
     """A rule's state as of its latest evaluation."""
 
