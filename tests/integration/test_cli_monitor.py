@@ -200,7 +200,10 @@ def test_run_once_then_list_alerts(
     assert outcomes["errors"]["state"]["status"] == "pending"  # for = 5m
     assert outcomes["errors"]["state"]["value"] == pytest.approx(0.25)
     assert outcomes["slow"]["state"]["status"] == "firing"
-    assert outcomes["accuracy"]["error"].startswith("ModelNotFoundError")
+    assert outcomes["accuracy"]["error"].startswith("ModelNotFoundError")  # an alias
+    assert outcomes["age-drift"]["error"].startswith("ModelNotFoundError")  # no statistics
+    coverage = outcomes["coverage"]["state"]  # no label yet for the 30 answered predictions
+    assert (coverage["value"], coverage["samples"]) == (0, 30)
     code, out, _ = run(capsys, "monitor", "alerts", "churn", "--config", str(config), "--json")
     history = json.loads(out)
     states = {r["name"]: (r["state"] or {}).get("status") for r in history["rules"]}
@@ -208,6 +211,7 @@ def test_run_once_then_list_alerts(
     assert {(e["rule"], e["to"]) for e in history["events"]} == {
         ("errors", "pending"),
         ("slow", "firing"),
+        ("coverage", "firing"),  # no label arrived for the 30 answered predictions
     }
     code, out, _ = run(capsys, "monitor", "alerts", "--config", str(config))
     assert code == 0 and "errors" in out and "pending" in out and "inactive -> firing" in out

@@ -1,15 +1,16 @@
 """The value of a rule's signal over its window: one function per signal.
 
 ``SignalReader.functions`` maps each signal name to a function of a ``SignalRequest``;
-tests and other evaluators can swap one. The drift and live-performance functions
-import their libraries (``monitoring.drift_window``, ``monitoring.performance``) when
-first called, so a build without one still evaluates every other signal and names
-what is missing for that one.
+tests and other evaluators can swap one. Log signals come from ``monitoring.signals``,
+drift from ``monitoring.drift_window.drift_over_log`` against the version's reference
+statistics, live metrics and label coverage from
+``monitoring.performance.live_performance``, drops from the servers' ``/metrics``. The
+drift and performance libraries are imported when first used: an evaluator of log
+rules only never loads them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,14 +135,8 @@ class SignalReader:
         return Reading(value, samples, signals.to_dict())
 
     def _drift(self, request: SignalRequest) -> Reading:
-        try:
-            from modelport.monitoring.drift_window import drift_over_log  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise UnsupportedOperationError(
-                f"signal {request.rule.signal} needs modelport.monitoring.drift_window, "
-                "which this build does not have",
-                model=request.model,
-            ) from None
+        from modelport.monitoring.drift_window import drift_over_log  # scipy: when first used
+
         stats = self._reference_stats(request)
         window = drift_over_log(
             self.log_uri,
@@ -173,25 +168,14 @@ class SignalReader:
                 model=request.model,
             )
         number = request.stats_version or self.registry.version_number(ModelRef(request.model))
-        version = self.registry.get_version(request.model, number)
-        manifest = self.registry.get_manifest(version)
-        if manifest.reference_stats is None:
-            return None  # drift_over_log says clearly that the statistics are missing
-        directory = self.registry.artifacts.local_path(version.artifact_key)
-        stats: Mapping[str, Any] = json.loads(
-            (directory / manifest.reference_stats).read_text(encoding="utf-8")
-        )
+        # Recomputed statistics (modelport version stats) win over the package's own;
+        # None makes drift_over_log say clearly that they are missing.
+        stats, _ = self.registry.reference_stats(ModelRef(request.model, version=number))
         return stats
 
     def _performance(self, request: SignalRequest) -> Reading:
-        try:
-            from modelport.monitoring.performance import live_performance  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise UnsupportedOperationError(
-                f"signal {request.rule.signal} needs modelport.monitoring.performance, "
-                "which this build does not have",
-                model=request.model,
-            ) from None
+        from modelport.monitoring.performance import live_performance  # when first used
+
         report = live_performance(
             self.log_uri,
             request.model,
