@@ -64,6 +64,7 @@ def _options(
     flavor_options: Mapping[str, Any],
     accelerate: bool = True,
     inference_params: InferenceParams | None = None,
+    id_columns: Sequence[str] | None = None,
 ) -> PackageOptions:
     return PackageOptions(
         sample_input=sample_input,
@@ -77,6 +78,7 @@ def _options(
         flavor_options={k: v for k, v in flavor_options.items() if v is not None},
         accelerate=accelerate,
         inference_params=param_schema_of(inference_params) if inference_params else None,
+        id_columns=tuple(id_columns or ()),
     )
 
 
@@ -98,6 +100,7 @@ def register(
     requirements: Sequence[str] | None = None,
     accelerate: bool = True,
     inference_params: InferenceParams | None = None,
+    id_columns: Sequence[str] | None = None,
     settings: Settings | None = None,
 ) -> ModelVersion:
     """Package a model and register it as the next version of ``name``.
@@ -120,6 +123,11 @@ def register(
     ``signature``); a ``signature`` from ``infer_signature(x, y, params=...)`` may carry
     them instead. Only a ``PythonModel`` whose ``predict`` takes ``params`` receives them;
     for other models they are type-checked and dropped (``ParamsIgnoredWarning``).
+
+    ``id_columns`` name columns that identify a row (``["customer_id"]``), which are not
+    model inputs: requests may send them, the server logs them (as ``id_<name>`` in the
+    prediction log) and returns them (V2: as extra outputs), and never passes them to the
+    model. They are stored in the signature, so they need one.
     """
     options = _options(
         sample_input=sample_input,
@@ -138,6 +146,7 @@ def register(
         },
         accelerate=accelerate,
         inference_params=inference_params,
+        id_columns=id_columns,
     )
     return _with_registry(settings, lambda r: r.register(model, name, options))
 
@@ -160,6 +169,7 @@ def save(
     requirements: Sequence[str] | None = None,
     accelerate: bool = True,
     inference_params: InferenceParams | None = None,
+    id_columns: Sequence[str] | None = None,
 ) -> Manifest:
     """Write a package for ``model`` into the directory ``path`` (no registry needed).
     The arguments are those of ``register``."""
@@ -180,6 +190,7 @@ def save(
         },
         accelerate=accelerate,
         inference_params=inference_params,
+        id_columns=id_columns,
     )
     return build_package(model, Path(path), default_catalog(), options)
 

@@ -24,6 +24,7 @@ from modelport.serving.sources import ModelSource
 if TYPE_CHECKING:
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
+    from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.server.http.app import ServerApp
     from modelport.serving.served import ServedModel
     from modelport.serving.target import InferenceTarget
@@ -100,11 +101,14 @@ def build_server_app(
 
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.metrics import ServerMetrics
+    from modelport.monitoring.prediction_log.maintenance import LogMaintenance
     from modelport.server.http.app import ServerApp
     from modelport.server.http.endpoint import ServerContext
+    from modelport.server.http.errors import status_of
     from modelport.server.http.v2 import limits_for
     from modelport.serving.load_metrics import MetricsLoadEvents
     from modelport.serving.loader import ModelLoader
+    from modelport.serving.logged import LoggedTarget
     from modelport.serving.metered import MeteredTarget
     from modelport.serving.runtime import ModelRuntime
     from modelport.serving.served import ServeOptions
@@ -129,6 +133,26 @@ def build_server_app(
         if monitor.live_drift
         else None
     )
+    log = build_prediction_log(settings, on_drop=metrics.prediction_log_drop)
+
+    def wrap(served: ServedModel) -> InferenceTarget:
+        metered = MeteredTarget(
+            _drifting(served, drift),
+            metrics.version(served.name, served.version_label),
+            model=served.name,
+            version=served.version,
+        )
+        if log is None:
+            return metered
+        return LoggedTarget(
+            metered,
+            log,
+            model=served.name,
+            version=served.version_label,
+            io=served.io,
+            status_of=lambda exc: status_of(exc)[0],
+        )
+
     runtime = ModelRuntime(
         sources,
         loader,
@@ -138,12 +162,7 @@ def build_server_app(
         observer_for=lambda served: metrics.observer(
             served.name, served.version_label, served.runtime
         ),
-        wrap=lambda served: MeteredTarget(
-            _drifting(served, drift),
-            metrics.version(served.name, served.version_label),
-            model=served.name,
-            version=served.version,
-        ),
+        wrap=wrap,
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )
@@ -161,10 +180,18 @@ def build_server_app(
         prometheus_multiprocess_dir(),
         prediction_log_uri=log_uri,
         drift=drift,
+        prediction_log=log,
+        # One worker per server keeps the log compact and within its retention.
+        log_maintenance=(
+            LogMaintenance(settings.prediction_log, log_uri)
+            if log is not None and worker_index == 0
+            else None
+        ),
         alerts=alerts,
     )
     live = settings.live_performance
-    if live.enabled and worker_index == 0:  # one computation for all workers
+    # One computation for all workers, over what the server logs.
+    if live.enabled and log is not None and worker_index == 0:
         from modelport.monitoring.live_gauges import LiveGauges
 
         context.live_gauges = LiveGauges(
@@ -195,6 +222,19 @@ def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarge
         lambda names: extractor(io, names),
     )
     return DriftingTarget(served, feed.observe)
+
+
+def build_prediction_log(
+    settings: Settings, *, on_drop: Callable[[int, str], None] | None = None
+) -> PredictionLogWriter | None:
+    """This worker's prediction log writer, or None when ``[prediction_log] enabled`` is off."""
+    if not settings.prediction_log.enabled:
+        return None
+    from modelport.monitoring.prediction_log import PredictionLogWriter
+
+    return PredictionLogWriter.from_settings(
+        settings.prediction_log, settings.resolved_prediction_log_uri, on_drop=on_drop
+    )
 
 
 def preload_server_app() -> None:

@@ -226,6 +226,9 @@ class PredictionLogSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    enabled: bool = Field(
+        default=True, description="Log every answered request of the serving server."
+    )
     uri: str | None = Field(
         default=None,
         description=(
@@ -254,6 +257,11 @@ class PredictionLogSettings(BaseModel):
     )
     columns: list[str] | None = Field(
         default=None, description="Input columns logged; default all of them."
+    )
+    maintenance_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds between the server's compaction and retention passes.",
     )
 
 

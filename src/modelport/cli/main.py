@@ -27,6 +27,7 @@ COMMANDS = {
     "monitor": "modelport.cli.monitor:monitor",
     "quickstart": "modelport.cli.quickstart:quickstart",
     "feedback": "modelport.cli.feedback:feedback",
+    "log": "modelport.cli.log:log",
 }
 
 

@@ -48,6 +48,13 @@ def model() -> None:
     show_default=True,
     help="Store an ONNX conversion to serve, when its outputs match the model's.",
 )
+@click.option(
+    "--id-column",
+    "id_columns",
+    multiple=True,
+    help="A column that identifies rows (customer_id): logged and returned, never a model "
+    "input; repeatable.",
+)
 @json_option
 def register(
     *,
@@ -61,6 +68,7 @@ def register(
     flavor: str | None,
     trust: tuple[str, ...],
     accelerate: bool,
+    id_columns: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a model file or package directory PATH as the next version of --name.
@@ -77,6 +85,7 @@ def register(
         description=description,
         trust=trust,
         accelerate=accelerate,
+        id_columns=id_columns,
     )
     registry = state().registry()
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import click
 
-from modelport.cli import monitor_alerts, monitor_performance
 from modelport.cli.inputs import parse_pairs
 from modelport.cli.output import print_fields, print_json, print_table
 from modelport.cli.state import json_option, state
@@ -107,5 +106,13 @@ def drift(
         print_table(None, ["column", "method", "score", "threshold", "drifted"], rows)
 
 
-monitor.add_command(monitor_performance.performance)
-monitor_alerts.register(monitor)
+def _attach() -> None:
+    # The other monitor commands live in modules of their own.
+    from modelport.cli.monitor_alerts import register
+    from modelport.cli.monitor_performance import performance
+
+    monitor.add_command(performance)
+    register(monitor)
+
+
+_attach()

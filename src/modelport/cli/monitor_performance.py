@@ -1,7 +1,6 @@
 """``modelport monitor performance REF``: live metrics of logged predictions vs labels.
 
-``performance`` is a command of its own so that it can be attached to the ``monitor``
-group (``cli/monitor.py``); ``monitor`` here is a minimal group for running it alone.
+``performance`` is attached to the ``monitor`` group in ``cli/monitor.py``.
 """
 
 from __future__ import annotations
@@ -77,11 +76,3 @@ def _target(ref: str) -> tuple[str, str | None]:
     if "/" not in body and "@" not in body:
         return parsed.name, None
     return parsed.name, str(state().registry().resolve(parsed).version)
-
-
-@click.group()
-def monitor() -> None:
-    """Monitoring of served models: live performance (drift and alerts join at merge)."""
-
-
-monitor.add_command(performance)

@@ -32,13 +32,13 @@ never is (an import-linter contract keeps it out of ``modelport.domain``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from modelport.domain.params import ParamSchema
-from modelport.errors import InvalidInputError, InvalidSampleError
+from modelport.errors import InvalidArgumentError, InvalidInputError, InvalidSampleError
 
 NUMERIC_DTYPES = (
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -125,6 +125,9 @@ class Signature:
     inputs: Schema
     outputs: Schema | None = None
     params: ParamSchema | None = None
+    # Columns that identify a row (``customer_id``): a request may send them, the server
+    # logs them (``id_<name>``) and returns them, and the model never sees them.
+    id_columns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -133,7 +136,35 @@ class Signature:
         }
         if self.params is not None:  # absent, so packages without params read as before
             data["params"] = self.params.to_dict()
+        if self.id_columns:  # likewise
+            data["id_columns"] = list(self.id_columns)
         return data
+
+    def with_id_columns(self, names: Sequence[str]) -> Signature:
+        """This signature with ``names`` as its id columns (checked: distinct, non-empty
+        names that are not inputs of the model)."""
+        inputs = (
+            {c.name for c in self.inputs.columns}
+            if isinstance(self.inputs, ColumnSchema)
+            else {t.name for t in self.inputs.tensors}
+        )
+        seen: set[str] = set()
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidArgumentError(
+                    f"id column {name!r} is not a column name; give non-empty names",
+                    field="id_columns",
+                )
+            if name in inputs:
+                raise InvalidArgumentError(
+                    f"id column {name!r} is also an input of the model; id columns are "
+                    "never passed to the model: leave them out of the sample input",
+                    field="id_columns",
+                )
+            if name in seen:
+                raise InvalidArgumentError(f"id column {name!r} is given twice", field="id_columns")
+            seen.add(name)
+        return replace(self, id_columns=tuple(names))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signature:
@@ -143,6 +174,7 @@ class Signature:
             inputs=schema_from_dict(data["inputs"]),
             outputs=schema_from_dict(outputs) if outputs is not None else None,
             params=ParamSchema.from_dict(params) if params else None,
+            id_columns=tuple(str(name) for name in data.get("id_columns") or ()),
         )
 
 

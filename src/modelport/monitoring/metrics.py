@@ -151,6 +151,23 @@ class ServerMetrics:
             multiprocess_mode="livemin",
         )
 
+        self.prediction_log_dropped = Counter(
+            "modelport_prediction_log_dropped",
+            "Prediction log rows dropped: the queue was full, or a write failed.",
+            model,
+            registry=registry,
+        )
+        self.prediction_log_queue_rows = Gauge(
+            "modelport_prediction_log_queue_rows",
+            "Prediction log rows waiting to be written.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    def prediction_log_drop(self, rows: int, model: str) -> None:
+        """Count ``rows`` rows of ``model`` the prediction log dropped (any thread)."""
+        self.prediction_log_dropped.labels(model).inc(rows)
+
     def flush(self) -> None:
         """Write what the request path recorded since the last flush."""
         self.buffer.flush()

@@ -31,6 +31,8 @@ class PackageOptions:
     accelerate: bool = True
     # Inference parameters to declare in the signature (not the lineage ``params``).
     inference_params: ParamSchema | None = None
+    # Columns that identify rows (``customer_id``): logged and returned, never model inputs.
+    id_columns: Sequence[str] = ()
 
 
 def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

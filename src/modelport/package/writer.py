@@ -6,7 +6,7 @@ import json
 import logging
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +114,7 @@ def _package_model(
         native = native_model(source, predictor)
         signature = options.signature or _signature(sample, outputs.predictions) or saved.signature
         signature = _with_params(signature, declared)
+        signature = _with_id_columns(signature, options.id_columns)
         if sample is not None:
             _write_sample_files(sample, outputs, destination)
             check_input_example(predictor, destination / INPUT_EXAMPLE_FILE, signature, defaults)
@@ -231,6 +232,17 @@ def _check_round_trip(source: Any, reloaded: Any, head: Sample) -> None:
 
 def _signature(sample: Sample | None, predictions: Any) -> Signature | None:
     return infer_signature(sample, predictions) if sample is not None else None
+
+
+def _with_id_columns(signature: Signature | None, names: Sequence[str]) -> Signature | None:
+    if not names:
+        return signature
+    if signature is None:
+        raise InvalidArgumentError(
+            "id columns need a signature: give a sample input (or a signature) too",
+            field="id_columns",
+        )
+    return signature.with_id_columns(names)
 
 
 def _declared_params(options: PackageOptions) -> ParamSchema | None:

@@ -17,11 +17,12 @@ import numpy as np
 
 from modelport.config import BatchingSettings
 from modelport.domain.predictor import accepts_params
-from modelport.errors import InvalidRequestError, ModelportError
+from modelport.errors import InvalidInputError, InvalidRequestError, ModelportError
 from modelport.package.loaded import LoadedModel
 from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.batcher import Batcher
 from modelport.serving.binding import Bound, InputBinder, Tensor
+from modelport.serving.ids import split_ids
 from modelport.serving.interface import PROBABILITIES, IOSpec, ModelIO
 from modelport.serving.params import ParamResolver
 from modelport.serving.runner import ModelRunner
@@ -59,8 +60,10 @@ class ServedModel:
             loaded.signature, supports_proba=loaded.supports_proba, n_classes=None
         )
         self.binder = InputBinder(self.io, allow_non_finite=options.allow_non_finite)
-        self._runner = ModelRunner(loaded, self.io)
         signature = loaded.signature
+        self.id_columns = signature.id_columns if signature is not None else ()
+        self._id_names = frozenset(self.id_columns)
+        self._runner = ModelRunner(loaded, self.io)
         self.params = ParamResolver(
             signature.params if signature is not None else None,
             model=self.name,
@@ -131,7 +134,12 @@ class ServedModel:
         """Bind the request's inputs and resolve its params, then predict the requested
         outputs for its rows."""
         assert self.batcher is not None, "start() the model before serving it"
-        bound = self.binder.bind(request.inputs)
+        inputs, ids = request.inputs, None
+        if self._id_names:
+            inputs, ids = split_ids(inputs, self._id_names)
+        bound = self.binder.bind(inputs)
+        if ids:
+            self._check_ids(ids, bound.rows)
         names = self._all_outputs if request.outputs is None else self._checked(request.outputs)
         wanted = self._wanted.get(names) or frozenset(names)
         warnings: tuple[str, ...] = ()
@@ -145,8 +153,18 @@ class ServedModel:
         if len(names) > 1:  # in the order asked for
             outputs = {name: outputs[name] for name in names}
         return InferenceResult(
-            outputs, self.name, self.version, bound.rows, self.io, bound, warnings
+            outputs, self.name, self.version, bound.rows, self.io, bound, warnings, ids or None
         )
+
+    def _check_ids(self, ids: dict[str, np.ndarray], rows: int) -> None:
+        for name, values in ids.items():
+            if len(values) != rows:
+                raise InvalidInputError(
+                    f"id column {name!r} has {len(values)} values for {rows} rows",
+                    field=name,
+                    expected=f"{rows} values",
+                    received=f"{len(values)} values",
+                )
 
     def _checked(self, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
@@ -183,7 +201,9 @@ class ServedModel:
         data: dict[str, Any] = {
             "name": self.name,
             "platform": self.platform,
-            "inputs": [spec.to_dict() for spec in self.io.inputs],
+            # Id columns are optional inputs: accepted, logged and returned, never predicted on.
+            "inputs": [spec.to_dict() for spec in self.io.inputs]
+            + [{"name": name, "datatype": "BYTES", "shape": [-1]} for name in self.id_columns],
             "outputs": [spec.to_dict() for spec in self.io.outputs],
         }
         if self.version is not None:

@@ -53,7 +53,8 @@ class InferenceResult:
     """The answer: each requested output (one row per input row), which model and version
     gave it, that version's interface (the outputs' datatypes) and the bound inputs.
     ``warnings`` say what of the request was ignored (undeclared params), for the
-    protocol to pass on."""
+    protocol to pass on. ``ids`` are the request's id columns (``Signature.id_columns``),
+    which never reach the model: logged, and returned where the protocol allows."""
 
     outputs: Mapping[str, np.ndarray]
     model: str
@@ -62,6 +63,7 @@ class InferenceResult:
     interface: ModelIO
     inputs: Bound
     warnings: tuple[str, ...] = ()
+    ids: Mapping[str, np.ndarray] | None = None
 
     @property
     def version_label(self) -> str:

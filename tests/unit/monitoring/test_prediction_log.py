@@ -94,7 +94,7 @@ def test_a_full_queue_drops_counts_and_warns(
     registry = CollectorRegistry()
     dropped = Counter("modelport_prediction_log_dropped", "Rows dropped.", registry=registry)
     writer = PredictionLogWriter(
-        str(tmp_path), flush_interval_s=60, max_queue_rows=3, on_drop=dropped.inc
+        str(tmp_path), flush_interval_s=60, max_queue_rows=3, on_drop=lambda n, _: dropped.inc(n)
     )
     accepted = [writer.put(record(i)) for i in range(5)]
     with caplog.at_level(logging.WARNING):

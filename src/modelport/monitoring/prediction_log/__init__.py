@@ -5,9 +5,17 @@ live and how they are written, ``writer`` the non-blocking queue and its backgro
 writer, ``reader`` the DuckDB queries and ``maintenance`` compaction and retention.
 """
 
+from modelport.monitoring.prediction_log.batches import PredictionBatch
 from modelport.monitoring.prediction_log.maintenance import compact, delete_expired
 from modelport.monitoring.prediction_log.reader import query
 from modelport.monitoring.prediction_log.records import PredictionRecord
 from modelport.monitoring.prediction_log.writer import PredictionLogWriter
 
-__all__ = ["PredictionLogWriter", "PredictionRecord", "compact", "delete_expired", "query"]
+__all__ = [
+    "PredictionBatch",
+    "PredictionLogWriter",
+    "PredictionRecord",
+    "compact",
+    "delete_expired",
+    "query",
+]

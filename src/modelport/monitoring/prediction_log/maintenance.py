@@ -13,6 +13,7 @@ older still.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import secrets
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +22,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring.prediction_log.segments import (
     SUFFIX,
@@ -28,6 +30,8 @@ from modelport.monitoring.prediction_log.segments import (
     open_root,
     write_segment,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _day_dirs(uri: str) -> tuple[fsspec.AbstractFileSystem, list[tuple[str, date]]]:
@@ -76,3 +80,24 @@ def delete_expired(uri: str, retention_days: int, *, today: date | None = None) 
             fs.rm(directory, recursive=True)
             deleted += 1
     return deleted
+
+
+class LogMaintenance:
+    """The periodic pass a server runs: compact past days, delete expired ones."""
+
+    def __init__(self, settings: PredictionLogSettings, uri: str) -> None:
+        self.uri = uri
+        self.retention_days = settings.retention_days
+        self.interval_s = settings.maintenance_interval_s
+
+    def run_once(self) -> tuple[int, int]:
+        """Compact, then delete expired days; (files merged, days deleted)."""
+        merged = compact(self.uri)
+        deleted = delete_expired(self.uri, self.retention_days)
+        if merged or deleted:
+            logger.info(
+                "Prediction log maintenance: merged %d segments, deleted %d expired days",
+                merged,
+                deleted,
+            )
+        return merged, deleted

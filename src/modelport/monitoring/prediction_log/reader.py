@@ -24,6 +24,17 @@ WHERE (?::TIMESTAMPTZ IS NULL OR time >= ?::TIMESTAMPTZ)
   AND (?::TIMESTAMPTZ IS NULL OR time < ?::TIMESTAMPTZ)
 ORDER BY time, prediction_id
 """
+# The newest ``last`` rows, put back in time order.
+_LAST_SQL = """
+SELECT * FROM (
+  SELECT * FROM read_parquet(?, union_by_name = true)
+  WHERE (?::TIMESTAMPTZ IS NULL OR time >= ?::TIMESTAMPTZ)
+    AND (?::TIMESTAMPTZ IS NULL OR time < ?::TIMESTAMPTZ)
+  ORDER BY time DESC, prediction_id DESC
+  LIMIT ?
+)
+ORDER BY time, prediction_id
+"""
 
 
 def query(
@@ -32,12 +43,14 @@ def query(
     version: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    last: int | None = None,
 ) -> pa.Table:
     """Logged rows of ``model`` (one version or all) with ``since <= time < until``.
 
     Rows are ordered by time. Columns are the union of the segments' columns; a
     feature missing from a segment reads as NULL. ``since`` and ``until`` must be
-    timezone-aware.
+    timezone-aware. ``last`` keeps only the newest rows (still oldest first).
     """
     fs, root = open_root(uri)
     check_part("model", model)
@@ -53,6 +66,8 @@ def query(
             connection.register_filesystem(fs)
             files = [fs.unstrip_protocol(path) for path in files]
         bounds = [since, since, until, until]
-        return connection.sql(_SQL, params=[files, *bounds]).to_arrow_table()
+        if last is None:
+            return connection.sql(_SQL, params=[files, *bounds]).to_arrow_table()
+        return connection.sql(_LAST_SQL, params=[files, *bounds, last]).to_arrow_table()
     finally:
         connection.close()

@@ -21,6 +21,7 @@ from modelport.errors import InvalidArgumentError
 
 INPUT_PREFIX = "in_"
 OUTPUT_PREFIX = "out_"
+ID_PREFIX = "id_"
 
 BASE_SCHEMA = pa.schema(
     [
@@ -54,6 +55,7 @@ class PredictionRecord:
     status: int
     inputs: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    ids: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -81,6 +83,7 @@ class PredictionRecord:
         }
         flat.update({INPUT_PREFIX + name: value for name, value in self.inputs.items()})
         flat.update({OUTPUT_PREFIX + name: value for name, value in self.outputs.items()})
+        flat.update({ID_PREFIX + name: value for name, value in self.ids.items()})
         return flat
 
 

@@ -1,32 +1,48 @@
 """A non-blocking prediction log: a bounded queue drained by one background thread.
 
-Guarantees: ``put`` never blocks; when the queue is full the record is dropped,
+Guarantees: ``put`` and ``put_batch`` never block (they take a lock held only to
+append to a deque); when the queue holds ``max_queue_rows`` rows new ones are dropped,
 counted through ``on_drop`` and reported in a warning at the next flush (at most one
-warning per flush interval, never silently). The thread writes what is queued every
-``flush_interval_s``, or as soon as ``flush_rows`` rows are waiting, so a killed
-process loses at most what arrived since its last flush. ``close`` writes everything
-queued before it returns.
+warning per flush interval, never silently). The server logs one ``PredictionBatch``
+per request; Arrow conversion happens here, in the background thread. The thread
+writes what is queued every ``flush_interval_s``, or as soon as ``flush_rows`` rows
+are waiting, so a killed process loses at most what arrived since its last flush.
+``close`` writes everything queued before it returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import os
-import queue
 import random
 import secrets
 import threading
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
 
 from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
+from modelport.monitoring.prediction_log.batches import (
+    PredictionBatch,
+    RequestColumns,
+    layout_of,
+)
 from modelport.monitoring.prediction_log.records import PredictionRecord, to_table
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
 logger = logging.getLogger(__name__)
+CONVERT_INTERVAL_S = 0.1
+
+
+def _yield_gil() -> None:
+    time.sleep(0)  # releases the GIL: the event loop's thread runs if it waits
 
 
 class PredictionLogWriter:
@@ -44,7 +60,7 @@ class PredictionLogWriter:
         max_queue_rows: int = 100_000,
         sample_rate: float = 1.0,
         columns: Sequence[str] | None = None,
-        on_drop: Callable[[int], None] | None = None,
+        on_drop: Callable[[int, str], None] | None = None,
     ) -> None:
         _check_positive("flush_interval_s", flush_interval_s)
         _check_positive("flush_rows", flush_rows)
@@ -59,13 +75,22 @@ class PredictionLogWriter:
         self._sample_rate = sample_rate
         self._columns = frozenset(columns) if columns is not None else None
         self._on_drop = on_drop
-        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue_rows)
+        self._max_rows = max_queue_rows
+        self._queue: deque[PredictionRecord] = deque()
+        # Requests are appended to columns as they come (no object kept per request):
+        # by layout (model, version, the names of their arrays), under _lock.
+        self._requests: dict[tuple[Any, ...], RequestColumns] = {}
+        self._queued_rows = 0  # under _lock, with the deque's appends and takes
         self._wake = threading.Event()
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}-"
         self._seq = itertools.count()
         self._dropped = 0  # since the last warning, under _lock: put() runs in other threads
         self._lock = threading.Lock()
         self._closed = False
+        # Converted to Arrow every CONVERT_INTERVAL_S, written every flush interval: the
+        # conversion's CPU comes in small pieces instead of one burst per interval.
+        self._staged: defaultdict[tuple[str, str, object], list[pa.Table]] = defaultdict(list)
+        self._staged_rows = 0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -75,7 +100,7 @@ class PredictionLogWriter:
         settings: PredictionLogSettings,
         uri: str,
         *,
-        on_drop: Callable[[int], None] | None = None,
+        on_drop: Callable[[int, str], None] | None = None,
     ) -> PredictionLogWriter:
         """A writer to ``uri`` (``Settings.resolved_prediction_log_uri``) as ``settings`` say."""
         return cls(
@@ -88,6 +113,11 @@ class PredictionLogWriter:
             on_drop=on_drop,
         )
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting to be written (queued, or converted and not yet written)."""
+        return self._queued_rows
+
     def put(self, record: PredictionRecord) -> bool:
         """Queue ``record``; False if it was dropped (queue full or writer closed).
 
@@ -95,15 +125,44 @@ class PredictionLogWriter:
         """
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
             return True
-        if self._closed:
-            self._drop(1)
+        return self._enqueue(record, 1, record.model)
+
+    def put_batch(self, batch: PredictionBatch) -> bool:
+        """Queue the rows of one request; False if they were dropped. Sampling keeps or
+        leaves out a request's rows together."""
+        if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
+            return True
+        rows = batch.rows
+        key = layout_of(batch)
+        full = False
+        with self._lock:
+            accepted = not self._closed and self._queued_rows + rows <= self._max_rows
+            if accepted:
+                columns = self._requests.get(key)
+                if columns is None:
+                    columns = self._requests[key] = RequestColumns(batch)
+                columns.add(batch)
+                self._queued_rows += rows
+                full = self._queued_rows >= self._flush_rows
+        if not accepted:
+            self._drop(rows, batch.model)
             return False
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self._drop(1)
+        if full:
+            self._wake.set()
+        return True
+
+    def _enqueue(self, item: PredictionRecord, rows: int, model: str) -> bool:
+        full = False
+        with self._lock:
+            accepted = not self._closed and self._queued_rows + rows <= self._max_rows
+            if accepted:
+                self._queue.append(item)
+                self._queued_rows += rows
+                full = self._queued_rows >= self._flush_rows
+        if not accepted:
+            self._drop(rows, model)
             return False
-        if self._queue.qsize() >= self._flush_rows:
+        if full:
             self._wake.set()
         return True
 
@@ -114,51 +173,111 @@ class PredictionLogWriter:
         self._closed = True
         self._wake.set()
         self._thread.join(timeout_s)
-        late = len(self._take_all())  # put() raced with close: count, never lose silently
-        if late:
-            self._drop(late)
-            self._report_drops()
+        records, requests = self._take_all()
+        for item in records:  # put() raced with close: count, never lose silently
+            self._release(1)
+            self._drop(1, item.model)
+        for columns in requests:
+            self._release(columns.rows)
+            self._drop(columns.rows, columns.model)
+        self._report_drops()
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, model: str) -> None:
         with self._lock:
             self._dropped += count
         if self._on_drop is not None:
-            self._on_drop(count)
+            self._on_drop(count, model)
 
     def _run(self) -> None:
-        """Sleep until the interval ends, ``flush_rows`` are waiting or close is asked."""
+        """Convert what is queued every ``CONVERT_INTERVAL_S``; write it when the interval
+        ends, ``flush_rows`` are waiting or close is asked."""
+        next_write = time.monotonic() + self._interval
         while True:
-            self._wake.wait(self._interval)
+            self._wake.wait(max(0.0, min(CONVERT_INTERVAL_S, next_write - time.monotonic())))
             self._wake.clear()
             closing = self._closed
-            batch = self._take_all()
-            for start in range(0, len(batch), self._flush_rows):
-                self._flush(batch[start : start + self._flush_rows])
-            self._report_drops()
+            self._stage(*self._take_all())
+            now = time.monotonic()
+            if closing or now >= next_write or self._staged_rows >= self._flush_rows:
+                self._write_staged()
+                self._report_drops()
+                next_write = max(next_write + self._interval, now)
             if closing:
                 return
 
-    def _take_all(self) -> list[PredictionRecord]:
-        taken: list[PredictionRecord] = []
-        while True:
-            try:
-                taken.append(self._queue.get_nowait())
-            except queue.Empty:
-                return taken
+    def _take_all(self) -> tuple[list[PredictionRecord], list[RequestColumns]]:
+        with self._lock:  # their rows count as queued until they are written
+            records = list(self._queue)
+            self._queue.clear()
+            requests, self._requests = self._requests, {}
+        return records, list(requests.values())
 
-    def _flush(self, batch: list[PredictionRecord]) -> None:
-        """One segment per (model, version, day) present in ``batch``."""
-        groups: defaultdict[tuple[str, str, object], list[PredictionRecord]] = defaultdict(list)
-        for record in batch:
-            groups[(record.model, record.version, record.day)].append(self._select(record))
-        for (model, version, _), records in groups.items():
+    def _release(self, rows: int) -> None:
+        """``rows`` left the queue: written, or dropped after a failure."""
+        with self._lock:
+            self._queued_rows -= rows
+
+    def _stage(self, records: list[PredictionRecord], requests: list[RequestColumns]) -> None:
+        """Convert to Arrow, one table per (model, version, day), kept until the next
+        write."""
+        by_day: defaultdict[tuple[str, str, object], list[PredictionRecord]] = defaultdict(list)
+        for record in records:
+            by_day[(record.model, record.version, record.day)].append(record)
+        for (model, version, day), grouped in by_day.items():
+            records_table = self._convert(
+                model,
+                version,
+                len(grouped),
+                functools.partial(to_table, [self._select(record) for record in grouped]),
+            )
+            if records_table is not None:
+                self._staged[(model, version, day)].append(records_table)
+                self._staged_rows += len(grouped)
+        for columns in requests:
+            table = self._convert(
+                columns.model,
+                columns.version,
+                columns.rows,
+                functools.partial(columns.table, self._columns, _yield_gil),
+            )
+            if table is None:
+                continue
+            for day, mask in columns.days():
+                self._staged[(columns.model, columns.version, day)].append(
+                    table if mask is None else table.filter(mask)
+                )
+            self._staged_rows += columns.rows
+
+    def _convert(
+        self, model: str, version: str, rows: int, build: Callable[[], pa.Table]
+    ) -> pa.Table | None:
+        try:
+            return build()
+        except Exception:  # a bad batch must not stop the log: count it, say so
+            logger.exception("Could not convert %d prediction log rows", rows)
+            self._release(rows)
+            self._drop(rows, model)
+            return None
+
+    def _write_staged(self) -> None:
+        """One segment per (model, version, day) converted since the last write."""
+        staged, self._staged = self._staged, defaultdict(list)
+        self._staged_rows = 0
+        for (model, version, day), tables in staged.items():
+            table = (
+                tables[0]
+                if len(tables) == 1
+                else pa.concat_tables(tables, promote_options="permissive")
+            )
             try:
-                directory = day_dir(self._root, model, version, records[0].day)
+                directory = day_dir(self._root, model, version, day)  # type: ignore[arg-type]
                 name = self._name + f"{next(self._seq):06d}"
-                write_segment(self._fs, directory, name, to_table(records))
-            except Exception:  # a bad batch must not stop the log: count it, say so
-                logger.exception("Could not write %d prediction log rows", len(records))
-                self._drop(len(records))
+                write_segment(self._fs, directory, name, table)
+            except Exception:  # a failed write must not stop the log: count it, say so
+                logger.exception("Could not write %d prediction log rows", table.num_rows)
+                self._drop(table.num_rows, model)
+            finally:
+                self._release(table.num_rows)
 
     def _select(self, record: PredictionRecord) -> PredictionRecord:
         if self._columns is None:

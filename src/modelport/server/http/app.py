@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -135,7 +136,10 @@ class ServerApp:
         # thousands of objects would otherwise stall requests now and then. (No collection
         # first: it would add ~0.2 s to the start for a few kilobytes of start-up garbage.)
         gc.freeze()
-        flusher = asyncio.get_running_loop().create_task(self._flush_metrics(), name="metrics")
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._flush_metrics(), name="metrics")]
+        if self.context.log_maintenance is not None:
+            tasks.append(loop.create_task(self._maintain_log(), name="prediction-log"))
         gauges = self.context.live_gauges
         if gauges is not None:
             gauges.start()
@@ -145,15 +149,43 @@ class ServerApp:
         finally:
             if gauges is not None:
                 gauges.stop()
-            await runtime.close()
-            flusher.cancel()
-            self.context.metrics.flush()
-            if self.context.drift is not None:
-                self.context.drift.close()
+            try:
+                await runtime.close()
+            finally:  # whatever happened, what was answered is written
+                for task in tasks:
+                    task.cancel()
+                await self._close_log()
+                self.context.metrics.flush()
+                if self.context.drift is not None:
+                    self.context.drift.close()
 
     async def _flush_metrics(self) -> None:
         """Write what the request path recorded (``monitoring.buffer``), every second."""
         metrics = self.context.metrics
+        log = self.context.prediction_log
         while True:
             await asyncio.sleep(METRICS_FLUSH_S)
+            if log is not None:
+                metrics.prediction_log_queue_rows.set(log.queued_rows)
             metrics.flush()
+
+    async def _close_log(self) -> None:
+        """Write every queued prediction (the requests have all been answered by now)."""
+        log = self.context.prediction_log
+        if log is not None:
+            await asyncio.to_thread(log.close)
+            self.context.metrics.prediction_log_queue_rows.set(0)
+
+    async def _maintain_log(self) -> None:
+        """Compaction and retention of the prediction log, in a thread, every interval;
+        the first pass at a random point of the first interval, so that replicas that
+        start together do not compact the same days at the same moment."""
+        maintenance = self.context.log_maintenance
+        assert maintenance is not None
+        await asyncio.sleep(random.uniform(0, maintenance.interval_s))  # noqa: S311 (jitter)
+        while True:
+            try:
+                await asyncio.to_thread(maintenance.run_once)
+            except Exception:  # the log's upkeep must never stop the server
+                logger.exception("prediction log maintenance failed; retrying next interval")
+            await asyncio.sleep(maintenance.interval_s)

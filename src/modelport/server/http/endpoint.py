@@ -22,6 +22,8 @@ from modelport.errors import ModelportError
 from modelport.monitoring.drift_live import LiveDriftBook
 from modelport.monitoring.live_gauges import LiveGauges
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
+from modelport.monitoring.prediction_log import PredictionLogWriter
+from modelport.monitoring.prediction_log.maintenance import LogMaintenance
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
 from modelport.server.http.v2_codec import V2Limits
@@ -43,6 +45,8 @@ class ServerContext:
     prediction_log_uri: str | None = None  # the prediction log and its labels
     drift: LiveDriftBook | None = None  # live drift sketches (None: off)
     live_gauges: LiveGauges | None = None  # worker 0 computes the live performance gauges
+    prediction_log: PredictionLogWriter | None = None
+    log_maintenance: LogMaintenance | None = None
     # (model, limit) -> the alert history document; None when the server keeps none.
     alerts: Callable[[str, int], dict[str, Any]] | None = None
 
@@ -72,6 +76,20 @@ class Reply:
 
 
 WARNING_HEADER = b"x-modelport-warning"
+PREDICTION_IDS_HEADER = b"x-modelport-prediction-ids"
+# Up to this many rows the header lists every id; beyond, it gives the first and last
+# (``<id>-0..<id>-<n-1>``), so the line stays far below clients' limits (aiohttp: 8 KiB).
+LISTED_PREDICTION_IDS = 16
+
+
+def prediction_ids(request_id: str, rows: int) -> str:
+    """The prediction ids of a request's rows, as the header and V2 ``parameters`` say
+    them: ``<id>-0,<id>-1,...`` for a few rows, ``<id>-0..<id>-<n-1>`` for more."""
+    if rows == 1:  # the common case, on every single-row request
+        return request_id + "-0"
+    if rows <= LISTED_PREDICTION_IDS and "," not in request_id:
+        return ",".join([f"{request_id}-{row}" for row in range(rows)])
+    return f"{request_id}-0..{request_id}-{rows - 1}"
 
 
 def warning_headers(warnings: tuple[str, ...]) -> Headers:

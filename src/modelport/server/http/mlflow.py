@@ -17,9 +17,11 @@ from modelport import __version__
 from modelport.errors import InvalidRequestError
 from modelport.server.http.asgi import REQUEST_ID_KEY, Receive, Scope, header, read_body
 from modelport.server.http.endpoint import (
+    PREDICTION_IDS_HEADER,
     Endpoint,
     InferenceEndpoint,
     Reply,
+    prediction_ids,
     warning_headers,
 )
 from modelport.server.http.mlflow_codec import (
@@ -79,9 +81,11 @@ class Invocations(InferenceEndpoint):
             )
             result = await target.infer(request)
         body = encode_predictions(result.outputs[PREDICTIONS])
-        if result.warnings:
-            return Reply(200, body, headers=warning_headers(result.warnings)), result
-        return Reply(200, body), result
+        headers = warning_headers(result.warnings) if result.warnings else ()
+        if context.prediction_log is not None:  # header only: MLflow clients parse bodies strictly
+            ids = prediction_ids(request.request_id, result.rows)
+            headers = ((PREDICTION_IDS_HEADER, ids.encode()), *headers)
+        return Reply(200, body, headers=headers), result
 
     def _served_name(self, scope: Scope) -> str:
         name = self.model_name(scope)

@@ -71,6 +71,12 @@ _INFER_RESPONSE = {
         "model_name": {"type": "string"},
         "model_version": {"type": "string"},
         "id": {"type": "string"},
+        "parameters": {
+            "type": "object",
+            "description": "prediction_ids: the rows' prediction ids, as in the "
+            "X-Modelport-Prediction-Ids header (while the prediction log is on).",
+            "properties": {"prediction_ids": {"type": "string"}},
+        },
         "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/RequestInput"}},
     },
 }
@@ -193,7 +199,12 @@ _WARNING_HEADER = {
     "X-Modelport-Warning": {
         "description": "What of the request was ignored (params the model does not declare).",
         "schema": {"type": "string"},
-    }
+    },
+    "X-Modelport-Prediction-Ids": {
+        "description": "The rows' prediction ids <request id>-<row> while the prediction log "
+        "is on: a comma list up to 16 rows, else <id>-0..<id>-<n-1>.",
+        "schema": {"type": "string"},
+    },
 }
 
 

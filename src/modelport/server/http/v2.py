@@ -25,15 +25,18 @@ from modelport.errors import UnsupportedMediaTypeError
 from modelport.server.http.asgi import (
     OCTET_STREAM,
     REQUEST_ID_KEY,
+    Headers,
     Receive,
     Scope,
     header,
     read_body,
 )
 from modelport.server.http.endpoint import (
+    PREDICTION_IDS_HEADER,
     Endpoint,
     InferenceEndpoint,
     Reply,
+    prediction_ids,
     warning_headers,
 )
 from modelport.server.http.v2_codec import (
@@ -41,10 +44,11 @@ from modelport.server.http.v2_codec import (
     V2Request,
     decode_request,
 )
-from modelport.server.http.v2_response import EncodedOutput, encode_response
+from modelport.server.http.v2_response import EncodedOutput, datatype_of, encode_response
 from modelport.serving.binding import NamedInputs, Tensor
 from modelport.serving.target import InferenceRequest, InferenceResult
 
+PREDICTION_IDS_PARAMETER = "prediction_ids"
 PROTOCOL = "v2"
 # Triton's extensions this server speaks (``server.http.triton``), as Triton names them.
 EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics", "model_repository")
@@ -148,13 +152,20 @@ class Infer(InferenceEndpoint):
                 _model_params(request.parameters),
             )
             result = await target.infer(inference)
+        headers: Headers = warning_headers(result.warnings) if result.warnings else ()
+        parameters = None
+        if context.prediction_log is not None:
+            ids = prediction_ids(inference.request_id, result.rows)
+            parameters = {PREDICTION_IDS_PARAMETER: ids}
+            headers = ((PREDICTION_IDS_HEADER, ids.encode()), *headers)
         payload, json_length = encode_response(
             model_name=result.model,
             model_version=result.version_label or None,
             request_id=request.id,
             outputs=_encoded(request, result),
+            parameters=parameters,
         )
-        warned = warning_headers(result.warnings) if result.warnings else ()
+        warned = headers
         if json_length is None:
             return Reply(200, payload, headers=warned), result
         length = str(json_length).encode()
@@ -194,6 +205,11 @@ def _encoded(request: V2Request, result: InferenceResult) -> list[EncodedOutput]
                 binary=request.binary_data_output if wants_binary is None else wants_binary,
             )
         )
+    if result.ids and request.outputs is None:  # the row ids sent, when all outputs are wanted
+        for name, array in result.ids.items():
+            encoded.append(
+                EncodedOutput(name, datatype_of(array), array, request.binary_data_output)
+            )
     return encoded
 
 

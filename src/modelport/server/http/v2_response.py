@@ -3,7 +3,7 @@ binary tensor extension, as each output asks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ def encode_response(
     model_version: str | None,
     request_id: str | None,
     outputs: Sequence[EncodedOutput],
+    parameters: Mapping[str, str | int | float | bool] | None = None,
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when any output is binary.
 
@@ -41,6 +42,8 @@ def encode_response(
         document["model_version"] = model_version
     if request_id is not None:
         document["id"] = request_id
+    if parameters:
+        document["parameters"] = parameters
     entries: list[dict[str, Any]] = []
     chunks: list[bytes] = []
     for output in outputs:

@@ -1,0 +1,222 @@
+"""One request's rows in columnar form, and many of them turned into one Arrow table.
+
+The server logs a request as a ``PredictionBatch``: a handful of scalars and the arrays
+the request already has (its bound inputs, the model's outputs), referenced, never
+copied. Making one costs about as much as making one small object, whatever the number
+of rows; everything else (prediction ids, repeating the scalars per row, splitting a
+matrix into its columns, building Arrow arrays) happens in the writer's background
+thread, for many requests at once (``to_table``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from modelport.monitoring.prediction_log.records import (
+    BASE_SCHEMA,
+    ID_PREFIX,
+    INPUT_PREFIX,
+    OUTPUT_PREFIX,
+)
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 4x as much to make
+class PredictionBatch:
+    """The rows of one request: row ``i`` gets the prediction id ``f"{request_id}-{i}"``.
+
+    ``time_s`` is Unix time (``time.time()``). ``inputs``, ``outputs`` and ``ids`` map
+    names to arrays with ``rows`` rows; a 2-D output (class probabilities) is stored as
+    one list per row. ``matrices`` names the columns of 2-D inputs (a model's one
+    ``input`` matrix): each becomes one ``in_<column>`` column. A failed request has
+    ``rows`` 1, its status and no inputs or outputs. Treat it as read-only.
+    """
+
+    request_id: str
+    time_s: float
+    model: str
+    version: str
+    protocol: str
+    latency_s: float
+    status: int
+    rows: int
+    inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    ids: Mapping[str, np.ndarray] = field(default_factory=dict)
+    matrices: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @property
+    def day(self) -> date:
+        """The UTC day the rows belong to, which names their segment directory."""
+        return datetime.fromtimestamp(self.time_s, UTC).date()
+
+
+def to_table(
+    batches: Sequence[PredictionBatch],
+    wanted: frozenset[str] | None,
+    pause: Callable[[], None] | None = None,
+) -> pa.Table:
+    """One table of every row of ``batches``: base columns first, then features; a
+    feature missing from some batch is null in its rows. ``pause`` is called between
+    columns."""
+    groups: dict[tuple[Any, ...], RequestColumns] = {}
+    for batch in batches:
+        key = layout_of(batch)
+        columns = groups.get(key)
+        if columns is None:
+            columns = groups[key] = RequestColumns(batch)
+        columns.add(batch)
+    tables = [columns.table(wanted, pause or _go_on) for columns in groups.values()]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _go_on() -> None:
+    return None
+
+
+def layout_of(batch: PredictionBatch) -> tuple[Any, ...]:
+    """What batches must share to go into one ``RequestColumns``."""
+    return (batch.model, batch.version, tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
+
+
+class RequestColumns:
+    """The rows of requests that share a layout, as lists of scalars and arrays.
+
+    The writer appends each request here as it arrives (a dozen list appends), so that
+    no per-request object is kept and turning them into Arrow (``table``) is a few
+    calls on whole lists, with no Python loop over requests.
+    """
+
+    def __init__(self, first: PredictionBatch) -> None:
+        self.model = first.model
+        self.version = first.version
+        self.matrices = first.matrices
+        self.rows = 0
+        self.counts: list[int] = []
+        self.request_ids: list[str] = []
+        self.times: list[float] = []
+        self.latencies: list[float] = []
+        self.statuses: list[int] = []
+        self.protocols: list[str] = []
+        self.inputs: dict[str, list[np.ndarray]] = {name: [] for name in first.inputs}
+        self.outputs: dict[str, list[np.ndarray]] = {name: [] for name in first.outputs}
+        self.ids: dict[str, list[np.ndarray]] = {name: [] for name in first.ids}
+
+    def add(self, batch: PredictionBatch) -> None:
+        """Append one request (of this layout)."""
+        self.rows += batch.rows
+        self.counts.append(batch.rows)
+        self.request_ids.append(batch.request_id)
+        self.times.append(batch.time_s)
+        self.latencies.append(batch.latency_s)
+        self.statuses.append(batch.status)
+        self.protocols.append(batch.protocol)
+        for name, array in batch.inputs.items():
+            self.inputs[name].append(array)
+        for name, array in batch.outputs.items():
+            self.outputs[name].append(array)
+        for name, array in batch.ids.items():
+            self.ids[name].append(array)
+
+    def days(self) -> list[tuple[date, np.ndarray | None]]:
+        """The UTC days of the rows, each with its row mask (None: every row)."""
+        first = datetime.fromtimestamp(min(self.times), UTC).date()
+        last = datetime.fromtimestamp(max(self.times), UTC).date()
+        if first == last:
+            return [(first, None)]
+        counts = np.array(self.counts)
+        day_numbers = np.repeat(np.array(self.times) // 86400, counts).astype(np.int64)
+        return [
+            (datetime.fromtimestamp(int(n) * 86400, UTC).date(), day_numbers == n)
+            for n in np.unique(day_numbers)
+        ]
+
+    def table(self, wanted: frozenset[str] | None, pause: Callable[[], None]) -> pa.Table:
+        """The rows as one table: base columns, then features."""
+        counts = np.array(self.counts, dtype=np.int64)
+        names = list(BASE_SCHEMA.names)
+        arrays = self._base_columns(counts)
+        for name, parts in self.inputs.items():
+            pause()
+            joined = _joined(parts)
+            columns = self.matrices.get(name)
+            if columns is not None and joined.ndim == 2:
+                by_column = np.ascontiguousarray(joined.T)  # one copy, then a view per column
+                for j, column in enumerate(columns):
+                    if wanted is None or column in wanted:
+                        names.append(INPUT_PREFIX + column)
+                        arrays.append(_arrow(by_column[j]))
+            elif wanted is None or name in wanted:
+                names.append(INPUT_PREFIX + name)
+                arrays.append(_arrow(joined))
+        for prefix, by_name in ((OUTPUT_PREFIX, self.outputs), (ID_PREFIX, self.ids)):
+            for name, parts in by_name.items():
+                pause()
+                names.append(prefix + name)
+                arrays.append(_arrow(_joined(parts)))
+        return pa.Table.from_arrays(arrays, names=names)
+
+    def _base_columns(self, counts: np.ndarray) -> list[pa.Array]:
+        total = self.rows
+        one_row_each = total == len(counts)
+        request_ids = pa.array(
+            self.request_ids
+            if one_row_each
+            else np.repeat(np.array(self.request_ids, dtype=object), counts),
+            type=pa.string(),
+        )
+        rows = (
+            np.zeros(total, dtype=np.int64)
+            if one_row_each
+            else np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        prediction_ids = pc.binary_join_element_wise(
+            request_ids, pc.cast(pa.array(rows), pa.string()), "-"
+        )
+        micros = np.repeat(np.array(self.times) * 1e6, counts).astype(np.int64)
+        protocols = (
+            pa.repeat(pa.scalar(self.protocols[0], pa.string()), total)
+            if len(set(self.protocols)) == 1
+            else pa.array(np.repeat(np.array(self.protocols, dtype=object), counts), pa.string())
+        )
+        return [
+            prediction_ids,
+            request_ids,
+            pa.array(micros, type=BASE_SCHEMA.field("time").type),
+            pa.repeat(pa.scalar(self.model, pa.string()), total),
+            pa.repeat(pa.scalar(self.version, pa.string()), total),
+            protocols,
+            pa.array(np.repeat(np.array(self.latencies), counts)),
+            pa.array(np.repeat(np.array(self.statuses, dtype=np.int32), counts)),
+        ]
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    joined = np.concatenate(parts)
+    if joined.dtype.kind in "US" and any(p.dtype.kind not in "USO" for p in parts):
+        # numbers in one request, text in another: keep each value as it came
+        return np.concatenate([p.astype(object) for p in parts])
+    return joined
+
+
+def _arrow(array: np.ndarray) -> pa.Array:
+    """An Arrow array of ``array``: a 2-D one as one fixed-size list per row."""
+    if array.ndim == 2:
+        flat = _arrow(np.ascontiguousarray(array).reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(flat, array.shape[1])
+    if array.dtype.kind in "biuf":
+        return pa.array(array)
+    try:  # text, dates, categories: what Arrow infers from the objects
+        return pa.array(array, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds: keep them as text
+        return pa.array([None if v is None else str(v) for v in array], type=pa.string())
