@@ -9,6 +9,7 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -99,22 +100,39 @@ def test_monitor_run_fires_once_and_stops_on_sigterm(isolated_home: Path, tmp_pa
     assert json.loads(receiver.requests[0].body)["status"] == "firing"
 
 
-def test_serve_monitor_evaluates_beside_the_server(isolated_home: Path, tmp_path: Path) -> None:
+def test_serve_monitor_fires_on_the_servers_own_failures(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    # Rows whose first value is 13 make the model fail: the server answers 500 and logs it.
+    failing = PackageOptions(
+        sample_input=np.arange(6, dtype=float).reshape(3, 2),
+        flavor_options={"config": {"fail_on": 13}},
+    )
     with build_registry(Settings(home=isolated_home)) as registry:
-        sample = np.arange(6, dtype=float).reshape(3, 2)
-        registry.register(EchoModel(), "echo", PackageOptions(sample_input=sample))
-    log_errors(isolated_home, "echo")
+        registry.register(EchoModel(), "echo", failing)
     with webhook_receiver() as receiver:
         config = write_config(tmp_path / "rules.toml", receiver, "echo")
+        drops = '[monitor.alerts.drops]\nmodel = "echo"\nsignal = "prediction_log_drops"\n'
+        config.write_text(config.read_text() + drops + 'comparison = ">"\nthreshold = 0\n')
         with serving(isolated_home, ["echo", "--monitor", "--config", str(config)]) as server:
+            infer = f"{server.url}/v2/models/echo/infer"
+            for i in range(60):
+                first = 13.0 if i % 5 == 0 else float(i % 5)
+                body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64",
+                                    "data": [first, 1.0]}]}  # fmt: skip
+                answer = httpx.post(infer, json=body)
+                assert answer.status_code == (500 if i % 5 == 0 else 200), answer.text
 
-            def firing() -> bool:
+            def states() -> dict[str, Any]:
                 answer = httpx.get(f"{server.url}/api/monitoring/echo/alerts").json()
-                state = answer["rules"][0]["state"]
-                return state is not None and state["status"] == "firing"
+                return {rule["name"]: rule["state"] or {} for rule in answer["rules"]}
 
-            wait_for(firing, "the rule to fire")
+            wait_for(lambda: states()["errors"].get("status") == "firing", "the rule to fire")
             wait_for(lambda: len(receiver.requests) == 1, "the webhook")
+            # The server's own /metrics: nothing dropped between two evaluations.
+            wait_for(lambda: states()["drops"].get("value") == 0, "the drop counter")
+            assert states()["drops"]["status"] == "inactive"
             assert server.stop() == 0
         notice = json.loads(receiver.requests[0].body)
     assert notice["alert"] == "errors" and notice["value"] == pytest.approx(0.2)
+    assert notice["samples"] == 60
