@@ -134,5 +134,9 @@ def test_serve_monitor_fires_on_the_servers_own_failures(
             assert states()["drops"]["status"] == "inactive"
             assert server.stop() == 0
         notice = json.loads(receiver.requests[0].body)
-    assert notice["alert"] == "errors" and notice["value"] == pytest.approx(0.2)
-    assert notice["samples"] == 60
+    # The evaluator may fire while requests still arrive: on at least min_samples of them,
+    # one in five failed.
+    assert notice["alert"] == "errors" and 50 <= notice["samples"] <= 60
+    failed = round(notice["value"] * notice["samples"])
+    assert notice["value"] == pytest.approx(failed / notice["samples"])
+    assert abs(failed - notice["samples"] / 5) <= 1
