@@ -22,6 +22,7 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
+    from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.server.http.app import ServerApp
@@ -165,6 +166,11 @@ def build_server_app(
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
     )
+    from modelport.monitoring.alerts.history import AlertHistoryReader
+
+    alerts = AlertHistoryReader(
+        lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
+    )
     log_uri = settings.resolved_prediction_log_uri
     context = ServerContext(
         runtime,
@@ -181,6 +187,7 @@ def build_server_app(
             if log is not None and worker_index == 0
             else None
         ),
+        alerts=alerts,
     )
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
@@ -259,6 +266,30 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
                 )
             )
         return pinned
+
+
+def build_alert_engine(
+    settings: Settings,
+    registry: RegistryService,
+    *,
+    metrics_urls: Sequence[str] = (),
+) -> AlertEngine:
+    """The alert engine of ``settings.monitor``: its rules over the prediction log,
+    states in the registry's metadata database. ``metrics_urls`` add to the configured
+    ``/metrics`` URLs (``serve --monitor`` passes its own)."""
+    from modelport.monitoring.alerts.actions import ActionRunner
+    from modelport.monitoring.alerts.engine import AlertEngine, check_rules
+    from modelport.monitoring.alerts.readings import SignalReader
+
+    rules = settings.monitor.alerts
+    check_rules(rules)
+    log_uri = settings.resolved_prediction_log_uri
+    urls = [*settings.monitor.metrics_urls, *metrics_urls]
+    reader = SignalReader(log_uri, registry=registry, metrics_urls=urls)
+    actions = ActionRunner(
+        registry.metadata, log_uri=log_uri, retrain_dir=settings.resolved_retrain_dir
+    )
+    return AlertEngine(rules, registry.metadata, reader, actions)
 
 
 def _require_sql(url: str) -> None:

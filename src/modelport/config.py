@@ -28,6 +28,12 @@ the file::
     [monitor]
     drift_window_s = 3600     # the live drift gauges' window
 
+    [monitor.alerts.churn_accuracy]   # an alert rule; see AlertRule
+    model = "churn@production"
+    signal = "accuracy"
+    comparison = "<"
+    threshold = 0.8
+
     [live_performance]        # the modelport_live_metric gauges
     interval_s = 60
     windows = ["1h", "24h"]
@@ -36,11 +42,22 @@ the file::
 from __future__ import annotations
 
 import getpass
+import os
+import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -248,8 +265,190 @@ class PredictionLogSettings(BaseModel):
     )
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``30s``, ``5m``, ``1h``, ``7d``, ``2w`` (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a duration: write a number and a unit (ms, s, m, h, d, w), "
+            "e.g. '30s', '15m', '1h', '7d'"
+        )
+    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration the way the config writes it: ``1h``, ``90s``, ``7d``."""
+    seconds = value.total_seconds()
+    if seconds == 0:
+        return "0s"
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _DURATION_UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    milliseconds = seconds * 1000
+    if milliseconds == int(milliseconds):
+        return f"{int(milliseconds)}ms"
+    return f"{seconds:.6f}".rstrip("0") + "s"
+
+
+# Written back the way it is read ("1h", not "PT1H"): workers receive the settings as JSON.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+# What an alert rule can watch. Log signals come from the prediction log's status and
+# latency columns; drift from the package's reference statistics; live metrics and
+# label coverage from the labels joined to the log; drops from the servers' counter.
+LOG_SIGNALS = ("volume", "error_rate", "p50_latency", "p99_latency")
+DRIFT_SIGNALS = ("dataset_drift_share", "feature_drift")
+LIVE_METRICS = (
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2",
+)  # fmt: skip
+ALERT_SIGNALS = (*LOG_SIGNALS, *DRIFT_SIGNALS, *LIVE_METRICS, "label_coverage",
+                 "prediction_log_drops")  # fmt: skip
+AlertSignal = Literal[
+    "volume", "error_rate", "p50_latency", "p99_latency", "dataset_drift_share",
+    "feature_drift", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae",
+    "rmse", "r2", "label_coverage", "prediction_log_drops",
+]  # fmt: skip
+Comparison = Literal[">", ">=", "<", "<="]
+_RULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_LITERAL_KEY_REFUSED = (
+    "a literal secret is not accepted in the config file: put it in an environment "
+    'variable and name that variable with secret_env = "NAME"'
+)
+
+
+def _http_url(url: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
+class _SignedDelivery(BaseModel):
+    """An HTTP delivery: the body is signed with the secret named by ``secret_env``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: None = Field(default=None, exclude=True, description="Refused: use secret_env.")
+    secret_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the HMAC-SHA256 key of the signature header.",
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="Per attempt.")
+    retries: int = Field(default=3, ge=0, le=10, description="Attempts after the first.")
+    backoff: Duration = Field(
+        default=timedelta(seconds=1), description="Wait before the first retry; doubles after."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_literal_secret(cls, data: Any) -> Any:
+        # The value is replaced before validation so that no error message shows it.
+        if isinstance(data, dict) and data.get("secret") is not None:
+            return {**data, "secret": "<hidden>"}
+        return data
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _refuse_literal_secret(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(_LITERAL_KEY_REFUSED)
+
+    def secret_value(self) -> str | None:
+        """The key from the environment; None when ``secret_env`` is unset or empty."""
+        return os.environ.get(self.secret_env) or None if self.secret_env else None
+
+
+class WebhookAction(_SignedDelivery):
+    """POST the alert as JSON to ``url``, signed, with retries and back-off."""
+
+    type: Literal["webhook"]
+    url: Annotated[str, BeforeValidator(_http_url)]
+    send_resolved: bool = Field(default=True, description="Also post when the alert resolves.")
+
+
+class CommandAction(BaseModel):
+    """Run a program with the alert in MODELPORT_ALERT_* variables and as JSON on stdin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["command"]
+    run: list[str] = Field(min_length=1, description="The program and its arguments (no shell).")
+    timeout: Duration = Field(default=timedelta(seconds=60))
+    send_resolved: bool = Field(default=False, description="Also run when the alert resolves.")
+
+
+class RetrainAction(_SignedDelivery):
+    """Export the window's inputs and labels to Parquet and hand the file to a program
+    (``run``) or a webhook (``url``)."""
+
+    type: Literal["retrain"]
+    run: list[str] | None = Field(default=None, min_length=1)
+    url: Annotated[str, BeforeValidator(_http_url)] | None = None
+    run_timeout: Duration = Field(default=timedelta(hours=1), description="For ``run``.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RetrainAction:
+        if (self.run is None) == (self.url is None):
+            raise ValueError('a retrain action needs exactly one of run = [...] or url = "..."')
+        return self
+
+
+AlertAction = Annotated[WebhookAction | CommandAction | RetrainAction, Field(discriminator="type")]
+
+
+class AlertRule(BaseModel):
+    """One alert rule (``[monitor.alerts.NAME]``): fire when ``signal`` over the last
+    ``window`` compares to ``threshold`` for ``for`` in a row, with at least
+    ``min_samples`` rows behind the value."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    model: str = Field(min_length=1, description="churn@production, churn/3 or churn (all).")
+    signal: AlertSignal
+    feature: str | None = Field(default=None, description="The feature of feature_drift.")
+    comparison: Comparison
+    threshold: float
+    window: Duration = Field(default=timedelta(hours=1), description="Rows of this long ago.")
+    min_samples: int = Field(default=1, ge=0, description="Fewer rows: no decision.")
+    for_: Duration = Field(
+        default=timedelta(0), alias="for", description="How long the condition holds first."
+    )
+    cooldown: Duration = Field(
+        default=timedelta(hours=1), description="Least time between two notifications."
+    )
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels (severity).")
+    actions: list[AlertAction] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _feature_for_feature_drift(self) -> AlertRule:
+        if self.signal == "feature_drift" and not self.feature:
+            raise ValueError('signal feature_drift needs feature = "<input column>"')
+        if self.signal != "feature_drift" and self.feature is not None:
+            raise ValueError(f"feature is only for signal feature_drift, not {self.signal}")
+        if self.window <= timedelta(0):
+            raise ValueError("window must be longer than 0")
+        return self
+
+
 class MonitorSettings(BaseModel):
-    """Monitoring of served models: live drift gauges."""
+    """Monitoring of served models (``[monitor]``): live drift gauges, and the alert
+    rules with who evaluates them and how often."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -265,6 +464,28 @@ class MonitorSettings(BaseModel):
     drift_min_rows: int = Field(
         default=100, ge=1, description="Rows a window needs before its drift is exported."
     )
+
+    interval: Duration = Field(
+        default=timedelta(seconds=30), description="Time between two evaluations of every rule."
+    )
+    metrics_urls: list[Annotated[str, BeforeValidator(_http_url)]] = Field(
+        default_factory=list,
+        description="/metrics URLs of the serving replicas, for prediction_log_drops.",
+    )
+    retrain_dir: str | None = Field(
+        default=None, description="Where retraining exports go; default home/retrain."
+    )
+    alerts: dict[str, AlertRule] = Field(default_factory=dict, description="Rules by name.")
+
+    @model_validator(mode="after")
+    def _rule_names(self) -> MonitorSettings:
+        for name in self.alerts:
+            if not _RULE_NAME.match(name):
+                raise ValueError(
+                    f"alert rule name {name!r}: use letters, digits, '_', '.' or '-', "
+                    "starting with a letter or '_' (at most 128 characters)"
+                )
+        return self
 
 
 class LivePerformanceSettings(BaseModel):
@@ -407,6 +628,11 @@ class Settings(BaseSettings):
         return str(self.resolved_home / "predictions")
 
     @property
+    def resolved_retrain_dir(self) -> str:
+        """Where retraining exports go, defaulting to ``home/retrain``."""
+        return self.monitor.retrain_dir or str(self.resolved_home / "retrain")
+
+    @property
     def cache_dir(self) -> Path:
         """Local cache of artifacts fetched from remote stores."""
         return self.resolved_home / "cache"
@@ -422,10 +648,14 @@ class Settings(BaseSettings):
             return "unknown"
 
 
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment with ``extra`` on top: for the programs alert
+    actions run (this module is the only reader of the environment)."""
+    return {**os.environ, **extra}
+
+
 def prometheus_multiprocess_dir() -> str | None:
     """Where prometheus_client keeps per-process metric files (set for server workers)."""
-    import os
-
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 

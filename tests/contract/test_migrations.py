@@ -45,8 +45,8 @@ def execute(url: str, *statements: str) -> None:
             connection.execute(text(statement))
 
 
-def test_head_is_the_archived_status_revision() -> None:
-    assert schema.head_revision() == "0002"
+def test_head_is_the_alert_history_revision() -> None:
+    assert schema.head_revision() == "0003"
 
 
 def test_migrations_ship_inside_the_package() -> None:
@@ -56,6 +56,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (schema.MIGRATIONS_DIRECTORY / "script.py.mako").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0001_initial.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0002_archived_is_a_status.py").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0003_alert_history.py").is_file()
 
 
 def test_a_new_store_initializes_an_empty_database(sql_url: str) -> None:
@@ -180,6 +181,17 @@ def test_downgrading_puts_one_archived_alias_back(sql_url: str) -> None:
     schema.downgrade(sql_url, "0001")
     aliases = "SELECT model_id, alias, version FROM model_aliases WHERE alias = 'archived'"
     assert sorted(rows(sql_url, aliases)) == [(1, "archived", 2), (2, "archived", 1)]
+
+
+def test_the_alert_tables_come_and_go_with_0003(sql_url: str) -> None:
+    alert_tables = {"alert_states", "alert_events", "alert_deliveries"}
+    schema.upgrade(sql_url, "0002")
+    assert not alert_tables & table_names(sql_url)
+    schema.upgrade(sql_url)
+    assert alert_tables <= table_names(sql_url)
+    schema.downgrade(sql_url, "0002")
+    assert not alert_tables & table_names(sql_url)
+    assert {"registered_models", "audit_entries"} <= table_names(sql_url)
 
 
 def test_a_newer_schema_is_refused(sql_url: str) -> None:

@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 import modelport
+from modelport.bootstrap import build_registry
 from modelport.cli.main import main
 from modelport.config import Settings
+from modelport.domain.alerts import AlertStatus, NewAlertEvent
 from modelport.monitoring.feedback.intake import labels_table, receive
 from modelport.monitoring.feedback.store import PREDICTION_ID, Label
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
@@ -38,8 +40,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> str:
     """churn@production registered with reference statistics and metrics, DAYS of its
     predictions in the prediction log (written by the real writer), the last days with
-    longer tenures than the training data, and labels for every other prediction
-    (sent through the feedback intake)."""
+    longer tenures than the training data, labels for every other prediction (sent
+    through the feedback intake) and two alert state changes in the metadata store."""
     frame, _ = churn_data
     version = modelport.register(
         churn_model, "churn", sample_input=frame, metrics={"accuracy": 0.93, "auc": 0.97}
@@ -84,6 +86,19 @@ def served(churn_model: Any, churn_data: tuple[pd.DataFrame, np.ndarray]) -> str
                 labels.append(Label.of(PREDICTION_ID, record.prediction_id, truth))
     writer.close()
     receive(uri, "churn", labels_table(labels), actor="test", source="test")
+    with build_registry(Settings()) as registry, registry.metadata.transaction() as session:
+        for hours, before, after, value in (
+            (30, "pending", "firing", 0.61),
+            (2, "firing", "resolved", 0.2),
+        ):
+            session.add_alert_event(
+                NewAlertEvent(
+                    rule="churn_drift", model="churn@production",
+                    time=now - timedelta(hours=hours),
+                    from_status=AlertStatus(before), to_status=AlertStatus(after),
+                    value=value, samples=180, message=f"dataset drift share {value}",
+                )
+            )  # fmt: skip
     return uri
 
 
@@ -128,6 +143,10 @@ def test_the_cli_writes_a_page_and_its_json_twin(
     assert metrics["roc_auc"]["registered"] == 0.97  # registered as "auc"
     assert 0 <= metrics["accuracy"]["live"] <= 1
     assert data["timeline_metric"] == "accuracy"
+    assert [(a["previous"], a["state"]) for a in data["alerts"]] == [
+        ("firing", "resolved"),
+        ("pending", "firing"),
+    ]
     drift = data["drift"]
     assert drift["rows"] == 570
     assert {c["column"] for c in drift["columns"] if c["drifted"]} >= {"tenure"}

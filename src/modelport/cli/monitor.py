@@ -1,7 +1,7 @@
 """``modelport monitor ...``: what the prediction log says about served models.
 
-This module holds the group and ``drift``; other monitor commands register on the group
-from their own modules.
+This module holds the group and ``drift``; the other monitor commands live in their own
+modules and are attached at the end (``performance``, ``run``, ``rules``, ``alerts``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from modelport.errors import MissingStatisticsError
 
 @click.group()
 def monitor() -> None:
-    """Monitoring over the prediction log: drift, live performance, reports."""
+    """Monitoring over the prediction log: drift, live performance, alert rules, reports."""
 
 
 @monitor.command("drift")
@@ -108,11 +108,13 @@ def drift(
 
 def _attach() -> None:
     # The other monitor commands live in modules of their own.
+    from modelport.cli.monitor_alerts import register
     from modelport.cli.monitor_performance import performance
     from modelport.cli.monitor_report import report
 
     monitor.add_command(performance)
     monitor.add_command(report)
+    register(monitor)
 
 
 _attach()

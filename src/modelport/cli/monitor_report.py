@@ -75,6 +75,7 @@ def report(
     """
     from modelport.monitoring.drift.selection import parse_options
     from modelport.monitoring.report import Sources, Subject, build_report, render
+    from modelport.monitoring.report.history import alert_source
     from modelport.monitoring.windows import parse_since
 
     options = parse_options(
@@ -95,7 +96,8 @@ def report(
         registered_metrics=dict(version.metrics),
         drift_options=options,
     )
-    built = build_report(subject, start, end, sources=Sources.default(), now=now)
+    sources = Sources.default(alerts=alert_source(registry.metadata, version.name))
+    built = build_report(subject, start, end, sources=sources, now=now)
     text = render(built, fmt)
     if out is None:
         sys.stdout.write(text)

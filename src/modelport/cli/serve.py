@@ -188,6 +188,12 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     help='Once ready, print {"url": ..., "models": [...], "workers": N} instead of the '
     "serving line; errors as JSON.",
 )
+@click.option(
+    "--monitor",
+    is_flag=True,
+    help="Also evaluate the [monitor.alerts] rules of the config in this process "
+    "(one machine; with several replicas run `modelport monitor run` once instead).",
+)
 @click.option("--app-factory", default=DEFAULT_FACTORY, hidden=True)
 def serve(
     *,
@@ -195,6 +201,7 @@ def serve(
     config: Path | None,
     app_factory: str,
     as_json: bool,
+    monitor: bool,
     **options: Any,
 ) -> int:
     """Serve MODEL... over HTTP (Open Inference Protocol V2, MLflow, REST) until Ctrl+C.
@@ -211,7 +218,23 @@ def serve(
     if hint is not None:
         click.echo(hint, err=True)
     announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None
-    return serve_models(settings, models, factory=app_factory, announce=announce)
+    if not monitor:
+        return serve_models(settings, models, factory=app_factory, announce=announce)
+    if not settings.monitor.alerts:
+        raise InvalidArgumentError(
+            "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "
+            "config file (--config or MODELPORT_CONFIG)",
+            field="monitor.alerts",
+        )
+    from modelport.cli.serve_monitor import ServeMonitor
+    from modelport.monitoring.alerts.engine import check_rules
+
+    check_rules(settings.monitor.alerts)  # before the server starts, not once it is up
+    evaluator = ServeMonitor(settings, announce)
+    try:
+        return serve_models(settings, models, factory=app_factory, announce=evaluator)
+    finally:
+        evaluator.close()
 
 
 class _JsonAnnouncement:

@@ -19,6 +19,7 @@ from modelport.domain.entities import (
 )
 from modelport.domain.search import VersionFilter
 from modelport.errors import ModelNotFoundError, VersionNotFoundError
+from modelport.metadata.memory_alerts import AlertRecords, MemoryAlertSession
 from modelport.metadata.store import aliases_by_version, sort_versions
 
 
@@ -34,13 +35,15 @@ class _ModelState:
 class _State:
     models: dict[str, _ModelState] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    alerts: AlertRecords = field(default_factory=AlertRecords)
 
 
-class MemorySession:
+class MemorySession(MemoryAlertSession):
     """A session over the in-memory state; see ``MetadataSession`` for the contract."""
 
     def __init__(self, state: _State) -> None:
         self._state = state
+        self._alerts = state.alerts
 
     # -- helpers
     def _model_state(self, name: str) -> _ModelState:
@@ -216,6 +219,7 @@ class MemoryMetadataStore:
             except BaseException:
                 self._state.models = snapshot.models
                 self._state.audit = snapshot.audit
+                self._state.alerts = snapshot.alerts
                 raise
 
     @contextmanager

@@ -16,6 +16,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from modelport.domain.alerts import (
+    AlertDelivery,
+    AlertEvent,
+    AlertState,
+    NewAlertDelivery,
+    NewAlertEvent,
+)
 from modelport.domain.entities import (
     AuditEntry,
     ModelVersion,
@@ -135,6 +142,44 @@ class MetadataSession(Protocol):
 
         Entries of deleted models stay listable by name.
         """
+        ...
+
+    # -- alerts (the states, transitions and deliveries of monitoring's alert rules)
+    def get_alert_state(self, rule: str) -> AlertState | None:
+        """The rule's stored state, or None."""
+        ...
+
+    def list_alert_states(self) -> list[AlertState]:
+        """Every stored rule state, sorted by rule name."""
+        ...
+
+    def save_alert_state(self, state: AlertState, *, expected_revision: int) -> AlertState | None:
+        """Store ``state`` if the stored revision is still ``expected_revision`` (0: no
+        state stored yet); the stored state (its revision one higher), or None when
+        another writer saved first and nothing was written.
+
+        Evaluators running side by side use this to act on each transition once.
+        """
+        ...
+
+    def add_alert_event(self, event: NewAlertEvent) -> AlertEvent:
+        """Append one transition to the alert history."""
+        ...
+
+    def list_alert_events(
+        self, *, rule: str | None = None, model: str | None = None, limit: int = 100
+    ) -> list[AlertEvent]:
+        """Transitions, newest first; optionally of one rule or one model."""
+        ...
+
+    def add_alert_delivery(self, delivery: NewAlertDelivery) -> AlertDelivery:
+        """Append one delivery attempt to the delivery log."""
+        ...
+
+    def list_alert_deliveries(
+        self, *, rule: str | None = None, event_id: int | None = None, limit: int = 100
+    ) -> list[AlertDelivery]:
+        """Delivery attempts, newest first; optionally of one rule or one event."""
         ...
 
 

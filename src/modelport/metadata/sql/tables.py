@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Dialect,
     Double,
@@ -32,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship
 
+from modelport.domain.alerts import AlertDelivery, AlertEvent, AlertState, AlertStatus
 from modelport.domain.entities import (
     AuditEntry,
     ModelVersion,
@@ -279,5 +281,109 @@ class AuditRow(Base):
             target=self.target,
             before=self.before,
             after=self.after,
+            id=self.id,
+        )
+
+
+class AlertStateRow(Base):
+    """The current state of one alert rule. ``model`` is a name, not a foreign key:
+    a rule may watch a model before it is registered, and outlives it."""
+
+    __tablename__ = "alert_states"
+
+    rule: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[float | None] = mapped_column(Double)
+    samples: Mapped[int] = mapped_column(Integer)
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revision: Mapped[int] = mapped_column(Integer)
+
+    def to_domain(self) -> AlertState:
+        """The domain state."""
+        return AlertState(
+            rule=self.rule,
+            model=self.model,
+            status=AlertStatus(self.status),
+            since=self.since,
+            evaluated_at=self.evaluated_at,
+            value=self.value,
+            samples=self.samples,
+            notified_at=self.notified_at,
+            revision=self.revision,
+        )
+
+
+class AlertEventRow(Base):
+    """One transition of an alert rule."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("ix_alert_events_rule_id", "rule", "id"),
+        Index("ix_alert_events_model_id", "model", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Double)
+    samples: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonText)
+
+    def to_domain(self) -> AlertEvent:
+        """The domain event."""
+        return AlertEvent(
+            rule=self.rule,
+            model=self.model,
+            time=self.time,
+            from_status=AlertStatus(self.from_status),
+            to_status=AlertStatus(self.to_status),
+            value=self.value,
+            samples=self.samples,
+            message=self.message,
+            details=self.details,
+            id=self.id,
+        )
+
+
+class AlertDeliveryRow(Base):
+    """One attempt to deliver an alert event through one action."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_rule_id", "rule", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_events.id", ondelete="CASCADE"), index=True
+    )
+    rule: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Double)
+
+    def to_domain(self) -> AlertDelivery:
+        """The domain delivery attempt."""
+        return AlertDelivery(
+            event_id=self.event_id,
+            rule=self.rule,
+            time=self.time,
+            action=self.action,
+            target=self.target,
+            attempt=self.attempt,
+            ok=self.ok,
+            code=self.code,
+            error=self.error,
+            duration_s=self.duration_s,
             id=self.id,
         )

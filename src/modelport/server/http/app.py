@@ -18,7 +18,7 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import feedback, mlflow, monitoring, rest, triton, v2
+from modelport.server.http import alerts, feedback, mlflow, monitoring, rest, triton, v2
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -47,6 +47,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/version", GET, mlflow.Version),
     ("/api/models", GET, rest.ApiModels),
     ("/api/models/{name}", GET, rest.ApiModel),
+    ("/api/monitoring/{model}/alerts", GET, alerts.ApiAlerts),
     ("/api/openapi.json", GET, rest.OpenApi),
     ("/api/monitoring/{model}/drift", GET, monitoring.ApiDrift),
     ("/metrics", GET, rest.Metrics),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +47,8 @@ class ServerContext:
     live_gauges: LiveGauges | None = None  # worker 0 computes the live performance gauges
     prediction_log: PredictionLogWriter | None = None
     log_maintenance: LogMaintenance | None = None
+    # (model, limit) -> the alert history document; None when the server keeps none.
+    alerts: Callable[[str, int], dict[str, Any]] | None = None
 
     def deadline(self, started: float, client_timeout_s: float | None) -> float:
         """The request's deadline on ``time.monotonic``: the server's timeout, shortened

@@ -515,6 +515,21 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/monitoring/{model}/alerts": {
+            "get": {
+                "summary": "A model's alert rules, their states, transitions and deliveries",
+                "parameters": [
+                    _param("model"),
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {"200": _json(_ref("AlertsResponse"), "alerts"), **_errors(400, 501)},
+            }
+        },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         "/metrics": {
             "get": {
@@ -536,6 +551,7 @@ def _schemas() -> dict[str, Any]:
         rest_schemas.ModelsResponse,
         rest_schemas.ModelDetail,
         rest_schemas.DriftResponse,
+        rest_schemas.AlertsResponse,
     ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

@@ -117,3 +117,70 @@ class DriftResponse(BaseModel):
     columns: list[ColumnDriftInfo]
     untested: list[str] = Field(description="Reference columns the log does not hold.")
     notes: list[str]
+
+
+class AlertStateBody(BaseModel):
+    """A rule's state as of its latest evaluation."""
+
+    rule: str
+    model: str
+    status: Literal["inactive", "pending", "firing", "resolved"]
+    since: str = Field(description="When it entered this status (ISO 8601, UTC).")
+    evaluated_at: str
+    value: float | None = Field(description="The signal's value (null: nothing to judge).")
+    samples: int = Field(description="Rows behind the value.")
+    notified_at: str | None = Field(description="When its actions last ran.")
+
+
+class AlertRuleBody(BaseModel):
+    """A rule with its state (null: never evaluated)."""
+
+    name: str
+    model: str = Field(description="The model reference the rule watches.")
+    configured: bool = Field(description="False for a stored state whose rule was removed.")
+    signal: str | None = None
+    feature: str | None = None
+    comparison: str | None = None
+    threshold: float | None = None
+    window: str | None = None
+    state: AlertStateBody | None
+
+
+class AlertEventBody(BaseModel):
+    """One change of a rule's status."""
+
+    id: int
+    rule: str
+    model: str
+    time: str
+    from_: str = Field(alias="from")
+    to: str
+    value: float | None
+    samples: int
+    message: str
+    details: dict[str, Any]
+
+
+class AlertDeliveryBody(BaseModel):
+    """One attempt of one action (a webhook call, a command run, a retraining hand-off)."""
+
+    id: int
+    event_id: int
+    rule: str
+    time: str
+    action: Literal["webhook", "command", "retrain"]
+    target: str = Field(description="The URL (without credentials or query) or program.")
+    attempt: int
+    ok: bool
+    code: int | None = Field(description="HTTP status or exit code.")
+    error: str | None
+    duration_s: float
+
+
+class AlertsResponse(BaseModel):
+    """A model's alert rules, newest transitions and delivery attempts first."""
+
+    model: str | None
+    rules: list[AlertRuleBody]
+    events: list[AlertEventBody]
+    deliveries: list[AlertDeliveryBody]
