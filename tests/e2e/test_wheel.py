@@ -24,6 +24,7 @@ def test_wheel_ships_migrations_and_type_marker(tmp_path: Path) -> None:
         "modelport/metadata/migrations/env.py",
         "modelport/metadata/migrations/script.py.mako",
         "modelport/metadata/migrations/versions/0001_initial.py",
+        "modelport/monitoring/report/templates/report.html.j2",
     ):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)

@@ -16,7 +16,7 @@ from modelport.errors import MissingStatisticsError
 
 @click.group()
 def monitor() -> None:
-    """Monitoring over the prediction log: drift, live performance, alert rules."""
+    """Monitoring over the prediction log: drift, live performance, alert rules, reports."""
 
 
 @monitor.command("drift")
@@ -110,8 +110,10 @@ def _attach() -> None:
     # The other monitor commands live in modules of their own.
     from modelport.cli.monitor_alerts import register
     from modelport.cli.monitor_performance import performance
+    from modelport.cli.monitor_report import report
 
     monitor.add_command(performance)
+    monitor.add_command(report)
     register(monitor)
 
 
