@@ -22,14 +22,12 @@ does not hold are listed as ``untested``. Directories whose name starts with ``_
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import duckdb
-import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
@@ -50,12 +48,7 @@ from modelport.monitoring.drift.report import (
 )
 from modelport.monitoring.drift.selection import ColumnOptions, check_options, choose
 from modelport.monitoring.prediction_log.records import INPUT_PREFIX, OUTPUT_PREFIX
-from modelport.monitoring.prediction_log.segments import (
-    SUFFIX,
-    check_part,
-    list_segments,
-    open_root,
-)
+from modelport.monitoring.prediction_log.segments import prediction_files
 from modelport.package.stats import value_key
 
 SAMPLE_ROWS = 20_000  # raw values kept for KS and Wasserstein (a window this size is exact)
@@ -149,7 +142,7 @@ def drift_over_log(
     references = reference_columns(stats)
     options = dict(options or {})
     check_options(options, references)
-    fs, files = _segments(log_uri, model, version)
+    fs, files = prediction_files(log_uri, model, version, since, until)
     empty = WindowDrift(model, version, since, until, rows=0, report=DriftReport((), drift_share))
     if not files:
         return empty
@@ -334,22 +327,6 @@ def _empty(values: Current) -> bool:
     if isinstance(values, CategoryCounts):
         return sum(values.counts.values()) == 0
     return len(values) == 0
-
-
-def _segments(log_uri: str, model: str, version: str | None) -> tuple[Any, list[str]]:
-    """The log's prediction segments of ``model`` (``_labels`` and other ``_`` dirs left out)."""
-    fs: fsspec.AbstractFileSystem
-    fs, root = open_root(log_uri)
-    check_part("model", model)
-    if version is not None:
-        check_part("version", version)
-    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-    files = [
-        path
-        for path in list_segments(fs, pattern)
-        if not posixpath.basename(posixpath.dirname(posixpath.dirname(path))).startswith("_")
-    ]
-    return fs, files
 
 
 def _where(since: datetime | None, until: datetime | None, has_status: bool) -> str:

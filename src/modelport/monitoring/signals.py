@@ -10,9 +10,8 @@ rows (predictions), which is what a model's traffic and ``min_samples`` are abou
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -20,10 +19,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring.prediction_log.segments import (
-    SUFFIX,
-    check_part,
-    list_segments,
     open_root,
+    prediction_files,
 )
 
 _SQL = """
@@ -91,7 +88,7 @@ def serving_signals(
             raise InvalidArgumentError(
                 f"window bound {bound} has no timezone: give a timezone-aware time"
             )
-    files = window_segments(log_uri, model, version=version, since=since, until=until)
+    _, files = prediction_files(log_uri, model, version, since, until)
     empty = ServingSignals(model, version, since, until, 0, 0, 0, None, None)
     if not files:
         return empty
@@ -108,41 +105,3 @@ def serving_signals(
         return empty
     rows, requests, errors, p50, p99 = row
     return ServingSignals(model, version, since, until, rows, requests, errors, p50, p99)
-
-
-def window_segments(
-    log_uri: str,
-    model: str,
-    *,
-    since: datetime,
-    until: datetime,
-    version: str | None = None,
-) -> list[str]:
-    """Segment files of ``model`` whose day directory overlaps ``[since, until)``.
-
-    Directories starting with ``_`` (such as the labels' ``_labels``) are not versions.
-    """
-    fs, root = open_root(log_uri)
-    check_part("model", model)
-    if version is not None:
-        check_part("version", version)
-    days = {day.isoformat() for day in _days(since, until)}
-    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-    return [
-        path
-        for path in list_segments(fs, pattern)
-        if _day_of(path) in days and not _version_of(path).startswith("_")
-    ]
-
-
-def _days(since: datetime, until: datetime) -> list[date]:
-    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def _day_of(path: str) -> str:
-    return posixpath.basename(posixpath.dirname(path))
-
-
-def _version_of(path: str) -> str:
-    return posixpath.basename(posixpath.dirname(posixpath.dirname(path)))

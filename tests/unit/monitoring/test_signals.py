@@ -12,7 +12,8 @@ import pytest
 
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
-from modelport.monitoring.signals import serving_signals, window_segments
+from modelport.monitoring.prediction_log.segments import prediction_files
+from modelport.monitoring.signals import serving_signals
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,7 +76,7 @@ def test_filters_by_version_and_ignores_labels(tmp_path: Path) -> None:
     every = serving_signals(str(tmp_path), "churn", since=T0, until=until)
     second = serving_signals(str(tmp_path), "churn", since=T0, until=until, version="2")
     assert (every.rows, second.rows) == (6, 3)
-    files = window_segments(str(tmp_path), "churn", since=T0, until=until)
+    _, files = prediction_files(str(tmp_path), "churn", since=T0, until=until)
     assert files and all("_labels" not in path for path in files)
 
 

@@ -8,23 +8,17 @@ a segment read as NULL (``union_by_name``).
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 
 import duckdb
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelport.monitoring.feedback.store import SCHEMA, label_files
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
 from modelport.monitoring.prediction_log.segments import (
-    SUFFIX,
-    check_part,
-    is_prediction_segment,
-    list_segments,
-    open_root,
+    prediction_files,
 )
 
 # The latest label per key: arg_max over (time, seq) keeps one row per key without a
@@ -37,41 +31,6 @@ SELECT key_kind, key,
        max(time) AS time
 FROM labels GROUP BY key_kind, key
 """
-
-
-def prediction_files(
-    uri: str,
-    model: str,
-    version: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[fsspec.AbstractFileSystem, list[str]]:
-    """The prediction segments of ``model`` whose day can hold rows in the window."""
-    fs, root = open_root(uri)
-    check_part("model", model)
-    if version is not None:
-        check_part("version", version)
-    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-    first = since.date() if since is not None else None
-    last = until.date() if until is not None else None
-    files = []
-    for path in list_segments(fs, pattern):
-        if not is_prediction_segment(path):
-            continue
-        day = _day_of(path)
-        if day is not None and (
-            (first is not None and day < first) or (last is not None and day > last)
-        ):
-            continue  # whole days outside the window: not even opened
-        files.append(path)
-    return fs, files
-
-
-def _day_of(path: str) -> date | None:
-    try:
-        return date.fromisoformat(posixpath.basename(posixpath.dirname(path)))
-    except ValueError:
-        return None
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from datetime import datetime
 
 import duckdb
@@ -10,13 +9,7 @@ import pyarrow as pa
 from fsspec.implementations.local import LocalFileSystem
 
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
-from modelport.monitoring.prediction_log.segments import (
-    SUFFIX,
-    check_part,
-    is_prediction_segment,
-    list_segments,
-    open_root,
-)
+from modelport.monitoring.prediction_log.segments import prediction_files
 
 _SQL = """
 SELECT * FROM read_parquet(?, union_by_name = true)
@@ -52,12 +45,7 @@ def query(
     feature missing from a segment reads as NULL. ``since`` and ``until`` must be
     timezone-aware. ``last`` keeps only the newest rows (still oldest first).
     """
-    fs, root = open_root(uri)
-    check_part("model", model)
-    if version is not None:
-        check_part("version", version)
-    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-    files = [path for path in list_segments(fs, pattern) if is_prediction_segment(path)]
+    fs, files = prediction_files(uri, model, version, since, until)
     if not files:
         return BASE_SCHEMA.empty_table()
     connection = duckdb.connect()

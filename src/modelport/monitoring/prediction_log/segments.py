@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import posixpath
-from datetime import date
+from datetime import UTC, date, datetime
 
 import fsspec
 import pyarrow as pa
@@ -83,6 +83,43 @@ def list_segments(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
 
 
 def is_prediction_segment(path: str) -> bool:
-    """Whether a segment path (``.../<model>/<version>/<day>/<file>``) holds predictions,
-    not labels."""
-    return posixpath.basename(posixpath.dirname(posixpath.dirname(str(path)))) != LABELS_DIR
+    """Whether a segment path (``.../<model>/<version>/<day>/<file>``) holds predictions:
+    directories starting with ``_`` (the labels' ``_labels``) are not versions."""
+    return not posixpath.basename(posixpath.dirname(posixpath.dirname(str(path)))).startswith("_")
+
+
+def prediction_files(
+    uri: str,
+    model: str,
+    version: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[fsspec.AbstractFileSystem, list[str]]:
+    """The prediction segments of ``model`` (one version or all) whose UTC day can hold
+    rows of ``[since, until)``: a writer puts each row in the directory of its day, so
+    whole days outside the window are not even opened."""
+    fs, root = open_root(uri)
+    check_part("model", model)
+    if version is not None:
+        check_part("version", version)
+    pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
+    first = since.astimezone(UTC).date() if since is not None else None
+    last = until.astimezone(UTC).date() if until is not None else None
+    files = []
+    for path in list_segments(fs, pattern):
+        if not is_prediction_segment(path):
+            continue
+        day = _day_of(path)
+        if day is not None and (
+            (first is not None and day < first) or (last is not None and day > last)
+        ):
+            continue
+        files.append(path)
+    return fs, files
+
+
+def _day_of(path: str) -> date | None:
+    try:
+        return date.fromisoformat(posixpath.basename(posixpath.dirname(path)))
+    except ValueError:
+        return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import posixpath
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +19,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from modelport.monitoring.drift.reference import OTHER, ColumnReference
 from modelport.monitoring.drift_window import log_column
-from modelport.monitoring.prediction_log.segments import (
-    SUFFIX,
-    check_part,
-    list_segments,
-    open_root,
-)
+from modelport.monitoring.prediction_log.segments import prediction_files
 from modelport.monitoring.report.model import Bucket, Histogram, Serving, Window
 from modelport.package.stats import value_key
 
@@ -71,17 +65,7 @@ class LogScan:
         """The segments whose day directory overlaps ``window`` (a writer puts each row
         in the directory of its UTC day), ``_labels`` and other ``_`` directories left
         out: they are not versions."""
-        fs, root = open_root(uri)
-        check_part("model", model)
-        if version is not None:
-            check_part("version", version)
-        pattern = posixpath.join(root, model, version or "*", "*", "*" + SUFFIX)
-        days = _days(window)
-        files = [
-            path
-            for path in list_segments(fs, pattern)
-            if _day_of(path) in days and not _version_of(path).startswith(_RESERVED_PREFIX)
-        ]
+        fs, files = prediction_files(uri, model, version, window.since, window.until)
         if isinstance(fs, LocalFileSystem):
             return cls(tuple(files), None)
         return cls(tuple(fs.unstrip_protocol(f) for f in files), fs)
@@ -95,20 +79,6 @@ class LogScan:
             yield connection
         finally:
             connection.close()
-
-
-def _days(window: Window) -> set[str]:
-    first = window.since.astimezone(UTC).date()
-    last = window.until.astimezone(UTC).date()
-    return {(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)}
-
-
-def _day_of(path: str) -> str:
-    return posixpath.basename(posixpath.dirname(path))
-
-
-def _version_of(path: str) -> str:
-    return posixpath.basename(posixpath.dirname(posixpath.dirname(path)))
 
 
 def serving_summary(scan: LogScan, window: Window) -> Serving:
