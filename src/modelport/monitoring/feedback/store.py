@@ -43,7 +43,6 @@ from modelport.monitoring.prediction_log.segments import (
 )
 
 PREDICTION_ID = "prediction_id"
-ID_PREFIX = "id_"  # how the prediction log names an id column (contract: id_<name>)
 
 SCHEMA = pa.schema(
     [
