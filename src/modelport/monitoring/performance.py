@@ -30,8 +30,8 @@ import pyarrow as pa
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring import scores
 from modelport.monitoring.feedback.logdb import columns_of, log_database, quoted
-from modelport.monitoring.feedback.store import ID_PREFIX, PREDICTION_ID, check_key_kind
-from modelport.monitoring.prediction_log.records import OUTPUT_PREFIX
+from modelport.monitoring.feedback.store import PREDICTION_ID, check_key_kind
+from modelport.monitoring.prediction_log.records import ID_PREFIX, OUTPUT_PREFIX
 
 Task = Literal["classification", "regression"]
 PREDICTIONS = OUTPUT_PREFIX + "predictions"

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelport.monitoring.feedback.logdb import columns_of, log_database, quoted
-from modelport.monitoring.feedback.store import ID_PREFIX, PREDICTION_ID, check_key_kind
+from modelport.monitoring.feedback.store import PREDICTION_ID, check_key_kind
+from modelport.monitoring.prediction_log.records import ID_PREFIX
 
 _KEPT = ("prediction_id", "time", "version")
 _PREFIXES = ("in_", "id_", "out_")

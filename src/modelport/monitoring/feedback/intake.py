@@ -17,13 +17,13 @@ import pyarrow as pa
 
 from modelport.monitoring.feedback.logdb import columns_of, log_database, quoted
 from modelport.monitoring.feedback.store import (
-    ID_PREFIX,
     PREDICTION_ID,
     SCHEMA,
     Label,
     check_key_kind,
     write_labels,
 )
+from modelport.monitoring.prediction_log.records import ID_PREFIX
 
 LABEL_COLUMNS = ("key_kind", "key", "label", "label_value", "label_type")
 _SAMPLE = 20  # unknown keys listed in a result: enough to spot a wrong id column
