@@ -158,7 +158,7 @@ def test_a_crashing_worker_is_replaced_and_the_other_keeps_answering(isolated_ho
         with pytest.raises(httpx.HTTPError):  # the worker dies mid-request
             httpx.post(f"{server.url}/v2/models/fragile/infer", json=crash, timeout=10)
         ok = 0
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # 50 answers in a row, on a loaded machine too
         while time.monotonic() < deadline and ok < 50:
             try:  # fresh connections: they land on any worker, old or new
                 status = httpx.post(f"{server.url}/v2/models/fragile/infer", json=ROW).status_code
