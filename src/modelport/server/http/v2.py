@@ -165,11 +165,10 @@ class Infer(InferenceEndpoint):
             outputs=_encoded(request, result),
             parameters=parameters,
         )
-        warned = headers
         if json_length is None:
-            return Reply(200, payload, headers=warned), result
+            return Reply(200, payload, headers=headers), result
         length = str(json_length).encode()
-        headers = ((b"inference-header-content-length", length), *warned)
+        headers = ((b"inference-header-content-length", length), *headers)
         return Reply(200, payload, OCTET_STREAM, headers), result
 
 
