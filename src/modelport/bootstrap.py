@@ -5,6 +5,7 @@ This is the only module that chooses concrete back ends (SQL, fsspec, memory).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,6 +189,7 @@ def build_server_app(
             else None
         ),
         alerts=alerts,
+        registry=_built_once(lambda: build_registry(settings)),
     )
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
@@ -206,6 +208,20 @@ def build_server_app(
             windows=live.windows,
         )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def _built_once(build: Callable[[], RegistryService]) -> Callable[[], RegistryService]:
+    """``build``'s result, made at the first call (from any thread) and kept."""
+    lock = threading.Lock()
+    built: list[RegistryService] = []
+
+    def get() -> RegistryService:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get
 
 
 def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarget:

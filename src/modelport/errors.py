@@ -18,11 +18,14 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     ├── NotFoundError
     │   ├── ModelNotFoundError
     │   ├── VersionNotFoundError
-    │   └── AliasNotFoundError
+    │   ├── AliasNotFoundError
+    │   └── DeploymentNotFoundError     no deployment has this name
     ├── ConflictError
     │   ├── AliasInUseError             a version still has aliases or stages pointing at it
     │   ├── MissingSignatureError       production refuses a version without a signature
-    │   └── PackageExistsError          a package would overwrite a non-empty directory
+    │   ├── PackageExistsError          a package would overwrite a non-empty directory
+    │   ├── StaleDeploymentError        a deployment changed since the caller read it
+    │   └── GateFailedError             a promotion gate refused the version
     ├── UnknownFlavorError              no flavor handles this object, file or name
     ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
     ├── UnavailableError                the server cannot serve this now; retry later
@@ -179,6 +182,19 @@ class AliasNotFoundError(NotFoundError):
     code = "ALIAS_NOT_FOUND"
 
 
+class DeploymentNotFoundError(NotFoundError):
+    """No deployment has this name."""
+
+    code = "DEPLOYMENT_NOT_FOUND"
+
+    def __init__(self, message: str, *, deployment: str) -> None:
+        super().__init__(message)
+        self.deployment = deployment
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "deployment": self.deployment}
+
+
 class ConflictError(ModelportError):
     """The request conflicts with what is stored."""
 
@@ -212,6 +228,41 @@ class PackageExistsError(ConflictError):
     """Saving a package would overwrite a directory that is not empty."""
 
     code = "PACKAGE_EXISTS"
+
+
+class StaleDeploymentError(ConflictError):
+    """A deployment changed (its revision moved) between the caller reading it and writing
+    it back: read it again and retry."""
+
+    code = "STALE_DEPLOYMENT"
+
+    def __init__(self, message: str, *, deployment: str, expected: int, found: int) -> None:
+        super().__init__(message)
+        self.deployment = deployment
+        self.expected = expected
+        self.found = found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "deployment": self.deployment,
+            "expected_revision": self.expected,
+            "revision": self.found,
+        }
+
+
+class GateFailedError(ConflictError):
+    """A promotion gate refused the version; ``report`` holds every gate with its numbers
+    (``domain.gates.GateReport.to_dict()``)."""
+
+    code = "GATE_FAILED"
+
+    def __init__(self, message: str, *, model: str, version: int, report: dict[str, Any]) -> None:
+        super().__init__(message, model=model, version=version)
+        self.report = report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "report": self.report}
 
 
 class UnknownFlavorError(ModelportError):

@@ -7,17 +7,25 @@ of them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from modelport.artifacts.store import ArtifactStore
-from modelport.domain.entities import NewAuditEntry
+from modelport.domain.entities import ModelVersion, NewAuditEntry
+from modelport.domain.gates import GateReport, PromotionGates
+from modelport.errors import GateFailedError
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.metadata.store import MetadataSession, MetadataStore
 
 Clock = Callable[[], datetime]
+EventListener = Callable[[str, Mapping[str, Any]], None]
+"""Hears each registry event (``model_version.created``, ``deployment.changed``, ...) with
+its JSON-ready payload, after the change committed (the webhooks)."""
+
+logger = logging.getLogger("modelport.registry")
 
 
 def utc_now() -> datetime:
@@ -34,6 +42,8 @@ class RegistryContext:
     catalog: FlavorCatalog
     actor: str
     clock: Clock = utc_now
+    on_event: EventListener | None = None
+    gates: PromotionGates | None = None
 
     def audit(
         self,
@@ -59,3 +69,32 @@ class RegistryContext:
                 after=after,
             )
         )
+
+    def emit(self, event: str, payload: Mapping[str, Any]) -> None:
+        """Tell the listener of a change that has committed; a listener that fails is
+        logged, never undoes or fails the change."""
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event, payload)
+        except Exception:
+            logger.exception("the listener of registry event %s failed", event)
+
+    def check_gates(
+        self, candidate: ModelVersion, target: str, *, skip_reason: str | None = None
+    ) -> GateReport | None:
+        """Run the gates that guard ``target`` for ``candidate``; raise ``GateFailedError``
+        when one fails or cannot be evaluated. None when no gate guards the target or the
+        caller skips them (``skip_reason``, which the caller records in its audit entry)."""
+        if self.gates is None or skip_reason is not None or not self.gates.guards(target):
+            return None
+        report = self.gates.check(candidate, target)
+        if not report.passed:
+            raise GateFailedError(
+                f"{candidate.name}/{candidate.version} is refused for {target}: "
+                f"{report.describe()} (to promote anyway, skip the gates with a reason)",
+                model=candidate.name,
+                version=candidate.version,
+                report=report.to_dict(),
+            )
+        return report

@@ -24,6 +24,7 @@ from modelport.monitoring.live_gauges import LiveGauges
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.maintenance import LogMaintenance
+from modelport.registry.service import RegistryService
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
 from modelport.server.http.v2_codec import V2Limits
@@ -49,6 +50,9 @@ class ServerContext:
     log_maintenance: LogMaintenance | None = None
     # (model, limit) -> the alert history document; None when the server keeps none.
     alerts: Callable[[str, int], dict[str, Any]] | None = None
+    # The registry for the REST routes that read or change it (deployments), built at
+    # their first request and shared after; call it in a thread (it opens the database).
+    registry: Callable[[], RegistryService] | None = None
 
     def deadline(self, started: float, client_timeout_s: float | None) -> float:
         """The request's deadline on ``time.monotonic``: the server's timeout, shortened
