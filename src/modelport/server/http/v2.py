@@ -36,8 +36,8 @@ from modelport.server.http.endpoint import (
     Endpoint,
     InferenceEndpoint,
     Reply,
+    answer_headers,
     prediction_ids,
-    warning_headers,
 )
 from modelport.server.http.v2_codec import (
     V2Limits,
@@ -150,16 +150,18 @@ class Infer(InferenceEndpoint):
                 PROTOCOL,
                 received,
                 _model_params(request.parameters),
+                scope["headers"],
             )
             result = await target.infer(inference)
-        headers: Headers = warning_headers(result.warnings) if result.warnings else ()
+        headers: Headers = answer_headers(result)
         parameters = None
         if context.prediction_log is not None:
             ids = prediction_ids(inference.request_id, result.rows)
             parameters = {PREDICTION_IDS_PARAMETER: ids}
             headers = ((PREDICTION_IDS_HEADER, ids.encode()), *headers)
         payload, json_length = encode_response(
-            model_name=result.model,
+            # A deployment answers under its own name, with the version of the arm that answered.
+            model_name=result.deployment or result.model,
             model_version=result.version_label or None,
             request_id=request.id,
             outputs=_encoded(request, result),
