@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from modelport.domain.deployments import Arm, Deployment
+from modelport.domain.refs import ModelRef
 from modelport.errors import DeploymentNotFoundError
 from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
@@ -42,7 +43,7 @@ VersionKey = tuple[str, int]
 def arm_source(model: str) -> ModelSource:
     """The source an arm's version is loaded from: the registry model it belongs to
     (served versions are named after their model: their log rows and metrics too)."""
-    return ModelSource(name=model, ref=model)
+    return ModelSource(name=model, ref=str(ModelRef(model)))
 
 
 class DeploymentFollower:

@@ -98,19 +98,16 @@ class ShadowQueue:
         finally:
             arm.version.release()
             self._slots.release()
+            self._queue.task_done()
 
     async def close(self) -> None:
-        """Stop taking copies, let the ones being sent finish, drop the queued ones."""
+        """Stop taking copies and send the queued ones (each ends by its deadline)."""
         self._closed = True
+        await self._queue.join()
         if self._drainer is not None:
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
-        while not self._queue.empty():
-            arm, _ = self._queue.get_nowait()
-            arm.version.release()
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
 
 
 def _copy(request: InferenceRequest) -> InferenceRequest:
