@@ -134,7 +134,7 @@ def test_a_deployment_is_served_and_followed_as_it_changes(settings: Settings) -
             seen = Counter([answered_by(await infer(runtime)) for _ in range(100)])
             assert seen == {("champion", 1): 50, ("canary", 2): 50}
 
-            deployments.change(lambda d: promoted(d))
+            deployments.change(promoted)
             await runtime.refresh()
             assert {answered_by(await infer(runtime)) for _ in range(20)} == {("champion", 2)}
             await asyncio.sleep(0.1)  # the retired version finishes its (no) requests
@@ -142,7 +142,7 @@ def test_a_deployment_is_served_and_followed_as_it_changes(settings: Settings) -
             assert set(route.arms) == {("churn", 2)}
             assert not route.retiring
 
-            deployments.change(lambda d: rolled_back(d))
+            deployments.change(rolled_back)
             await runtime.refresh()
             assert {answered_by(await infer(runtime)) for _ in range(20)} == {("champion", 1)}
         finally:
@@ -157,10 +157,10 @@ def test_no_request_fails_while_the_deployment_changes_under_load(settings: Sett
         lambda d: with_canary(d, "churn", 2, 10),
         lambda d: with_weight(d, "canary", 50),
         lambda d: with_shadow(d, "churn", 3, 1.0),
-        lambda d: promoted(d),
-        lambda d: rolled_back(d),
+        promoted,
+        rolled_back,
         lambda d: with_canary(d, "churn", 3, 30),
-        lambda d: promoted(d),
+        promoted,
     ]
 
     async def scenario() -> Counter[tuple[str | None, int | None]]:
