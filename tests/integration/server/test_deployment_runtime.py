@@ -36,9 +36,9 @@ from modelport.serving.binding import NamedInputs, Tensor
 from modelport.serving.loader import ModelLoader
 from modelport.serving.route import Lag
 from modelport.serving.runtime import ModelRuntime
-from modelport.serving.served import ServeOptions
+from modelport.serving.served import ServedModel, ServeOptions
 from modelport.serving.sources import ModelSource
-from modelport.serving.target import InferenceRequest, InferenceResult
+from modelport.serving.target import ArmLabel, InferenceRequest, InferenceResult, InferenceTarget
 from testing_models import EchoModel
 
 # Version n predicts 100 * n + the row's sum: the answer says which version gave it.
@@ -247,12 +247,7 @@ def test_a_shadow_gets_copies_and_the_caller_only_the_live_answer(
     deployments = Deployments(with_shadow(new_deployment("churn", "churn", 1), "churn", 2, 1.0))
     seen: list[tuple[str, str | None]] = []
 
-    def wrap_arm(served: object, label: object) -> object:
-        from modelport.serving.served import ServedModel
-        from modelport.serving.target import ArmLabel
-
-        assert isinstance(served, ServedModel) and isinstance(label, ArmLabel)
-
+    def wrap_arm(served: ServedModel, label: ArmLabel) -> InferenceTarget:
         class Seen:
             async def infer(self, request: InferenceRequest) -> InferenceResult:
                 result = await served.infer(request)
