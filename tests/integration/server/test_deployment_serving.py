@@ -120,6 +120,12 @@ def test_a_bare_name_serves_the_deployment_and_follows_it(
         assert metric(client, "modelport_arm_requests_total", deployment="web", arm="canary") > 0
         state = client.get("/api/models").json()["models"][0]
         assert state["name"] == "web" and state["stale"] is None
+        assert state["source"] == "deployment web"
+        deployment = state["deployment"]
+        assert (deployment["name"], deployment["revision"]) == ("web", 4)
+        assert [(a["name"], a["version"]) for a in deployment["arms"]] == [("champion", 1)]
+        metadata = client.get("/v2/models/web").json()
+        assert metadata["name"] == "web" and metadata["versions"] == ["1"]
 
 
 def test_sticky_callers_keep_their_arm(settings: Settings, tmp_path: Path) -> None:

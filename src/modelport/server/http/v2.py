@@ -108,7 +108,8 @@ class ModelMetadata(Endpoint):
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
         served = self.context.runtime.get(params["name"], params.get("version"))
-        return Reply.json(served.metadata())
+        # Under the name asked for: a deployment's arms are versions of their own model.
+        return Reply.json({**served.metadata(), "name": params["name"]})
 
 
 class ModelReady(Endpoint):
@@ -116,8 +117,8 @@ class ModelReady(Endpoint):
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
-        served = self.context.runtime.get(params["name"], params.get("version"))
-        return Reply.json({"name": served.name, "ready": True})
+        self.context.runtime.get(params["name"], params.get("version"))
+        return Reply.json({"name": params["name"], "ready": True})
 
 
 class Infer(InferenceEndpoint):
