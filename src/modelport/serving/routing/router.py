@@ -94,7 +94,19 @@ class DeploymentRouter:
             for shadow, sampler in self._shadows:
                 if sampler.take():
                     self._queue.offer(shadow, request)
-        return dataclasses.replace(result, arm=arm.name, deployment=self.deployment)
+        # Built directly: dataclasses.replace costs three times as much on this path.
+        return InferenceResult(
+            result.outputs,
+            result.model,
+            result.version,
+            result.rows,
+            result.interface,
+            result.inputs,
+            result.warnings,
+            result.ids,
+            arm.name,
+            self.deployment,
+        )
 
     def for_version(self, label: str) -> DeploymentRouter | None:
         """A router answering only with the live arm serving version ``label`` (a client
