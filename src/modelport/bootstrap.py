@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelport.server.http.app import ServerApp
     from modelport.serving.served import ServedModel
     from modelport.serving.target import InferenceTarget
+    from modelport.webhooks.dispatcher import WebhookDispatcher
 
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
@@ -85,7 +86,18 @@ def build_registry(settings: Settings) -> RegistryService:
         default_catalog(),
         actor=settings.actor,
         version_check=settings.version_check,
+        on_event=build_webhooks(settings),
     )
+
+
+def build_webhooks(settings: Settings) -> WebhookDispatcher | None:
+    """The dispatcher posting registry events to ``[webhooks.NAME]``, or None without any
+    (the registry's ``close`` delivers what it still has queued)."""
+    if not settings.webhooks:
+        return None
+    from modelport.webhooks.dispatcher import WebhookDispatcher
+
+    return WebhookDispatcher(settings.webhooks)
 
 
 def build_server_app(
