@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -75,3 +77,34 @@ def test_the_envelope_is_the_signed_bytes() -> None:
 
 def test_logged_urls_hide_credentials_and_queries() -> None:
     assert redacted("https://user:pw@hooks.example.com/x?token=t") == "https://hooks.example.com/x"
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
+
+
+def test_the_documented_config_is_valid(tmp_path: Path) -> None:
+    hooks = settings_from(tmp_path, doc_blocks("toml")[0]).webhooks
+    assert hooks["ci"].events == ["model_version.created", "model_version_alias.created"]
+    assert hooks["audit"].events == list(REGISTRY_EVENTS)
+
+
+def test_the_documented_body_and_signature_check_match_what_is_sent() -> None:
+    documented = json.loads(doc_blocks("json")[0])
+    sent = Envelope(documented["event"], documented["payload"]).document()
+    assert list(sent) == list(documented)
+    namespace: dict[str, Any] = {}
+    exec(doc_blocks("python")[0], namespace)  # the receiver's snippet, as documented
+    body = Envelope("model_version.created", {"name": "churn"}).body()
+    check = namespace["is_from_modelport"]
+    assert check(body, signature("key", body), "key")
+    assert not check(body, signature("other", body), "key")
+    assert not check(body + b" ", signature("key", body), "key")
+
+
+def test_every_event_is_documented() -> None:
+    text = DOCS.read_text()
+    assert all(f"| `{event}` |" in text for event in REGISTRY_EVENTS)
