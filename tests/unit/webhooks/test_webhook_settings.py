@@ -108,3 +108,10 @@ def test_the_documented_body_and_signature_check_match_what_is_sent() -> None:
 def test_every_event_is_documented() -> None:
     text = DOCS.read_text()
     assert all(f"| `{event}` |" in text for event in REGISTRY_EVENTS)
+
+
+def test_webhook_settings_survive_a_json_round_trip(tmp_path: Path) -> None:
+    # Server workers receive the settings as JSON, and write to the registry (REST).
+    settings = settings_from(tmp_path, doc_blocks("toml")[0])
+    again = Settings.model_validate(settings.model_dump(mode="json"))
+    assert again.webhooks == settings.webhooks
