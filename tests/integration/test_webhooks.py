@@ -62,7 +62,7 @@ def test_registration_alias_and_tag_changes_each_deliver_a_signed_event(
     registry: RegistryService, churn_model: Any, churn_data: Data
 ) -> None:
     with webhook_receiver() as receiver:
-        registry.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
         first = register(registry, churn_model, churn_data)
         second = register(registry, churn_model, churn_data)
         registry.set_alias("churn", "champion", first)
@@ -121,7 +121,7 @@ def test_archiving_the_previous_stage_holder_deletes_its_aliases(
     registry.promote("churn", first, "production")
     registry.set_alias("churn", "champion", first)
     with webhook_receiver() as receiver:
-        registry.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
         registry.promote("churn", second, "production", archive_previous=True)
         registry.close()
         events = events_of(receiver)
@@ -142,7 +142,7 @@ def test_a_refused_receiver_is_retried_with_back_off_and_the_same_id(
     waits: list[float] = []
     with webhook_receiver([500, 503]) as receiver:
         settings = hook(receiver, events=["model_version.created"], backoff=timedelta(seconds=2))
-        registry.on_event = WebhookDispatcher({"ci": settings}, sleep=waits.append)
+        registry.context.on_event = WebhookDispatcher({"ci": settings}, sleep=waits.append)
         register(registry, churn_model, churn_data)
         registry.close()
         documents = [verified(request) for request in receiver.requests]
@@ -158,7 +158,7 @@ def test_a_receiver_gets_only_its_events_and_a_bad_one_is_logged_by_name(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with webhook_receiver() as good, webhook_receiver([404]) as refusing:
-        registry.on_event = WebhookDispatcher(
+        registry.context.on_event = WebhookDispatcher(
             {
                 "aliases": hook(good, events=["model_version_alias.created"]),
                 "refusing": hook(refusing, events=["model_version.created"]),
@@ -181,7 +181,9 @@ def test_a_write_does_not_wait_for_a_slow_receiver(
     version = register(registry, churn_model, churn_data)
     answer = threading.Event()
     with webhook_receiver(hold=answer) as receiver:
-        registry.on_event = WebhookDispatcher({"ci": hook(receiver, timeout=timedelta(hours=1))})
+        registry.context.on_event = WebhookDispatcher(
+            {"ci": hook(receiver, timeout=timedelta(hours=1))}
+        )
         # The receiver answers nothing until told to: were the write waiting for it, this
         # would not return.
         registry.set_alias("churn", "champion", version)
@@ -198,7 +200,7 @@ def test_close_gives_up_on_a_receiver_that_never_answers_in_time(
     answer = threading.Event()
     with webhook_receiver(hold=answer) as receiver:
         dispatcher = WebhookDispatcher({"slow": hook(receiver)}, close_wait_s=0.2)
-        registry.on_event = dispatcher
+        registry.context.on_event = dispatcher
         registry.set_alias("churn", "champion", version)
         with caplog.at_level(logging.ERROR, logger="modelport.webhooks"):
             registry.close()
@@ -283,3 +285,17 @@ def test_webhooks_test_exits_1_when_the_receiver_refuses(
         code, out, _ = run(capsys, "webhooks", "test", "ci")
     assert code == 1
     assert "attempt 1" in out and "HTTP 400" in out and "ci: not delivered" in out
+
+
+def test_a_deployment_change_is_delivered(
+    registry: RegistryService, churn_model: Any, churn_data: Data
+) -> None:
+    version = register(registry, churn_model, churn_data)
+    with webhook_receiver() as receiver:
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.create_deployment("churn", version, reason="first")
+        registry.close()
+        ((event, payload),) = events_of(receiver)
+    assert event == "deployment.changed"
+    assert payload["deployment"] == "churn" and payload["action"] == "deployment.create"
+    assert payload["reason"] == "first" and payload["deleted"] is False
