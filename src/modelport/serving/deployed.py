@@ -63,6 +63,7 @@ class DeploymentFollower:
         registry: Follower,
         on_shadow_drop: Callable[[str, str], None],
         draining: Callable[[], bool],
+        refusal: Callable[[ServedModel | None, ServedModel], str | None] = lambda a, b: None,
     ) -> None:
         self._routes = [route for route in routes if route.source.deployment is not None]
         self._lookup = lookup
@@ -75,6 +76,7 @@ class DeploymentFollower:
         self._registry = registry
         self._on_drop = on_shadow_drop
         self._draining = draining
+        self._refusal = refusal
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -151,7 +153,8 @@ class DeploymentFollower:
             route.swapping = False
         if fresh is None:
             return
-        if self._draining():
+        refused = self._refused(route, deployment, fresh) if kind != "start" else None
+        if self._draining() or refused is not None:
             await asyncio.gather(*(served.retire() for served in fresh.values()))
             return
         for served in fresh.values():
@@ -192,6 +195,29 @@ class DeploymentFollower:
         await asyncio.gather(*(served.retire() for served in loaded.values()))
         (model, version), error = failures[0]
         self._not_loaded(route, deployment, f"{model}/{version}", error, kind)
+        return None
+
+    def _refused(
+        self, route: Route, deployment: Deployment, fresh: dict[VersionKey, ServedModel]
+    ) -> str | None:
+        """Why a new arm version would break the clients of the version serving now
+        (None: none would); the revision is then refused, as a followed alias's swap."""
+        for (model, version), served in fresh.items():
+            why = self._refusal(route.current, served)
+            if why is None:
+                continue
+            reason = f"arm version {model}/{version} would break current clients: {why}"
+            route.refused_revision = deployment.revision
+            self._events.refused(route.source, deployment.champion.version, reason)
+            route.mark_stale(Lag.SWAP_REFUSED, reason, deployment.champion.version)
+            self._events.followed(route)
+            logger.warning(
+                "revision %s of deployment %s is not served: %s. To serve it anyway, set "
+                "serve.models.%s.allow_signature_change = true",
+                deployment.revision, deployment.name, reason, route.source.name,
+                extra={"model": route.source.name},
+            )  # fmt: skip
+            return reason
         return None
 
     def _not_loaded(

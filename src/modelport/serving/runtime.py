@@ -108,6 +108,7 @@ class ModelRuntime:
             registry=self._follower,
             on_shadow_drop=on_shadow_drop or (lambda deployment, arm: None),
             draining=lambda: self._draining,
+            refusal=_refusal,
         )
 
     # ---------------------------------------------------------------- lookups
@@ -366,6 +367,14 @@ class ModelRuntime:
         await asyncio.gather(*(m.retire() for m in models.values()), return_exceptions=True)
         self._pool.shutdown(wait=False)
         self._loader.close()
+
+
+def _refusal(current: ServedModel | None, new: ServedModel) -> str | None:
+    """Why ``new`` may not answer the clients of ``current`` (None: it may)."""
+    change = _change(current, new)
+    if change.breaking and not new.options.allow_signature_change:
+        return change.describe()
+    return None
 
 
 def _change(current: ServedModel | None, new: ServedModel) -> InterfaceChange:

@@ -43,6 +43,7 @@ from testing_models import EchoModel
 
 # Version n predicts 100 * n + the row's sum: the answer says which version gave it.
 OFFSETS = {1: 100.0, 2: 200.0, 3: 300.0}
+WIDER = 4
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                 EchoModel(), "churn", PackageOptions(sample_input=x, flavor_options=config)
             )
             assert registered.version == version
+        wider = PackageOptions(sample_input=np.zeros((4, 4)))  # version 4: takes 4 columns
+        assert registry.register(EchoModel(), "churn", wider).version == WIDER
     return settings
 
 
@@ -217,6 +220,26 @@ def test_a_revision_that_fails_to_load_leaves_the_served_one(settings: Settings)
             assert route.stale is None
             versions = {answered_by(await infer(runtime)) for _ in range(10)}
             assert versions == {("champion", 1), ("canary", 2)}
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_arm_that_would_break_current_clients_is_refused(settings: Settings) -> None:
+    deployments = Deployments(new_deployment("churn", "churn", 1))
+
+    async def scenario() -> None:
+        runtime = runtime_for(settings, deployments)
+        await runtime.start()
+        try:
+            deployments.change(lambda d: with_canary(d, "churn", WIDER, 10))
+            await runtime.refresh()
+            route = runtime.routes()[0]
+            assert route.stale is not None and route.stale.reason is Lag.SWAP_REFUSED
+            assert "churn/4" in route.stale.detail and "[-1, 3] to [-1, 4]" in route.stale.detail
+            assert {answered_by(await infer(runtime)) for _ in range(20)} == {("champion", 1)}
+            assert set(route.arms) == {("churn", 1)}
         finally:
             await runtime.close()
 
