@@ -8,13 +8,13 @@ cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serv
 
 * routing overhead: ``modelport serve forest@production`` (one model) against
   ``modelport serve forest`` serving the deployment ``forest`` with a canary (version 1
-  on 90%, version 2 on 10%), at c=64, alternately (two rounds each, so that the
-  machine's drift hits both alike). Target: the canary's requests/s >= 95% of the single
+  on 90%, version 2 on 10%), at c=64: both servers up, measured in turns (three rounds,
+  so that the machine's drift hits both alike). Target: the canary's requests/s >= 95% of the single
   model's.
 * a shadow's cost to the caller: one server of the deployment ``forest``, its champion
   alone, then with a shadow arm (version 2, every request copied: as slow as the
   champion), toggled live in the registry and followed by the server between runs, at
-  c=8 and c=64. Target: the champion's p99 with the shadow <= 110% of without.
+  c=8 and c=64, three rounds each. Target: the champion's p99 with the shadow <= 110% of without.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 CANARY_WEIGHT = 10.0
 POLL = {"MODELPORT_SERVE__POLL_INTERVAL_S": "0.2"}
-ROUNDS = 2
+ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -98,16 +98,21 @@ def change(act: Callable[[RegistryService], object], server: bench.Server | None
 
 
 def canary_overhead(body: Path, duration: int, workers: int, logs: Path) -> list[Run]:
-    """Single model against the two-arm canary, c=64, alternately."""
+    """Single model against the two-arm canary, c=64: both servers up (the one not
+    measured idles), measured in turns so that the machine's drift hits both alike."""
     runs = []
-    for _ in range(ROUNDS):
+    servers = []
+    try:
         for label, ref in (("single model", "forest@production"), ("two-arm canary", "forest")):
-            server = start(label, ref, workers, logs)
-            try:
-                bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+            servers.append((label, start(label, ref, workers, logs)))
+        for _, server in servers:
+            bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        for _ in range(ROUNDS):
+            for label, server in servers:
                 runs.append(measure(server, label, body, 64, duration))
-            finally:
-                bench.stop_server(server)
+    finally:
+        for _, server in servers:
+            bench.stop_server(server)
     return runs
 
 
