@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from drift_logs import log_table, write_log
 from modelport.artifacts.local import LocalArtifactStore
 from modelport.config import Settings
 from modelport.domain.entities import ModelVersion
@@ -23,7 +25,7 @@ from modelport.registry.service import RegistryService
 from modelport.rollout.gates import GateContext, Gates
 from modelport.rollout.gates_default import build_gates, configured_gates
 from modelport.rollout.gates_holdout import HoldoutMetricGate
-from modelport.rollout.gates_latency import LatencyGate
+from modelport.rollout.gates_latency import LatencyGate, logged_requests
 from modelport.rollout.gates_package import ArtifactGate, SignatureGate
 
 
@@ -210,3 +212,29 @@ def test_the_configured_gates_and_targets(registry: RegistryService) -> None:
         "holdout",
         "latency",
     ]
+
+
+def test_latency_replays_the_requests_logged_for_the_baseline(
+    registry: RegistryService, data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    frame, y = data
+    first = register(registry, LogisticRegression().fit(frame, y), frame)
+    second = register(registry, LogisticRegression(C=0.1).fit(frame, y), frame)
+    log = tmp_path / "predictions"
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    for index, rows in enumerate((1, 3, 8)):
+        part = frame.iloc[index * 10 : index * 10 + rows]
+        table = log_table(part, model="churn", version="1", start=start + timedelta(seconds=index))
+        write_log(log, table, model="churn", version="1")
+    gates = GateContext(registry, Settings(), log_uri=str(log))
+
+    replayed = LatencyGate(60_000.0, repeats=12, replay="log").evaluate(second, first, gates)
+    assert replayed.outcome is GateOutcome.PASSED
+    assert replayed.details["source"] == "3 requests logged for version 1"
+    assert replayed.details["requests"] == 3 and replayed.details["calls"] == 12
+    sizes = sorted(len(r) for r in logged_requests(str(log), first, gates.load(second)))
+    assert sizes == [1, 3, 8]
+
+    # Nothing logged for version 2: the example is replayed instead.
+    fallback = LatencyGate(60_000.0, repeats=12, replay="log").evaluate(first, second, gates)
+    assert fallback.details["source"] == "the input example"
