@@ -162,3 +162,25 @@ def test_validate_exit_codes_and_promote_from_the_cli(
     assert code == 0 and "models:/churn/2 is now in production (replacing version 1)" in out
     code, out, _ = run(capsys, "audit", "list", "--model", "churn", "--json")
     assert json.loads(out)[0]["after"]["skip_gates"] == "the holdout predates the new feature"
+
+
+def test_an_undecided_gate_refuses_too_and_aliases_can_be_guarded(
+    tmp_path: Path, data: tuple[pd.DataFrame, np.ndarray], holdout: Path
+) -> None:
+    settings = Settings(gates={"holdout": str(holdout), "label": "missing"})
+    with gated_registry(tmp_path, settings) as registry:
+        register_good_then_dummy(registry, data)
+        # Even with nothing to compare with, a holdout that cannot be read refuses.
+        with pytest.raises(GateFailedError, match="no column 'missing'") as info:
+            registry.promote("churn", 1, "production")
+        assert info.value.report["exit_code"] == 2
+        assert "production" not in registry.get_model("churn").aliases
+
+    guarded = Settings(gates={"targets": ["champion"], "holdout": str(holdout), "label": "y"})
+    with gated_registry(tmp_path / "second", guarded) as registry:
+        register_good_then_dummy(registry, data)
+        registry.set_alias("churn", "champion", 1)
+        registry.promote("churn", 2, "production")  # production is not guarded here
+        with pytest.raises(GateFailedError, match="holdout: accuracy"):
+            registry.set_alias("churn", "champion", 2)
+        assert registry.get_model("churn").aliases == {"champion": 1, "production": 2}

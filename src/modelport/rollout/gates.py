@@ -38,7 +38,9 @@ class GateContext:
     holdout: Path | None = None  # a labelled CSV or Parquet file
     label: str | None = None  # its label column
     log_uri: str | None = None  # the prediction log
-    _loaded: dict[tuple[str, int], LoadedModel] = field(default_factory=dict, repr=False)
+    _loaded: dict[tuple[str, int], LoadedModel] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def load(self, version: ModelVersion) -> LoadedModel:
         """``version`` loaded through the registry (files verified, safe formats only),
