@@ -139,6 +139,8 @@ def test_validate_exit_codes_and_promote_from_the_cli(
     assert [r["outcome"] for r in report["results"]] == ["passed", "skipped", "skipped", "skipped"]
 
     assert run(capsys, "version", "promote", "churn/1", "production")[0] == 0
+    code, out, _ = run(capsys, "version", "validate", "churn@production", "--json")
+    assert code == 0 and json.loads(out)["version"] == 1 and json.loads(out)["baseline"] is None
     validate = ["version", "validate", "churn/2", "--to", "production", "--holdout", str(holdout)]
     code, out, _ = run(capsys, *validate, "--label", "y")
     assert code == 1
@@ -162,6 +164,13 @@ def test_validate_exit_codes_and_promote_from_the_cli(
     assert code == 0 and "models:/churn/2 is now in production (replacing version 1)" in out
     code, out, _ = run(capsys, "audit", "list", "--model", "churn", "--json")
     assert json.loads(out)[0]["after"]["skip_gates"] == "the holdout predates the new feature"
+
+    code, _, err = run(capsys, "alias", "set", "churn", "production", "1")  # the better one
+    assert code == 0, err
+    code, _, err = run(capsys, "alias", "set", "churn", "production", "2")
+    assert code == 1 and err.startswith("error: churn/2 is refused for production: holdout:")
+    code, out, _ = run(capsys, "alias", "set", "churn", "production", "2", "--skip-gates", "ok")
+    assert code == 0 and out == "models:/churn/2 is now in production (replacing version 1)\n"
 
 
 def test_an_undecided_gate_refuses_too_and_aliases_can_be_guarded(

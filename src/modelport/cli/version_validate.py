@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelport.cli.inputs import numbered_ref
+from modelport.cli.inputs import version_ref
 from modelport.cli.output import print_json, print_table, warnings_on_stderr
 from modelport.cli.state import json_option, state
 from modelport.domain.gates import GateReport
@@ -30,7 +30,8 @@ from modelport.errors import InvalidArgumentError
 @click.option("--label", help="The label column of the holdout file.")
 @json_option
 def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_json: bool) -> None:
-    """Run the promotion gates for REF (NAME/VERSION) going to --to, without moving it.
+    """Run the promotion gates for REF (NAME/VERSION, NAME@ALIAS) going to --to,
+    without moving it.
 
     Each gate says passed, failed, skipped (not applicable: no version holds the target
     yet, no holdout given, no latency budget set) or error (could not be evaluated),
@@ -41,10 +42,9 @@ def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_
 
     if label is not None and holdout is None:
         raise InvalidArgumentError("--label names a column of --holdout FILE", field="label")
-    name, number = numbered_ref(ref)
     cli = state()
     registry = cli.registry()
-    candidate = registry.get_version(name, number)
+    candidate = registry.resolve(version_ref(ref))
     gates = build_gates(cli.settings, registry)
     configured = cli.settings.gates
     if holdout is None and configured.holdout:

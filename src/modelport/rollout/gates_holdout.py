@@ -64,17 +64,27 @@ class HoldoutMetricGate:
             message = f"{metric} {score:.4g}; no other version holds the target to compare with"
             return GateResult(self.name, GateOutcome.SKIPPED, message, details)
         reference = _score(metric, labels, _predict(context.load(baseline), features))
+        return self._compare(metric, score, reference, baseline, details)
+
+    def _compare(
+        self,
+        metric: str,
+        score: float,
+        reference: float,
+        baseline: ModelVersion,
+        details: dict[str, Any],
+    ) -> GateResult:
         loss = score - reference if metric in _LOWER_IS_BETTER else reference - score
-        details.update(baseline=reference, baseline_version=baseline.version, loss=loss)
-        details["max_loss"] = self.max_loss
+        details.update(
+            baseline=reference, baseline_version=baseline.version, loss=loss, max_loss=self.max_loss
+        )
         worse = loss > self.max_loss + 1e-12  # a tie in floating point is no loss
         message = (
             f"{metric} {score:.4g} vs {reference:.4g} for version {baseline.version} on "
-            f"{len(labels)} rows (worse by {max(loss, 0.0):.4g}, allowed {self.max_loss:.4g})"
+            f"{details['rows']} rows (worse by {max(loss, 0.0):.4g}, allowed {self.max_loss:.4g})"
         )
-        return GateResult(
-            self.name, GateOutcome.FAILED if worse else GateOutcome.PASSED, message, details
-        )
+        outcome = GateOutcome.FAILED if worse else GateOutcome.PASSED
+        return GateResult(self.name, outcome, message, details)
 
     def _metric_for(self, loaded: LoadedModel) -> str:
         if self.metric != "auto":
