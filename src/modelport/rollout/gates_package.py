@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from modelport.domain.entities import ModelVersion
 from modelport.domain.gates import GateOutcome, GateResult
 from modelport.errors import (
@@ -104,5 +106,18 @@ def interface_change(old: LoadedModel, new: LoadedModel) -> InterfaceChange:
 
 def _io(loaded: LoadedModel) -> ModelIO:
     return ModelIO.from_signature(
-        loaded.signature, supports_proba=loaded.supports_proba, n_classes=None
+        loaded.signature, supports_proba=loaded.supports_proba, n_classes=_classes(loaded)
     )
+
+
+def _classes(loaded: LoadedModel) -> int | None:
+    """How many class probabilities the model gives (from its input example), so that
+    a classifier that gained or lost a class shows as a changed output; None when
+    unknown."""
+    if not loaded.supports_proba:
+        return None
+    example = loaded.input_example()
+    if example is None:
+        return None
+    shape = np.shape(np.asarray(loaded.predict_proba(example)))
+    return int(shape[-1]) if len(shape) == 2 else None

@@ -104,6 +104,20 @@ def test_signature_is_skipped_without_baseline_and_fails_on_a_removed_column(
     assert "breaks clients of version 1" in result.message
 
 
+def test_signature_fails_when_a_classifier_gains_a_class(
+    registry: RegistryService, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    frame, y = data
+    binary = register(registry, LogisticRegression().fit(frame, y), frame)
+    three = np.where(frame["a"] > 1, 2, y)
+    multi = register(registry, LogisticRegression().fit(frame, three), frame)
+    result = SignatureGate().evaluate(multi, binary, context(registry))
+    assert result.outcome is GateOutcome.FAILED
+    assert result.details["breaking"] == [
+        "output 'probabilities' changes shape from [-1, 2] to [-1, 3]"
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_holdout_refuses_a_worse_classifier_and_takes_a_better_one(
     registry: RegistryService, data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path, suffix: str
