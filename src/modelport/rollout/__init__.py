@@ -1,0 +1,1 @@
+"""Getting a version to users safely: promotion gates, deployments' progressive rollouts."""
