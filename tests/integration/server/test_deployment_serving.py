@@ -38,6 +38,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         for offset in OFFSETS.values():
             options = PackageOptions(sample_input=x, flavor_options={"config": {"offset": offset}})
             registry.register(EchoModel(), "churn", options)
+        for config in ({"fail_on": 1}, {"delay": 0.3}):  # 4: fails on ROW, 5: slow
+            options = PackageOptions(sample_input=x, flavor_options={"config": config})
+            registry.register(EchoModel(), "churn", options)
     return settings
 
 
@@ -163,3 +166,28 @@ def test_shadow_answers_are_logged_under_the_callers_request_id(
     for i in range(5):
         assert (f"req-{i}", "champion", "1", "mirror") in logged
         assert (f"req-{i}", "shadow", "3", "mirror") in logged
+
+
+def test_failing_and_slow_shadows_never_reach_the_caller(
+    settings: Settings, tmp_path: Path
+) -> None:
+    change(settings, lambda r: r.create_deployment("isolated", 1, model="churn"))
+    change(settings, lambda r: r.deploy_shadow("isolated", 4, 1.0, model="churn"))
+    change(settings, lambda r: r.deploy_shadow("isolated", 5, 1.0, model="churn"))
+    with serving(settings, "isolated", tmp_path) as client:
+        for _ in range(5):
+            assert arm_of(client, "isolated") == ("champion", "1")
+        wait_until(
+            lambda: (
+                metric(client, "modelport_arm_requests_total", arm="shadow-4", outcome="error") == 5
+            )
+        )
+        wait_until(
+            lambda: (
+                metric(client, "modelport_arm_requests_total", arm="shadow-5", outcome="ok") == 5
+            )
+        )
+        assert metric(client, "modelport_arm_requests_total", arm="champion", outcome="error") == 0
+        assert metric(client, "modelport_shadow_dropped_total") == 0
+    rows = query(str(tmp_path), "churn", "4").to_pylist()
+    assert {(r["arm"], r["status"]) for r in rows} == {("shadow-4", 500)}
