@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modelport.domain.deployments import ArmRole, Deployment
-from modelport.domain.entities import ModelVersion, NewVersion, VersionStatus
+from modelport.domain.entities import ModelVersion, VersionStatus
 from modelport.domain.gates import GateOutcome, GateReport, GateResult
 from modelport.domain.rollouts import RolloutRecord
 from modelport.errors import (
@@ -23,26 +23,7 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.registry.service import RegistryService
-
-
-def add_versions(registry: RegistryService, name: str, count: int) -> None:
-    """Version rows 1..count of ``name`` (deployments only need the rows, not packages)."""
-    now = datetime.now(UTC)
-    with registry.metadata.transaction() as tx:
-        tx.ensure_model(name, description="", tags={}, now=now)
-        for _ in range(count):
-            number = tx.allocate_version(name, now=now)
-            tx.create_version(
-                number,
-                NewVersion(
-                    name=name,
-                    flavor="sklearn",
-                    artifact_key=f"{name}/{number}",
-                    manifest_digest="sha256:" + "0" * 64,
-                    created_by="alice",
-                    created_at=now,
-                ),
-            )
+from testing_deployments import add_versions
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ COMMANDS = {
     "quickstart": "modelport.cli.quickstart:quickstart",
     "feedback": "modelport.cli.feedback:feedback",
     "log": "modelport.cli.log:log",
+    "deploy": "modelport.cli.deploy:deploy",
 }
 
 
