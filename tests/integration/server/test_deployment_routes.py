@@ -87,6 +87,7 @@ def test_the_verbs_over_http(client: TestClient) -> None:
     assert split.json()["sticky"] == "header:X-User-ID"
     again = client.post("/api/deployments/churn/ab", json={"arms": "3:30,4:70"})
     assert weights(again.json()) == [("champion", 3, 30.0), ("challenger", 4, 70.0)]
+    assert client.head("/api/deployments/churn").status_code == 200
     shown = client.get("/api/deployments/churn").json()
     assert shown == again.json() and shown["revision"] == 9
     history = client.get("/api/deployments/churn/history", params={"limit": 3}).json()

@@ -78,7 +78,7 @@ class ApiDeployment(DeploymentEndpoint):
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["name"]
         method = scope["method"]
-        if method == "GET":
+        if method in ("GET", "HEAD"):  # the router answers HEAD wherever it answers GET
             found = await self.call(lambda registry: registry.get_deployment(name))
             return Reply.json(found.to_dict())
         if method == "DELETE":
