@@ -220,7 +220,7 @@ class Deployments:
                 version=current.champion.version,
                 target=_target(name),
                 before=spec,
-                after=_audit_after(None, reason, {}),
+                after=_audit_after(None, reason, {}) or None,
             )
             event = tx.add_deployment_event(
                 self._event(
