@@ -67,7 +67,7 @@ class ModelSummary(BaseModel):
     For a deployment, version and runtime are the champion's."""
 
     name: str
-    source: str = Field(description="Registry reference or 'package'.")
+    source: str = Field(description="Registry reference, 'deployment NAME' or 'package'.")
     version: int | None = Field(description="Registry version being served (null: package).")
     wanted_version: int | None = Field(
         description="The version the reference pointed at when last checked (null: package, "
