@@ -120,7 +120,9 @@ class DeploymentFollower:
             return
         route.wanted_version = deployment.champion.version
         served = route.deployment
-        if served is not None and deployment.revision == served.revision:
+        if served is not None and _routes_alike(served, deployment):
+            # Also a deployment deleted and created again as it was: nothing to load.
+            route.deployment = deployment
             if route.mark_current():
                 self._events.followed(route)
         elif deployment.revision != route.refused_revision:
@@ -284,3 +286,8 @@ class DeploymentFollower:
             shadows=shadows,
             queue=route.shadows,
         )
+
+
+def _routes_alike(served: Deployment, wanted: Deployment) -> bool:
+    """Whether two deployments split requests the same way (same arms, same sticky key)."""
+    return served.arms == wanted.arms and served.sticky == wanted.sticky

@@ -246,6 +246,30 @@ def test_an_arm_that_would_break_current_clients_is_refused(settings: Settings) 
     asyncio.run(scenario())
 
 
+def test_a_revision_that_routes_the_same_loads_nothing(settings: Settings) -> None:
+    deployments = Deployments(with_canary(new_deployment("churn", "churn", 1), "churn", 2, 10))
+
+    async def scenario() -> None:
+        runtime = runtime_for(settings, deployments)
+        await runtime.start()
+        try:
+            route = runtime.routes()[0]
+            versions = dict(route.arms)
+            current = deployments.current
+            assert current is not None and current.revision == 1
+            # Deleted and created again with the same arms (or any revision that routes
+            # the same): the route takes the revision and keeps its loaded versions.
+            deployments.current = dataclasses.replace(current, revision=5)
+            await runtime.refresh()
+            assert route.deployment is not None and route.deployment.revision == 5
+            assert all(route.arms[key] is served for key, served in versions.items())
+            assert route.stale is None
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_deployment_that_disappears_keeps_serving_its_last_revision(settings: Settings) -> None:
     deployments = Deployments(new_deployment("churn", "churn", 1))
 
