@@ -2,6 +2,7 @@
 
     python benchmarks/serve.py [--duration 10] [--workers 2] [--mlflow-python PATH]
                                [--baseline-python PATH] [--quick]
+    python benchmarks/serve.py --deployments [--duration 10] [--workers 2]
 
 Models, trained here: a RandomForestClassifier(n_estimators=100, random_state=0) on
 5,000 synthetic rows of 20 float64 columns f0..f19, and the quickstart model (scaled
@@ -44,6 +45,10 @@ DataFrame, of onnxruntime on a float64 matrix (modelport's accelerated predictor
 call the server makes), and of ``modelport.load(...).predict(DataFrame)``. They are
 measured before the load tests (the targets' reference) and again after them; the
 notes show how far the reference limits drifted in between.
+
+``--deployments`` runs only the deployment scenarios instead (``serve_deployments.py``):
+routing overhead of a two-arm canary against one model at c=64, and the champion's
+p99 with a shadow as slow as the champion against without.
 
 Prints one report: the load table, memory, cold start, in-process limits, then the
 issue's targets with PASS/FAIL, and the load average. ``--quick`` is a short smoke run
@@ -139,6 +144,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--cold-runs", type=int, default=5, help="modelport cold starts")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--deployments",
+        action="store_true",
+        help="only the deployment scenarios (serve_deployments.py): a two-arm canary against "
+        "one model, and the champion's p99 with and without a shadow",
+    )
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # the pinned subprocess
     # The baseline build registers the same models into a registry of its own.
     parser.add_argument("--register-baseline", help=argparse.SUPPRESS)
@@ -1407,6 +1418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return inprocess_main(Path(args.inprocess))
     if args.register_baseline:
         return register_baseline_main(Path(args.register_baseline))
+    if args.deployments:
+        from serve_deployments import main as deployments_main
+
+        return deployments_main(args.duration, args.workers)
     check_tools()
     config, note = make_config(args)
     report = Report(notes=[note] if note else [])

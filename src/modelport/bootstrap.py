@@ -6,6 +6,7 @@ This is the only module that chooses concrete back ends (SQL, fsspec, memory).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.server.http.app import ServerApp
     from modelport.serving.served import ServedModel
-    from modelport.serving.target import InferenceTarget
+    from modelport.serving.target import ArmLabel, InferenceTarget
     from modelport.webhooks.dispatcher import WebhookDispatcher
 
 MEMORY_URI = "memory://"
@@ -132,7 +133,7 @@ def build_server_app(
     from modelport.serving.served import ServeOptions
 
     serve = settings.serve
-    uses_registry = any(s.ref is not None for s in sources)
+    uses_registry = any(s.ref is not None or s.deployment is not None for s in sources)
     loader = ModelLoader(
         (lambda: build_registry(settings)) if uses_registry else None,
         default_catalog(),
@@ -153,13 +154,22 @@ def build_server_app(
     )
     log = build_prediction_log(settings, on_drop=metrics.prediction_log_drop)
 
-    def wrap(served: ServedModel) -> InferenceTarget:
-        metered = MeteredTarget(
-            _drifting(served, drift),
-            metrics.version(served.name, served.version_label),
-            model=served.name,
-            version=served.version,
-        )
+    # One drift feed and version recorder per loaded version, however many arms (and
+    # revisions of a deployment) it answers for.
+    measured: weakref.WeakKeyDictionary[ServedModel, InferenceTarget] = weakref.WeakKeyDictionary()
+
+    def wrap_arm(served: ServedModel, arm: ArmLabel | None) -> InferenceTarget:
+        metered = measured.get(served)
+        if metered is None:
+            metered = measured[served] = MeteredTarget(
+                _drifting(served, drift),
+                metrics.version(served.name, served.version_label),
+                model=served.name,
+                version=served.version,
+            )
+        if arm is not None:
+            recorder = metrics.arm(arm.deployment, arm.arm)
+            metered = MeteredTarget(metered, recorder, model=served.name, version=served.version)
         if log is None:
             return metered
         return LoggedTarget(
@@ -169,7 +179,12 @@ def build_server_app(
             version=served.version_label,
             io=served.io,
             status_of=lambda exc: status_of(exc)[0],
+            deployment=arm.deployment if arm is not None else None,
+            arm=arm.arm if arm is not None else None,
         )
+
+    def wrap(served: ServedModel) -> InferenceTarget:
+        return wrap_arm(served, None)
 
     runtime = ModelRuntime(
         sources,
@@ -181,8 +196,11 @@ def build_server_app(
             served.name, served.version_label, served.runtime
         ),
         wrap=wrap,
+        wrap_arm=wrap_arm,
         events=MetricsLoadEvents(metrics),
         poll_interval_s=serve.poll_interval_s,
+        deployments=loader.find_deployment,
+        on_shadow_drop=metrics.shadow_drop,
     )
     from modelport.monitoring.alerts.history import AlertHistoryReader
 
@@ -286,7 +304,9 @@ def preload_server_app() -> None:
 
 def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[ModelSource]:
     """Pin every registry source to the version it names now (fetching the package when
-    artifacts are remote), so that workers start without opening the database."""
+    artifacts are remote), so that workers start without opening the database. A bare
+    model name (``churn``) that is also the name of a deployment serves the deployment:
+    its workers read it (and follow it) themselves."""
     if not any(source.ref is not None for source in sources):
         return list(sources)
     with build_registry(settings) as registry:
@@ -294,6 +314,10 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
         for source in sources:
             if source.ref is None:
                 pinned.append(source)
+                continue
+            ref = source.model_ref
+            if ref.is_latest and registry.find_deployment(ref.name) is not None:
+                pinned.append(source.serving_deployment(ref.name))
                 continue
             version = registry.resolve(source.model_ref)
             directory = registry.artifacts.local_path(version.artifact_key)

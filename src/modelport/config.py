@@ -187,7 +187,10 @@ class ServeSettings(BaseModel):
         "Kubernetes Service).",
     )
     poll_interval_s: float = Field(
-        default=2.0, gt=0, description="How often served aliases are checked for a new version."
+        default=2.0,
+        gt=0,
+        description="How often served aliases (for a new version) and deployments (for a new "
+        "revision) are checked.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest request body, decompressed."

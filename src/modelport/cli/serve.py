@@ -207,7 +207,8 @@ def serve(
     """Serve MODEL... over HTTP (Open Inference Protocol V2, MLflow, REST) until Ctrl+C.
 
     Each MODEL is a registry reference (churn@production follows the alias, churn/3
-    pins a version, a bare churn follows its latest version), a package directory (a
+    pins a version, a bare churn serves the deployment churn when one exists, else
+    follows the latest version of model churn), a package directory (a
     folder with modelport.yaml), or NAME=REF / NAME=PATH to choose the route name. Text
     naming an existing path is a path: write models:/churn for the registry's model.
     Settings also come from MODELPORT_SERVE__* variables and the [serve] table of the

@@ -163,6 +163,40 @@ class ServerMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # Deployments: what each arm answered, and the shadow copies dropped.
+        self._arms: dict[tuple[str, str], ArmMetrics] = {}
+        arm = ("deployment", "arm")
+        self.arm_requests = Counter(
+            "modelport_arm_requests_total",
+            "Requests an arm of a deployment answered (outcome ok) or failed (error).",
+            (*arm, "outcome"),
+            registry=registry,
+        )
+        self.arm_seconds = Histogram(
+            "modelport_arm_request_duration_seconds",
+            "Time an arm of a deployment took to answer: binding, queue and model call.",
+            arm,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.shadow_dropped = Counter(
+            "modelport_shadow_dropped",
+            "Request copies dropped before reaching a shadow arm: its queue was full.",
+            arm,
+            registry=registry,
+        )
+
+    def shadow_drop(self, deployment: str, arm: str) -> None:
+        """Count one request copy dropped on its way to a shadow arm."""
+        self.shadow_dropped.labels(deployment, arm).inc()
+
+    def arm(self, deployment: str, arm: str) -> ArmMetrics:
+        """The recorder of one deployment arm's answers (one per arm: every revision of
+        the deployment records into the same series)."""
+        recorder = self._arms.get((deployment, arm))
+        if recorder is None:
+            recorder = self._arms[(deployment, arm)] = ArmMetrics(self, deployment, arm)
+        return recorder
 
     def prediction_log_drop(self, rows: int, model: str) -> None:
         """Count ``rows`` rows of ``model`` the prediction log dropped (any thread)."""
@@ -201,6 +235,26 @@ class VersionMetrics:
     def failed(self, seconds: float) -> None:
         """A request that reached this version failed after ``seconds``."""
         self._stats.failed(seconds)
+
+
+class ArmMetrics:
+    """What one arm of a deployment answered: requests by outcome, time per request."""
+
+    def __init__(self, metrics: ServerMetrics, deployment: str, arm: str) -> None:
+        buffer = metrics.buffer
+        self._ok = buffer.counter(metrics.arm_requests.labels(deployment, arm, "ok"))
+        self._error = buffer.counter(metrics.arm_requests.labels(deployment, arm, "error"))
+        self._seconds = buffer.histogram(metrics.arm_seconds.labels(deployment, arm))
+
+    def answered(self, rows: int, seconds: float) -> None:
+        """The arm answered a request in ``seconds``."""
+        self._ok.inc()
+        self._seconds.observe(seconds)
+
+    def failed(self, seconds: float) -> None:
+        """A request the arm got failed after ``seconds``."""
+        self._error.inc()
+        self._seconds.observe(seconds)
 
 
 @dataclass

@@ -108,10 +108,10 @@ class Follower:
             self._failed_check(route, Lag.REFERENCE_MISSING, _missing(route, exc), None)
             return
         except Exception as exc:  # the database or artifact store is out of reach
-            self._unreached(exc)
+            self.unreached(exc)
             since = self._unreachable_since or datetime.now(UTC)
             detail = f"the registry cannot be reached since {since:%Y-%m-%dT%H:%M:%SZ}"
-            # Logged once for every route, by _unreached.
+            # Logged once for every route, by unreached.
             self._failed_check(route, Lag.REGISTRY_UNREACHABLE, detail, route.wanted_version)
             return
         self.reached()
@@ -143,7 +143,8 @@ class Follower:
                     MAX_BACKOFF_S, extra={"model": route.source.name},
                 )  # fmt: skip
 
-    def _unreached(self, exc: BaseException) -> None:
+    def unreached(self, exc: BaseException) -> None:
+        """The registry did not answer a check (logged once, until it answers again)."""
         self._registry_error = describe_failure(exc)
         if self._reachable is False:
             return

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.config import VersionCheck
+from modelport.domain.deployments import Deployment
 from modelport.domain.refs import ModelRef
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.loaded import LoadedModel
@@ -47,6 +48,10 @@ class ModelLoader:
         if source.ref is None:
             return None
         return self._require_registry().version_number(source.model_ref)
+
+    def find_deployment(self, name: str) -> Deployment | None:
+        """The registry's deployment ``name`` now (None: there is none)."""
+        return self._require_registry().find_deployment(name)
 
     def load(self, source: ModelSource, version: int | None) -> LoadedModel:
         """Load and verify one version (the package itself for a directory source)."""

@@ -6,7 +6,9 @@ already has (the bound inputs, the outputs), so the request pays for one small o
 and a deque append; the log's background thread does the rest. A request that fails
 on the way is logged too, as one row with its status and no inputs or outputs.
 Id columns (``Signature.id_columns``) travel beside the inputs, never into the model,
-and are logged as ``id_<name>``.
+and are logged as ``id_<name>``. A version serving as an arm of a deployment logs its
+rows with the deployment's and the arm's names (a shadow's copy too, with the request
+id of the request it copies).
 """
 
 from __future__ import annotations
@@ -48,8 +50,12 @@ class LoggedTarget:
         version: str,
         io: ModelIO,
         status_of: Callable[[BaseException], int],
+        deployment: str | None = None,
+        arm: str | None = None,
     ) -> None:
         self._inner = inner
+        self._deployment = deployment
+        self._arm = arm
         self._sink = sink
         self._model = model
         # A package served from a path has no version number; its rows need a directory.
@@ -76,6 +82,8 @@ class LoggedTarget:
                     time.monotonic() - request.received,
                     self._status_of(exc),
                     1,
+                    deployment=self._deployment,
+                    arm=self._arm,
                 )
             )
             raise
@@ -93,6 +101,8 @@ class LoggedTarget:
                 result.outputs,
                 result.ids or NO_IDS,
                 self._matrices,
+                self._deployment,
+                self._arm,
             )
         )
         return result

@@ -1,12 +1,20 @@
 """One served name: the version answering it, the target reaching that version, and
-whether it is the version the name's reference points at now (and why not)."""
+whether it is the version the name's reference points at now (and why not).
+
+A route serving a deployment also has the deployment's revision it serves, the router
+answering it (``serving.routing``) and every arm version loaded for it; ``current`` is
+then the champion's version (what metadata and readiness describe)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
+from modelport.domain.deployments import Deployment
+from modelport.serving.routing.router import DeploymentRouter
+from modelport.serving.routing.shadow import ShadowQueue
 from modelport.serving.served import ServedModel
 from modelport.serving.sources import ModelSource
 from modelport.serving.target import InferenceTarget
@@ -56,6 +64,11 @@ class Route:
     retiring: set[ServedModel] = field(default_factory=set)
     failed_checks: int = 0  # checks of the reference that failed in a row
     next_check: float = 0.0  # on time.monotonic(): back-off after failed checks
+    deployment: Deployment | None = None  # the revision served (deployment routes only)
+    router: DeploymentRouter | None = None  # == target, for a deployment route
+    arms: dict[tuple[str, int], ServedModel] = field(default_factory=dict)  # (model, version)
+    shadows: ShadowQueue | None = None  # the copies waiting for shadow arms
+    refused_revision: int | None = None  # a revision that failed to load: not tried again
 
     @property
     def served_version(self) -> int | None:
@@ -77,12 +90,22 @@ class Route:
         return was_stale
 
 
+class Holdable(Protocol):
+    """What a request holds while it runs: a version, or a router's versions."""
+
+    def acquire(self) -> None:
+        """Hold it."""
+
+    def release(self) -> None:
+        """End a hold."""
+
+
 class HeldTarget:
-    """A route's target, with the version it reaches held while the ``with`` block runs."""
+    """A route's target, with the version(s) it reaches held while the ``with`` block runs."""
 
     __slots__ = ("_served", "_target")
 
-    def __init__(self, served: ServedModel, target: InferenceTarget) -> None:
+    def __init__(self, served: Holdable, target: InferenceTarget) -> None:
         self._served = served
         self._target = target
 

@@ -18,6 +18,9 @@ one is not tried again until the alias moves on, when the new one:
   signature change.
 
 Either way the route says why it lags (``/api/models``, metrics).
+
+A name that serves a registry deployment is answered by a router over its arms, and
+follows the deployment's revisions the same way (``serving.deployed``).
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ from modelport.errors import (
 )
 from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.compatibility import InterfaceChange, compare_interfaces
+from modelport.serving.deployed import ArmWrapper, DeploymentFollower, DeploymentLookup
 from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
 from modelport.serving.loader import ModelLoader
 from modelport.serving.route import HeldTarget, Lag, Route
 from modelport.serving.served import ServedModel, ServeOptions, describe_failure
 from modelport.serving.sources import ModelSource
-from modelport.serving.target import InferenceTarget
+from modelport.serving.target import ArmLabel, InferenceTarget
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +65,11 @@ class ModelRuntime:
         *,
         observer_for: ObserverFactory,
         wrap: TargetWrapper | None = None,
+        wrap_arm: ArmWrapper | None = None,
         events: LoadEvents | None = None,
         poll_interval_s: float = 2.0,
+        deployments: DeploymentLookup | None = None,
+        on_shadow_drop: Callable[[str, str], None] | None = None,
     ) -> None:
         self._routes = {source.name: Route(source) for source in sources}
         self._names = sorted(self._routes)
@@ -83,6 +90,26 @@ class ModelRuntime:
         )
         self._draining = False
         self._watcher: asyncio.Task[None] | None = None
+        self._deployment_watcher: asyncio.Task[None] | None = None
+        wrap_version = self._wrap
+
+        def arm_target(served: ServedModel, label: ArmLabel) -> InferenceTarget:
+            return wrap_version(served)
+
+        self._deployments = DeploymentFollower(
+            self._routes.values(),
+            deployments,
+            prepare=self._prepare,
+            start=self._start_version,
+            retire=self._retire,
+            wrap=wrap_arm or arm_target,
+            pool=self._pool,
+            events=self._events,
+            registry=self._follower,
+            on_shadow_drop=on_shadow_drop or (lambda deployment, arm: None),
+            draining=lambda: self._draining,
+            refusal=_refusal,
+        )
 
     # ---------------------------------------------------------------- lookups
 
@@ -108,7 +135,8 @@ class ModelRuntime:
     @property
     def registry_reachable(self) -> bool | None:
         """Whether the registry answered the last check (None: no route follows it)."""
-        return self._follower.registry_reachable if self._follower.follows else None
+        follows = self._follower.follows or self._deployments.follows
+        return self._follower.registry_reachable if follows else None
 
     @property
     def registry_error(self) -> str | None:
@@ -134,6 +162,11 @@ class ModelRuntime:
         if route is None:
             raise ModelNotFoundError(f"model {name!r} is not served here", model=name)
         served = self._current(route, name, version)
+        router = route.router
+        if router is not None:  # a deployment: hold every version its router may reach
+            if version is not None:
+                router = router.for_version(version) or router
+            return HeldTarget(router, router)
         target = route.target
         assert target is not None  # set together with ``current``
         return HeldTarget(served, target)
@@ -152,6 +185,16 @@ class ModelRuntime:
         if served is None:
             reason = f": {route.error}" if route.error else ""
             raise ModelNotReadyError(f"model {name!r} is not ready{reason}", model=name)
+        if version is not None and route.deployment is not None:
+            for arm in route.deployment.live_arms:
+                if str(arm.version) == version:
+                    return route.arms[(arm.model, arm.version)]
+            served_versions = ", ".join(str(arm.version) for arm in route.deployment.live_arms)
+            raise VersionNotFoundError(
+                f"deployment {name!r} has no live arm serving version {version} (its live "
+                f"arms serve {served_versions})",
+                model=name,
+            )
         if version is not None and version != served.version_label:
             raise VersionNotFoundError(
                 f"model {name!r} version {version} is not served here (serving version "
@@ -165,13 +208,21 @@ class ModelRuntime:
     async def start(self) -> None:
         """Load every model; raise the first failure (the server cannot start without them)."""
         await asyncio.gather(*(self._load_route(route) for route in self._routes.values()))
-        if self._follower.follows:
+        if self._follower.follows or self._deployments.follows:
             self._follower.reached()  # the start-up loads asked it
-        self._watcher = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        self._watcher = loop.create_task(
             self._follower.run(lambda: self._draining), name="follower"
         )
+        if self._deployments.follows:
+            self._deployment_watcher = loop.create_task(
+                self._deployments.run(self._poll_interval), name="deployments"
+            )
 
     async def _load_route(self, route: Route) -> None:
+        if route.source.deployment is not None:
+            await self._deployments.load(route)
+            return
         loop = asyncio.get_running_loop()
         try:
             version = route.source.version  # pinned at start-up, or None: ask the registry
@@ -204,13 +255,17 @@ class ModelRuntime:
             )  # fmt: skip
         return served
 
-    def _activate(self, route: Route, served: ServedModel, kind: str) -> None:
+    def _start_version(self, served: ServedModel, kind: str) -> None:
+        """Start batching for a newly loaded version."""
         served.start(self._observer_for(served))
+        self._events.loaded(served, kind)
+
+    def _activate(self, route: Route, served: ServedModel, kind: str) -> None:
+        self._start_version(served, kind)
         target = self._wrap(served)
         previous, route.current = route.current, served  # the switch: one step on the loop
         route.target = target
         route.error = None
-        self._events.loaded(served, kind)
         logger.info(
             "serving %s version %s (%s)",
             served.name,
@@ -232,9 +287,9 @@ class ModelRuntime:
     # ---------------------------------------------------------------- hot swap
 
     async def refresh(self) -> None:
-        """Check every followed reference once (those not backing off) and swap the
-        routes whose version moved."""
-        await self._follower.check_all()
+        """Check every followed reference and deployment once (those not backing off)
+        and swap the routes whose version or revision moved."""
+        await asyncio.gather(self._follower.check_all(), self._deployments.check_all())
 
     async def _swap(self, route: Route, version: int | None) -> None:
         route.swapping = True
@@ -301,13 +356,25 @@ class ModelRuntime:
     async def close(self) -> None:
         """Finish queued requests and release every model."""
         self.begin_drain()
-        if self._watcher is not None:
-            self._watcher.cancel()
-        models = [r.current for r in self._routes.values() if r.current is not None]
-        models += [m for r in self._routes.values() for m in r.retiring]
-        await asyncio.gather(*(m.retire() for m in models), return_exceptions=True)
+        for watcher in (self._watcher, self._deployment_watcher):
+            if watcher is not None:
+                watcher.cancel()
+        routes = self._routes.values()
+        shadows = [r.shadows for r in routes if r.shadows is not None]
+        await asyncio.gather(*(queue.close() for queue in shadows), return_exceptions=True)
+        models = {id(m): m for r in routes for m in (r.current, *r.arms.values()) if m is not None}
+        models.update((id(m), m) for r in routes for m in r.retiring)
+        await asyncio.gather(*(m.retire() for m in models.values()), return_exceptions=True)
         self._pool.shutdown(wait=False)
         self._loader.close()
+
+
+def _refusal(current: ServedModel | None, new: ServedModel) -> str | None:
+    """Why ``new`` may not answer the clients of ``current`` (None: it may)."""
+    change = _change(current, new)
+    if change.breaking and not new.options.allow_signature_change:
+        return change.describe()
+    return None
 
 
 def _change(current: ServedModel | None, new: ServedModel) -> InterfaceChange:

@@ -39,11 +39,14 @@ class ModelSource:
     directory: str | None = None
     manifest_digest: str | None = None
     stats_path: str | None = None  # recomputed reference statistics of the pinned version
+    # The registry deployment this name serves (its arms, reconciled live), when one
+    # of that name existed as the server started: then ``ref`` is not followed.
+    deployment: str | None = None
 
     @property
     def follows_registry(self) -> bool:
         """True when the served version can change (an alias, a stage or ``latest``)."""
-        if self.ref is None:
+        if self.ref is None or self.deployment is not None:
             return False
         return parse_ref(self.ref).version is None
 
@@ -65,8 +68,14 @@ class ModelSource:
             stats_path=stats_path,
         )
 
+    def serving_deployment(self, name: str) -> ModelSource:
+        """This source serving the registry deployment ``name``."""
+        return replace(self, deployment=name, version=None, directory=None, manifest_digest=None)
+
     def describe(self) -> str:
         """What the source is, for logs and messages."""
+        if self.deployment is not None:
+            return f"deployment {self.deployment}"
         return self.ref if self.ref is not None else f"package {self.path}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +88,7 @@ class ModelSource:
             "directory": self.directory,
             "manifest_digest": self.manifest_digest,
             "stats_path": self.stats_path,
+            "deployment": self.deployment,
         }
 
     @classmethod
@@ -92,6 +102,7 @@ class ModelSource:
             directory=data.get("directory"),
             manifest_digest=data.get("manifest_digest"),
             stats_path=data.get("stats_path"),
+            deployment=data.get("deployment"),
         )
 
 

@@ -18,7 +18,7 @@ them, for whoever records predictions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,8 @@ class InferenceRequest:
     clock. ``protocol`` is the dialect it came in (``v2``, ``mlflow``). ``params`` are
     the inference parameters as sent (MLflow's ``params``, V2's request ``parameters``
     less the protocol's own); each version resolves them against its signature.
+    ``headers`` are the HTTP request's headers as the server received them (lower-case
+    names): a sticky router reads its key there, nothing else looks.
     """
 
     inputs: RequestInputs
@@ -46,6 +48,7 @@ class InferenceRequest:
     protocol: str
     received: float
     params: Mapping[str, Any] | None = None
+    headers: Sequence[tuple[bytes, bytes]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,9 @@ class InferenceResult:
     gave it, that version's interface (the outputs' datatypes) and the bound inputs.
     ``warnings`` say what of the request was ignored (undeclared params), for the
     protocol to pass on. ``ids`` are the request's id columns (``Signature.id_columns``),
-    which never reach the model: logged, and returned where the protocol allows."""
+    which never reach the model: logged, and returned where the protocol allows.
+    ``deployment`` and ``arm`` say which arm of which deployment answered (None when the
+    route serves one model, not a deployment)."""
 
     outputs: Mapping[str, np.ndarray]
     model: str
@@ -64,11 +69,22 @@ class InferenceResult:
     inputs: Bound
     warnings: tuple[str, ...] = ()
     ids: Mapping[str, np.ndarray] | None = None
+    arm: str | None = None
+    deployment: str | None = None
 
     @property
     def version_label(self) -> str:
         """The version as V2 reports it ("" for an unversioned package)."""
         return str(self.version) if self.version is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmLabel:
+    """The arm of a deployment a model version answers as: what its prediction log rows
+    and per-arm metrics are labelled with."""
+
+    deployment: str
+    arm: str
 
 
 class InferenceTarget(Protocol):

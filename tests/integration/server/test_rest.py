@@ -35,6 +35,7 @@ def test_models_and_their_state(server: Served) -> None:
         "state": "ready",
         "runtime": "onnxruntime",
         "error": None,
+        "deployment": None,
     }
     assert acceleration["status"] == "verified" and acceleration["reason"] is None
     assert acceleration["rows_checked"] == 400

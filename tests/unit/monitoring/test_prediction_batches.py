@@ -77,3 +77,19 @@ def test_requests_around_midnight_go_to_their_own_days(tmp_path: Path) -> None:
     assert sorted(query(str(tmp_path), "churn").column("prediction_id").to_pylist()) == [
         "early-0", "late-0", "late-1",
     ]  # fmt: skip
+
+
+def test_rows_carry_the_deployment_and_arm_that_answered() -> None:
+    champion = answered("r", 1)
+    champion.deployment, champion.arm = "churn", "champion"
+    shadow = answered("r", 1)
+    shadow.deployment, shadow.arm = "churn", "shadow"
+    table = to_table([champion, shadow, answered("alone", 2)], None)
+    rows = [(r["request_id"], r["deployment"], r["arm"]) for r in table.to_pylist()]
+    assert rows == [
+        ("r", "churn", "champion"),
+        ("r", "churn", "shadow"),  # the shadow's answer, under the request id it copies
+        ("alone", None, None),  # a model served on its own
+        ("alone", None, None),
+    ]
+    assert table.schema.field("deployment").type == table.schema.field("arm").type == "string"

@@ -50,6 +50,8 @@ class PredictionBatch:
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     ids: Mapping[str, np.ndarray] = field(default_factory=dict)
     matrices: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    deployment: str | None = None
+    arm: str | None = None
 
     @property
     def day(self) -> date:
@@ -84,7 +86,15 @@ def _go_on() -> None:
 
 def layout_of(batch: PredictionBatch) -> tuple[Any, ...]:
     """What batches must share to go into one ``RequestColumns``."""
-    return (batch.model, batch.version, tuple(batch.inputs), tuple(batch.outputs), tuple(batch.ids))
+    return (
+        batch.model,
+        batch.version,
+        batch.deployment,
+        batch.arm,
+        tuple(batch.inputs),
+        tuple(batch.outputs),
+        tuple(batch.ids),
+    )
 
 
 class RequestColumns:
@@ -98,6 +108,8 @@ class RequestColumns:
     def __init__(self, first: PredictionBatch) -> None:
         self.model = first.model
         self.version = first.version
+        self.deployment = first.deployment
+        self.arm = first.arm
         self.matrices = first.matrices
         self.rows = 0
         self.counts: list[int] = []
@@ -196,6 +208,8 @@ class RequestColumns:
             protocols,
             pa.array(np.repeat(np.array(self.latencies), counts)),
             pa.array(np.repeat(np.array(self.statuses, dtype=np.int32), counts)),
+            pa.repeat(pa.scalar(self.deployment, pa.string()), total),
+            pa.repeat(pa.scalar(self.arm, pa.string()), total),
         ]
 
 

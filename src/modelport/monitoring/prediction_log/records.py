@@ -33,6 +33,9 @@ BASE_SCHEMA = pa.schema(
         ("protocol", pa.string()),
         ("latency_s", pa.float64()),
         ("status", pa.int32()),
+        # The deployment and arm that answered (null for a model served on its own).
+        ("deployment", pa.string()),
+        ("arm", pa.string()),
     ]
 )
 
@@ -56,6 +59,8 @@ class PredictionRecord:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     ids: Mapping[str, Any] = field(default_factory=dict)
+    deployment: str | None = None
+    arm: str | None = None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -80,6 +85,8 @@ class PredictionRecord:
             "protocol": self.protocol,
             "latency_s": self.latency_s,
             "status": self.status,
+            "deployment": self.deployment,
+            "arm": self.arm,
         }
         flat.update({INPUT_PREFIX + name: value for name, value in self.inputs.items()})
         flat.update({OUTPUT_PREFIX + name: value for name, value in self.outputs.items()})

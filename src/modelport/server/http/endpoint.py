@@ -80,6 +80,8 @@ class Reply:
 
 
 WARNING_HEADER = b"x-modelport-warning"
+VERSION_HEADER = b"x-modelport-version"
+ARM_HEADER = b"x-modelport-arm"
 PREDICTION_IDS_HEADER = b"x-modelport-prediction-ids"
 # Up to this many rows the header lists every id; beyond, it gives the first and last
 # (``<id>-0..<id>-<n-1>``), so the line stays far below clients' limits (aiohttp: 8 KiB).
@@ -94,6 +96,19 @@ def prediction_ids(request_id: str, rows: int) -> str:
     if rows <= LISTED_PREDICTION_IDS and "," not in request_id:
         return ",".join([f"{request_id}-{row}" for row in range(rows)])
     return f"{request_id}-0..{request_id}-{rows - 1}"
+
+
+def answer_headers(result: InferenceResult) -> Headers:
+    """``X-Modelport-Version`` (the version that answered) and, when it answered as an
+    arm of a deployment, ``X-Modelport-Arm``; then one ``X-Modelport-Warning`` per warning."""
+    headers: Headers = ()
+    if result.version is not None:
+        headers = ((VERSION_HEADER, result.version_label.encode()),)
+    if result.arm is not None:
+        headers = (*headers, (ARM_HEADER, result.arm.encode()))
+    if result.warnings:
+        headers = (*headers, *warning_headers(result.warnings))
+    return headers
 
 
 def warning_headers(warnings: tuple[str, ...]) -> Headers:

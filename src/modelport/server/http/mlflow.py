@@ -21,8 +21,8 @@ from modelport.server.http.endpoint import (
     Endpoint,
     InferenceEndpoint,
     Reply,
+    answer_headers,
     prediction_ids,
-    warning_headers,
 )
 from modelport.server.http.mlflow_codec import (
     MlflowArray,
@@ -78,10 +78,11 @@ class Invocations(InferenceEndpoint):
                 PROTOCOL,
                 received,
                 decoded.params,
+                scope["headers"],
             )
             result = await target.infer(request)
         body = encode_predictions(result.outputs[PREDICTIONS])
-        headers = warning_headers(result.warnings) if result.warnings else ()
+        headers = answer_headers(result)
         if context.prediction_log is not None:  # header only: MLflow clients parse bodies strictly
             ids = prediction_ids(request.request_id, result.rows)
             headers = ((PREDICTION_IDS_HEADER, ids.encode()), *headers)

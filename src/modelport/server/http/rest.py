@@ -25,7 +25,7 @@ def _summary(route: Route) -> dict[str, Any]:
     section = served.loaded.manifest.acceleration if served is not None else None
     return {
         "name": route.source.name,
-        "source": route.source.ref or "package",
+        "source": route.source.describe() if route.source.ref else "package",
         "version": served.version if served is not None else None,
         "wanted_version": route.wanted_version,
         "stale": route.stale.to_dict() if route.stale is not None else None,
@@ -33,6 +33,20 @@ def _summary(route: Route) -> dict[str, Any]:
         "runtime": served.runtime if served is not None else None,
         "acceleration": section.outcome() if section is not None else None,
         "error": route.error,
+        "deployment": _deployment(route),
+    }
+
+
+def _deployment(route: Route) -> dict[str, Any] | None:
+    deployment = route.deployment
+    if deployment is None:
+        return None
+    spec = deployment.spec_dict()
+    return {
+        "name": deployment.name,
+        "revision": deployment.revision,
+        "sticky": spec["sticky"],
+        "arms": spec["arms"],
     }
 
 

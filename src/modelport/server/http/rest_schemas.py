@@ -42,11 +42,32 @@ class Acceleration(BaseModel):
     tolerance: float | None = Field(description="The largest difference allowed.")
 
 
-class ModelSummary(BaseModel):
-    """A served model: where it comes from, what is served and whether that is current."""
+class ServedArm(BaseModel):
+    """One arm of a served deployment."""
+
+    name: str = Field(description="The arm's name (X-Modelport-Arm): its role, or role-version.")
+    model: str
+    version: int
+    role: Literal["champion", "canary", "challenger", "shadow"]
+    weight: float = Field(description="Percentage of live traffic (0 for a shadow).")
+    sample: float = Field(description="Share of requests copied to a shadow (1 for live arms).")
+
+
+class ServedDeployment(BaseModel):
+    """The revision of a registry deployment a server answers with."""
 
     name: str
-    source: str = Field(description="Registry reference or 'package'.")
+    revision: int
+    sticky: str | None = Field(description="header:NAME or field:NAME (null: split by weight).")
+    arms: list[ServedArm]
+
+
+class ModelSummary(BaseModel):
+    """A served model: where it comes from, what is served and whether that is current.
+    For a deployment, version and runtime are the champion's."""
+
+    name: str
+    source: str = Field(description="Registry reference, 'deployment NAME' or 'package'.")
     version: int | None = Field(description="Registry version being served (null: package).")
     wanted_version: int | None = Field(
         description="The version the reference pointed at when last checked (null: package, "
@@ -62,6 +83,9 @@ class ModelSummary(BaseModel):
         "(null: not tried: registered without it, or a flavor without an ONNX conversion)."
     )
     error: str | None = Field(description="Why the model is not ready, when it is not.")
+    deployment: ServedDeployment | None = Field(
+        default=None, description="The deployment served under this name (null: one model)."
+    )
 
 
 class ModelDetail(ModelSummary):

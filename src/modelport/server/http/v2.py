@@ -36,8 +36,8 @@ from modelport.server.http.endpoint import (
     Endpoint,
     InferenceEndpoint,
     Reply,
+    answer_headers,
     prediction_ids,
-    warning_headers,
 )
 from modelport.server.http.v2_codec import (
     V2Limits,
@@ -108,7 +108,8 @@ class ModelMetadata(Endpoint):
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
         served = self.context.runtime.get(params["name"], params.get("version"))
-        return Reply.json(served.metadata())
+        # Under the name asked for: a deployment's arms are versions of their own model.
+        return Reply.json({**served.metadata(), "name": params["name"]})
 
 
 class ModelReady(Endpoint):
@@ -116,8 +117,8 @@ class ModelReady(Endpoint):
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
-        served = self.context.runtime.get(params["name"], params.get("version"))
-        return Reply.json({"name": served.name, "ready": True})
+        self.context.runtime.get(params["name"], params.get("version"))
+        return Reply.json({"name": params["name"], "ready": True})
 
 
 class Infer(InferenceEndpoint):
@@ -150,16 +151,18 @@ class Infer(InferenceEndpoint):
                 PROTOCOL,
                 received,
                 _model_params(request.parameters),
+                scope["headers"],
             )
             result = await target.infer(inference)
-        headers: Headers = warning_headers(result.warnings) if result.warnings else ()
+        headers: Headers = answer_headers(result)
         parameters = None
         if context.prediction_log is not None:
             ids = prediction_ids(inference.request_id, result.rows)
             parameters = {PREDICTION_IDS_PARAMETER: ids}
             headers = ((PREDICTION_IDS_HEADER, ids.encode()), *headers)
         payload, json_length = encode_response(
-            model_name=result.model,
+            # A deployment answers under its own name, with the version of the arm that answered.
+            model_name=result.deployment or result.model,
             model_version=result.version_label or None,
             request_id=request.id,
             outputs=_encoded(request, result),

@@ -1,0 +1,195 @@
+"""The deployment scenarios of the serving benchmark: what routing costs.
+
+    python benchmarks/serve.py --deployments [--duration 5] [--workers 2]
+
+The accelerated forest of ``serve.py`` (RandomForestClassifier(n_estimators=100) on 20
+float64 columns) is registered twice (versions 1 and 2: the same model, so both arms
+cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serve.py``):
+
+* routing overhead: ``modelport serve forest@production`` (one model) against
+  ``modelport serve forest`` serving the deployment ``forest`` with a canary (version 1
+  on 90%, version 2 on 10%), at c=64: both servers up, measured in turns (three rounds,
+  so that the machine's drift hits both alike). Target: the canary's requests/s >= 95% of the single
+  model's.
+* a shadow's cost to the caller: one server of the deployment ``forest``, its champion
+  alone, then with a shadow arm (version 2, every request copied: as slow as the
+  champion), toggled live in the registry and followed by the server between runs, at
+  c=8 and c=64, three rounds each. Target: the champion's p99 with the shadow <= 110% of without.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import serve as bench
+
+if TYPE_CHECKING:
+    from modelport.registry.service import RegistryService
+
+CANARY_WEIGHT = 10.0
+POLL = {"MODELPORT_SERVE__POLL_INTERVAL_S": "0.2"}
+ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run of one scenario."""
+
+    scenario: str
+    concurrency: int
+    result: bench.WrkResult
+
+
+def start(label: str, ref: str, workers: int, logs: Path) -> bench.Server:
+    """A modelport server of ``ref``, ready."""
+    port = bench.free_port()
+    command = bench.modelport_command(ref, port, workers)
+    server = bench.start_server(label, command, {**os.environ, **POLL}, port, logs)
+    bench.wait_ready(server, "/v2/health/ready")
+    return server
+
+
+def measure(
+    server: bench.Server, scenario: str, body: Path, concurrency: int, duration: int
+) -> Run:
+    """One wrk run, printed as it ends."""
+    result = bench.run_wrk(server.url("/invocations"), body, concurrency, duration)
+    print(
+        f"  {scenario:<34} c={concurrency:<3} {result.requests_per_s:9.1f} req/s  "
+        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
+        flush=True,
+    )
+    return Run(scenario, concurrency, result)
+
+
+def revision_served(server: bench.Server) -> int | None:
+    """The deployment revision the worker that answers says it serves."""
+    status, payload = bench.http_call(server.port, "GET", "/api/models")
+    if status != 200:
+        return None
+    deployment = json.loads(payload)["models"][0].get("deployment")
+    return int(deployment["revision"]) if deployment else None
+
+
+def change(act: Callable[[RegistryService], object], server: bench.Server | None = None) -> None:
+    """Change the deployment in the registry; with ``server``, wait until it serves it
+    (every worker polls every 0.2 s: a second after the first one does, all have)."""
+    import modelport
+
+    with modelport.connect() as registry:
+        act(registry)
+        revision = registry.get_deployment("forest").revision
+    if server is None:
+        return
+    deadline = time.monotonic() + 30
+    while revision_served(server) != revision:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server never served revision {revision}")
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
+def canary_overhead(body: Path, duration: int, workers: int, logs: Path) -> list[Run]:
+    """Single model against the two-arm canary, c=64: both servers up (the one not
+    measured idles), measured in turns so that the machine's drift hits both alike."""
+    runs = []
+    servers = []
+    try:
+        for label, ref in (("single model", "forest@production"), ("two-arm canary", "forest")):
+            servers.append((label, start(label, ref, workers, logs)))
+        for _, server in servers:
+            bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        for _ in range(ROUNDS):
+            for label, server in servers:
+                runs.append(measure(server, label, body, 64, duration))
+    finally:
+        for _, server in servers:
+            bench.stop_server(server)
+    return runs
+
+
+def shadow_cost(body: Path, duration: int, workers: int, logs: Path) -> list[Run]:
+    """The champion alone, then with a shadow, toggled live on one server."""
+    runs = []
+    server = start("deployment forest", "forest", workers, logs)
+    try:
+        bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        for concurrency in (8, 64):
+            for _ in range(ROUNDS):
+                runs.append(measure(server, "champion alone", body, concurrency, duration))
+                change(lambda r: r.deploy_shadow("forest", 2, 1.0), server)
+                runs.append(measure(server, "champion + shadow", body, concurrency, duration))
+                change(lambda r: r.remove_arm("forest", "shadow"), server)
+    finally:
+        bench.stop_server(server)
+    return runs
+
+
+def mean(runs: list[Run], scenario: str, concurrency: int, value: str) -> float:
+    """The mean of ``value`` (requests_per_s, p99_ms) over a scenario's runs."""
+    return statistics.fmean(
+        getattr(run.result, value)
+        for run in runs
+        if run.scenario == scenario and run.concurrency == concurrency
+    )
+
+
+def report(canary: list[Run], shadow: list[Run]) -> None:
+    """The runs, then the targets."""
+    print("\n| scenario | c | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    for run in canary + shadow:
+        r = run.result
+        print(
+            f"| {run.scenario} | {run.concurrency} | {r.requests_per_s:.1f} | {r.p50_ms:.2f} "
+            f"| {r.p99_ms:.2f} | {r.errors} |"
+        )
+    single = mean(canary, "single model", 64, "requests_per_s")
+    routed = mean(canary, "two-arm canary", 64, "requests_per_s")
+    share = routed / single
+    print("\n| target | measured | verdict |")
+    print("|---|---|---|")
+    print(
+        f"| two-arm canary >= 95% of single model, c=64 | {routed:.0f} / {single:.0f} req/s "
+        f"= {share:.1%} | {'PASS' if share >= 0.95 else 'FAIL'} |"
+    )
+    for concurrency in (8, 64):
+        alone = mean(shadow, "champion alone", concurrency, "p99_ms")
+        shadowed = mean(shadow, "champion + shadow", concurrency, "p99_ms")
+        ratio = shadowed / alone
+        print(
+            f"| champion p99 with a shadow <= 110% of without, c={concurrency} | "
+            f"{shadowed:.2f} / {alone:.2f} ms = {ratio:.1%} | "
+            f"{'PASS' if ratio <= 1.10 else 'FAIL'} |"
+        )
+
+
+def main(duration: int, workers: int) -> int:
+    """Train, register, deploy, measure, report."""
+    bench.check_tools()
+    with tempfile.TemporaryDirectory(prefix="modelport-bench-deploy-") as scratch:
+        os.environ["MODELPORT_HOME"] = str(Path(scratch) / "home")
+        bench.compile_modelport()
+        print("- training and registering the forest twice", flush=True)
+        forest, train, test, accuracy = bench.train_forest()
+        bodies = bench.write_bodies(forest, test, Path(scratch), "forest")
+        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        change(lambda r: r.create_deployment("forest", 1))
+        change(lambda r: r.deploy_canary("forest", 2, CANARY_WEIGHT))
+        logs = Path(scratch) / "logs"
+        print("- routing overhead: single model vs two-arm canary", flush=True)
+        canary = canary_overhead(bodies.single, duration, workers, logs)
+        change(lambda r: r.remove_arm("forest", "canary"))
+        print("- a shadow's cost to the caller", flush=True)
+        shadow = shadow_cost(bodies.single, duration, workers, logs)
+        report(canary, shadow)
+    return 0
