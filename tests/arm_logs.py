@@ -40,7 +40,11 @@ def write_arm(
 
     ``with_arm_columns=False`` writes a segment as the log did before deployments."""
     rows = len(predictions)
-    ids = list(request_ids) if request_ids is not None else [secrets.token_hex(6) for _ in range(rows)]
+    ids = (
+        list(request_ids)
+        if request_ids is not None
+        else [secrets.token_hex(6) for _ in range(rows)]
+    )
     times = [start + timedelta(milliseconds=i) for i in range(rows)]
     columns: dict[str, pa.Array] = {
         "prediction_id": pa.array([f"{r}-0" for r in ids], pa.string()),

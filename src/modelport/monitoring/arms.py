@@ -109,7 +109,9 @@ def arm_stats(
     by default the prediction when it is a number."""
     _check_window(since, until)
     return {
-        arm.name: _one_arm(log_uri, deployment, arm, since, until, score, latency_sample)
+        arm.name: _one_arm(
+            log_uri, deployment, arm, since=since, until=until, score=score, sample=latency_sample
+        )
         for arm in arms
     }
 
@@ -124,6 +126,7 @@ def _one_arm(
     log_uri: str,
     deployment: str,
     arm: Arm,
+    *,
     since: datetime,
     until: datetime | None,
     score: str | None,
@@ -306,7 +309,9 @@ def compare_shadow(
             db.register_filesystem(fs)
         both = {}
         for view, arm in (("champion_rows", champion), ("shadow_rows", shadow)):
-            logged = _arm_view(db, view, log_uri, deployment, arm, since, until)
+            logged = _arm_view(
+                db, view, log_uri, deployment=deployment, arm=arm, since=since, until=until
+            )
             if logged is None:
                 return result
             both[view] = logged
@@ -327,6 +332,7 @@ def _arm_view(
     db: duckdb.DuckDBPyConnection,
     view: str,
     log_uri: str,
+    *,
     deployment: str,
     arm: Arm,
     since: datetime,
@@ -351,8 +357,7 @@ def _arm_view(
 
 def _shadow_counts(db: duckdb.DuckDBPyConnection, result: ShadowComparison) -> None:
     row = db.execute(
-        "SELECT count(*), count(DISTINCT request_id) FILTER (WHERE status >= 500) "
-        "FROM shadow_rows"
+        "SELECT count(*), count(DISTINCT request_id) FILTER (WHERE status >= 500) FROM shadow_rows"
     ).fetchone()
     result.shadow_rows, result.shadow_errors = (int(row[0]), int(row[1])) if row else (0, 0)
 
@@ -371,7 +376,9 @@ def _agreement(
     kind = "DOUBLE" if numeric else "VARCHAR"
     c_value = f"CAST(c.{quoted(c_pred)} AS {kind})"
     s_value = f"CAST(s.{quoted(s_pred)} AS {kind})"
-    diff = _score_difference(db, champion, shadow, c_value, s_value, numeric)
+    diff = _score_difference(
+        db, champion, shadow, c_value=c_value, s_value=s_value, numeric=numeric
+    )
     db.execute(
         f"CREATE TEMP TABLE pairs AS SELECT c.prediction_id, c.time, {c_value} AS champion, "  # noqa: S608
         f"{s_value} AS shadow, {c_value} IS NOT DISTINCT FROM {s_value} AS agree, "
@@ -399,6 +406,7 @@ def _score_difference(
     db: duckdb.DuckDBPyConnection,
     champion: dict[str, str],
     shadow: dict[str, str],
+    *,
     c_value: str,
     s_value: str,
     numeric: bool,
@@ -422,7 +430,9 @@ def _score_difference(
     return "NULL::DOUBLE"
 
 
-def _worst(db: duckdb.DuckDBPyConnection, champion: dict[str, str], top: int) -> list[dict[str, Any]]:
+def _worst(
+    db: duckdb.DuckDBPyConnection, champion: dict[str, str], top: int
+) -> list[dict[str, Any]]:
     """The rows where the two differ most (disagreements first), with the inputs."""
     inputs = [name for name in champion if name.startswith(INPUT_PREFIX)]
     selected = "".join(f", c.{quoted(name)}" for name in inputs)

@@ -21,8 +21,9 @@ excludes zero, "not enough data yet" while it does not.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from scipy import optimize, stats
@@ -109,19 +110,22 @@ class TestResult:
     ci_high: float
 
 
-def _check(confidence: float, power: float) -> None:
+def check_levels(confidence: float, power: float) -> None:
+    """Raise ``InvalidArgumentError`` unless both are strictly between 0 and 1."""
     if not 0.0 < confidence < 1.0:
-        raise InvalidArgumentError(f"confidence {confidence} is not between 0 and 1")
+        raise InvalidArgumentError(
+            f"confidence {confidence} is not between 0 and 1 (e.g. 0.95)", field="confidence"
+        )
     if not 0.0 < power < 1.0:
-        raise InvalidArgumentError(f"power {power} is not between 0 and 1")
+        raise InvalidArgumentError(
+            f"power {power} is not between 0 and 1 (e.g. 0.8)", field="power"
+        )
 
 
 # ---------------------------------------------------------------------------- rates
 
 
-def two_proportions(
-    x1: int, n1: int, x2: int, n2: int, *, confidence: float = 0.95
-) -> TestResult:
+def two_proportions(x1: int, n1: int, x2: int, n2: int, *, confidence: float = 0.95) -> TestResult:
     """z-test of ``x2/n2 - x1/n1`` (pooled variance under the null, two-sided) and the
     Wald interval of the difference. Needs ``n1, n2 > 0``."""
     if n1 <= 0 or n2 <= 0 or not (0 <= x1 <= n1 and 0 <= x2 <= n2):
@@ -143,10 +147,11 @@ def proportions_sample_size(
     """Rows per arm for a two-sided z-test to detect ``p1`` vs ``p2`` with ``power``
     (Cohen's h, equal arms); None when the rates are equal."""
     h = 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
-    return _normal_sample_size(abs(h), 1 - confidence, power)
+    n = _normal_sample_size(abs(h), 1 - confidence, power)
+    return None if n is None else math.ceil(n)
 
 
-def _normal_sample_size(effect: float, alpha: float, power: float) -> int | None:
+def _normal_sample_size(effect: float, alpha: float, power: float) -> float | None:
     if effect <= 0 or not math.isfinite(effect):
         return None
     crit = float(stats.norm.ppf(1 - alpha / 2))
@@ -155,32 +160,34 @@ def _normal_sample_size(effect: float, alpha: float, power: float) -> int | None
         shift = effect * math.sqrt(n / 2)
         return float(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift)) - power
 
-    return _solve(shortfall, 1e-6)
+    return _solve(shortfall, 1e-6, _MAX_N)
 
 
-def _solve(shortfall: Any, low: float) -> int | None:
-    if shortfall(_MAX_N) < 0:
+def _solve(shortfall: Callable[[float], float], low: float, high: float) -> float | None:
+    """The n where ``shortfall`` (power reached minus power wanted) crosses zero."""
+    if not shortfall(high) >= 0:
         return None
     if shortfall(low) >= 0:
-        return math.ceil(low)
-    return math.ceil(optimize.brentq(shortfall, low, _MAX_N, xtol=1e-10, rtol=1e-12))
+        return low
+    return float(optimize.brentq(shortfall, low, high, xtol=1e-10, rtol=1e-12))
 
 
 # ---------------------------------------------------------------------------- means
 
 
-def welch(
-    mean1: float,
-    std1: float,
-    n1: int,
-    mean2: float,
-    std2: float,
-    n2: int,
-    *,
-    confidence: float = 0.95,
-) -> TestResult:
-    """Welch's t-test of ``mean2 - mean1`` from summary numbers (sample standard
-    deviations, ddof=1) and its Welch-Satterthwaite interval. Needs ``n1, n2 >= 2``."""
+class Summary(NamedTuple):
+    """A sample summed up: its mean, standard deviation (ddof=1) and size."""
+
+    mean: float
+    std: float
+    n: int
+
+
+def welch(baseline: Summary, candidate: Summary, *, confidence: float = 0.95) -> TestResult:
+    """Welch's t-test of ``candidate.mean - baseline.mean`` from summary numbers and its
+    Welch-Satterthwaite interval. Needs two rows per arm."""
+    mean1, std1, n1 = baseline
+    mean2, std2, n2 = candidate
     if n1 < 2 or n2 < 2:
         raise InvalidArgumentError(f"Welch's t-test needs two rows per arm, not {n1} and {n2}")
     v1, v2 = std1**2 / n1, std2**2 / n2
@@ -207,7 +214,8 @@ def means_sample_size(
 
 
 def _t_sample_size(d: float, alpha: float, power: float) -> int | None:
-    if d <= 0 or not math.isfinite(d):
+    normal = _normal_sample_size(d, alpha, power) if math.isfinite(d) else None
+    if normal is None:
         return None
 
     def shortfall(n: float) -> float:
@@ -216,7 +224,10 @@ def _t_sample_size(d: float, alpha: float, power: float) -> int | None:
         shift = d * math.sqrt(n / 2)
         return float(stats.nct.sf(crit, df, shift) + stats.nct.cdf(-crit, df, shift)) - power
 
-    return _solve(shortfall, 2.0)
+    # The t-test needs a little more than the z-test: search just above its number
+    # (the noncentral t is not computed reliably far beyond it).
+    found = _solve(shortfall, 2.0, max(2 * normal, normal + 10))
+    return math.ceil(found if found is not None else normal)
 
 
 # ---------------------------------------------------------------------------- latencies
@@ -238,7 +249,7 @@ def mann_whitney(
     differences = np.sort(np.subtract.outer(y, x).ravel())
     n, m = len(y), len(x)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
-    k = int(math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12)))
+    k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
     k = min(max(k, 0), len(differences) - 1)
     low, high = differences[k], differences[len(differences) - 1 - k]
     shift = float(np.median(differences))
@@ -266,7 +277,7 @@ def latency_sample_size(
 
 
 def verdict(c: Comparison) -> str:
-    """"4 is better than 3 on accuracy, +2.1 points, 95% CI [0.8, 3.4]", or why not yet."""
+    """ "4 is better than 3 on accuracy, +2.1 points, 95% CI [0.8, 3.4]", or why not yet."""
     interval = f"[{_num(c.ci_low)}, {_num(c.ci_high)}]"
     numbers = f"{_signed(c.difference, c.unit)}, {_pct(c.confidence)} CI {interval}"
     if c.significant:

@@ -1,0 +1,1 @@
+"""Rollouts: promotion gates, A/B statistics and the progressive delivery controller."""
