@@ -197,6 +197,12 @@ def shadow_comparisons(
 ) -> list[ShadowComparison]:
     """Every shadow arm (or the one named) against the champion."""
     arms = [deployment.arm(shadow)] if shadow is not None else list(deployment.shadow_arms)
+    if not arms:
+        raise InvalidArgumentError(
+            f"deployment {deployment.name!r} has no shadow arm to compare: add one with "
+            f"`modelport deploy shadow {deployment.name} --version N --sample 0.5`",
+            field="shadow",
+        )
     if any(arm.live for arm in arms):
         raise InvalidArgumentError(
             f"arm {shadow!r} of deployment {deployment.name!r} is not a shadow: compare "

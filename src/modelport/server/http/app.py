@@ -18,7 +18,16 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import alerts, feedback, mlflow, monitoring, rest, triton, v2
+from modelport.server.http import (
+    alerts,
+    deployment_results,
+    feedback,
+    mlflow,
+    monitoring,
+    rest,
+    triton,
+    v2,
+)
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -53,6 +62,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/metrics", GET, rest.Metrics),
     ("/api/feedback", POST, feedback.Feedback),
     ("/api/monitoring/{model}/performance", GET, feedback.Performance),
+    ("/api/deployments/{name}/status", GET, deployment_results.ApiDeploymentStatus),
+    ("/api/deployments/{name}/results", GET, deployment_results.ApiDeploymentResults),
+    ("/api/deployments/{name}/compare", GET, deployment_results.ApiDeploymentCompare),
     # Triton's extensions come last: the router tries patterns in order, and inference
     # requests should not pay for matching these first.
     ("/v2/models/stats", GET, triton.ModelStatistics),

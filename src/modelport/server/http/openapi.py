@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import __version__
-from modelport.server.http import rest_schemas
+from modelport.server.http import openapi_results, rest_schemas
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -530,6 +530,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("AlertsResponse"), "alerts"), **_errors(400, 501)},
             }
         },
+        **openapi_results.paths(),
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         "/metrics": {
             "get": {
@@ -572,6 +573,7 @@ def _schemas() -> dict[str, Any]:
         Statistics=_STATISTICS,
         IndexEntry=_INDEX_ENTRY,
     )
+    schemas.update(openapi_results.SCHEMAS)
     return schemas
 
 
