@@ -42,7 +42,7 @@ from modelport.monitoring.prediction_log.segments import open_root, prediction_f
 
 DEPLOYMENT_COLUMN = "deployment"
 ARM_COLUMN = "arm"
-LATENCY_SAMPLE = 5000  # per-request latencies kept per arm for the Mann-Whitney test
+LATENCY_SAMPLE = 2000  # per-request latencies kept per arm for the Mann-Whitney test
 _SAMPLE_SEED = 7
 _SHADOW_PREFIX = ArmRole.SHADOW.value
 

@@ -233,6 +233,16 @@ def _t_sample_size(d: float, alpha: float, power: float) -> int | None:
 # ---------------------------------------------------------------------------- latencies
 
 _U_EFFICIENCY = 3 / math.pi  # asymptotic efficiency of the U test vs the t-test (normal data)
+PAIRED_VALUES = 2000  # per side: the shift and its interval sort every pairwise difference
+_CAP_SEED = 11
+
+
+def _capped(values: np.ndarray) -> np.ndarray:
+    """At most ``PAIRED_VALUES`` of ``values`` (a fixed random subset): 2000 x 2000
+    differences is 32 MB; the U test's p-value still uses every value."""
+    if len(values) <= PAIRED_VALUES:
+        return values
+    return np.random.default_rng(_CAP_SEED).choice(values, PAIRED_VALUES, replace=False)
 
 
 def mann_whitney(
@@ -246,6 +256,7 @@ def mann_whitney(
     if len(x) == 0 or len(y) == 0:
         raise InvalidArgumentError("the Mann-Whitney test needs values in both arms")
     result = stats.mannwhitneyu(y, x, alternative="two-sided")
+    y, x = _capped(y), _capped(x)
     differences = np.sort(np.subtract.outer(y, x).ravel())
     n, m = len(y), len(x)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
@@ -265,7 +276,7 @@ def latency_sample_size(
     y = np.asarray(candidate, dtype=np.float64)
     if len(x) < 2 or len(y) < 2:
         return None
-    shift = float(np.median(np.subtract.outer(y, x)))
+    shift = float(np.median(np.subtract.outer(_capped(y), _capped(x))))
     n = means_sample_size(
         shift, float(np.std(x, ddof=1)), float(np.std(y, ddof=1)),
         confidence=confidence, power=power,
@@ -280,6 +291,11 @@ def verdict(c: Comparison) -> str:
     """ "4 is better than 3 on accuracy, +2.1 points, 95% CI [0.8, 3.4]", or why not yet."""
     interval = f"[{_num(c.ci_low)}, {_num(c.ci_high)}]"
     numbers = f"{_signed(c.difference, c.unit)}, {_pct(c.confidence)} CI {interval}"
+    if c.difference == c.ci_low == c.ci_high == 0:
+        return (
+            f"no difference on {c.metric} between {c.candidate} and {c.baseline}: both "
+            f"{_level(c.baseline_value, c.unit)}"
+        )
     if c.significant:
         return f"{c.candidate} is {_word(c)} than {c.baseline} on {c.metric}, {numbers}"
     more = c.more_needed
@@ -300,6 +316,13 @@ def _word(c: Comparison) -> str:
     if c.unit == "ms":
         return "slower" if up else "faster"
     return "better" if good else "worse"
+
+
+def _level(value: float, unit: str) -> str:
+    """A value itself (not a difference): a rate in points reads as a percentage."""
+    if unit == "points":
+        return f"{value:.1f}%"
+    return f"{_num(value)} {unit}".strip()
 
 
 def _signed(value: float, unit: str) -> str:

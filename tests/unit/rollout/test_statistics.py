@@ -152,3 +152,21 @@ def test_latency_verdicts_say_faster_or_slower() -> None:
     champion.latency_p50_ms, canary.latency_p50_ms = 10.0, 12.0
     latency = next(c for c in compare_arms(champion, canary) if c.metric == "latency")
     assert latency.verdict.startswith("canary is slower than champion on latency, +2.0 ms")
+
+
+def test_no_errors_in_either_arm_is_no_difference() -> None:
+    champion, canary = _arm("champion", 3, 80, 100, 1000), _arm("canary", 4, 84, 100, 1000)
+    champion.errors = canary.errors = 0
+    errors = next(
+        c for c in compare_arms(champion, canary, names=("3", "4")) if c.metric == "error rate"
+    )
+    assert errors.verdict == "no difference on error rate between 4 and 3: both 0.0%"
+
+
+def test_large_samples_keep_the_pairwise_differences_bounded() -> None:
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(10, 1, 6000), rng.normal(10.5, 1, 7000)
+    result = st.mann_whitney(a, b)
+    assert result.p_value == pytest.approx(stats.mannwhitneyu(b, a).pvalue, rel=1e-12)
+    assert result.ci_low < result.difference < result.ci_high
+    assert 0.4 < result.difference < 0.6  # the true shift is 0.5
