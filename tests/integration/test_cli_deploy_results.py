@@ -81,7 +81,7 @@ def log() -> str:
 
 
 def invoke(*args: str) -> str:
-    result = CliRunner().invoke(deploy, list(args), catch_exceptions=False)
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(deploy, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 
