@@ -62,13 +62,23 @@ def compare_document(
 ) -> dict[str, Any]:
     """The answer of ``/compare`` for ``deployment``."""
     since, until = _window(query, RESULTS_SINCE)
-    top = int(_number(query, "top", 10))
-    if not 0 <= top <= _MAX_TOP:
-        raise InvalidArgumentError(f"top={top} is not between 0 and {_MAX_TOP}", field="top")
+    top = _top(query.get("top") or "10")
     found = shadow_comparisons(
         log_uri, deployment, since=since, until=until, shadow=query.get("shadow") or None, top=top
     )
     return {"deployment": deployment.name, "shadows": [c.to_dict() for c in found]}
+
+
+def _top(text: str) -> int:
+    try:
+        top = int(text)
+    except ValueError:
+        top = -1
+    if not 0 <= top <= _MAX_TOP:
+        raise InvalidArgumentError(
+            f"top={text!r} is not a whole number between 0 and {_MAX_TOP}", field="top"
+        )
+    return top
 
 
 def _window(query: Mapping[str, str], default: str) -> tuple[datetime, datetime | None]:

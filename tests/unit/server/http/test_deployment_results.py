@@ -83,6 +83,9 @@ def test_compare_reports_each_shadow(tmp_path: Path, deployment: Deployment) -> 
     (shadow,) = orjson.loads(orjson.dumps(document))["shadows"]
     assert (shadow["rows"], shadow["agreement_rate"]) == (400, 1.0)
     assert len(shadow["worst"]) == 2
+    for top in ("1e400", "nan", "-1", "1001"):
+        with pytest.raises(InvalidArgumentError, match="whole number between 0 and 1000"):
+            compare_document(str(tmp_path), deployment, {"top": top})
     with pytest.raises(InvalidArgumentError, match="not a shadow"):
         compare_document(str(tmp_path), deployment, {"shadow": "canary"})
     plain = new_deployment("churn", "churn", 3)
