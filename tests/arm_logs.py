@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 
 from modelport.monitoring.feedback.store import Label, write_labels
 from modelport.monitoring.prediction_log.records import BASE_SCHEMA
-from modelport.monitoring.prediction_log.segments import day_dir, write_segment
+from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -67,8 +66,9 @@ def write_arm(
     if probabilities is not None:
         columns["out_probabilities"] = pa.array([list(map(float, p)) for p in probabilities])
     table = pa.table(columns)
-    directory = day_dir(str(root), model, str(version), start.date())
-    write_segment(fsspec.filesystem("file"), directory, secrets.token_hex(4), table)
+    fs, base = open_root(str(root))  # a path or any fsspec URI (memory://)
+    directory = day_dir(base, model, str(version), start.date())
+    write_segment(fs, directory, secrets.token_hex(4), table)
     return [f"{r}-0" for r in ids]
 
 

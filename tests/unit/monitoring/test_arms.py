@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,3 +137,16 @@ def test_no_shadow_rows_means_nothing_to_compare(tmp_path: Path) -> None:
     write_arm(tmp_path, model="churn", version=3, predictions=[1, 0])
     result = compare_shadow(str(tmp_path), "churn", CHAMPION, SHADOW, since=SINCE)
     assert (result.rows, result.agreement_rate, result.worst) == (0, None, [])
+
+
+def test_any_fsspec_uri_holds_the_arms_logs() -> None:
+    uri = f"memory://arms-{uuid.uuid4().hex}"
+    ids = write_arm(uri, model="churn", version=3, request_ids=["a", "b"], predictions=[1, 0])
+    write_arm(uri, model="churn", version=5, arm="shadow", request_ids=["a", "b"],
+              predictions=[1, 1])  # fmt: skip
+    write_truth(uri, "churn", dict.fromkeys(ids, 1))
+    stats = arm_stats(uri, "churn", [CHAMPION, SHADOW], since=SINCE)
+    assert (stats["champion"].requests, stats["champion"].accuracy) == (2, 0.5)
+    assert (stats["shadow"].requests, stats["shadow"].accuracy) == (2, 1.0)
+    result = compare_shadow(uri, "churn", CHAMPION, SHADOW, since=SINCE)
+    assert (result.rows, result.agreement_rate, result.max_abs_diff) == (2, 0.5, 1.0)
