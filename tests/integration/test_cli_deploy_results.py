@@ -127,3 +127,11 @@ def test_errors_name_what_is_wrong(log: str) -> None:
         invoke("status", "churn", "--since", "yesterday")
     with pytest.raises(InvalidArgumentError, match="is not a shadow"):
         invoke("compare", "churn", "--shadow", "canary")
+
+
+def test_a_lone_champion_has_nothing_to_compare() -> None:
+    with build_registry(Settings()) as registry:
+        add_versions(registry, "fraud", 1)
+        registry.create_deployment("fraud", 1)
+    assert "the deployment has only its champion" in invoke("results", "fraud")
+    assert as_json("results", "fraud")["comparisons"] == []

@@ -179,7 +179,10 @@ def print_arms(report: DeploymentStatus) -> None:
 def print_comparisons(report: DeploymentStatus) -> None:
     """Each comparison with its numbers, then the verdicts."""
     if not report.comparisons:
-        click.echo("nothing to compare yet: no other arm has requests in the window")
+        if len(report.deployment.arms) == 1:
+            click.echo("nothing to compare: the deployment has only its champion")
+        else:
+            click.echo("nothing to compare yet: no other arm has rows in the window")
         return
     rows = [
         (
