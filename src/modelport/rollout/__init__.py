@@ -1,1 +1,2 @@
-"""Rollouts: promotion gates, A/B statistics and the progressive delivery controller."""
+"""Getting a version to users safely: promotion gates, A/B statistics and results,
+deployments' progressive rollouts."""
