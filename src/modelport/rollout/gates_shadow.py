@@ -52,7 +52,7 @@ class ShadowGateContext(Protocol):
 class ShadowAgreementGate:
     """Passes when the candidate, run as a shadow, agreed with the champion enough."""
 
-    name = "shadow_agreement"
+    name = "shadow"  # as ``[gates] checks`` names it
 
     def __init__(
         self,

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from arm_logs import T0, write_arm
+from modelport.artifacts.local import LocalArtifactStore
+from modelport.config import Settings
 from modelport.domain.deployments import Deployment, new_deployment, with_shadow
-from modelport.domain.entities import ModelVersion, VersionStatus
+from modelport.domain.entities import ModelVersion, NewVersion, VersionStatus
 from modelport.domain.gates import GateOutcome
 from modelport.errors import InvalidArgumentError
+from modelport.flavors.catalog import default_catalog
+from modelport.metadata.memory import MemoryMetadataStore
+from modelport.registry.service import RegistryService
+from modelport.rollout.gates_default import build_gates
 from modelport.rollout.gates_shadow import ShadowAgreementGate
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,3 +88,38 @@ def test_skipped_without_a_shadow_run_or_with_too_few_rows(tmp_path: Path) -> No
     assert gate().evaluate(version(4), None, no_log).outcome is GateOutcome.SKIPPED
     with pytest.raises(InvalidArgumentError, match="min_agreement"):
         ShadowAgreementGate(1.5)
+
+
+def test_the_configured_gates_run_it_on_a_registry_deployment(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path / "home",
+        gates={"checks": ["shadow"], "min_shadow_agreement": 0.9, "shadow_min_rows": 50},
+    )
+    registry = RegistryService(
+        MemoryMetadataStore(), LocalArtifactStore(tmp_path / "a"), default_catalog(), actor="al"
+    )
+    now = datetime.now(UTC)
+    with registry.metadata.transaction() as tx:
+        tx.ensure_model("churn", description="", tags={}, now=now)
+        for _ in range(4):
+            number = tx.allocate_version("churn", now=now)
+            tx.create_version(
+                number,
+                NewVersion("churn", "sklearn", f"k{number}", "sha256:" + "0" * 64, "al", now),
+            )
+    registry.create_deployment("churn", 3)
+    registry.deploy_shadow("churn", 4, 1.0)
+    uri = settings.resolved_prediction_log_uri
+    requests = [f"r{i}" for i in range(60)]
+    start = now - timedelta(minutes=5)
+    write_arm(uri, model="churn", version=3, request_ids=requests, predictions=[1] * 60,
+              start=start)  # fmt: skip
+    write_arm(uri, model="churn", version=4, arm="shadow", request_ids=requests,
+              predictions=[1] * 50 + [0] * 10, start=start)  # fmt: skip
+    candidate = registry.get_version("churn", 4)
+    report = build_gates(settings, registry).evaluate(candidate, "production")
+    (result,) = report.results
+    assert (result.gate, result.outcome) == ("shadow", GateOutcome.FAILED)
+    assert result.details["agreement_rate"] == pytest.approx(50 / 60)
+    assert report.exit_code == 1
+    registry.close()
