@@ -7,28 +7,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from arm_logs import write_arm, write_truth
 from modelport.bootstrap import build_registry
-from modelport.cli.deploy_results import attach
+from modelport.cli.deploy import deploy
 from modelport.config import Settings
 from modelport.domain.entities import NewVersion
 from modelport.errors import DeploymentNotFoundError, InvalidArgumentError
 from modelport.registry.service import RegistryService
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@click.group()
-def deploy() -> None:
-    """The commands under test, as ``modelport deploy`` has them."""
-
-
-attach(deploy)
 
 
 def add_versions(registry: RegistryService, name: str, count: int) -> None:

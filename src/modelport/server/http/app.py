@@ -21,6 +21,7 @@ from modelport.errors import ModelportError
 from modelport.server.http import (
     alerts,
     deployment_results,
+    deployments,
     feedback,
     mlflow,
     monitoring,
@@ -36,7 +37,7 @@ from modelport.serving.served import describe_failure
 
 logger = logging.getLogger("modelport.server")
 
-GET, POST = ("GET",), ("POST",)
+GET, POST, DELETE = ("GET",), ("POST",), ("DELETE",)
 METRICS_FLUSH_S = 1.0
 ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/v2", GET, v2.ServerMetadata),
@@ -62,6 +63,16 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/metrics", GET, rest.Metrics),
     ("/api/feedback", POST, feedback.Feedback),
     ("/api/monitoring/{model}/performance", GET, feedback.Performance),
+    ("/api/deployments", GET, deployments.ApiDeployments),
+    ("/api/deployments/{name}", ("GET", "PUT", "DELETE"), deployments.ApiDeployment),
+    ("/api/deployments/{name}/history", GET, deployments.ApiDeploymentHistory),
+    ("/api/deployments/{name}/canary", POST, deployments.ApiCanary),
+    ("/api/deployments/{name}/ab", POST, deployments.ApiAb),
+    ("/api/deployments/{name}/shadow", POST, deployments.ApiShadow),
+    ("/api/deployments/{name}/weights", POST, deployments.ApiWeights),
+    ("/api/deployments/{name}/promote", POST, deployments.ApiPromote),
+    ("/api/deployments/{name}/rollback", POST, deployments.ApiRollback),
+    ("/api/deployments/{name}/arms/{arm}", DELETE, deployments.ApiDeploymentArm),
     ("/api/deployments/{name}/status", GET, deployment_results.ApiDeploymentStatus),
     ("/api/deployments/{name}/results", GET, deployment_results.ApiDeploymentResults),
     ("/api/deployments/{name}/compare", GET, deployment_results.ApiDeploymentCompare),

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelport import __version__
 from modelport.server.http import openapi_results, rest_schemas
+from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -532,6 +533,7 @@ def _paths() -> dict[str, Any]:
         },
         **openapi_results.paths(),
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
+        **deployment_paths(),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
@@ -573,6 +575,7 @@ def _schemas() -> dict[str, Any]:
         Statistics=_STATISTICS,
         IndexEntry=_INDEX_ENTRY,
     )
+    schemas.update(deployment_schemas())
     schemas.update(openapi_results.SCHEMAS)
     return schemas
 
