@@ -546,8 +546,8 @@ class LivePerformanceSettings(BaseModel):
     )
 
 
-GateName = Literal["artifacts", "signature", "holdout", "latency"]
-_DEFAULT_GATES: tuple[GateName, ...] = ("artifacts", "signature", "holdout", "latency")
+GateName = Literal["artifacts", "signature", "holdout", "latency", "shadow"]
+_DEFAULT_GATES: tuple[GateName, ...] = ("artifacts", "signature", "holdout", "latency", "shadow")
 HoldoutMetric = Literal["auto", "accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"]
 
 
@@ -600,6 +600,17 @@ class GatesSettings(BaseModel):
         ge=0,
         le=1,
         description="The least agreement between a shadow and the champion to promote it.",
+    )
+    shadow_window: str = Field(
+        default="7d",
+        pattern=r"^\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*$",
+        description="How far back the shadow gate reads the shadow's rows (30m, 24h, 7d).",
+    )
+    shadow_min_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Rows both the shadow and the champion answered that the shadow gate "
+        "needs to judge (fewer: skipped).",
     )
 
 

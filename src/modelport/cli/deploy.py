@@ -311,3 +311,13 @@ def _spec_summary(event: DeploymentEvent) -> str:
     from modelport.domain.deployments import Deployment
 
     return arms_summary(Deployment.from_spec(event.deployment, event.spec, revision=event.revision))
+
+
+def _attach() -> None:
+    # The commands on a deployment's results live in a module of their own.
+    from modelport.cli.deploy_results import attach
+
+    attach(deploy)
+
+
+_attach()

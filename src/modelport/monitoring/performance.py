@@ -112,10 +112,10 @@ def live_performance(
         report.predictions = _scalar(db, "SELECT count(*) FROM window_rows")
         report.unmatched_labels = _unmatched(db, since, until)
         logged = columns_of(db, "predictions")
-        prediction = _prediction_column(logged)
+        prediction = prediction_column(logged)
         if prediction is None or report.predictions == 0:
             return report
-        joined, numeric = _joined(db, logged, prediction)
+        joined, numeric = labelled_rows(db, logged, prediction)
     report.labeled = joined.num_rows
     report.coverage = report.labeled / report.predictions
     if report.labeled:
@@ -140,7 +140,8 @@ def _scalar(db: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _prediction_column(logged: dict[str, str]) -> str | None:
+def prediction_column(logged: dict[str, str]) -> str | None:
+    """The logged column holding the prediction (None when the log has no output)."""
     if PREDICTIONS in logged:
         return PREDICTIONS
     outputs = [c for c in logged if c.startswith(OUTPUT_PREFIX) and c != PROBABILITIES]
@@ -166,10 +167,11 @@ def _key_kinds(db: duckdb.DuckDBPyConnection, logged: dict[str, str]) -> list[tu
     return found
 
 
-def _joined(
+def labelled_rows(
     db: duckdb.DuckDBPyConnection, logged: dict[str, str], prediction: str
 ) -> tuple[pa.Table, bool]:
-    """The labeled rows: pred, label (text or number), proba; and whether they are numbers."""
+    """The labeled rows of the view ``window_rows``: pred, label (text or number), proba;
+    and whether they are numbers."""
     if logged[prediction].endswith("]"):
         raise InvalidArgumentError(
             f"{prediction} holds lists ({logged[prediction]}): live performance scores one "
@@ -241,7 +243,7 @@ def _score(report: PerformanceReport, joined: pa.Table, numeric: bool, pred_type
         y_true = np.asarray(joined.column("label").to_pylist(), dtype=object)
     proba_rows = joined.column("proba").combine_chunks()
     has_proba = proba_rows.null_count < len(proba_rows)
-    task = report.task or _guess_task(numeric, pred_type, has_proba, y_true, y_pred)
+    task = report.task or guess_task(numeric, pred_type, has_proba, y_true, y_pred)
     report.task = task
     if task == "regression":
         if not numeric:
@@ -258,9 +260,10 @@ def _score(report: PerformanceReport, joined: pa.Table, numeric: bool, pred_type
         _add_probabilistic(report, y_true, classes, proba_rows)
 
 
-def _guess_task(
+def guess_task(
     numeric: bool, pred_type: str, has_proba: bool, y_true: np.ndarray, y_pred: np.ndarray
 ) -> Task:
+    """Classification or regression, from the prediction's type and values (module doc)."""
     if has_proba or not numeric or pred_type in _TEXT_TYPES or pred_type in _INTEGER_TYPES:
         return "classification"
     whole = np.all(np.mod(y_pred, 1) == 0) and np.all(np.mod(y_true, 1) == 0)

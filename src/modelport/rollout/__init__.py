@@ -1,1 +1,2 @@
-"""Getting a version to users safely: promotion gates, deployments' progressive rollouts."""
+"""Getting a version to users safely: promotion gates, A/B statistics and results,
+deployments' progressive rollouts."""

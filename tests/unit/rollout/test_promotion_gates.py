@@ -225,6 +225,7 @@ def test_the_configured_gates_and_targets(registry: RegistryService) -> None:
         "signature",
         "holdout",
         "latency",
+        "shadow",
     ]
 
 

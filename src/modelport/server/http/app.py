@@ -20,6 +20,7 @@ from starlette.routing import Route, Router
 from modelport.errors import ModelportError
 from modelport.server.http import (
     alerts,
+    deployment_results,
     deployments,
     feedback,
     mlflow,
@@ -72,6 +73,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/api/deployments/{name}/promote", POST, deployments.ApiPromote),
     ("/api/deployments/{name}/rollback", POST, deployments.ApiRollback),
     ("/api/deployments/{name}/arms/{arm}", DELETE, deployments.ApiDeploymentArm),
+    ("/api/deployments/{name}/status", GET, deployment_results.ApiDeploymentStatus),
+    ("/api/deployments/{name}/results", GET, deployment_results.ApiDeploymentResults),
+    ("/api/deployments/{name}/compare", GET, deployment_results.ApiDeploymentCompare),
     # Triton's extensions come last: the router tries patterns in order, and inference
     # requests should not pay for matching these first.
     ("/v2/models/stats", GET, triton.ModelStatistics),

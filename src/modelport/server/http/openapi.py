@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import __version__
-from modelport.server.http import rest_schemas
+from modelport.server.http import openapi_results, rest_schemas
 from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
 
 
@@ -531,6 +531,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("AlertsResponse"), "alerts"), **_errors(400, 501)},
             }
         },
+        **openapi_results.paths(),
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         **deployment_paths(),
         "/metrics": {
@@ -575,6 +576,7 @@ def _schemas() -> dict[str, Any]:
         IndexEntry=_INDEX_ENTRY,
     )
     schemas.update(deployment_schemas())
+    schemas.update(openapi_results.SCHEMAS)
     return schemas
 
 
