@@ -36,7 +36,7 @@ class DecisionNotifier:
     ) -> None:
         self.webhooks = tuple(webhooks)
         self._sleep = sleep
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, bytes] | object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.delivered = 0  # decisions every webhook accepted
@@ -69,7 +69,8 @@ class DecisionNotifier:
             item = self._queue.get()
             if item is _STOP:
                 return
-            event_id, body = item  # type: ignore[misc]
+            assert isinstance(item, tuple)
+            event_id, body = item
             ok = all([self._post(hook, event_id, body) for hook in self.webhooks])
             if ok:
                 self.delivered += 1
