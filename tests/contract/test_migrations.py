@@ -20,7 +20,7 @@ from modelport.domain.search import parse_filter
 from modelport.errors import SchemaMismatchError, StoreUnavailableError
 from modelport.metadata.sql import SqlMetadataStore, schema
 from modelport.metadata.sql.engine import create_sql_engine
-from modelport.metadata.sql.tables import Base
+from modelport.metadata.sql.tables import Base  # with the deployment tables: the store imports them
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
 
@@ -45,8 +45,8 @@ def execute(url: str, *statements: str) -> None:
             connection.execute(text(statement))
 
 
-def test_head_is_the_alert_history_revision() -> None:
-    assert schema.head_revision() == "0003"
+def test_head_is_the_deployments_revision() -> None:
+    assert schema.head_revision() == "0004"
 
 
 def test_migrations_ship_inside_the_package() -> None:
@@ -57,6 +57,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0001_initial.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0002_archived_is_a_status.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0003_alert_history.py").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0004_deployments.py").is_file()
 
 
 def test_a_new_store_initializes_an_empty_database(sql_url: str) -> None:
@@ -192,6 +193,17 @@ def test_the_alert_tables_come_and_go_with_0003(sql_url: str) -> None:
     schema.downgrade(sql_url, "0002")
     assert not alert_tables & table_names(sql_url)
     assert {"registered_models", "audit_entries"} <= table_names(sql_url)
+
+
+def test_the_deployment_tables_come_and_go_with_0004(sql_url: str) -> None:
+    deployment_tables = {"deployments", "deployment_events", "rollouts", "leases"}
+    schema.upgrade(sql_url, "0003")
+    assert not deployment_tables & table_names(sql_url)
+    schema.upgrade(sql_url)
+    assert deployment_tables <= table_names(sql_url)
+    schema.downgrade(sql_url, "0003")
+    assert not deployment_tables & table_names(sql_url)
+    assert {"alert_states", "registered_models"} <= table_names(sql_url)
 
 
 def test_a_newer_schema_is_refused(sql_url: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -215,6 +215,44 @@ class Deployment:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class NewDeploymentEvent:
+    """One change of a deployment, for its history: what was done (``action``, such as
+    ``deployment.canary``), by whom and why, the stored ``revision`` it made and the
+    ``spec`` (``Deployment.spec_dict()``) after it (for a deletion, the spec deleted);
+    ``details`` holds the numbers behind it (a gate report, a rollout step's figures)."""
+
+    deployment: str
+    revision: int
+    action: str
+    actor: str
+    reason: str | None
+    timestamp: datetime
+    spec: Mapping[str, Any]
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentEvent(NewDeploymentEvent):
+    """A recorded change, numbered in the order changes were made."""
+
+    id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``--json`` output and the REST API."""
+        return {
+            "id": self.id,
+            "deployment": self.deployment,
+            "revision": self.revision,
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "timestamp": self.timestamp.isoformat(),
+            "spec": dict(self.spec),
+            "details": dict(self.details),
+        }
 
 
 # ---------------------------------------------------------------------------- checks

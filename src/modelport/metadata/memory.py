@@ -20,6 +20,7 @@ from modelport.domain.entities import (
 from modelport.domain.search import VersionFilter
 from modelport.errors import ModelNotFoundError, VersionNotFoundError
 from modelport.metadata.memory_alerts import AlertRecords, MemoryAlertSession
+from modelport.metadata.memory_deployments import DeploymentRecords, MemoryDeploymentSession
 from modelport.metadata.store import aliases_by_version, sort_versions
 
 
@@ -36,14 +37,16 @@ class _State:
     models: dict[str, _ModelState] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     alerts: AlertRecords = field(default_factory=AlertRecords)
+    deployments: DeploymentRecords = field(default_factory=DeploymentRecords)
 
 
-class MemorySession(MemoryAlertSession):
+class MemorySession(MemoryAlertSession, MemoryDeploymentSession):
     """A session over the in-memory state; see ``MetadataSession`` for the contract."""
 
     def __init__(self, state: _State) -> None:
         self._state = state
         self._alerts = state.alerts
+        self._deployments = state.deployments
 
     # -- helpers
     def _model_state(self, name: str) -> _ModelState:
@@ -220,6 +223,7 @@ class MemoryMetadataStore:
                 self._state.models = snapshot.models
                 self._state.audit = snapshot.audit
                 self._state.alerts = snapshot.alerts
+                self._state.deployments = snapshot.deployments
                 raise
 
     @contextmanager

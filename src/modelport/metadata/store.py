@@ -23,6 +23,7 @@ from modelport.domain.alerts import (
     NewAlertDelivery,
     NewAlertEvent,
 )
+from modelport.domain.deployments import Deployment, DeploymentEvent, NewDeploymentEvent
 from modelport.domain.entities import (
     AuditEntry,
     ModelVersion,
@@ -31,7 +32,9 @@ from modelport.domain.entities import (
     RegisteredModel,
     VersionStatus,
 )
+from modelport.domain.rollouts import RolloutRecord
 from modelport.domain.search import VersionFilter
+from modelport.errors import DeploymentNotFoundError, StaleDeploymentError
 
 
 class MetadataSession(Protocol):
@@ -182,6 +185,66 @@ class MetadataSession(Protocol):
         """Delivery attempts, newest first; optionally of one rule or one event."""
         ...
 
+    # -- deployments (named endpoints and their arms) and their history
+    def get_deployment(self, name: str) -> Deployment | None:
+        """The stored deployment, or None."""
+        ...
+
+    def list_deployments(self) -> list[Deployment]:
+        """Every deployment, sorted by name."""
+        ...
+
+    def save_deployment(
+        self, deployment: Deployment, *, expected_revision: int, now: datetime, actor: str
+    ) -> Deployment:
+        """Store ``deployment`` at revision ``expected_revision + 1`` (0: create it) and
+        return it as stored (``updated_at`` ``now``, ``updated_by`` ``actor``).
+
+        Raises ``StaleDeploymentError`` when the stored revision is not
+        ``expected_revision`` (creating a name that exists included): of concurrent
+        writers that read the same revision, exactly one wins.
+        """
+        ...
+
+    def delete_deployment(self, name: str) -> None:
+        """Delete a deployment (``DeploymentNotFoundError`` when absent); its history stays."""
+        ...
+
+    def add_deployment_event(self, event: NewDeploymentEvent) -> DeploymentEvent:
+        """Append one change to a deployment's history."""
+        ...
+
+    def list_deployment_events(self, name: str, *, limit: int = 100) -> list[DeploymentEvent]:
+        """A deployment's changes, newest first (also after it was deleted)."""
+        ...
+
+    # -- rollouts (the controller's state) and leases (who may act)
+    def get_rollout(self, deployment: str) -> RolloutRecord | None:
+        """The deployment's stored rollout state, or None."""
+        ...
+
+    def save_rollout(
+        self, record: RolloutRecord, *, expected_revision: int
+    ) -> RolloutRecord | None:
+        """Store ``record`` if the stored revision is still ``expected_revision`` (0: none
+        stored yet); the stored record (its revision one higher), or None when another
+        writer saved first and nothing was written."""
+        ...
+
+    def delete_rollout(self, deployment: str) -> None:
+        """Remove the deployment's rollout state; no error when absent."""
+        ...
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl_s: float) -> bool:
+        """Take or extend the lease ``name`` until ``now + ttl_s``: True when it was free,
+        expired or already ``owner``'s; False (and nothing changed) while another owner
+        holds it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up if ``owner`` holds it; no error otherwise."""
+        ...
+
 
 class MetadataStore(Protocol):
     """A metadata back end."""
@@ -215,3 +278,24 @@ def aliases_by_version(aliases: Mapping[str, int]) -> dict[int, tuple[str, ...]]
 def sort_versions(versions: Sequence[ModelVersion]) -> list[ModelVersion]:
     """Search order: by model name, then newest version first."""
     return sorted(versions, key=lambda v: (v.name, -v.version))
+
+
+def deployment_not_found(name: str) -> DeploymentNotFoundError:
+    """The error for a deployment that does not exist."""
+    return DeploymentNotFoundError(f"deployment {name!r} does not exist", deployment=name)
+
+
+def stale_deployment(name: str, expected: int, found: int) -> StaleDeploymentError:
+    """The error for a write based on a revision that is no longer the stored one."""
+    if expected == 0:
+        message = (
+            f"deployment {name!r} already exists (revision {found}): change it, or delete it first"
+        )
+    elif found == 0:
+        message = f"deployment {name!r} was deleted since revision {expected} was read"
+    else:
+        message = (
+            f"deployment {name!r} changed since it was read: it is at revision {found}, "
+            f"not {expected}; read it again and retry"
+        )
+    return StaleDeploymentError(message, deployment=name, expected=expected, found=found)

@@ -10,13 +10,14 @@ or record one that did not happen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from modelport.artifacts.store import ArtifactStore
 from modelport.config import VersionCheck
+from modelport.domain.deployments import Deployment, DeploymentEvent
 from modelport.domain.entities import AliasMove, AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.names import Stage
 from modelport.domain.refs import ModelRef, parse_ref
@@ -30,6 +31,7 @@ from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package, read_pinned_manifest
 from modelport.registry import reference_stats
 from modelport.registry.context import Clock, RegistryContext, utc_now
+from modelport.registry.deployments import Deployments
 from modelport.registry.lifecycle import Lifecycle, parse_stage
 from modelport.registry.lookups import require_model, require_version, resolve_ref
 from modelport.registry.versions import VersionWrites
@@ -52,6 +54,7 @@ class RegistryService:
         self.version_check = version_check
         self._versions = VersionWrites(self._context)
         self._lifecycle = Lifecycle(self._context)
+        self._deployments = Deployments(self._context)
 
     # The stores can be replaced (tests put failing ones in); every part sees the change.
 
@@ -77,6 +80,11 @@ class RegistryService:
     def catalog(self) -> FlavorCatalog:
         """The flavors that save and load models."""
         return self._context.catalog
+
+    @property
+    def context(self) -> RegistryContext:
+        """What every part shares: set ``on_event`` (the webhooks) and ``gates`` here."""
+        return self._context
 
     @property
     def actor(self) -> str:
@@ -310,6 +318,124 @@ class RegistryService:
         """
         return self._lifecycle.move(
             name, alias, version, archive_previous=archive_previous, force=force
+        )
+
+    # ------------------------------------------------ deployments (registry.deployments)
+
+    def find_deployment(self, name: str) -> Deployment | None:
+        """The deployment called ``name``, or None (servers poll this to reconcile)."""
+        return self._deployments.find(name)
+
+    def get_deployment(self, name: str) -> Deployment:
+        """The deployment called ``name``; ``DeploymentNotFoundError`` when there is none."""
+        return self._deployments.get(name)
+
+    def list_deployments(self) -> list[Deployment]:
+        """Every deployment, by name."""
+        return self._deployments.list_all()
+
+    def deployment_history(self, name: str, limit: int = 50) -> list[DeploymentEvent]:
+        """A deployment's changes, newest first (kept after it is deleted)."""
+        return self._deployments.history(name, limit)
+
+    def create_deployment(
+        self, name: str, version: int, *, model: str | None = None, reason: str | None = None
+    ) -> Deployment:
+        """A new deployment ``name`` answered by ``model/version`` (model defaults to
+        ``name``); ``StaleDeploymentError`` when it exists."""
+        return self._deployments.create(name, version, model=model, reason=reason)
+
+    def deploy_canary(
+        self,
+        name: str,
+        version: int,
+        weight: float,
+        *,
+        model: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Put ``version`` on ``weight`` percent of the traffic as the canary (replacing
+        any canary or challengers); the champion keeps the rest."""
+        return self._deployments.canary(name, version, weight, model=model, reason=reason)
+
+    def deploy_ab(
+        self,
+        name: str,
+        arms: Sequence[tuple[int, float]],
+        *,
+        sticky: str | None = None,
+        model: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Split the traffic between ``(version, weight)`` arms, weights adding up to 100;
+        ``sticky`` (``header:X-User-ID``, ``field:customer_id``) keeps a caller on one arm."""
+        return self._deployments.ab(name, arms, sticky=sticky, model=model, reason=reason)
+
+    def deploy_shadow(
+        self,
+        name: str,
+        version: int,
+        sample: float,
+        *,
+        model: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Copy ``sample`` (0 < sample <= 1) of the requests to ``version``; its answers
+        are logged, never returned."""
+        return self._deployments.shadow(name, version, sample, model=model, reason=reason)
+
+    def set_arm_weight(
+        self, name: str, arm: str, weight: float, *, reason: str | None = None
+    ) -> Deployment:
+        """Set a live arm's weight; the champion (or the one other arm) takes the rest."""
+        return self._deployments.set_weight(name, arm, weight, reason=reason)
+
+    def remove_arm(self, name: str, arm: str, *, reason: str | None = None) -> Deployment:
+        """Remove a candidate or shadow arm; its weight goes back to the champion."""
+        return self._deployments.remove_arm(name, arm, reason=reason)
+
+    def promote_deployment(
+        self,
+        name: str,
+        arm: str | None = None,
+        *,
+        skip_gates: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """The candidate (the only one, or ``arm``) becomes the champion on 100%, once the
+        gates guarding production pass for it (``GateFailedError`` otherwise);
+        ``skip_gates`` skips them, its reason recorded in the audit trail."""
+        return self._deployments.promote(name, arm, skip_gates=skip_gates, reason=reason)
+
+    def rollback_deployment(self, name: str, *, reason: str | None = None) -> Deployment:
+        """Back to the last good champion: drop the candidates, or undo the last promotion."""
+        return self._deployments.rollback(name, reason=reason)
+
+    def delete_deployment(self, name: str, *, reason: str | None = None) -> None:
+        """Delete a deployment (and its rollout state); its history stays."""
+        self._deployments.delete(name, reason=reason)
+
+    def change_deployment(
+        self,
+        name: str,
+        change: Callable[[Deployment], Deployment],
+        *,
+        action: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Apply a pure ``change`` to the stored deployment in one audited transaction
+        (``action`` names it in the audit trail and the history, ``details`` holds the
+        numbers behind it); ``StaleDeploymentError`` when ``expected_revision`` is given
+        and the deployment moved past it."""
+        return self._deployments.change(
+            name,
+            change,
+            action=action,
+            reason=reason,
+            details=details,
+            expected_revision=expected_revision,
         )
 
     # ---------------------------------------------------------------------- closing

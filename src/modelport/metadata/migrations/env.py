@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from modelport.metadata.sql import deployment_tables  # noqa: F401  (its tables join Base)
 from modelport.metadata.sql.engine import create_sql_engine
 from modelport.metadata.sql.tables import Base
 

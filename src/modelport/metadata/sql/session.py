@@ -26,6 +26,7 @@ from modelport.domain.entities import (
 from modelport.domain.search import VersionFilter
 from modelport.errors import ConflictError, VersionNotFoundError
 from modelport.metadata.sql.alerts import SqlAlertSession
+from modelport.metadata.sql.deployments import SqlDeploymentSession
 from modelport.metadata.sql.filters import version_conditions
 from modelport.metadata.sql.statements import (
     insert_row,
@@ -51,7 +52,7 @@ from modelport.metadata.sql.tables import (
 _NO_SYNC = {"synchronize_session": False}
 
 
-class SqlMetadataSession(SqlAlertSession):
+class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession):
     """One transaction on the metadata database; see ``MetadataSession`` for the contract."""
 
     def __init__(self, orm: Session) -> None:
