@@ -91,11 +91,6 @@ class RegistryService:
         """The name recorded in the audit trail and as each version's creator."""
         return self._context.actor
 
-    def emit(self, event: str, payload: Mapping[str, Any]) -> None:
-        """Tell the registry's event listener (the webhooks) of a change made beside the
-        registry's own writes, such as a rollout decision, once it committed."""
-        self._context.emit(event, payload)
-
     # ---------------------------------------------------------------------- reading
 
     def get_model(self, name: str) -> RegisteredModel:

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from modelport.domain.deployments import Deployment
 from modelport.domain.rollout_plan import RolloutState, RolloutStatus
 from modelport.errors import ModelportError
-from modelport.registry.context import utc_now
 from modelport.rollout.apply import apply_state, canary_arm
 from modelport.rollout.decision import Decision, decide
 from modelport.rollout.notify import DecisionNotifier
@@ -93,7 +92,7 @@ class RolloutController:
         self.notifier = notifier or DecisionNotifier(())
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
-        self._clock = clock or utc_now
+        self._clock = clock or registry.context.clock
         self.records = RolloutRecords(registry, self._clock)
 
     # ---------------------------------------------------------------------- ticks
@@ -242,6 +241,6 @@ class RolloutController:
     def announce(self, state: RolloutState, details: Mapping[str, Any], revision: int) -> None:
         """Emit ``rollout.step_decided`` to the registry's listeners and post it to the
         rollout webhooks (after the decision was stored and applied)."""
-        self.registry.emit(EVENT, details)
+        self.registry.context.emit(EVENT, details)
         self.notifier.send(revision, details)
         logger.info("rollout of %s: %s", state.deployment, state.message)

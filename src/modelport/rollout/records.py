@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelport.domain.rollouts import RolloutRecord
-
 from modelport.domain.deployments import Deployment, NewDeploymentEvent
 from modelport.domain.entities import NewAuditEntry
 from modelport.domain.rollout_plan import RolloutState
+from modelport.domain.rollouts import RolloutRecord
 
 if TYPE_CHECKING:
     from modelport.registry.service import RegistryService

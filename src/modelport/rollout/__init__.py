@@ -1,0 +1,1 @@
+"""Gates between stages and progressive rollouts that decide by themselves."""
