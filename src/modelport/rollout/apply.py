@@ -6,8 +6,9 @@ details) or ``promote_deployment`` (which runs the promotion gates). Applying is
 idempotent: a controller that stopped between the two writes leaves a state that the
 next controller applies again.
 
-- running or paused: the canary arm (the rollout's model version) carries the step's
-  weight; a canary that left the deployment by other hands ends the rollout (aborted);
+- running or paused: the canary arm (the rollout's model version) gets the step's
+  weight once, when the step starts (a person may change it after; the next step sets
+  it again); a canary that left the deployment by other hands ends the rollout;
 - promoted: the canary becomes the champion (gates refusing it pause the rollout);
 - rolled back or aborted: the canary arm leaves, its weight goes back to the champion,
   which the rollout never replaced: the last good champion answers everything again.
@@ -58,6 +59,8 @@ def apply_state(
                 f"{state.deployment!r} outside the rollout; the rollout stopped"
             )
             return replace(state, status=RolloutStatus.ABORTED, message=stopped), deployment
+        if state.applied:
+            return state, deployment
         if abs(arm.weight - state.weight) > _SAME_WEIGHT:
             name, weight = arm.name, state.weight
             deployment = registry.change_deployment(

@@ -96,6 +96,7 @@ def _start(
         started_at=now,
         champion=(champion.model, champion.version),
         message=f"started at {plan.trial_steps[0]:g}%",
+        applied=False,
     )
     state = state.with_decision(_by_person(state, "start", reason, now.isoformat()))
     revision = records.save(state, expected_revision=loaded[1] if loaded is not None else 0)
@@ -115,8 +116,10 @@ def _start(
         failed = replace(state, status=RolloutStatus.ABORTED, message=f"not started: {exc}")
         records.save(failed, expected_revision=revision)
         raise
-    controller.announce(state, details, revision)
-    return state
+    started = replace(state, applied=True)
+    stored = records.save(started, expected_revision=revision)
+    controller.announce(started, details, stored if stored is not None else revision)
+    return started
 
 
 def resume_rollout(

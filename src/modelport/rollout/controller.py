@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.domain.deployments import Deployment
 from modelport.domain.rollout_plan import RolloutState, RolloutStatus
-from modelport.errors import ModelportError
+from modelport.errors import ModelportError, StaleDeploymentError
 from modelport.rollout.apply import apply_state, canary_arm
 from modelport.rollout.decision import Decision, decide
 from modelport.rollout.notify import DecisionNotifier
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("modelport.rollout")
 
 EVENT = "rollout.step_decided"
+_APPLY_ATTEMPTS = 3
 
 
 def default_owner() -> str:
@@ -180,7 +181,7 @@ class RolloutController:
     def _check(self, state: RolloutState, revision: int, now: datetime) -> StepOutcome:
         deployment = self.registry.get_deployment(state.deployment)
         canary = canary_arm(deployment, state)
-        if canary is None:  # _settle stops a rollout whose canary left: not reached
+        if canary is None:  # settle stops a rollout whose canary left: not reached
             return StepOutcome(state.deployment, state, note="the canary arm is missing")
         champion = deployment.champion
         numbers = self.numbers(
@@ -220,9 +221,7 @@ class RolloutController:
         if state.applied and not state.status.active:
             return state, revision
         last = state.decisions[-1] if state.decisions else {}
-        after, deployment = apply_state(
-            self.registry, state, action=action, details=details or last
-        )
+        after, deployment = self._apply(state, action, details or last)
         if after == state:
             return state, revision
         stored = self.records.save(after, expected_revision=revision)
@@ -231,6 +230,18 @@ class RolloutController:
         if after.status is not state.status:  # stopped by apply: canary left, gates refused
             self._stopped(deployment, after, stored)
         return after, stored
+
+    def _apply(
+        self, state: RolloutState, action: str, details: Mapping[str, Any]
+    ) -> tuple[RolloutState, Deployment]:
+        """``apply_state``, read again when another writer changed the deployment in
+        between (another controller finishing the same state, a person's change)."""
+        for _ in range(_APPLY_ATTEMPTS - 1):
+            try:
+                return apply_state(self.registry, state, action=action, details=details)
+            except StaleDeploymentError:
+                continue
+        return apply_state(self.registry, state, action=action, details=details)
 
     def _stopped(self, deployment: Deployment, state: RolloutState, revision: int) -> None:
         action = f"rollout.{'pause' if state.status is RolloutStatus.PAUSED else 'abort'}"

@@ -51,6 +51,7 @@ def transition(state: RolloutState, decision: Decision, now: datetime) -> Step:
             step=state.step + 1,
             step_started_at=now,
             next_check_at=now + plan.interval,
+            applied=False,
             message=f"advanced to {weight:g}%: {decision.reason}",
         )
         return Step(advanced, "rollout.advance", moves_arms=True)
