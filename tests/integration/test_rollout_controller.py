@@ -5,6 +5,7 @@ a lease keeps a second controller out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from modelport.config import RolloutWebhook
 from modelport.domain.deployments import Arm
 from modelport.domain.entities import ModelVersion
 from modelport.domain.gates import GateOutcome, GateReport, GateResult
@@ -23,11 +25,14 @@ from modelport.errors import (
     NotFoundError,
     VersionNotFoundError,
 )
+from modelport.monitoring.alerts.delivery import SIGNATURE_HEADER, signature
 from modelport.registry.service import RegistryService
 from modelport.rollout.commands import abort_rollout, resume_rollout, start_rollout
 from modelport.rollout.controller import EVENT, RolloutController
 from modelport.rollout.decision import ArmNumbers, decide
+from modelport.rollout.notify import DecisionNotifier
 from modelport.rollout.transitions import transition
+from testing_webhook import webhook_receiver
 
 from .test_deployments import add_versions
 
@@ -309,3 +314,29 @@ def test_a_new_rollout_may_follow_a_finished_one(setup: Setup) -> None:
     abort_rollout(controller, "churn")
     again = start_rollout(controller, "churn", 2, PLAN)
     assert again.version == 2 and setup.arms()[1] == ("canary", 2, 5.0)
+
+
+def test_decisions_are_posted_signed_to_the_rollout_webhooks(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROLLOUT_SECRET", "s3cret")
+    with webhook_receiver(statuses=[503]) as receiver:
+        hook = RolloutWebhook(url=receiver.url, secret_env="ROLLOUT_SECRET")
+        controller = RolloutController(
+            setup.registry,
+            setup.numbers,
+            notifier=DecisionNotifier([hook], sleep=lambda _: None),
+            clock=setup.clock,
+        )
+        start_rollout(controller, "churn", 4, PLAN)
+        setup.clock.advance()
+        controller.tick("churn")
+        controller.close()
+    assert len(receiver.requests) == 3  # the start (refused once, then accepted), the advance
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    assert [b["event"] for b in bodies] == [EVENT] * 3
+    assert bodies[0] == bodies[1] and bodies[2]["decision"]["verdict"] == "advance"
+    assert bodies[2]["weight"] == 25.0 and bodies[2]["decision"]["canary"]["requests"] == 1000
+    for request in receiver.requests:
+        assert request.headers[SIGNATURE_HEADER] == signature("s3cret", request.body)
+    assert controller.notifier.delivered == 2 and controller.notifier.failed == 0
