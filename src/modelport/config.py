@@ -542,10 +542,11 @@ class RolloutSettings(BaseModel):
     max_failures: int = Field(
         default=2, ge=1, description="Failed checks that roll the canary back."
     )
-    max_wait: Duration = Field(
-        default=timedelta(minutes=30),
+    max_wait: Duration | None = Field(
+        default=None,
         description="Longest a step waits for enough data; then the rollout stops as "
-        "inconclusive for a person to resume or abort.",
+        "inconclusive for a person to resume or abort. Default: the bake time and ten "
+        "intervals, at least 30m.",
     )
     max_error_rate_increase: float = Field(
         default=0.01, ge=0, le=1, description="Error-rate points the canary may add (0.01: 1)."

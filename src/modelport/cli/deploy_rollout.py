@@ -154,8 +154,11 @@ def controller(*, once: bool, poll: str | None, as_json: bool) -> None:
     report = _reporter(as_json=as_json, quiet_waits=True)
     with _controller() as ctl:
         if once:
-            for outcome in ctl.tick_all():
-                report(outcome)
+            try:
+                for outcome in ctl.tick_all():
+                    report(outcome)
+            finally:
+                ctl.release_all()
             return
         if not as_json:
             click.echo(f"driving rollouts, looking every {every.total_seconds():g}s; Ctrl+C stops")
@@ -206,7 +209,10 @@ def _follow(ctl: RolloutController, name: str, *, as_json: bool) -> None:
                 f"`modelport deploy resume {name}` or `modelport deploy controller` drives it"
             )
         return
-    _show_state(final, as_json=as_json)
+    if as_json:  # the last of the JSON lines: the final state
+        click.echo(json.dumps(final.to_dict(), default=str))
+    else:
+        _show_state(final, as_json=False)
     if final.status is RolloutStatus.PAUSED:
         click.get_current_context().exit(EXIT_PAUSED)
     if final.status is not RolloutStatus.PROMOTED:

@@ -157,11 +157,21 @@ class RolloutController:
         poll: timedelta,
         report: Callable[[StepOutcome], None] = lambda _: None,
     ) -> None:
-        """Tick every rollout every ``poll`` until ``stop`` is set (``deploy controller``)."""
-        while not stop.is_set():
-            for outcome in self.tick_all():
-                report(outcome)
-            stop.wait(poll.total_seconds())
+        """Tick every rollout every ``poll`` until ``stop`` is set (``deploy controller``);
+        the leases are given up at the end, so that another controller takes over at
+        once rather than after they lapse."""
+        try:
+            while not stop.is_set():
+                for outcome in self.tick_all():
+                    report(outcome)
+                stop.wait(poll.total_seconds())
+        finally:
+            self.release_all()
+
+    def release_all(self) -> None:
+        """Give up this controller's leases (a lease held by another stays)."""
+        for name in self.records.names():
+            self.records.release(name, self.owner)
 
     def now(self) -> datetime:
         """The controller's clock."""

@@ -2,7 +2,8 @@
 
 Options win over the config; what neither sets takes the defaults of
 ``RolloutSettings``. The bake time defaults to the interval (a step runs at least one
-interval before it is judged).
+interval before it is judged), and the longest wait for data to the bake time and ten
+intervals (at least 30 minutes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from modelport.domain.rollout_plan import RolloutPlan, RolloutThresholds, check_
 from modelport.errors import InvalidArgumentError
 
 _T = TypeVar("_T")
+MIN_DEFAULT_WAIT = timedelta(minutes=30)
+DEFAULT_WAIT_INTERVALS = 10  # checks a step may wait for data after its bake time
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,11 @@ def plan_from_settings(
         bake=bake,
         min_requests=_first(given.min_requests, settings.min_requests),
         max_failures=_first(given.max_failures, settings.max_failures),
-        max_wait=_first(_duration(given.max_wait, "max_wait"), settings.max_wait),
+        max_wait=_first(
+            _duration(given.max_wait, "max_wait"),
+            settings.max_wait,
+            max(MIN_DEFAULT_WAIT, bake + DEFAULT_WAIT_INTERVALS * interval),
+        ),
         thresholds=thresholds_from_settings(settings),
     )
 
