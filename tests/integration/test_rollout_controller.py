@@ -225,6 +225,7 @@ def test_abort_sends_everything_back_to_the_champion(setup: Setup) -> None:
     with pytest.raises(ConflictError, match="nothing to resume"):
         resume_rollout(controller, "churn")
     assert controller.tick("churn").note == "the rollout is aborted"
+    assert controller.tick_all() == []  # a finished rollout needs no controller
 
 
 def test_a_restarted_controller_resumes_where_the_last_stopped(setup: Setup) -> None:

@@ -198,6 +198,7 @@ def _follow(ctl: RolloutController, name: str, *, as_json: bool) -> None:
     from modelport.domain.rollout_plan import RolloutStatus
 
     settings = state().settings
+    final: RolloutState | None = None
     with _stopping() as stop:
         final = ctl.follow(
             name, stop, poll=settings.rollout.poll_interval, report=_reporter(as_json=as_json)

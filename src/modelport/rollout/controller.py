@@ -116,10 +116,10 @@ class RolloutController:
         return self._check(state, revision, now)
 
     def tick_all(self) -> list[StepOutcome]:
-        """One tick of every rollout that is running or left half applied; a rollout that
-        fails (the database away, a deployment deleted) is logged, the others go on."""
+        """One tick of every rollout that is running, paused or left half applied; a
+        rollout that fails (a deployment deleted meanwhile) is logged, the others go on."""
         outcomes = []
-        for name in self.records.names():
+        for name in self.records.pending():
             try:
                 outcomes.append(self.tick(name))
             except ModelportError as exc:

@@ -63,6 +63,20 @@ class RolloutRecords:
         with self._registry.metadata.reader() as tx:
             return [d.name for d in tx.list_deployments() if tx.get_rollout(d.name) is not None]
 
+    def pending(self) -> list[str]:
+        """The deployments whose rollout needs a controller: running or paused (a paused
+        one is checked for a canary removed by hand), or with a decision not applied."""
+        found = []
+        with self._registry.metadata.reader() as tx:
+            for deployment in tx.list_deployments():
+                record = tx.get_rollout(deployment.name)
+                if record is None:
+                    continue
+                state = RolloutState.from_dict(record.state)
+                if state.status.active or not state.applied:
+                    found.append(deployment.name)
+        return found
+
     def acquire(self, deployment: str, owner: str, ttl: timedelta) -> bool:
         """Take or renew the lease on ``deployment``'s rollout for ``ttl``."""
         with self._registry.metadata.transaction() as tx:
