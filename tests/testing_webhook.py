@@ -1,5 +1,6 @@
-"""A real webhook receiver on loopback for alert tests: answers with the statuses it is
-given (then 200) and keeps every request it received."""
+"""A real webhook receiver on loopback for alert and event tests: answers with the
+statuses it is given (then 200) and keeps every request it received; with ``hold``, it
+answers only once that event is set."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(statuses: Sequence[int] = ()) -> Iterator[Receiver]:
+def webhook_receiver(
+    statuses: Sequence[int] = (), *, hold: threading.Event | None = None
+) -> Iterator[Receiver]:
     """A receiver at ``receiver.url``, stopped after the block."""
     receiver = Receiver(url="", statuses=list(statuses))
     lock = threading.Lock()
@@ -33,6 +36,8 @@ def webhook_receiver(statuses: Sequence[int] = ()) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if hold is not None:
+                hold.wait()
             with lock:
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelport.server.http.app import ServerApp
     from modelport.serving.served import ServedModel
     from modelport.serving.target import InferenceTarget
+    from modelport.webhooks.dispatcher import WebhookDispatcher
 
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
@@ -85,7 +86,18 @@ def build_registry(settings: Settings) -> RegistryService:
         default_catalog(),
         actor=settings.actor,
         version_check=settings.version_check,
+        on_event=build_webhooks(settings),
     )
+
+
+def build_webhooks(settings: Settings) -> WebhookDispatcher | None:
+    """The dispatcher posting registry events to ``[webhooks.NAME]``, or None without any
+    (the registry's ``close`` delivers what it still has queued)."""
+    if not settings.webhooks:
+        return None
+    from modelport.webhooks.dispatcher import WebhookDispatcher
+
+    return WebhookDispatcher(settings.webhooks)
 
 
 def build_server_app(
@@ -189,7 +201,7 @@ def build_server_app(
             else None
         ),
         alerts=alerts,
-        registry=_built_once(lambda: build_registry(settings)),
+        registry=_BuiltOnce(lambda: build_registry(settings)),
     )
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
@@ -210,18 +222,26 @@ def build_server_app(
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
 
 
-def _built_once(build: Callable[[], RegistryService]) -> Callable[[], RegistryService]:
-    """``build``'s result, made at the first call (from any thread) and kept."""
-    lock = threading.Lock()
-    built: list[RegistryService] = []
+class _BuiltOnce:
+    """``build``'s registry, made at the first call (from any thread) and kept; ``close``
+    (at the worker's shutdown) closes it if it was made, delivering its queued events."""
 
-    def get() -> RegistryService:
-        with lock:
-            if not built:
-                built.append(build())
-            return built[0]
+    def __init__(self, build: Callable[[], RegistryService]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._built: RegistryService | None = None
 
-    return get
+    def __call__(self) -> RegistryService:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+            return self._built
+
+    def close(self) -> None:
+        with self._lock:
+            built, self._built = self._built, None
+        if built is not None:
+            built.close()
 
 
 def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarget:

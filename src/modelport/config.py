@@ -41,6 +41,11 @@ the file::
     [rollout]                 # progressive rollouts; see RolloutSettings
     steps = [5, 25, 50, 100]
     interval = "60s"
+
+    [webhooks.ci]             # registry events to a receiver; see WebhookSettings
+    url = "https://ci.example.com/hooks/modelport"
+    secret_env = "MODELPORT_CI_HOOK_SECRET"
+    events = ["model_version.created", "model_version_alias.created"]
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -492,6 +497,32 @@ class MonitorSettings(BaseModel):
         return self
 
 
+# The registry's events (MLflow 3's webhook names where they overlap; a stage move is an
+# alias move) and modelport's own; ``[webhooks.NAME] events`` picks from these.
+RegistryEvent = Literal[
+    "registered_model.created", "model_version.created", "model_version_tag.set",
+    "model_version_tag.deleted", "model_version_alias.created", "model_version_alias.deleted",
+    "deployment.changed", "rollout.step_decided",
+]  # fmt: skip
+REGISTRY_EVENTS: tuple[RegistryEvent, ...] = get_args(RegistryEvent)
+
+
+class WebhookSettings(_SignedDelivery):
+    """A receiver of registry events (``[webhooks.NAME]``): each event it subscribes to is
+    POSTed to ``url`` as signed JSON, with retries and back-off."""
+
+    url: Annotated[str, BeforeValidator(_http_url)]
+    events: list[RegistryEvent] = Field(
+        default_factory=lambda: list(REGISTRY_EVENTS),
+        min_length=1,
+        description="The events to send; default all of them.",
+    )
+
+    def wants(self, event: str) -> bool:
+        """Whether this receiver subscribes to ``event``."""
+        return event in self.events
+
+
 class LivePerformanceSettings(BaseModel):
     """The live performance gauges the server exports (``[live_performance]``)."""
 
@@ -662,6 +693,20 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     live_performance: LivePerformanceSettings = Field(default_factory=LivePerformanceSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    webhooks: dict[str, WebhookSettings] = Field(
+        default_factory=dict, description="Receivers of registry events, by name."
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhook_names(cls, hooks: dict[str, WebhookSettings]) -> dict[str, WebhookSettings]:
+        for name in hooks:
+            if not _RULE_NAME.match(name):
+                raise ValueError(
+                    f"webhook name {name!r}: use letters, digits, '_', '.' or '-', "
+                    "starting with a letter or '_' (at most 128 characters)"
+                )
+        return hooks
 
     @classmethod
     def settings_customise_sources(

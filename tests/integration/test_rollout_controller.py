@@ -25,13 +25,13 @@ from modelport.errors import (
     NotFoundError,
     VersionNotFoundError,
 )
-from modelport.monitoring.alerts.delivery import SIGNATURE_HEADER, signature
 from modelport.registry.service import RegistryService
 from modelport.rollout.commands import abort_rollout, resume_rollout, start_rollout
 from modelport.rollout.controller import EVENT, RolloutController
 from modelport.rollout.decision import ArmNumbers, decide
 from modelport.rollout.notify import DecisionNotifier
 from modelport.rollout.transitions import transition
+from modelport.webhooks.sending import SIGNATURE_HEADER, signature
 from testing_webhook import webhook_receiver
 
 from .test_deployments import add_versions

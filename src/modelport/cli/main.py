@@ -28,6 +28,8 @@ COMMANDS = {
     "quickstart": "modelport.cli.quickstart:quickstart",
     "feedback": "modelport.cli.feedback:feedback",
     "log": "modelport.cli.log:log",
+    "webhooks": "modelport.cli.webhooks:webhooks",
+    "ci": "modelport.cli.ci:ci",
 }
 
 

@@ -26,6 +26,7 @@ from modelport.errors import (
     MissingSignatureWarning,
 )
 from modelport.metadata.store import MetadataSession
+from modelport.registry import events
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_model, require_version
 
@@ -51,11 +52,22 @@ class Lifecycle:
         one transaction; what that did (see ``RegistryService.move``)."""
         alias = validate_alias(str(alias))
         if is_archived_stage(alias):
-            return self._archive(name, version)
-        if is_stage(alias):
-            return self._promote(
+            move = self._archive(name, version)
+        elif is_stage(alias):
+            move = self._promote(
                 name, version, Stage(alias), archive_previous=archive_previous, force=force
             )
+        else:
+            move = self._set_alias(
+                name, alias, version, archive_previous=archive_previous, force=force
+            )
+        # After the transaction committed: the listener hears only what happened.
+        events.announce(self._context, events.alias_moved(move, actor=self._context.actor))
+        return move
+
+    def _set_alias(
+        self, name: str, alias: str, version: int, *, archive_previous: bool, force: bool
+    ) -> AliasMove:
         if archive_previous:
             raise InvalidArgumentError(
                 f"archive_previous applies to the stages staging and production, not to the "
@@ -63,9 +75,6 @@ class Lifecycle:
                 model=name,
                 field="archive_previous",
             )
-        return self._set_alias(name, alias, version, force=force)
-
-    def _set_alias(self, name: str, alias: str, version: int, *, force: bool) -> AliasMove:
         context = self._context
         with context.metadata.transaction() as tx:
             target = require_version(tx, name, version)
@@ -109,6 +118,8 @@ class Lifecycle:
                 target=alias,
                 before={"version": before},
             )
+        deleted = events.alias_deleted(name, alias, before, actor=context.actor, reason="deleted")
+        events.announce(context, [deleted])
 
     def _promote(
         self, name: str, version: int, stage: Stage, *, archive_previous: bool, force: bool

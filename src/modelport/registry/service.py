@@ -30,7 +30,7 @@ from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package, read_pinned_manifest
 from modelport.registry import reference_stats
-from modelport.registry.context import Clock, RegistryContext, utc_now
+from modelport.registry.context import Clock, EventListener, RegistryContext, utc_now
 from modelport.registry.deployments import Deployments
 from modelport.registry.lifecycle import Lifecycle, parse_stage
 from modelport.registry.lookups import require_model, require_version, resolve_ref
@@ -49,8 +49,9 @@ class RegistryService:
         actor: str,
         version_check: VersionCheck = "strict",
         clock: Clock = utc_now,
+        on_event: EventListener | None = None,
     ) -> None:
-        self._context = RegistryContext(metadata, artifacts, catalog, actor, clock)
+        self._context = RegistryContext(metadata, artifacts, catalog, actor, clock, on_event)
         self.version_check = version_check
         self._versions = VersionWrites(self._context)
         self._lifecycle = Lifecycle(self._context)
@@ -83,7 +84,8 @@ class RegistryService:
 
     @property
     def context(self) -> RegistryContext:
-        """What every part shares: set ``on_event`` (the webhooks) and ``gates`` here."""
+        """What every part shares: set ``on_event`` (the webhooks; ``close`` closes it too,
+        when it has a ``close``) and ``gates`` here."""
         return self._context
 
     @property
@@ -240,6 +242,10 @@ class RegistryService:
     def set_version_tags(self, name: str, version: int, tags: Mapping[str, str]) -> ModelVersion:
         """Set tags on a version (others stay)."""
         return self._versions.set_version_tags(name, version, tags)
+
+    def delete_version_tags(self, name: str, version: int, keys: Iterable[str]) -> ModelVersion:
+        """Remove tags from a version (absent ones are ignored)."""
+        return self._versions.delete_version_tags(name, version, list(keys))
 
     def delete_version(self, name: str, version: int) -> None:
         """Delete a version and its files; refused while an alias or stage points at it."""
@@ -436,14 +442,20 @@ class RegistryService:
     # ---------------------------------------------------------------------- closing
 
     def close(self) -> None:
-        """Release the stores."""
+        """Deliver the events still queued (a bounded wait), then release the stores."""
+        _close(self._context.on_event)
         self.metadata.close()
-        close = getattr(self.artifacts, "close", None)
-        if callable(close):
-            close()
+        _close(self.artifacts)
 
     def __enter__(self) -> RegistryService:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _close(resource: object) -> None:
+    """Call ``resource.close()`` when it has one (a listener or a store may not)."""
+    close = getattr(resource, "close", None)
+    if callable(close):
+        close()

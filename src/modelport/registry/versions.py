@@ -21,6 +21,7 @@ from modelport.errors import AliasInUseError
 from modelport.package.location import MANIFEST_FILE
 from modelport.package.manifest import Manifest, manifest_digest
 from modelport.package.options import PackageOptions, clean_tags
+from modelport.registry import events
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_model, require_version
 from modelport.registry.reference_stats import stats_key
@@ -78,6 +79,10 @@ class VersionWrites:
             if manifest.trust.used:
                 after["trusted"] = list(manifest.trust.used)
             context.audit(tx, "version.create", name, version=number, after=after)
+        announced = [events.version_created(version, actor=context.actor)]
+        if created:
+            announced.insert(0, events.model_created(name, actor=context.actor))
+        events.announce(context, announced)
         return version
 
     # ---------------------------------------------------------------------- editing
@@ -118,7 +123,24 @@ class VersionWrites:
                 tx.set_version_tag(name, version, key, value)
             after = {**before, **cleaned}
             context.audit(tx, "version.tags", name, version=version, before=before, after=after)
-            return require_version(tx, name, version)
+            updated = require_version(tx, name, version)
+        events.announce(context, events.tags_set(name, version, cleaned, actor=context.actor))
+        return updated
+
+    def delete_version_tags(self, name: str, version: int, keys: list[str]) -> ModelVersion:
+        """Remove tags from a version (absent ones are ignored)."""
+        context = self._context
+        with context.metadata.transaction() as tx:
+            before = dict(require_version(tx, name, version).tags)
+            removed = [key for key in dict.fromkeys(keys) if key in before]
+            for key in removed:
+                tx.delete_version_tag(name, version, key)
+            after = {key: value for key, value in before.items() if key not in removed}
+            if removed:
+                context.audit(tx, "version.tags", name, version=version, before=before, after=after)
+            updated = require_version(tx, name, version)
+        events.announce(context, events.tags_deleted(name, version, removed, actor=context.actor))
+        return updated
 
     # --------------------------------------------------------------------- deleting
 

@@ -1,8 +1,9 @@
 """Sending rollout decisions to the webhooks of ``[[rollout.webhooks]]``.
 
 Each decision is POSTed as JSON, signed and retried exactly as the alert webhooks are
-(``monitoring.alerts.delivery.post_webhook``: ``X-Modelport-Signature`` over the body,
-retries after timeouts, 429 and 5xx with doubling back-off). Deliveries run on a
+(``webhooks.sending.post_webhook``: ``X-Modelport-Signature`` over the body, retries
+after timeouts, 429 and 5xx with doubling back-off; ``X-Modelport-Event`` carries the
+rollout state's revision and ``X-Modelport-Event-Name`` the event's name). Deliveries run on a
 background thread so that a slow receiver never holds the controller past its lease;
 ``close`` waits for those under way. Every attempt that fails is logged.
 """
@@ -18,11 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from modelport.config import RolloutWebhook
-from modelport.monitoring.alerts.delivery import Attempt, post_webhook
+from modelport.webhooks.envelope import NAME_HEADER
+from modelport.webhooks.sending import EVENT_HEADER, Attempt, post_webhook, redacted
 
 logger = logging.getLogger("modelport.rollout")
 
 _STOP = object()
+EVENT_NAME = "rollout.step_decided"
 
 
 class DecisionNotifier:
@@ -82,7 +85,7 @@ class DecisionNotifier:
             if not attempt.ok:
                 logger.warning(
                     "rollout decision %d to %s failed (attempt %d): %s",
-                    event_id, _redacted(hook.url), attempt.attempt, attempt.error,
+                    event_id, redacted(hook.url), attempt.attempt, attempt.error,
                 )  # fmt: skip
 
         try:
@@ -90,7 +93,7 @@ class DecisionNotifier:
                 hook.url,
                 body,
                 secret=hook.secret_value(),
-                event_id=event_id,
+                headers={EVENT_HEADER: str(event_id), NAME_HEADER: EVENT_NAME},
                 timeout=hook.timeout,
                 retries=hook.retries,
                 backoff=hook.backoff,
@@ -98,11 +101,5 @@ class DecisionNotifier:
                 sleep=self._sleep,
             )
         except Exception:  # a broken receiver never stops the controller
-            logger.exception("rollout decision %d to %s failed", event_id, _redacted(hook.url))
+            logger.exception("rollout decision %d to %s failed", event_id, redacted(hook.url))
             return False
-
-
-def _redacted(url: str) -> str:
-    """``url`` without credentials or query string (either may carry a token)."""
-    head, _, rest = url.partition("//")
-    return head + "//" + rest.rpartition("@")[2].split("?", 1)[0]

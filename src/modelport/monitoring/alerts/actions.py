@@ -8,7 +8,6 @@ action does not stop the others: each outcome is in the delivery log.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,9 +22,10 @@ from modelport.config import (
 )
 from modelport.domain.alerts import AlertStatus, NewAlertDelivery
 from modelport.metadata.store import MetadataStore
-from modelport.monitoring.alerts.delivery import Attempt, post_webhook, run_command
+from modelport.monitoring.alerts.delivery import run_command
 from modelport.monitoring.alerts.notice import Notice
 from modelport.monitoring.alerts.retrain import export_window
+from modelport.webhooks.sending import EVENT_HEADER, Attempt, post_webhook, redacted
 
 logger = logging.getLogger("modelport.monitoring.alerts")
 
@@ -73,11 +73,11 @@ class ActionRunner:
             url,
             notice.body(),
             secret=action.secret_value(),
-            event_id=notice.event.id,
+            headers={EVENT_HEADER: str(notice.event.id)},
             timeout=action.timeout,
             retries=action.retries,
             backoff=action.backoff,
-            record=lambda attempt: self._log(notice, kind, _redacted(url), attempt),
+            record=lambda attempt: self._log(notice, kind, redacted(url), attempt),
             sleep=self._sleep,
         )
 
@@ -145,10 +145,4 @@ def _target(action: AlertAction) -> str:
     if isinstance(action, RetrainAction) and action.run is not None:
         return action.run[0]
     url = action.url
-    return _redacted(url) if url is not None else ""
-
-
-def _redacted(url: str) -> str:
-    """``url`` without a password or query string (either may carry a token)."""
-    url = re.sub(r"//[^/@]*@", "//", url)
-    return url.split("?", 1)[0]
+    return redacted(url) if url is not None else ""

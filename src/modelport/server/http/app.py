@@ -155,6 +155,7 @@ class ServerApp:
                 for task in tasks:
                     task.cancel()
                 await self._close_log()
+                await self._close_registry()
                 self.context.metrics.flush()
                 if self.context.drift is not None:
                     self.context.drift.close()
@@ -175,6 +176,13 @@ class ServerApp:
         if log is not None:
             await asyncio.to_thread(log.close)
             self.context.metrics.prediction_log_queue_rows.set(0)
+
+    async def _close_registry(self) -> None:
+        """Close the REST routes' registry if they built one: the events of its last
+        writes reach their webhooks (a bounded wait) before the worker exits."""
+        close = getattr(self.context.registry, "close", None)
+        if callable(close):
+            await asyncio.to_thread(close)
 
     async def _maintain_log(self) -> None:
         """Compaction and retention of the prediction log, in a thread, every interval;

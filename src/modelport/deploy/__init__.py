@@ -1,0 +1,2 @@
+"""What modelport writes for the systems around it (render text, write nothing): the
+GitHub Actions workflow of ``modelport ci init``."""
