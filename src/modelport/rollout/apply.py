@@ -18,7 +18,7 @@ Serving processes follow the stored deployment within their ``poll_interval_s``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,41 +51,40 @@ def apply_state(
     stopped when that is impossible) and the deployment."""
     deployment = registry.get_deployment(state.deployment)
     arm = canary_arm(deployment, state)
-    reason = f"rollout of {state.model}/{state.version}: {state.message}"
-    if state.status.active:
-        if arm is None:
-            stopped = (
-                f"the canary {state.model}/{state.version} left deployment "
-                f"{state.deployment!r} outside the rollout; the rollout stopped"
-            )
-            return replace(state, status=RolloutStatus.ABORTED, message=stopped), deployment
-        if state.applied:
-            return state, deployment
-        if abs(arm.weight - state.weight) > _SAME_WEIGHT:
-            name, weight = arm.name, state.weight
-            deployment = registry.change_deployment(
-                state.deployment,
-                lambda d: with_weight(d, name, weight),
-                action=action,
-                reason=reason,
-                details=details,
-                expected_revision=deployment.revision,
-            )
-        return replace(state, applied=True), deployment
+    if state.status.active and arm is None:
+        stopped = (
+            f"the canary {state.model}/{state.version} left deployment "
+            f"{state.deployment!r} outside the rollout; the rollout stopped"
+        )
+        return replace(state, status=RolloutStatus.ABORTED, message=stopped), deployment
     if state.applied or arm is None:
         return replace(state, applied=True), deployment
+    reason = f"rollout of {state.model}/{state.version}: {state.message}"
     if state.status is RolloutStatus.PROMOTED:
         return _promote(registry, state, arm, reason)
-    name = arm.name
+    if state.status.active:
+        change: Callable[[Deployment], Deployment] = _weighted(arm.name, state.weight)
+        if abs(arm.weight - state.weight) <= _SAME_WEIGHT:
+            return replace(state, applied=True), deployment
+    else:  # rolled back or aborted: the canary leaves, the champion takes its weight
+        change = _removed(arm.name)
     deployment = registry.change_deployment(
         state.deployment,
-        lambda d: without_arm(d, name),
+        change,
         action=action,
         reason=reason,
         details=details,
         expected_revision=deployment.revision,
     )
     return replace(state, applied=True), deployment
+
+
+def _weighted(name: str, weight: float) -> Callable[[Deployment], Deployment]:
+    return lambda deployment: with_weight(deployment, name, weight)
+
+
+def _removed(name: str) -> Callable[[Deployment], Deployment]:
+    return lambda deployment: without_arm(deployment, name)
 
 
 def _promote(

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from modelport.config import format_duration
-from modelport.domain.deployments import with_canary
+from modelport.domain.deployments import Deployment, with_canary
 from modelport.domain.rollout_plan import RolloutPlan, RolloutState, RolloutStatus
 from modelport.errors import ConflictError, InvalidArgumentError, ModelportError, NotFoundError
 from modelport.rollout.controller import RolloutController
@@ -36,56 +36,53 @@ def start_rollout(
     """Start rolling ``model/version`` (model: the champion's) out on deployment ``name``."""
     registry, records = controller.registry, controller.records
     deployment = registry.get_deployment(name)
-    champion = deployment.champion
-    model = model or champion.model
+    model = model or deployment.champion.model
     registry.get_version(model, version)  # VersionNotFoundError names what exists
-    if (champion.model, champion.version) == (model, version):
-        raise InvalidArgumentError(
-            f"{model}/{version} already is the champion of deployment {name!r}", field="version"
-        )
-    if deployment.candidates:
-        arms = ", ".join(f"{a.name} ({a.ref})" for a in deployment.candidates)
-        raise ConflictError(
-            f"deployment {name!r} already has a candidate arm: {arms}; promote, roll back or "
-            "remove it before starting a rollout"
-        )
+    _check_startable(deployment, model, version)
     if not records.acquire(name, controller.owner, controller.lease_ttl):
         raise ConflictError(
             f"another controller is acting on deployment {name!r}'s rollout; try again in "
             f"{format_duration(controller.lease_ttl)}"
         )
     try:
-        return _start(
-            controller,
-            name,
-            deployment_revision=deployment.revision,
-            model=model,
-            version=version,
-            plan=plan,
-            reason=reason,
-        )
+        loaded = records.load(name)
+        if loaded is not None and loaded[0].status.active:
+            raise ConflictError(_under_way(loaded[0]))
+        state = _first_step(controller, deployment, model, version, plan=plan, reason=reason)
+        expected = loaded[1] if loaded is not None else 0
+        return _store_and_apply(controller, state, expected, deployment.revision, reason)
     finally:
         records.release(name, controller.owner)
 
 
-def _start(
+def _check_startable(deployment: Deployment, model: str, version: int) -> None:
+    champion = deployment.champion
+    if (champion.model, champion.version) == (model, version):
+        raise InvalidArgumentError(
+            f"{model}/{version} already is the champion of deployment {deployment.name!r}",
+            field="version",
+        )
+    if deployment.candidates:
+        arms = ", ".join(f"{a.name} ({a.ref})" for a in deployment.candidates)
+        raise ConflictError(
+            f"deployment {deployment.name!r} already has a candidate arm: {arms}; promote, "
+            "roll back or remove it before starting a rollout"
+        )
+
+
+def _first_step(
     controller: RolloutController,
-    name: str,
-    *,
-    deployment_revision: int,
+    deployment: Deployment,
     model: str,
     version: int,
+    *,
     plan: RolloutPlan,
     reason: str | None,
 ) -> RolloutState:
-    records = controller.records
-    loaded = records.load(name)
-    if loaded is not None and loaded[0].status.active:
-        raise ConflictError(_under_way(loaded[0]))
     now = controller.now()
-    champion = controller.registry.get_deployment(name).champion
+    champion = deployment.champion
     state = RolloutState(
-        deployment=name,
+        deployment=deployment.name,
         model=model,
         version=version,
         plan=plan,
@@ -98,15 +95,28 @@ def _start(
         message=f"started at {plan.trial_steps[0]:g}%",
         applied=False,
     )
-    state = state.with_decision(_by_person(state, "start", reason, now.isoformat()))
-    revision = records.save(state, expected_revision=loaded[1] if loaded is not None else 0)
+    return state.with_decision(_by_person(state, "start", reason, now.isoformat()))
+
+
+def _store_and_apply(
+    controller: RolloutController,
+    state: RolloutState,
+    expected_revision: int,
+    deployment_revision: int,
+    reason: str | None,
+) -> RolloutState:
+    """Store the new rollout, then put its canary on the deployment (a failure there
+    leaves the rollout recorded as not started)."""
+    records, name = controller.records, state.deployment
+    revision = records.save(state, expected_revision=expected_revision)
     if revision is None:
         raise ConflictError(f"another rollout of deployment {name!r} started at the same moment")
-    details = announcement(state, None, owner=controller.owner, time=now)
+    details = announcement(state, None, owner=controller.owner, time=state.started_at)
+    model, version, weight = state.model, state.version, state.weight
     try:
         controller.registry.change_deployment(
             name,
-            lambda d: with_canary(d, model, version, state.weight),
+            lambda d: with_canary(d, model, version, weight),
             action="rollout.start",
             reason=reason,
             details=details,

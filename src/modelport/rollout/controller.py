@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.domain.deployments import Deployment
 from modelport.domain.rollout_plan import RolloutState, RolloutStatus
-from modelport.errors import ModelportError, StaleDeploymentError
+from modelport.errors import InvalidArgumentError, ModelportError, StaleDeploymentError
 from modelport.rollout.apply import apply_state, canary_arm
 from modelport.rollout.decision import Decision, decide
 from modelport.rollout.notify import DecisionNotifier
@@ -245,11 +245,13 @@ class RolloutController:
         self, state: RolloutState, action: str, details: Mapping[str, Any]
     ) -> tuple[RolloutState, Deployment]:
         """``apply_state``, read again when another writer changed the deployment in
-        between (another controller finishing the same state, a person's change)."""
+        between (another controller finishing the same state, a person's change): the
+        write then fails as stale, or the arm it changes is already gone. Applying is
+        idempotent, so the next attempt sees what is left to do, if anything."""
         for _ in range(_APPLY_ATTEMPTS - 1):
             try:
                 return apply_state(self.registry, state, action=action, details=details)
-            except StaleDeploymentError:
+            except (StaleDeploymentError, InvalidArgumentError):
                 continue
         return apply_state(self.registry, state, action=action, details=details)
 
