@@ -1,6 +1,7 @@
 """Monitoring benchmark: is monitoring fast enough to leave on? One command, one table.
 
     python benchmarks/monitoring.py [--quick] [--duration 8] [--rounds 3] [--workers 2]
+                                    [--skip-log | --log-only] [--path-share]
 
 The prediction log's part (issue 11, section 6): the accelerated forest of
 ``benchmarks/serve.py`` (RandomForestClassifier, 100 trees, 20 float64 features,
@@ -57,6 +58,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="on/off turns per scenario")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--skip-log", action="store_true", help="only the parts")
+    parser.add_argument("--log-only", action="store_true", help="only the prediction log's part")
     parser.add_argument(
         "--path-share",
         action="store_true",
@@ -288,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     load_start = os.getloadavg()
     rows = [] if args.skip_log else run_log_part(args)
-    rows += run_parts(args.quick)
+    if not args.log_only:
+        rows += run_parts(args.quick)
     print_table(rows)
     load_end = os.getloadavg()
     print(

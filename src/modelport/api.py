@@ -251,14 +251,24 @@ def resolve(ref: str, *, settings: Settings | None = None) -> ModelVersion:
 
 
 def set_alias(
-    name: str, alias: str, version: int, *, force: bool = False, settings: Settings | None = None
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    force: bool = False,
+    skip_gates: str | None = None,
+    settings: Settings | None = None,
 ) -> ModelVersion:
     """Point an alias (``champion``, or a stage) at a version.
 
     A version without a signature gets a ``MissingSignatureWarning`` (any alias but
     ``production``, which refuses it like ``promote``); ``force=True`` goes ahead quietly.
+    An alias the promotion gates guard runs them first, as ``promote`` does.
     """
-    return _with_registry(settings, lambda r: r.set_alias(name, alias, version, force=force))
+    return _with_registry(
+        settings,
+        lambda r: r.set_alias(name, alias, version, force=force, skip_gates=skip_gates),
+    )
 
 
 def delete_alias(name: str, alias: str, *, settings: Settings | None = None) -> None:
@@ -273,6 +283,7 @@ def promote(
     *,
     archive_previous: bool = False,
     force: bool = False,
+    skip_gates: str | None = None,
     settings: Settings | None = None,
 ) -> ModelVersion:
     """Move a stage (``staging``, ``production``) to a version, or archive it
@@ -281,10 +292,21 @@ def promote(
     ``production`` refuses a version without a signature (``MissingSignatureError``:
     register it with ``sample_input``) unless ``force=True``, which the audit trail
     records; ``staging`` takes it with a ``MissingSignatureWarning``.
+
+    ``production`` (or what ``[gates] targets`` names) first runs the promotion gates
+    of ``[gates]``: ``GateFailedError`` with every gate's numbers when one fails or
+    cannot be evaluated. ``skip_gates="reason"`` skips them; the audit trail records it.
     """
     return _with_registry(
         settings,
-        lambda r: r.promote(name, version, stage, archive_previous=archive_previous, force=force),
+        lambda r: r.promote(
+            name,
+            version,
+            stage,
+            archive_previous=archive_previous,
+            force=force,
+            skip_gates=skip_gates,
+        ),
     )
 
 

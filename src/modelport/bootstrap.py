@@ -73,14 +73,16 @@ def create_artifact_store(uri: str, cache_dir: Path) -> ArtifactStore:
 
 
 def build_registry(settings: Settings) -> RegistryService:
-    """The registry configured by ``settings``."""
+    """The registry configured by ``settings``, with the promotion gates of ``[gates]``."""
+    from modelport.rollout.gates_default import build_gates
+
     metadata = create_metadata_store(settings.resolved_database_url)
     try:
         artifacts = create_artifact_store(settings.resolved_artifacts_uri, settings.cache_dir)
     except BaseException:
         metadata.close()
         raise
-    return RegistryService(
+    registry = RegistryService(
         metadata,
         artifacts,
         default_catalog(),
@@ -88,6 +90,9 @@ def build_registry(settings: Settings) -> RegistryService:
         version_check=settings.version_check,
         on_event=build_webhooks(settings),
     )
+    # The gates load versions through the registry they guard.
+    registry.gates = build_gates(settings, registry)
+    return registry
 
 
 def build_webhooks(settings: Settings) -> WebhookDispatcher | None:

@@ -46,6 +46,10 @@ the file::
     url = "https://ci.example.com/hooks/modelport"
     secret_env = "MODELPORT_CI_HOOK_SECRET"
     events = ["model_version.created", "model_version_alias.created"]
+
+    [gates]                   # what a promotion to production must pass
+    targets = ["production"]
+    latency_budget_ms = 50
 """
 
 from __future__ import annotations
@@ -613,6 +617,63 @@ class RolloutSettings(BaseModel):
     )
 
 
+GateName = Literal["artifacts", "signature", "holdout", "latency"]
+_DEFAULT_GATES: tuple[GateName, ...] = ("artifacts", "signature", "holdout", "latency")
+HoldoutMetric = Literal["auto", "accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"]
+
+
+class GatesSettings(BaseModel):
+    """The promotion gates (``[gates]``): which stages or aliases they guard, which gates
+    run, and their thresholds (``modelport.rollout.gates``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: list[str] = Field(
+        default_factory=lambda: ["production"],
+        description="Stages or aliases whose promotions run the gates (empty: none).",
+    )
+    checks: list[GateName] = Field(
+        default_factory=lambda: list(_DEFAULT_GATES),
+        description="The gates that run, in order.",
+    )
+    holdout: str | None = Field(
+        default=None,
+        description="A labelled CSV or Parquet file the holdout gate scores both versions on "
+        "when a promotion gives none (--holdout); without one that gate is skipped.",
+    )
+    label: str | None = Field(default=None, description="The label column of the holdout file.")
+    metric: HoldoutMetric = Field(
+        default="auto",
+        description="The holdout metric: auto is accuracy for classifiers, rmse for regressors.",
+    )
+    max_metric_loss: float = Field(
+        default=0.0,
+        ge=0,
+        description="How much worse than production the candidate's holdout metric may be "
+        "(in the metric's units: 0.01 is one point of accuracy).",
+    )
+    latency_budget_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="The candidate's p99 latency budget on the replay; unset: the latency "
+        "gate is skipped.",
+    )
+    latency_replay: Literal["example", "log"] = Field(
+        default="example",
+        description="What the latency gate replays: the package's input example, or the "
+        "requests logged for the production version (the example when none were logged).",
+    )
+    latency_repeats: int = Field(
+        default=200, ge=10, le=100_000, description="Calls timed by the latency gate."
+    )
+    min_shadow_agreement: float = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        description="The least agreement between a shadow and the champion to promote it.",
+    )
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -707,6 +768,8 @@ class Settings(BaseSettings):
                     "starting with a letter or '_' (at most 128 characters)"
                 )
         return hooks
+
+    gates: GatesSettings = Field(default_factory=GatesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -47,6 +47,8 @@ def invoke(*args: str) -> Result:
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[RegistryService]:
     monkeypatch.setenv("MODELPORT_ROLLOUT__POLL_INTERVAL", "20ms")
     monkeypatch.setenv("MODELPORT_USER", "alice")
+    # the versions are registry rows without packages: no promotion gate could pass them
+    monkeypatch.setenv("MODELPORT_GATES__TARGETS", "[]")
     service = build_registry(Settings())
     add_versions(service, "churn", 4)
     service.create_deployment("churn", 3)

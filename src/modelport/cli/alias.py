@@ -48,16 +48,24 @@ def list_aliases(name: str | None, as_json: bool) -> None:
     help="Point it at a version without a signature anyway (production refuses one "
     "otherwise, other aliases warn); the audit trail records it.",
 )
+@click.option(
+    "--skip-gates",
+    metavar="REASON",
+    help="Do not run the promotion gates that guard ALIAS; REASON goes in the audit trail.",
+)
 @json_option
-def set_alias(name: str, alias_name: str, number: int, force: bool, as_json: bool) -> None:
+def set_alias(
+    *, name: str, alias_name: str, number: int, force: bool, skip_gates: str | None, as_json: bool
+) -> None:
     """Point ALIAS of model NAME at VERSION (moving it if it pointed elsewhere).
 
     A version without a signature (registered without --sample) is refused in
     production and takes other aliases with a warning, unless --force. ALIAS staging
-    or production promotes VERSION, as `modelport version promote` does.
+    or production promotes VERSION, as `modelport version promote` does (production
+    runs the promotion gates first).
     """
     with warnings_on_stderr(as_json=as_json):
-        move = state().registry().move(name, alias_name, number, force=force)
+        move = state().registry().move(name, alias_name, number, force=force, skip_gates=skip_gates)
     report_move(move, as_json=as_json)
 
 

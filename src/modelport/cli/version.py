@@ -1,4 +1,4 @@
-"""``modelport version list|show|promote|archive|delete``."""
+"""``modelport version list|show|promote|archive|delete|stats|validate``."""
 
 from __future__ import annotations
 
@@ -153,18 +153,41 @@ def _print_signature(signature: Mapping[str, Any]) -> None:
     is_flag=True,
     help="Promote a version without a signature to production anyway; the audit trail records it.",
 )
+@click.option(
+    "--skip-gates",
+    metavar="REASON",
+    help="Do not run the promotion gates; REASON goes in the audit trail.",
+)
 @json_option
-def promote(ref: str, stage: str, archive_previous: bool, force: bool, as_json: bool) -> None:
+def promote(
+    *,
+    ref: str,
+    stage: str,
+    archive_previous: bool,
+    force: bool,
+    skip_gates: str | None,
+    as_json: bool,
+) -> None:
     """Move STAGE to the version REF (NAME/VERSION), and say everything that changed.
 
     An archived version comes back into use. Production refuses a version without a
     signature (a model file registered without --sample) unless --force; staging takes
     it with a warning. STAGE archived is the same as `modelport version archive`.
+
+    Production (or what [gates] targets names) first runs the promotion gates, as
+    `modelport version validate` does; a failed or undecided gate refuses the move.
     """
     name, number = numbered_ref(ref)
     registry = state().registry()
     with warnings_on_stderr(as_json=as_json):
-        move = registry.move(name, stage, number, archive_previous=archive_previous, force=force)
+        move = registry.move(
+            name,
+            stage,
+            number,
+            archive_previous=archive_previous,
+            force=force,
+            skip_gates=skip_gates,
+        )
     report_move(move, as_json=as_json)
 
 
@@ -247,3 +270,13 @@ def stats(ref: str, sample: Path, as_json: bool) -> None:
             ("sha256", digest),
         ]
     )
+
+
+def _attach() -> None:
+    # ``validate`` lives in a module of its own.
+    from modelport.cli.version_validate import validate
+
+    version.add_command(validate)
+
+
+_attach()

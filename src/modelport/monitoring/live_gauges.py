@@ -145,12 +145,23 @@ class LiveGauges:
     def compute(self) -> None:
         """One pass over every served version and window."""
         # Imported here: DuckDB and SciPy are not worth loading in every worker's start.
+        from modelport.monitoring.feedback.store import label_files
         from modelport.monitoring.performance import live_performance
 
         now = datetime.now(UTC)
         entries = []
         for model, version in list(self._targets()):
+            # No label yet: nothing to score and nothing covered, known without scanning
+            # the window's predictions (a scan that would take CPU from the requests).
+            try:
+                unlabeled = not label_files(self._uri, model)[1]
+            except Exception:  # one bad model must not stop the others' gauges
+                logger.exception("the labels of %s cannot be listed", model)
+                continue
             for window, length in self._windows:
+                if unlabeled:
+                    entries.append(_uncovered(model, version, window))
+                    continue
                 try:
                     report = live_performance(
                         self._uri,
@@ -175,6 +186,11 @@ class LiveGauges:
                 if self._stop.is_set():
                     return
         self._store.publish(entries)
+
+
+def _uncovered(model: str, version: str, window: str) -> dict[str, Any]:
+    """The entry of a window of a model that has no label at all."""
+    return {"model": model, "version": version, "window": window, "coverage": 0.0, "metrics": {}}
 
 
 def _duration(text: str) -> timedelta:

@@ -10,13 +10,21 @@ production with ``MissingSignatureError`` unless ``force=True``, and the audit e
 forced promotion lists what was overridden (``"forced": ["signature"]``). Staging and
 other aliases take such a version with a ``MissingSignatureWarning`` (``force`` silences
 it). The warning is raised before anything is written, so ``-W error`` refuses cleanly.
+
+Before a move to a stage or alias the promotion gates guard (``RegistryContext.gates``,
+production by default), the gates run outside the transaction (they load models and
+read data): a failed or undecided gate refuses the move with ``GateFailedError``. A
+caller may skip them with a reason, which the audit entry records (``"skip_gates"``);
+the entry of a gated move records each gate's outcome (``"gates"``).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from modelport.domain.entities import AliasMove, ArchivedVersion, ModelVersion, VersionStatus
+from modelport.domain.gates import GateReport
 from modelport.domain.names import Stage, is_archived_stage, is_stage, validate_alias
 from modelport.errors import (
     AliasInUseError,
@@ -47,34 +55,82 @@ class Lifecycle:
         *,
         archive_previous: bool = False,
         force: bool = False,
+        skip_gates: str | None = None,
     ) -> AliasMove:
         """Point an alias or stage at a version (``archived``: archive the version), in
-        one transaction; what that did (see ``RegistryService.move``)."""
+        one transaction after the gates that guard it; what that did (see
+        ``RegistryService.move``)."""
         alias = validate_alias(str(alias))
         if is_archived_stage(alias):
             move = self._archive(name, version)
-        elif is_stage(alias):
-            move = self._promote(
-                name, version, Stage(alias), archive_previous=archive_previous, force=force
-            )
         else:
-            move = self._set_alias(
-                name, alias, version, archive_previous=archive_previous, force=force
+            move = self._move_live(
+                name,
+                alias,
+                version,
+                archive_previous=archive_previous,
+                force=force,
+                skip_gates=skip_gates,
             )
         # After the transaction committed: the listener hears only what happened.
         events.announce(self._context, events.alias_moved(move, actor=self._context.actor))
         return move
 
-    def _set_alias(
-        self, name: str, alias: str, version: int, *, archive_previous: bool, force: bool
+    def _move_live(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        archive_previous: bool,
+        force: bool,
+        skip_gates: str | None,
     ) -> AliasMove:
-        if archive_previous:
+        if archive_previous and not is_stage(alias):
             raise InvalidArgumentError(
                 f"archive_previous applies to the stages staging and production, not to the "
                 f"alias {alias!r}",
                 model=name,
                 field="archive_previous",
             )
+        gates = self._gate(name, version, alias, skip_gates=skip_gates, force=force)
+        if is_stage(alias):
+            return self._promote(
+                name,
+                version,
+                Stage(alias),
+                archive_previous=archive_previous,
+                force=force,
+                gates=gates,
+            )
+        return self._set_alias(name, alias, version, force=force, gates=gates)
+
+    def _gate(
+        self, name: str, version: int, alias: str, *, skip_gates: str | None, force: bool
+    ) -> dict[str, Any]:
+        """Run the gates guarding ``alias`` for the version; what the audit entry records
+        of them (nothing when none guard it)."""
+        if skip_gates is not None and not skip_gates.strip():
+            raise InvalidArgumentError(
+                "skipping the gates needs a reason (it goes in the audit trail)",
+                model=name,
+                field="skip_gates",
+            )
+        if skip_gates is not None:
+            return {"skip_gates": skip_gates}
+        guard = self._context.gates
+        if guard is None or not guard.guards(alias):
+            return {}
+        with self._context.metadata.reader() as tx:
+            candidate = require_version(tx, name, version)
+        if alias == Stage.PRODUCTION.value and candidate.signature is None and not force:
+            return {}  # refused in the transaction, with the reason and the fix
+        report = self._context.check_gates(candidate, alias)
+        return {"gates": _outcomes(report)} if report is not None else {}
+
+    def _set_alias(
+        self, name: str, alias: str, version: int, *, force: bool, gates: dict[str, Any]
+    ) -> AliasMove:
         context = self._context
         with context.metadata.transaction() as tx:
             target = require_version(tx, name, version)
@@ -89,7 +145,7 @@ class Lifecycle:
                 version=version,
                 target=alias,
                 before={"version": before},
-                after={"version": version},
+                after={"version": version, **gates},
             )
             return AliasMove(require_version(tx, name, version), alias, previous=before)
 
@@ -122,7 +178,14 @@ class Lifecycle:
         events.announce(context, [deleted])
 
     def _promote(
-        self, name: str, version: int, stage: Stage, *, archive_previous: bool, force: bool
+        self,
+        name: str,
+        version: int,
+        stage: Stage,
+        *,
+        archive_previous: bool,
+        force: bool,
+        gates: dict[str, Any],
     ) -> AliasMove:
         context = self._context
         with context.metadata.transaction() as tx:
@@ -136,7 +199,11 @@ class Lifecycle:
             archived: tuple[ArchivedVersion, ...] = ()
             if archive_previous and previous is not None and previous != version:
                 archived = (self._archive_in(tx, name, previous, reason=f"replaced in {stage}"),)
-            after: dict[str, object] = {"version": version, "status": VersionStatus.ACTIVE.value}
+            after: dict[str, object] = {
+                "version": version,
+                "status": VersionStatus.ACTIVE.value,
+                **gates,
+            }
             if forced:
                 after["forced"] = forced
             context.audit(
@@ -191,6 +258,11 @@ class Lifecycle:
             after={"status": VersionStatus.ARCHIVED.value, "reason": reason},
         )
         return ArchivedVersion(version, removed)
+
+
+def _outcomes(report: GateReport) -> dict[str, str]:
+    """Each gate's outcome, for the audit entry."""
+    return {result.gate: result.outcome.value for result in report.results}
 
 
 def parse_stage(stage: str | Stage) -> Stage:

@@ -19,6 +19,7 @@ from modelport.artifacts.store import ArtifactStore
 from modelport.config import VersionCheck
 from modelport.domain.deployments import Deployment, DeploymentEvent
 from modelport.domain.entities import AliasMove, AuditEntry, ModelVersion, RegisteredModel
+from modelport.domain.gates import PromotionGates
 from modelport.domain.names import Stage
 from modelport.domain.refs import ModelRef, parse_ref
 from modelport.domain.search import parse_filter
@@ -50,8 +51,11 @@ class RegistryService:
         version_check: VersionCheck = "strict",
         clock: Clock = utc_now,
         on_event: EventListener | None = None,
+        gates: PromotionGates | None = None,
     ) -> None:
-        self._context = RegistryContext(metadata, artifacts, catalog, actor, clock, on_event)
+        self._context = RegistryContext(
+            metadata, artifacts, catalog, actor, clock, on_event, gates=gates
+        )
         self.version_check = version_check
         self._versions = VersionWrites(self._context)
         self._lifecycle = Lifecycle(self._context)
@@ -76,6 +80,15 @@ class RegistryService:
     @artifacts.setter
     def artifacts(self, store: ArtifactStore) -> None:
         self._context.artifacts = store
+
+    @property
+    def gates(self) -> PromotionGates | None:
+        """The gates promotions to guarded stages pass (None: none run)."""
+        return self._context.gates
+
+    @gates.setter
+    def gates(self, gates: PromotionGates | None) -> None:
+        self._context.gates = gates
 
     @property
     def catalog(self) -> FlavorCatalog:
@@ -259,14 +272,23 @@ class RegistryService:
     # -------------------------------------- aliases, stages, archive (registry.lifecycle)
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, force: bool = False
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        force: bool = False,
+        skip_gates: str | None = None,
     ) -> ModelVersion:
         """Point an alias (or stage) at a version, moving it if it pointed elsewhere.
 
-        A stage goes through ``promote`` (with ``force``). Another alias takes a version
-        without a signature with a ``MissingSignatureWarning``, unless ``force``.
+        A stage goes through ``promote`` (with ``force`` and ``skip_gates``). Another
+        alias takes a version without a signature with a ``MissingSignatureWarning``,
+        unless ``force``; it runs the gates too when ``[gates] targets`` names it.
         """
-        return self._lifecycle.move(name, alias, version, force=force).version
+        return self._lifecycle.move(
+            name, alias, version, force=force, skip_gates=skip_gates
+        ).version
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias (or stage); ``AliasNotFoundError`` when it points nowhere."""
@@ -280,6 +302,7 @@ class RegistryService:
         *,
         archive_previous: bool = False,
         force: bool = False,
+        skip_gates: str | None = None,
     ) -> ModelVersion:
         """Move a stage to a version in one transaction; the version as it is now.
 
@@ -290,9 +313,21 @@ class RegistryService:
         ``production`` refuses a version without a signature (``MissingSignatureError``)
         unless ``force``, and the audit entry then records ``"forced": ["signature"]``;
         ``staging`` takes it with a ``MissingSignatureWarning``.
+
+        A stage the gates guard (``production`` by default, when the registry has gates)
+        first runs them: ``GateFailedError`` with every gate's numbers when one fails or
+        cannot be evaluated. ``skip_gates`` (the reason) skips them; the audit entry
+        records it.
         """
         stage = parse_stage(stage)
-        move = self.move(name, stage, version, archive_previous=archive_previous, force=force)
+        move = self.move(
+            name,
+            stage,
+            version,
+            archive_previous=archive_previous,
+            force=force,
+            skip_gates=skip_gates,
+        )
         return move.version
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
@@ -309,16 +344,23 @@ class RegistryService:
         *,
         archive_previous: bool = False,
         force: bool = False,
+        skip_gates: str | None = None,
     ) -> AliasMove:
         """Point an alias or stage at a version, as ``set_alias``, ``promote`` and (for
         ``archived``) ``archive_version`` do, and say what that did: the version it
         pointed at before, whether the version came back from the archive, the versions
         archived and the aliases each of them lost (``AliasMove``).
 
-        ``archive_previous`` applies to ``staging`` and ``production`` only.
+        ``archive_previous`` applies to ``staging`` and ``production`` only; the gates
+        run (or are skipped with ``skip_gates``) as ``promote`` says.
         """
         return self._lifecycle.move(
-            name, alias, version, archive_previous=archive_previous, force=force
+            name,
+            alias,
+            version,
+            archive_previous=archive_previous,
+            force=force,
+            skip_gates=skip_gates,
         )
 
     # ------------------------------------------------ deployments (registry.deployments)

@@ -1,1 +1,1 @@
-"""Gates between stages and progressive rollouts that decide by themselves."""
+"""Getting a version to users safely: promotion gates, deployments' progressive rollouts."""

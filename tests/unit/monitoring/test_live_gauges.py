@@ -66,6 +66,20 @@ def test_gauges_per_window_shared_through_the_metrics_directory(tmp_path: Path) 
     assert 'modelport_label_coverage{model="churn",version="3",window="24h"} 0.75' in text
 
 
+def test_a_model_without_labels_is_uncovered_in_every_window(tmp_path: Path) -> None:
+    prepare(tmp_path)
+    store = LiveMetricsStore()
+    LiveGauges(str(tmp_path), lambda: [("churn", "3"), ("fraud", "1")], store).compute()
+    fraud = [entry for entry in store.entries() if entry["model"] == "fraud"]
+    assert [(e["window"], e["coverage"], e["metrics"]) for e in fraud] == [
+        ("1h", 0.0, {}),
+        ("24h", 0.0, {}),
+    ]
+    text = scrape(store)
+    assert 'modelport_label_coverage{model="fraud",version="1",window="1h"} 0.0' in text
+    assert 'modelport_live_metric{metric="accuracy",model="fraud"' not in text
+
+
 def test_the_thread_publishes_and_stops(tmp_path: Path) -> None:
     prepare(tmp_path)
     store = LiveMetricsStore()

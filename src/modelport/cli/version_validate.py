@@ -1,0 +1,70 @@
+"""``modelport version validate``: run the promotion gates without promoting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelport.cli.inputs import version_ref
+from modelport.cli.output import print_json, print_table, warnings_on_stderr
+from modelport.cli.state import json_option, state
+from modelport.domain.gates import GateReport
+from modelport.errors import InvalidArgumentError
+
+
+@click.command("validate")
+@click.argument("ref")
+@click.option(
+    "--to",
+    "target",
+    default="production",
+    show_default=True,
+    help="The stage or alias the version is meant for (its version now is the baseline).",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(path_type=Path),
+    help="Labelled data (.csv or .parquet) both versions predict; default [gates] holdout.",
+)
+@click.option("--label", help="The label column of the holdout file.")
+@json_option
+def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_json: bool) -> None:
+    """Run the promotion gates for REF (NAME/VERSION, NAME@ALIAS) going to --to,
+    without moving it.
+
+    Each gate says passed, failed, skipped (not applicable: no version holds the target
+    yet, no holdout given, no latency budget set) or error (could not be evaluated),
+    with its numbers. Exit code 0: every gate passed or was skipped; 1: a gate failed;
+    2: a gate could not be evaluated.
+    """
+    from modelport.rollout.gates_default import build_gates
+
+    if label is not None and holdout is None:
+        raise InvalidArgumentError("--label names a column of --holdout FILE", field="label")
+    cli = state()
+    registry = cli.registry()
+    candidate = registry.resolve(version_ref(ref))
+    gates = build_gates(cli.settings, registry)
+    configured = cli.settings.gates
+    if holdout is None and configured.holdout:
+        holdout, label = Path(configured.holdout).expanduser(), label or configured.label
+    with warnings_on_stderr(as_json=as_json):
+        report = gates.evaluate(candidate, target, holdout=holdout, label=label)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print(report)
+    raise click.exceptions.Exit(report.exit_code)
+
+
+def _print(report: GateReport) -> None:
+    baseline = f"version {report.baseline}" if report.baseline is not None else "nothing yet"
+    click.echo(
+        f"Gates for {report.model}/{report.version} going to {report.target} "
+        f"(there now: {baseline})"
+    )
+    rows = [(r.gate, r.outcome.value, r.message) for r in report.results]
+    print_table(None, ["gate", "outcome", "numbers"], rows)
+    verdict = {0: "passed", 1: "refused: a gate failed", 2: "undecided: a gate could not run"}
+    click.echo(verdict[report.exit_code])
