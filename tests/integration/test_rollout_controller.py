@@ -6,6 +6,7 @@ a lease keeps a second controller out."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from modelport.errors import (
 )
 from modelport.registry.service import RegistryService
 from modelport.rollout.commands import abort_rollout, resume_rollout, start_rollout
-from modelport.rollout.controller import EVENT, RolloutController
+from modelport.rollout.controller import EVENT, RolloutController, StepOutcome
 from modelport.rollout.decision import ArmNumbers, decide
 from modelport.rollout.notify import DecisionNotifier
 from modelport.rollout.transitions import transition
@@ -341,3 +342,51 @@ def test_decisions_are_posted_signed_to_the_rollout_webhooks(
     for request in receiver.requests:
         assert request.headers[SIGNATURE_HEADER] == signature("s3cret", request.body)
     assert controller.notifier.delivered == 2 and controller.notifier.failed == 0
+
+
+def test_the_long_running_controller_drives_a_rollout_to_the_end(setup: Setup) -> None:
+    def real_time() -> datetime:
+        return datetime.now(UTC)
+
+    quick = replace(PLAN, interval=timedelta(milliseconds=10), bake=timedelta(0))
+    controller = RolloutController(
+        setup.registry, setup.numbers, owner="daemon", clock=real_time, lease_ttl=MINUTE
+    )
+    start_rollout(controller, "churn", 4, quick)
+    stop = threading.Event()
+    seen: list[StepOutcome] = []
+
+    def report(outcome: StepOutcome) -> None:
+        seen.append(outcome)
+        if outcome.state is not None and not outcome.state.status.active:
+            stop.set()
+
+    runner = threading.Thread(
+        target=controller.run, args=(stop,), kwargs={"poll": timedelta(milliseconds=5),
+                                                     "report": report},
+    )  # fmt: skip
+    runner.start()
+    runner.join()
+    assert setup.arms() == [("champion", 4, 100.0)]
+    assert [o.decision.verdict.value for o in seen if o.decision is not None] == [
+        "advance", "advance", "advance",
+    ]  # fmt: skip
+    # its leases were given up when it stopped: another controller may act at once
+    assert controller.records.acquire("churn", "next", MINUTE)
+
+
+def test_a_refusing_webhook_never_stops_the_rollout(setup: Setup) -> None:
+    with webhook_receiver(statuses=[500] * 10) as receiver:
+        hook = RolloutWebhook(url=receiver.url, retries=1)
+        controller = RolloutController(
+            setup.registry,
+            setup.numbers,
+            notifier=DecisionNotifier([hook], sleep=lambda _: None),
+            clock=setup.clock,
+        )
+        start_rollout(controller, "churn", 4, PLAN)
+        setup.clock.advance()
+        assert controller.tick("churn").state.weight == 25.0  # type: ignore[union-attr]
+        controller.close()
+    assert len(receiver.requests) == 4  # two decisions, each tried twice
+    assert controller.notifier.failed == 2 and controller.notifier.delivered == 0

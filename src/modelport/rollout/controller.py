@@ -101,7 +101,9 @@ class RolloutController:
     def tick(self, name: str) -> StepOutcome:
         """One look at ``name``'s rollout (see the module docstring)."""
         if not self.records.acquire(name, self.owner, self.lease_ttl):
-            return StepOutcome(name, None, note="another controller holds this rollout's lease")
+            # another controller drives it: show where it is, decide nothing
+            held = "another controller holds this rollout's lease"
+            return StepOutcome(name, self.state(name), note=held)
         loaded = self.records.load(name)
         if loaded is None:
             self.records.release(name, self.owner)
