@@ -74,7 +74,8 @@ def rollout(
     """Roll VERSION out on deployment NAME step by step: after each step's bake time and
     enough requests, compare the canary with the champion (error rate, p99 latency, live
     accuracy, drift share) and advance, roll back, or pause for a person. Options left
-    out come from the [rollout] section of the config."""
+    out come from the [rollout] section of the config. Exit code: 0 promoted, 1 rolled
+    back or aborted, 3 paused (inconclusive)."""
     from modelport.rollout.commands import start_rollout
     from modelport.rollout.policy import PlanOptions, plan_from_settings
 
