@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
 from modelport.bootstrap import build_registry
-from modelport.cli.deploy_rollout import EXIT_PAUSED, attach
+from modelport.cli.deploy_rollout import EXIT_PAUSED
+from modelport.cli.main import cli
 from modelport.config import Settings
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from modelport.registry.service import RegistryService
@@ -26,21 +26,9 @@ pytestmark = pytest.mark.timeout(120)
 FAST = ["--interval", "50ms", "--bake", "0s", "--min-requests", "5"]
 
 
-@click.group()
-def root() -> None:
-    """The ``modelport`` root, as far as these commands need it."""
-
-
-@root.group()
-def deploy() -> None:
-    """The ``deploy`` group the rollout commands attach to."""
-
-
-attach(deploy)
-
-
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(root, ["deploy", *args], catch_exceptions=True)
+    """``modelport deploy ARGS`` (errors stay in ``Result.exception``)."""
+    return CliRunner().invoke(cli, ["deploy", *args], catch_exceptions=True)
 
 
 @pytest.fixture

@@ -3,15 +3,17 @@ versions, compare-and-set on the revision, gates on promote, events after the co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from modelport.domain.deployments import ArmRole, Deployment
-from modelport.domain.entities import ModelVersion, NewVersion, VersionStatus
+from modelport.domain.deployments import ArmRole, Deployment, with_canary
+from modelport.domain.entities import ModelVersion, VersionStatus
 from modelport.domain.gates import GateOutcome, GateReport, GateResult
 from modelport.domain.rollouts import RolloutRecord
 from modelport.errors import (
@@ -23,26 +25,7 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.registry.service import RegistryService
-
-
-def add_versions(registry: RegistryService, name: str, count: int) -> None:
-    """Version rows 1..count of ``name`` (deployments only need the rows, not packages)."""
-    now = datetime.now(UTC)
-    with registry.metadata.transaction() as tx:
-        tx.ensure_model(name, description="", tags={}, now=now)
-        for _ in range(count):
-            number = tx.allocate_version(name, now=now)
-            tx.create_version(
-                number,
-                NewVersion(
-                    name=name,
-                    flavor="sklearn",
-                    artifact_key=f"{name}/{number}",
-                    manifest_digest="sha256:" + "0" * 64,
-                    created_by="alice",
-                    created_at=now,
-                ),
-            )
+from testing_deployments import add_versions
 
 
 @pytest.fixture
@@ -309,3 +292,31 @@ def test_a_failing_listener_does_not_undo_the_change(
     registry.context.on_event = broken
     assert registry.create_deployment("churn", 3).revision == 1
     assert registry.get_deployment("churn").revision == 1
+
+
+def test_of_concurrent_changes_from_one_read_exactly_one_is_stored(
+    registry: RegistryService, events: list[Any]
+) -> None:
+    registry.create_deployment("churn", 3)
+    start = threading.Barrier(4)
+
+    def canary(weight: int) -> bool:
+        start.wait()
+        try:
+            registry.change_deployment(
+                "churn",
+                lambda d: with_canary(d, "churn", 4, weight),
+                action="deployment.canary",
+                expected_revision=1,
+            )
+        except StaleDeploymentError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(canary, [5, 10, 15, 20]))
+    assert outcomes.count(True) == 1
+    stored = registry.get_deployment("churn")
+    assert stored.revision == 2
+    assert stored.arm("canary").weight == [5, 10, 15, 20][outcomes.index(True)]
+    assert [e.revision for e in registry.deployment_history("churn")] == [2, 1]

@@ -30,6 +30,7 @@ COMMANDS = {
     "log": "modelport.cli.log:log",
     "webhooks": "modelport.cli.webhooks:webhooks",
     "ci": "modelport.cli.ci:ci",
+    "deploy": "modelport.cli.deploy:deploy",
 }
 
 

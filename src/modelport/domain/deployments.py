@@ -296,6 +296,11 @@ def _check_arm(deployment: str, arm: Arm) -> None:
         raise InvalidArgumentError(
             f"{where}: weight {arm.weight:g} is not between 0 and 100", field="weight"
         )
+    if not arm.live and arm.weight != 0.0:
+        raise InvalidArgumentError(
+            f"{where}: a shadow arm answers no caller, so its weight must be 0, not {arm.weight:g}",
+            field="weight",
+        )
     if not arm.live and not 0.0 < arm.sample <= 1.0:
         raise InvalidArgumentError(
             f"{where}: shadow sample {arm.sample:g} is not in (0, 1]", field="sample"
@@ -315,6 +320,11 @@ def with_canary(deployment: Deployment, model: str, version: int, weight: float)
     """Put ``model/version`` on ``weight`` percent as the canary (replacing any canary or
     challengers); the champion takes the rest."""
     _check_share(weight, "weight")
+    if (model, version) == (deployment.champion.model, deployment.champion.version):
+        raise InvalidArgumentError(
+            f"{model}/{version} is already the champion of deployment {deployment.name!r}",
+            field="version",
+        )
     champion = replace(deployment.champion, weight=WEIGHT_TOTAL - weight)
     canary = Arm(ArmRole.CANARY.value, model, version, ArmRole.CANARY, weight)
     return _rebuild(deployment, [champion, canary, *deployment.shadow_arms])
@@ -330,6 +340,12 @@ def with_ab(
     challengers. Shadows are kept."""
     if len(arms) < 2:
         raise InvalidArgumentError("an A/B split needs at least two arms", field="arms")
+    refs = [(model, version) for model, version, _ in arms]
+    repeated = sorted({f"{m}/{v}" for m, v in refs if refs.count((m, v)) > 1})
+    if repeated:
+        raise InvalidArgumentError(
+            f"an A/B split lists {', '.join(repeated)} more than once", field="arms"
+        )
     current = deployment.champion
     champion_at = next(
         (i for i, (m, v, _) in enumerate(arms) if (m, v) == (current.model, current.version)), 0
@@ -376,6 +392,12 @@ def with_weight(deployment: Deployment, name: str, weight: float) -> Deployment:
         )
     others = [a for a in deployment.live_arms if a.name != name]
     if arm.role is ArmRole.CHAMPION:
+        if not others:
+            raise InvalidArgumentError(
+                f"the champion is the only live arm of deployment {deployment.name!r}: it "
+                "takes all the traffic (add a canary or an A/B split first)",
+                field="arm",
+            )
         if len(others) != 1:
             raise InvalidArgumentError(
                 "set the weights of the other arms instead: the champion takes the rest",
@@ -448,7 +470,8 @@ def rolled_back(deployment: Deployment) -> Deployment:
 
 
 def _check_share(weight: float, field: str) -> None:
-    if not (isinstance(weight, int | float) and 0.0 <= weight <= WEIGHT_TOTAL):
+    valid = isinstance(weight, int | float) and not isinstance(weight, bool)
+    if not (valid and 0.0 <= weight <= WEIGHT_TOTAL):
         raise InvalidArgumentError(f"{field} {weight!r} is not between 0 and 100", field=field)
 
 

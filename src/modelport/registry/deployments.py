@@ -186,7 +186,8 @@ class Deployments:
         candidate = promoted(current, arm).champion
         version = self._version(candidate.model, candidate.version)
         report = self._context.check_gates(version, PRODUCTION, skip_reason=skip_gates)
-        details: dict[str, Any] = {"arm": arm or _candidate_name(current, candidate.version)}
+        # Without ``arm`` there was exactly one candidate (``promoted`` refuses otherwise).
+        details: dict[str, Any] = {"arm": arm if arm is not None else current.candidates[0].name}
         if skip_gates is not None:
             details["gates_skipped"] = skip_gates
         elif report is not None:
@@ -219,7 +220,7 @@ class Deployments:
                 version=current.champion.version,
                 target=_target(name),
                 before=spec,
-                after=_audit_after(None, reason, {}),
+                after=_audit_after(None, reason, {}) or None,
             )
             event = tx.add_deployment_event(
                 self._event(
@@ -371,10 +372,6 @@ def _check_versions(tx: MetadataSession, deployment: Deployment) -> None:
                 model=arm.model,
                 version=arm.version,
             )
-
-
-def _candidate_name(deployment: Deployment, version: int) -> str:
-    return next(a.name for a in deployment.candidates if a.version == version)
 
 
 def _target(name: str) -> str:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from modelport.bootstrap import build_server_app
+from modelport.bootstrap import build_registry, build_server_app
 from modelport.server.http.openapi import openapi_document
 from modelport.serving.sources import parse_source
 from testing_server import Catalog
@@ -39,6 +39,11 @@ def client(catalog: Catalog) -> Iterator[TestClient]:
     )  # fmt: skip
     with TestClient(app.asgi, raise_server_exceptions=False) as test_client:
         yield test_client
+    # The fuzzer may have created deployments in the session's registry: other tests
+    # serve its models by name, and a deployment of that name would answer instead.
+    with build_registry(catalog.settings) as registry:
+        for deployment in registry.list_deployments():
+            registry.delete_deployment(deployment.name, reason="fuzz test clean-up")
 
 
 # Triton's load and unload answer 501 to every request, by design (server.http.triton).

@@ -18,7 +18,16 @@ import orjson
 from starlette.routing import Route, Router
 
 from modelport.errors import ModelportError
-from modelport.server.http import alerts, feedback, mlflow, monitoring, rest, triton, v2
+from modelport.server.http import (
+    alerts,
+    deployments,
+    feedback,
+    mlflow,
+    monitoring,
+    rest,
+    triton,
+    v2,
+)
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
@@ -27,7 +36,7 @@ from modelport.serving.served import describe_failure
 
 logger = logging.getLogger("modelport.server")
 
-GET, POST = ("GET",), ("POST",)
+GET, POST, DELETE = ("GET",), ("POST",), ("DELETE",)
 METRICS_FLUSH_S = 1.0
 ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/v2", GET, v2.ServerMetadata),
@@ -53,6 +62,16 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/metrics", GET, rest.Metrics),
     ("/api/feedback", POST, feedback.Feedback),
     ("/api/monitoring/{model}/performance", GET, feedback.Performance),
+    ("/api/deployments", GET, deployments.ApiDeployments),
+    ("/api/deployments/{name}", ("GET", "PUT", "DELETE"), deployments.ApiDeployment),
+    ("/api/deployments/{name}/history", GET, deployments.ApiDeploymentHistory),
+    ("/api/deployments/{name}/canary", POST, deployments.ApiCanary),
+    ("/api/deployments/{name}/ab", POST, deployments.ApiAb),
+    ("/api/deployments/{name}/shadow", POST, deployments.ApiShadow),
+    ("/api/deployments/{name}/weights", POST, deployments.ApiWeights),
+    ("/api/deployments/{name}/promote", POST, deployments.ApiPromote),
+    ("/api/deployments/{name}/rollback", POST, deployments.ApiRollback),
+    ("/api/deployments/{name}/arms/{arm}", DELETE, deployments.ApiDeploymentArm),
     # Triton's extensions come last: the router tries patterns in order, and inference
     # requests should not pay for matching these first.
     ("/v2/models/stats", GET, triton.ModelStatistics),

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelport import __version__
 from modelport.server.http import rest_schemas
+from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -531,6 +532,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
+        **deployment_paths(),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
@@ -572,6 +574,7 @@ def _schemas() -> dict[str, Any]:
         Statistics=_STATISTICS,
         IndexEntry=_INDEX_ENTRY,
     )
+    schemas.update(deployment_schemas())
     return schemas
 
 
