@@ -390,3 +390,24 @@ def test_a_refusing_webhook_never_stops_the_rollout(setup: Setup) -> None:
         controller.close()
     assert len(receiver.requests) == 4  # two decisions, each tried twice
     assert controller.notifier.failed == 2 and controller.notifier.delivered == 0
+
+
+def test_one_failing_rollout_does_not_stop_the_others(setup: Setup) -> None:
+    add_versions(setup.registry, "fraud", 2)
+    setup.registry.create_deployment("fraud", 1)
+
+    def numbers(
+        deployment: str, arms: Sequence[Arm], *, since: datetime, until: datetime
+    ) -> Mapping[str, ArmNumbers]:
+        if deployment == "fraud":
+            raise OSError("a segment of the prediction log cannot be read")
+        return setup.numbers(deployment, arms, since=since, until=until)
+
+    controller = RolloutController(setup.registry, numbers, clock=setup.clock)
+    start_rollout(controller, "churn", 4, PLAN)
+    start_rollout(controller, "fraud", 2, PLAN)
+    setup.clock.advance()
+    outcomes = {o.deployment: o for o in controller.tick_all()}
+    assert "cannot be read" in outcomes["fraud"].note
+    assert outcomes["churn"].state is not None and outcomes["churn"].state.weight == 25.0
+    assert controller.state("fraud").status is RolloutStatus.RUNNING  # type: ignore[union-attr]

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.domain.deployments import Deployment
 from modelport.domain.rollout_plan import RolloutState, RolloutStatus
-from modelport.errors import InvalidArgumentError, ModelportError, StaleDeploymentError
+from modelport.errors import (
+    InvalidArgumentError,
+    ModelportError,
+    StaleDeploymentError,
+    StoreUnavailableError,
+)
 from modelport.rollout.apply import apply_state, canary_arm
 from modelport.rollout.decision import Decision, decide
 from modelport.rollout.notify import DecisionNotifier
@@ -119,15 +124,25 @@ class RolloutController:
 
     def tick_all(self) -> list[StepOutcome]:
         """One tick of every rollout that is running, paused or left half applied; a
-        rollout that fails (a deployment deleted meanwhile) is logged, the others go on."""
-        outcomes = []
-        for name in self.records.pending():
-            try:
-                outcomes.append(self.tick(name))
-            except ModelportError as exc:
-                logger.error("rollout of %s: %s", name, exc)
-                outcomes.append(StepOutcome(name, None, note=f"error: {exc.message}"))
-        return outcomes
+        rollout that fails (a deployment deleted meanwhile, an unreadable log) is logged
+        and tried again next time, the others go on; so is a database that cannot be
+        reached."""
+        try:
+            names = self.records.pending()
+        except StoreUnavailableError as exc:
+            logger.error("rollouts: %s", exc)
+            return [StepOutcome("*", None, note=f"error: {exc.message}")]
+        return [self._tick_safely(name) for name in names]
+
+    def _tick_safely(self, name: str) -> StepOutcome:
+        try:
+            return self.tick(name)
+        except ModelportError as exc:
+            logger.error("rollout of %s: %s", name, exc)
+            return StepOutcome(name, None, note=f"error: {exc.message}")
+        except Exception as exc:  # a bug or a broken log file must not stop the others
+            logger.exception("rollout of %s failed", name)
+            return StepOutcome(name, None, note=f"error: {type(exc).__name__}: {exc}")
 
     def follow(
         self,
@@ -138,13 +153,19 @@ class RolloutController:
         report: Callable[[StepOutcome], None] = lambda _: None,
     ) -> RolloutState | None:
         """Tick ``name`` every ``poll`` until its rollout is no longer running (or
-        ``stop`` is set); the last state. Each outcome goes to ``report``."""
+        ``stop`` is set); the last state. Each outcome goes to ``report``; a database
+        that cannot be reached is reported and tried again."""
         state: RolloutState | None = None
         try:
             while not stop.is_set():
-                outcome = self.tick(name)
+                try:
+                    outcome = self.tick(name)
+                    state = outcome.state if outcome.state is not None else self.state(name)
+                except StoreUnavailableError as exc:  # try again after the poll
+                    report(StepOutcome(name, state, note=f"error: {exc.message}"))
+                    stop.wait(poll.total_seconds())
+                    continue
                 report(outcome)
-                state = outcome.state if outcome.state is not None else self.state(name)
                 if state is None or state.status is not RolloutStatus.RUNNING:
                     break
                 stop.wait(poll.total_seconds())
