@@ -143,7 +143,7 @@ def test_a_good_canary_goes_step_by_step_to_champion(setup: Setup) -> None:
     assert state is not None and state.status is RolloutStatus.PROMOTED and state.applied
     assert setup.actions() == [
         "deployment.create", "rollout.start", "rollout.advance", "rollout.advance",
-        "deployment.promote",
+        "rollout.promote", "deployment.promote",
     ]  # fmt: skip
     # each step's numbers cover that step only, from its start to the check
     assert [(since, until) for *_, since, until in setup.numbers.asked] == [
@@ -283,7 +283,10 @@ def test_gates_refusing_the_promotion_pause_the_rollout(setup: Setup) -> None:
     assert outcome.state is not None and outcome.state.status is RolloutStatus.PAUSED
     assert "promotion gates refused churn/4" in outcome.state.message
     assert setup.arms() == [("champion", 3, 90.0), ("canary", 4, 10.0)]
-    assert setup.actions()[-1] == "rollout.pause"
+    assert setup.actions()[-2:] == ["rollout.promote", "rollout.pause"]
+    last = decided(setup)[-1]  # one announcement: the decision, and where it ended
+    assert last["status"] == "paused" and last["decision"]["verdict"] == "advance"
+    assert [p["status"] for p in decided(setup)] == ["running", "paused"]
 
 
 def test_a_canary_removed_by_hand_ends_the_rollout(setup: Setup) -> None:

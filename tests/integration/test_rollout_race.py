@@ -83,7 +83,7 @@ def test_two_controllers_decide_each_step_once(
     actions = [event.action for event in reversed(first.deployment_history("churn"))]
     assert actions == [
         "deployment.create", "rollout.start", "rollout.advance", "rollout.advance",
-        "deployment.promote",
+        "rollout.promote", "deployment.promote",
     ]  # fmt: skip
     state = controllers[1].state("churn")
     assert state is not None and state.status is RolloutStatus.PROMOTED

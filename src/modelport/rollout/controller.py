@@ -75,6 +75,7 @@ class StepOutcome:
             "deployment": self.deployment,
             "status": self.state.status.value if self.state is not None else None,
             "weight": self.state.weight if self.state is not None else None,
+            "message": self.state.message if self.state is not None else None,
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "note": self.note,
         }
@@ -234,10 +235,16 @@ class RolloutController:
         if step.action is None:
             return StepOutcome(state.deployment, step.state, decision)
         details = announcement(step.state, decision, owner=self.owner, time=now)
-        if not step.moves_arms:
+        if not step.moves_arms or step.state.status is RolloutStatus.PROMOTED:
+            # the promotion's own audit entry has no room for the numbers: this one has
             self.records.audit(deployment, step.action, reason=decision.reason, details=details)
-        after, _ = self.settle(step.state, stored, action=step.action, details=details)
-        self.announce(after, details, stored)
+        after, revision = self.settle(
+            step.state, stored, action=step.action, details=details, decision=decision
+        )
+        if after.status is step.state.status:  # else settle announced why it stopped
+            self.announce(
+                after, announcement(after, decision, owner=self.owner, time=now), revision
+            )
         return StepOutcome(state.deployment, after, decision)
 
     def settle(
@@ -247,6 +254,7 @@ class RolloutController:
         *,
         action: str = "rollout.step",
         details: Mapping[str, Any] | None = None,
+        decision: Decision | None = None,
     ) -> tuple[RolloutState, int]:
         """Make the deployment follow ``state`` (stored at ``revision``); store the state
         when that changed it (applied, or stopped: the canary left, gates refused).
@@ -261,7 +269,7 @@ class RolloutController:
         if stored is None:
             return state, revision
         if after.status is not state.status:  # stopped by apply: canary left, gates refused
-            self._stopped(deployment, after, stored)
+            self._stopped(deployment, after, stored, decision)
         return after, stored
 
     def _apply(
@@ -278,9 +286,15 @@ class RolloutController:
                 continue
         return apply_state(self.registry, state, action=action, details=details)
 
-    def _stopped(self, deployment: Deployment, state: RolloutState, revision: int) -> None:
+    def _stopped(
+        self,
+        deployment: Deployment,
+        state: RolloutState,
+        revision: int,
+        decision: Decision | None,
+    ) -> None:
         action = f"rollout.{'pause' if state.status is RolloutStatus.PAUSED else 'abort'}"
-        details = announcement(state, None, owner=self.owner, time=self._clock())
+        details = announcement(state, decision, owner=self.owner, time=self._clock())
         self.records.audit(deployment, action, reason=state.message, details=details)
         self.announce(state, details, revision)
 
