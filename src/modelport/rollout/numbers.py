@@ -56,7 +56,11 @@ class VersionLogNumbers:
             self._log_uri, arm.model, version=version, since=since, until=until
         )
         labelled, accuracy = self._accuracy(arm, since, until) if signals.requests else (0, None)
-        drift = self._drift(arm, since, until) if signals.requests else None
+        drift = (
+            drift_share(self._log_uri, self._registry, arm, since, until)
+            if signals.requests
+            else None
+        )
         p99 = signals.p99_latency_s
         return ArmNumbers(
             arm=arm.name,
@@ -81,17 +85,22 @@ class VersionLogNumbers:
             return 0, None
         return int(report.labeled), report.metrics.get("accuracy")
 
-    def _drift(self, arm: Arm, since: datetime, until: datetime) -> float | None:
-        from modelport.monitoring.drift_window import drift_over_log  # scipy: when first used
 
-        try:
-            stats, _ = self._registry.reference_stats(ModelRef(arm.model, version=arm.version))
-            if stats is None:
-                return None
-            window = drift_over_log(
-                self._log_uri, arm.model, stats, version=str(arm.version), since=since, until=until
-            )
-        except ModelportError as exc:  # no statistics, or none of their columns logged
-            logger.info("rollout: no drift share for %s: %s", arm.ref, exc)
+def drift_share(
+    log_uri: str, registry: RegistryService, arm: Arm, since: datetime, until: datetime
+) -> float | None:
+    """The share of input columns of ``arm``'s version that drifted in the window from
+    its reference statistics; None when it has none (or none of their columns logged)."""
+    from modelport.monitoring.drift_window import drift_over_log  # scipy: when first used
+
+    try:
+        stats, _ = registry.reference_stats(ModelRef(arm.model, version=arm.version))
+        if stats is None:
             return None
-        return float(window.report.share_drifted)
+        window = drift_over_log(
+            log_uri, arm.model, stats, version=str(arm.version), since=since, until=until
+        )
+    except ModelportError as exc:
+        logger.info("rollout: no drift share for %s: %s", arm.ref, exc)
+        return None
+    return float(window.report.share_drifted)
