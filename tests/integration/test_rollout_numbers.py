@@ -5,16 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from modelport.artifacts.local import LocalArtifactStore
+from modelport.bootstrap import build_registry
+from modelport.config import Settings
 from modelport.domain.deployments import Arm, ArmRole
+from modelport.domain.rollout_plan import RolloutThresholds
 from modelport.flavors.catalog import default_catalog
 from modelport.metadata.memory import MemoryMetadataStore
 from modelport.monitoring.feedback.store import Label, write_labels
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
+from modelport.package.options import PackageOptions
 from modelport.registry.service import RegistryService
+from modelport.rollout.decision import Outcome, compare
 from modelport.rollout.numbers import VersionLogNumbers
+from testing_models import EchoModel
 
 from .test_deployments import add_versions
 
@@ -83,3 +91,38 @@ def test_an_arm_without_traffic_has_zero_requests(
     source = VersionLogNumbers(str(tmp_path / "empty"), registry)
     numbers = source("churn", [CANARY], since=T0, until=T0 + timedelta(minutes=1))
     assert numbers["canary"].requests == 0 and numbers["canary"].accuracy is None
+
+
+def test_drift_share_is_measured_against_each_versions_reference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    sample = pd.DataFrame({"age": rng.normal(40, 5, 2000), "income": rng.normal(50, 10, 2000)})
+    with build_registry(Settings(home=tmp_path / "home", user="tester")) as registry:
+        for _ in range(2):
+            registry.register(EchoModel(), "churn", PackageOptions(sample_input=sample))
+        root = tmp_path / "predictions"
+        same = pd.DataFrame({"age": rng.normal(40, 5, 500), "income": rng.normal(50, 10, 500)})
+        older = pd.DataFrame({"age": rng.normal(60, 5, 500), "income": rng.normal(50, 10, 500)})
+        writer = PredictionLogWriter(str(root), flush_interval_s=60)
+        for version, frame in ((1, same), (2, older)):
+            for i, row in enumerate(frame.to_dict("records")):
+                request = f"v{version}-{i}"
+                assert writer.put(
+                    PredictionRecord(
+                        f"{request}-0", request, T0 + timedelta(seconds=i * 0.1), "churn",
+                        str(version), "v2", 0.001, 200, row, {"predictions": 0},
+                    )
+                )  # fmt: skip
+        writer.close()
+        champion = Arm("champion", "churn", 1, ArmRole.CHAMPION, 90.0)
+        canary = Arm("canary", "churn", 2, ArmRole.CANARY, 10.0)
+        numbers = VersionLogNumbers(str(root), registry)(
+            "churn", [champion, canary], since=T0, until=T0 + timedelta(minutes=5)
+        )
+    champion_share, canary_share = (numbers[a].drift_share for a in ("champion", "canary"))
+    assert champion_share is not None and canary_share is not None
+    # the canary's inputs moved on age only: one more of the three columns (age, income,
+    # the logged prediction) drifted than the champion's
+    assert canary_share == pytest.approx(champion_share + 1 / 3)
+    checks = compare(RolloutThresholds(), numbers["canary"], numbers["champion"])
+    drift = next(check for check in checks if check.name == "drift_share")
+    assert drift.outcome is Outcome.FAILED
