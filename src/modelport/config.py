@@ -38,6 +38,10 @@ the file::
     interval_s = 60
     windows = ["1h", "24h"]
 
+    [rollout]                 # progressive rollouts; see RolloutSettings
+    steps = [5, 25, 50, 100]
+    interval = "60s"
+
     [webhooks.ci]             # registry events to a receiver; see WebhookSettings
     url = "https://ci.example.com/hooks/modelport"
     secret_env = "MODELPORT_CI_HOOK_SECRET"
@@ -546,6 +550,76 @@ class LivePerformanceSettings(BaseModel):
     )
 
 
+class RolloutWebhook(_SignedDelivery):
+    """Where each rollout decision is POSTed (``[[rollout.webhooks]]``): signed, retried,
+    like an alert rule's webhook action."""
+
+    url: Annotated[str, BeforeValidator(_http_url)]
+
+
+class RolloutSettings(BaseModel):
+    """Progressive rollouts (``[rollout]``): the plan ``deploy rollout`` uses for what its
+    options leave out, and the controller's own settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[float] = Field(
+        default_factory=lambda: [5.0, 25.0, 50.0, 100.0],
+        min_length=1,
+        description="The canary's weight at each step; reaching 100 is the promotion.",
+    )
+    interval: Duration = Field(
+        default=timedelta(seconds=60), description="Time between two checks of the canary."
+    )
+    bake: Duration | None = Field(
+        default=None, description="Least time a step runs before it may advance; default interval."
+    )
+    min_requests: int = Field(
+        default=100, ge=1, description="Requests each arm needs in a step before it is judged."
+    )
+    max_failures: int = Field(
+        default=2, ge=1, description="Failed checks that roll the canary back."
+    )
+    max_wait: Duration | None = Field(
+        default=None,
+        description="Longest a step waits for enough data; then the rollout stops as "
+        "inconclusive for a person to resume or abort. Default: the bake time and ten "
+        "intervals, at least 30m.",
+    )
+    max_error_rate_increase: float = Field(
+        default=0.01, ge=0, le=1, description="Error-rate points the canary may add (0.01: 1)."
+    )
+    max_latency_increase: float = Field(
+        default=0.2, ge=0, description="Share by which the canary's p99 may exceed the champion's."
+    )
+    latency_slack_ms: float = Field(
+        default=5.0, ge=0, description="p99 differences below this many ms never fail."
+    )
+    max_accuracy_drop: float = Field(
+        default=0.02, ge=0, le=1, description="Live-accuracy points the canary may lose."
+    )
+    min_labels: int = Field(
+        default=50, ge=1, description="Labelled rows per arm before accuracy is judged."
+    )
+    require_accuracy: bool = Field(
+        default=False, description="Advance only once accuracy can be judged (labels arrived)."
+    )
+    max_drift_share_increase: float = Field(
+        default=0.2, ge=0, le=1, description="Share of drifted columns the canary may add."
+    )
+    lease_ttl: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How long a controller's lease on a rollout lasts unless renewed; "
+        "another controller takes over after it lapses.",
+    )
+    poll_interval: Duration = Field(
+        default=timedelta(seconds=2), description="How often the controller looks for work."
+    )
+    webhooks: list[RolloutWebhook] = Field(
+        default_factory=list, description="Where every rollout decision is POSTed."
+    )
+
+
 GateName = Literal["artifacts", "signature", "holdout", "latency", "shadow"]
 _DEFAULT_GATES: tuple[GateName, ...] = ("artifacts", "signature", "holdout", "latency", "shadow")
 HoldoutMetric = Literal["auto", "accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"]
@@ -693,6 +767,7 @@ class Settings(BaseSettings):
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     live_performance: LivePerformanceSettings = Field(default_factory=LivePerformanceSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     webhooks: dict[str, WebhookSettings] = Field(
         default_factory=dict, description="Receivers of registry events, by name."
     )

@@ -314,10 +314,12 @@ def _spec_summary(event: DeploymentEvent) -> str:
 
 
 def _attach() -> None:
-    # The commands on a deployment's results live in a module of their own.
-    from modelport.cli.deploy_results import attach
+    # The commands on a deployment's results, and the rollout commands, live in modules
+    # of their own.
+    from modelport.cli import deploy_results, deploy_rollout
 
-    attach(deploy)
+    deploy_results.attach(deploy)
+    deploy_rollout.attach(deploy)
 
 
 _attach()
