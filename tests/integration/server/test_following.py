@@ -82,7 +82,9 @@ def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.05})
+    # The server's own defences against a bad version are under test: no promotion
+    # gate stops the bad version before it reaches the server.
+    return Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.05}, gates={"targets": []})
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ def register(registry: RegistryService, **config: object) -> int:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.1})
+    # The server's own defences against a bad version are under test: no promotion
+    # gate stops the bad version before it reaches the server.
+    return Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.1}, gates={"targets": []})
 
 
 def echo_at_production(settings: Settings) -> ServerApp:

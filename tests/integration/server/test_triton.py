@@ -190,7 +190,11 @@ def test_load_and_unload_are_refused_with_the_way_to_switch_versions(
 
 
 def test_index_and_statistics_across_a_swap_and_a_failed_one(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home", serve={"poll_interval_s": 0.1})
+    # The server's own defences against a bad version are under test: no promotion
+    # gate stops the bad version before it reaches the server.
+    settings = Settings(
+        home=tmp_path / "home", serve={"poll_interval_s": 0.1}, gates={"targets": []}
+    )
     x = np.zeros((4, 3))
     with build_registry(settings) as registry:
         for offset in (0, 10, 20):
