@@ -32,6 +32,9 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     │   ├── ModelNotReadyError          the model is loading, swapping or failed to load
     │   └── OverloadedError             the model's queue is full
     ├── DeadlineExceededError           the request's deadline passed before it was answered
+    ├── AuthenticationError             no usable API key (missing, bad, revoked, expired)
+    ├── PermissionDeniedError           the API key lacks the scope this request needs
+    ├── RateLimitedError                a key's or model's rate limit or daily quota is spent
     ├── ModelExecutionError             the model's own code failed on valid input
     ├── MissingDependencyError          an optional extra is not installed
     ├── PackageError                    a model package cannot be used
@@ -332,6 +335,39 @@ class DeadlineExceededError(ModelportError):
     """The request's deadline passed before it could be answered."""
 
     code = "DEADLINE_EXCEEDED"
+
+
+class AuthenticationError(ModelportError):
+    """The request carries no usable API key: none, malformed, unknown, revoked or expired.
+
+    The message never says which of these it was beyond what the caller already knows
+    (a caller must not learn which key ids exist)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(ModelportError):
+    """The API key is valid but lacks ``scope``, the scope this request needs."""
+
+    code = "PERMISSION_DENIED"
+
+    def __init__(self, message: str, *, scope: str, model: str | None = None) -> None:
+        super().__init__(message, model=model)
+        self.scope = scope
+
+
+class RateLimitedError(ModelportError):
+    """A rate limit or quota is spent; ``retry_after`` (seconds) says when to try again,
+    ``limit`` which one (``key``, ``model``, ``quota``, ``auth``)."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self, message: str, *, retry_after: int, limit: str, model: str | None = None
+    ) -> None:
+        super().__init__(message, model=model)
+        self.retry_after = retry_after
+        self.limit = limit
 
 
 class ModelExecutionError(ModelportError):

@@ -35,6 +35,10 @@ _STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
     # and then the same request again. 422 would blame the request's content.
     (errors.MissingStatisticsError, 409, "RESOURCE_CONFLICT"),
     (errors.UnavailableError, 503, "TEMPORARILY_UNAVAILABLE"),
+    (errors.AuthenticationError, 401, "UNAUTHENTICATED"),
+    (errors.PermissionDeniedError, 403, "PERMISSION_DENIED"),
+    # 429 is for quotas only; an overloaded server answers 503 (reliability reference A5).
+    (errors.RateLimitedError, 429, "REQUEST_LIMIT_EXCEEDED"),
     (errors.DeadlineExceededError, 504, "DEADLINE_EXCEEDED"),
     (errors.UnsupportedOperationError, 501, "NOT_IMPLEMENTED"),
     (errors.ModelExecutionError, 500, "INTERNAL_ERROR"),
@@ -78,8 +82,10 @@ def _message(exc: BaseException) -> str:
 
 
 def _headers(exc: BaseException) -> tuple[tuple[bytes, bytes], ...]:
-    if isinstance(exc, errors.UnavailableError):
+    if isinstance(exc, errors.UnavailableError | errors.RateLimitedError):
         return ((b"retry-after", str(exc.retry_after).encode()),)
+    if isinstance(exc, errors.AuthenticationError):
+        return ((b"www-authenticate", b'Bearer realm="modelport"'),)
     return ()
 
 
