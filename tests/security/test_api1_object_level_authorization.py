@@ -138,3 +138,27 @@ def test_a_deploy_key_changes_its_deployment_and_the_trail_names_it(
         assert [e.actor for e in events] == ["key:deploy-alpha"]
     finally:
         request(keyed_client, "DELETE", "/api/deployments/alpha", keyed.tokens["admin"])
+
+
+def test_labels_record_the_key_not_a_claimed_actor(
+    keyed: KeyedCatalog, keyed_client: TestClient
+) -> None:
+    import pyarrow.parquet as pq
+
+    from modelport.monitoring.feedback.store import label_files
+
+    answer = request(
+        keyed_client, "POST", "/v2/models/alpha/infer", keyed.tokens["admin"], json=ROW
+    )
+    prediction_id = answer.headers["x-modelport-prediction-ids"]
+    item = {"model": "alpha", "prediction_id": prediction_id, "label": 1}
+    headers = {"Authorization": f"Bearer {keyed.tokens['feedback-alpha']}"}
+    headers["X-Modelport-Actor"] = "someone-else"
+    sent = keyed_client.post("/api/feedback", json=item, headers=headers)
+    assert sent.status_code == 200, sent.text
+    mixed = [item, {**item, "model": "beta"}]  # one item for a model the key may not label
+    refused = keyed_client.post("/api/feedback", json=mixed, headers=headers)
+    assert refused.status_code == 403 and "feedback:beta" in refused.json()["error"]
+    fs, files = label_files(keyed.settings.resolved_prediction_log_uri, "alpha")
+    actors = {a for f in files for a in pq.read_table(f, filesystem=fs).column("actor").to_pylist()}
+    assert "key:feedback-alpha" in actors and "someone-else" not in actors

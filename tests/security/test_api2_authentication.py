@@ -140,3 +140,26 @@ def test_a_server_that_needs_keys_and_has_none_refuses_to_start(tmp_path: Path) 
     assert auth.warning is not None and "INSECURE" in auth.warning
     loopback = server_auth(Settings(home=tmp_path), MemoryMetadataStore)
     assert (loopback.mode, loopback.keys) == ("off", None)
+
+
+def test_get_api_says_how_the_server_authenticates(keyed: KeyedCatalog) -> None:
+    with keyed_server(keyed.settings) as client:
+        info = request(client, "GET", "/api", keyed.tokens["read-alpha"]).json()
+        assert (info["auth"], info["tls"], info["warning"]) == ("api-keys", False, None)
+        assert "HMAC-SHA256" in info["keys"]
+        assert client.get("/metrics").status_code == 401
+    public = SecuritySettings(auth="on", metrics_public=True)
+    with keyed_server(keyed.settings.model_copy(update={"security": public})) as client:
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/api/models").status_code == 401
+    insecure = keyed.settings.model_copy(
+        update={
+            "serve": ServeSettings(host="0.0.0.0"),
+            "security": SecuritySettings(insecure_no_auth=True),
+        }
+    )
+    with keyed_server(insecure) as client:
+        info = client.get("/api").json()
+        assert info["auth"] == "insecure-no-auth"
+        assert "INSECURE" in info["warning"]
+        assert client.post(INFER, json=ROW).status_code == 200
