@@ -55,6 +55,12 @@ class RateLimiter:
         self._keys: dict[tuple[str, str], Bucket | None] = {}
         self._quotas: dict[tuple[str, int], Quota] = {}
 
+    async def aclose(self) -> None:
+        """Close the store's connections, if it keeps any (the server's shutdown)."""
+        close = getattr(self._store, "aclose", None)
+        if close is not None:
+            await close()
+
     async def admit(self, principal: Principal | None, model: str | None) -> None:
         """Take one request from every limit that applies, or raise ``RateLimitedError``."""
         model_bucket = self._models.get(model) if model is not None else None
