@@ -88,7 +88,8 @@ class RedisLimitStore:
         self._failure = settings.redis_failure
         self._local = LocalLimitStore()
         # Built now (a missing redis-py fails the start); it connects at the first request.
-        self._client, self._script, self._errors = _connect(url, self._timeout_s)
+        name = "".join("_" if c.isspace() else c for c in self._prefix) + "limiter"
+        self._client, self._script, self._errors = _connect(url, self._timeout_s, name)
         self._down_until = 0.0  # monotonic time until which Redis is not tried
         split = urlsplit(url)  # the address only: never the password in a log line
         self._where = split.path if split.scheme == "unix" else f"{split.hostname}:{split.port}"
@@ -146,9 +147,10 @@ class RedisLimitStore:
         )
 
 
-def _connect(url: str, timeout_s: float) -> tuple[Any, Any, type[Exception]]:
-    """A redis-py asyncio client for ``url`` (not connected yet), the registered script,
-    and the class of redis-py's errors."""
+def _connect(url: str, timeout_s: float, name: str) -> tuple[Any, Any, type[Exception]]:
+    """A redis-py asyncio client for ``url`` (not connected yet; its connections are
+    named ``name`` in Redis's CLIENT LIST), the registered script, and the class of
+    redis-py's errors."""
     try:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
@@ -167,5 +169,6 @@ def _connect(url: str, timeout_s: float) -> tuple[Any, Any, type[Exception]]:
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 1),
+        client_name=name,
     )
     return client, client.register_script(_SCRIPT), RedisError

@@ -8,20 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_server_app
 from modelport.config import RateLimitSettings, SecuritySettings
 from modelport.serving.sources import parse_source
+from testing_redis import reachable_redis_url, redis_keys, redis_prefix
 from testing_server import Catalog
 
 ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
 
 
 @contextmanager
-def limited(catalog: Catalog, served: list[str], **limits: Any) -> Iterator[TestClient]:
+def limited(
+    catalog: Catalog, served: list[str], url: str | None = None, **limits: Any
+) -> Iterator[TestClient]:
     security = SecuritySettings(auth="off", rate_limits=RateLimitSettings(**limits))
-    settings = catalog.settings.model_copy(update={"security": security})
+    update = {"security": security, "rate_limit_url": url}
+    settings = catalog.settings.model_copy(update=update)
     app = build_server_app(
         settings,
         [parse_source(m) for m in served],
@@ -66,3 +71,33 @@ def test_names_not_served_are_counted_as_unknown(catalog: Catalog) -> None:
         metrics = client.get("/metrics").text
     assert 'modelport_rate_limited_total{limit="model",model="_unknown"} 1.0' in metrics
     assert 'model="ghost"' not in metrics
+
+
+@pytest.mark.redis
+def test_servers_given_one_redis_share_one_count(catalog: Catalog) -> None:
+    url = reachable_redis_url()
+    with redis_prefix(url) as prefix:
+        limits = {"models": {"echo": {"rate": "1/h", "burst": 4}}, "redis_prefix": prefix}
+        with (
+            limited(catalog, ["echo@production"], url, **limits) as first,
+            limited(catalog, ["echo@production"], url, **limits) as second,
+        ):
+            codes = [
+                client.post("/v2/models/echo/infer", json=ROW).status_code
+                for client in (first, second) * 4
+            ]
+            assert f"name={prefix}limiter " in client_list(url)  # named for operators
+        assert codes == [200] * 4 + [429] * 4
+        assert redis_keys(url, prefix).keys() == {f"{prefix}m:echo"}
+        # The servers closed their connections to Redis when they stopped.
+        assert f"name={prefix}limiter " not in client_list(url)
+
+
+def client_list(url: str) -> str:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return " ".join(f"name={entry['name']} " for entry in client.client_list())
+    finally:
+        client.close()
