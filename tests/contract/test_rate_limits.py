@@ -91,10 +91,10 @@ def test_a_key_gets_its_burst_then_429_naming_the_limit(limits: Limits) -> None:
 
 def test_tokens_come_back_at_the_rate(limits: Limits) -> None:
     async def scenario() -> None:
-        async with limits(per_key="20/s", burst=1) as limiter:
+        async with limits(per_key="4/s", burst=1) as limiter:
             await limiter.admit(CI, None)
-            assert (await refusal(limiter, CI, None)).retry_after == 1  # 0.05 s, rounded up
-            await asyncio.sleep(0.06)
+            assert (await refusal(limiter, CI, None)).retry_after == 1  # 0.25 s, rounded up
+            await asyncio.sleep(0.3)
             await limiter.admit(CI, None)
 
     asyncio.run(scenario())

@@ -52,6 +52,8 @@ class Refusal:
 class LimitStore(Protocol):
     """Where tokens and quota counts live: in this process, or in Redis."""
 
+    description: str  # where the counts live, for GET /api (no address)
+
     async def take(self, buckets: Sequence[Bucket], quota: Quota | None) -> Refusal | None:
         """Take one token from every bucket and one request from the quota, all or none:
         None when the request may go on, else the check that refused it."""
@@ -69,6 +71,8 @@ class LocalLimitStore:
     Each server process counts alone: with N workers a client may get up to N times a
     rate, depending on which workers its connections land on. Counts start over when
     the process does."""
+
+    description = "counted in each server process (approximate across workers and replicas)"
 
     def __init__(self) -> None:
         # slot -> [tokens, monotonic time of that level]; lists, updated in place.

@@ -55,6 +55,11 @@ class RateLimiter:
         self._keys: dict[tuple[str, str], Bucket | None] = {}
         self._quotas: dict[tuple[str, int], Quota] = {}
 
+    @property
+    def description(self) -> str:
+        """Where the counts live (``GET /api`` says it)."""
+        return self._store.description
+
     async def aclose(self) -> None:
         """Close the store's connections, if it keeps any (the server's shutdown)."""
         close = getattr(self._store, "aclose", None)

@@ -81,6 +81,8 @@ class RedisLimitStore:
     """Buckets and quotas in the Redis server at ``url``, shared by every process that
     uses it (used from one event loop)."""
 
+    description = "counted in Redis, shared by every worker and replica (exact)"
+
     def __init__(self, url: str, settings: RateLimitSettings) -> None:
         self._prefix = settings.redis_prefix
         self._timeout_s = settings.redis_timeout_ms / 1000

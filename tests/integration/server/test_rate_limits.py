@@ -60,6 +60,8 @@ def test_a_model_limit_answers_429_with_retry_after_naming_the_limit(catalog: Ca
         assert client.post("/v2/models/regressor/infer", json=regressor).status_code == 200
         assert client.get("/v2/health/ready").status_code == 200
         metrics = client.get("/metrics").text
+        info = client.get("/api").json()
+    assert info["rate_limits"].startswith("counted in each server process (approximate")
     assert 'modelport_rate_limited_total{limit="model",model="echo"} 4.0' in metrics
 
 
@@ -87,6 +89,7 @@ def test_servers_given_one_redis_share_one_count(catalog: Catalog) -> None:
                 for client in (first, second) * 4
             ]
             assert f"name={prefix}limiter " in client_list(url)  # named for operators
+            assert "counted in Redis" in first.get("/api").json()["rate_limits"]
         assert codes == [200] * 4 + [429] * 4
         assert redis_keys(url, prefix).keys() == {f"{prefix}m:echo"}
         # The servers closed their connections to Redis when they stopped.
@@ -101,3 +104,10 @@ def client_list(url: str) -> str:
         return " ".join(f"name={entry['name']} " for entry in client.client_list())
     finally:
         client.close()
+
+
+def test_a_server_without_limits_says_so(catalog: Catalog) -> None:
+    with limited(catalog, ["echo@production"]) as client:
+        assert client.get("/api").json()["rate_limits"] is None
+        assert all(client.post("/v2/models/echo/infer", json=ROW).status_code == 200
+                   for _ in range(5))  # fmt: skip
