@@ -53,6 +53,12 @@ the file::
 
     [security]                # API keys; see SecuritySettings
     auth = "auto"             # on when the server binds a non-loopback address
+
+    [security.rate_limits]    # token buckets and daily quotas; see RateLimitSettings
+    per_key = "100/s"         # counted in Redis when rate_limit_url is set
+
+    [security.rate_limits.models.churn]
+    rate = "500/s"
 """
 
 from __future__ import annotations
@@ -784,7 +790,8 @@ AuthMode = Literal["auto", "on", "off"]
 
 class SecuritySettings(BaseModel):
     """API keys on the server (``[security]``): when they are required and how often
-    the workers re-read them (``modelport.security``, docs/security.md)."""
+    the workers re-read them, and the rate limits (``[security.rate_limits]``)
+    (``modelport.security``, docs/security.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
