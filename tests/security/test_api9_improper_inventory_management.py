@@ -29,7 +29,8 @@ ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data":
 
 
 def concrete(path: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda match: VALUES[match.group(1)], path)
+    # A parameter this module does not know (a route added later) gets a plain value.
+    return re.sub(r"\{(\w+)\}", lambda match: VALUES.get(match.group(1), "x1"), path)
 
 
 def documented_methods(path: str) -> set[str]:
