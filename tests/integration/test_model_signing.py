@@ -316,3 +316,23 @@ def test_a_server_requiring_every_model_signed_loads_only_signed_package_directo
     sign_directory(directory, keys / "trusted.pem", directory / "model.sig")
     with loader.load(source, None) as loaded:
         assert np.asarray(loaded.predict(X)).shape[0] == len(X)
+
+
+def test_promoting_a_deployments_unsigned_candidate_is_refused(tmp_path: Path, keys: Path) -> None:
+    settings = settings_for(tmp_path, keys, require_signed=["production"])
+    with build_registry(settings) as registry:
+        register(registry, offset=1)
+        register(registry, offset=2)
+        registry.create_deployment("echo", 1)
+        registry.deploy_canary("echo", 2, 10)
+        with pytest.raises(SignatureVerificationError) as info:
+            registry.promote_deployment("echo", skip_gates="urgent")
+        assert (info.value.reason, info.value.version) == ("unsigned", 2)
+        assert registry.get_deployment("echo").champion.version == 1
+        registry.sign_version("echo/2", keys / "trusted.pem")
+        assert registry.promote_deployment("echo").champion.version == 2
+        entry = registry.get_audit_log("echo")[0]
+        assert entry.action == "deployment.promote" and entry.after is not None
+        signer = next(e for e in registry.get_audit_log("echo") if e.action == "version.sign")
+        assert signer.after is not None
+        assert entry.after["details"]["signed_by"] == signer.after["key"]
