@@ -92,8 +92,11 @@ class ModelLoader:
         """``SignatureVerificationError`` unless the version's signature holds: the one
         pinned at start-up, a package directory's ``model.sig``, or the registry's."""
         keys = policy.trusted_keys
-        if source.directory is not None and version == source.version:
-            signature = Path(source.signature_path) if source.signature_path else None
+        signature = Path(source.signature_path) if source.signature_path else None
+        # A signature pinned at start-up is gone once the version is signed again: then
+        # the registry says which one is current.
+        pinned = signature is not None and signature.is_file()
+        if source.directory is not None and version == source.version and pinned:
             name = source.model_ref.name
             verify_directory(
                 Path(source.directory),

@@ -153,3 +153,27 @@ def test_a_server_does_not_start_on_an_unsigned_production_version(
     with pytest.raises(SignatureVerificationError) as info, TestClient(app.asgi):
         pass
     assert info.value.reason == "unsigned" and info.value.field == "model.sig"
+
+
+def test_a_version_signed_again_since_the_start_is_verified_with_its_new_signature(
+    client: TestClient, settings: Settings, keys: Path
+) -> None:
+    # Version 1's signature was pinned at start-up; signing it again replaces (and
+    # deletes) that file. Moving back to version 1 verifies the current signature.
+    with build_registry(settings) as registry:
+        good = register(registry, offset=7)
+        registry.sign_version(f"echo/{good}", keys / "trusted.pem")
+        registry.promote("echo", good, "production")
+    wait_for(client, str(good))
+    with build_registry(settings) as registry:
+        registry.sign_version("echo/1", keys / "trusted.pem")
+        registry.promote("echo", 1, "production")
+    wait_for(client, "1")
+    assert answer(client) == ("1", 6.0)
+
+
+def wait_for(client: TestClient, version: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while answer(client)[0] != version:
+        assert time.monotonic() < deadline, f"version {version} was never served"
+        time.sleep(0.05)
