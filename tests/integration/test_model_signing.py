@@ -336,3 +336,18 @@ def test_promoting_a_deployments_unsigned_candidate_is_refused(tmp_path: Path, k
         signer = next(e for e in registry.get_audit_log("echo") if e.action == "version.sign")
         assert signer.after is not None
         assert entry.after["details"]["signed_by"] == signer.after["key"]
+
+
+def test_a_version_whose_files_changed_since_registration_is_not_signed(
+    tmp_path: Path, keys: Path
+) -> None:
+    from modelport.errors import IntegrityError
+
+    with build_registry(settings_for(tmp_path, keys)) as registry:
+        register(registry, offset=1)
+        (package_dir(registry, 1) / "model" / "extra.py").write_text("import os\n")
+        with pytest.raises(IntegrityError) as info:
+            registry.sign_version("echo/1", keys / "trusted.pem")
+        assert info.value.field == "model/extra.py"
+        assert "modelport.model_signature" not in registry.get_version("echo", 1).tags
+        assert "version.sign" not in [e.action for e in registry.get_audit_log("echo")]
