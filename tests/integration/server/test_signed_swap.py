@@ -177,3 +177,17 @@ def wait_for(client: TestClient, version: str, seconds: float = 10) -> None:
     while answer(client)[0] != version:
         assert time.monotonic() < deadline, f"version {version} was never served"
         time.sleep(0.05)
+
+
+def test_the_rest_api_refuses_to_promote_an_unsigned_candidate(
+    client: TestClient, settings: Settings
+) -> None:
+    with build_registry(lax(settings)) as registry:
+        unsigned = register(registry, offset=3)
+        registry.create_deployment("echo-live", 1, model="echo")
+        registry.deploy_canary("echo-live", unsigned, 10, model="echo")
+    refused = client.post("/api/deployments/echo-live/promote", json={"skip_gates": "urgent"})
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["code"] == "SIGNATURE_VERIFICATION_FAILED"
+    assert f"echo/{unsigned} is not signed" in body["error"]
