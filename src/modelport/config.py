@@ -50,6 +50,10 @@ the file::
     [gates]                   # what a promotion to production must pass
     targets = ["production"]
     latency_budget_ms = 50
+
+    [signing]                 # signed models; see SigningSettings
+    trusted_keys = ["signing.pub"]
+    require_signed = ["production"]
 """
 
 from __future__ import annotations
@@ -688,6 +692,33 @@ class GatesSettings(BaseModel):
     )
 
 
+class SigningSettings(BaseModel):
+    """Signed models (``[signing]``): the public keys trusted to sign versions, and the
+    stages or aliases that take signed versions only (``modelport.package.signing``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys (EC P-256/384/521) whose signatures are trusted.",
+    )
+    require_signed: list[str] = Field(
+        default_factory=list,
+        description="Stages or aliases (e.g. production) that take only versions signed by a "
+        "trusted key, on promotion and when a server loads them; '*' means every version "
+        "and package a server loads.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_policy(self) -> SigningSettings:
+        if self.require_signed and not self.trusted_keys:
+            raise ValueError(
+                "[signing] require_signed needs trusted_keys: list the public keys whose "
+                "signatures count (modelport keys generate --out signing writes signing.pub)"
+            )
+        return self
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -784,6 +815,7 @@ class Settings(BaseSettings):
         return hooks
 
     gates: GatesSettings = Field(default_factory=GatesSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
 
     @classmethod
     def settings_customise_sources(
