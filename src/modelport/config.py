@@ -51,6 +51,10 @@ the file::
     targets = ["production"]
     latency_budget_ms = 50
 
+    [signing]                 # signed models; see SigningSettings
+    trusted_keys = ["signing.pub"]
+    require_signed = ["production"]
+
     [outgoing]                # which hosts webhooks and scrapes may call
     allowed_hosts = ["ci.example.com"]
 """
@@ -694,6 +698,33 @@ class GatesSettings(BaseModel):
     )
 
 
+class SigningSettings(BaseModel):
+    """Signed models (``[signing]``): the public keys trusted to sign versions, and the
+    stages or aliases that take signed versions only (``modelport.package.signing``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys (EC P-256/384/521) whose signatures are trusted.",
+    )
+    require_signed: list[str] = Field(
+        default_factory=list,
+        description="Stages or aliases (e.g. production) that take only versions signed by a "
+        "trusted key, on promotion and when a server loads them; '*' means every version "
+        "and package a server loads.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_policy(self) -> SigningSettings:
+        if self.require_signed and not self.trusted_keys:
+            raise ValueError(
+                "[signing] require_signed needs trusted_keys: list the public keys whose "
+                "signatures count (modelport keys generate --out signing writes signing.pub)"
+            )
+        return self
+
+
 class OutgoingSettings(BaseModel):
     """Which hosts modelport may call (``[outgoing]``): webhooks, alert and retrain
     webhooks, rollout webhooks, ``monitor.metrics_urls`` and http(s) artifact stores
@@ -819,6 +850,7 @@ class Settings(BaseSettings):
         return hooks
 
     gates: GatesSettings = Field(default_factory=GatesSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
 
     @model_validator(mode="after")
