@@ -11,12 +11,14 @@ it explicitly where a delivery must succeed.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
+from modelport.cli.main import main
 from modelport.config import RolloutWebhook, Settings, WebhookSettings
 from modelport.errors import UnavailableError
 from modelport.monitoring.alerts.scrape import DropCounter
@@ -204,3 +206,17 @@ def test_a_pinned_request_goes_to_the_checked_address_with_the_original_host() -
         request = pinned_request(client, "POST", "http://localhost:8/hook", policy)
     assert request.url.host in ("127.0.0.1", "::1")
     assert request.headers["host"] == "localhost:8"
+
+
+def test_the_cli_refuses_to_start_on_a_refused_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "modelport.toml"
+    config.write_text('[webhooks.ci]\nurl = "http://169.254.169.254/latest/meta-data/"\n')
+    monkeypatch.setenv("MODELPORT_CONFIG", str(config))
+    with pytest.raises(SystemExit) as exited:
+        main(["webhooks", "list"])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert "webhooks.ci.url" in error and "link-local" in error
+    assert "list 169.254.169.254 in [outgoing] allowed_hosts" in error
