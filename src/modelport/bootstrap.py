@@ -105,7 +105,7 @@ def build_webhooks(settings: Settings) -> WebhookDispatcher | None:
         return None
     from modelport.webhooks.dispatcher import WebhookDispatcher
 
-    return WebhookDispatcher(settings.webhooks)
+    return WebhookDispatcher(settings.webhooks, policy=settings.outgoing.policy())
 
 
 def build_server_app(
@@ -361,9 +361,15 @@ def build_alert_engine(
     check_rules(rules)
     log_uri = settings.resolved_prediction_log_uri
     urls = [*settings.monitor.metrics_urls, *metrics_urls]
-    reader = SignalReader(log_uri, registry=registry, metrics_urls=urls)
+    policy = settings.outgoing.policy()
+    reader = SignalReader(
+        log_uri, registry=registry, metrics_urls=urls, policy=policy.trusting(metrics_urls)
+    )
     actions = ActionRunner(
-        registry.metadata, log_uri=log_uri, retrain_dir=settings.resolved_retrain_dir
+        registry.metadata,
+        log_uri=log_uri,
+        retrain_dir=settings.resolved_retrain_dir,
+        policy=policy,
     )
     return AlertEngine(rules, registry.metadata, reader, actions)
 

@@ -54,6 +54,9 @@ the file::
     [signing]                 # signed models; see SigningSettings
     trusted_keys = ["signing.pub"]
     require_signed = ["production"]
+
+    [outgoing]                # which hosts webhooks and scrapes may call
+    allowed_hosts = ["ci.example.com"]
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -81,6 +85,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from modelport.outgoing import SCHEMES, OutgoingPolicy, UrlRefusedError, parse_allowed_host
 
 VersionCheck = Literal["strict", "warn"]
 
@@ -719,6 +725,35 @@ class SigningSettings(BaseModel):
         return self
 
 
+class OutgoingSettings(BaseModel):
+    """Which hosts modelport may call (``[outgoing]``): webhooks, alert and retrain
+    webhooks, rollout webhooks, ``monitor.metrics_urls`` and http(s) artifact stores
+    (the server-side request forgery guard, ``modelport.outgoing``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="When set, the only hosts called: names, *.suffix wildcards, addresses or "
+        "networks; a listed entry may be internal.",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Allow loopback and private-network addresses (not link-local ones).",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            parse_allowed_host(entry)
+        return entries
+
+    def policy(self) -> OutgoingPolicy:
+        """The policy these settings describe."""
+        return OutgoingPolicy(tuple(self.allowed_hosts), self.allow_private_networks)
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -816,6 +851,17 @@ class Settings(BaseSettings):
 
     gates: GatesSettings = Field(default_factory=GatesSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
+
+    @model_validator(mode="after")
+    def _outgoing_urls(self) -> Settings:
+        policy = self.outgoing.policy()
+        for where, url in configured_urls(self):
+            try:
+                policy.check_url(url)
+            except UrlRefusedError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -875,6 +921,25 @@ class Settings(BaseSettings):
             return getpass.getuser()
         except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
             return "unknown"
+
+
+def configured_urls(settings: Settings) -> list[tuple[str, str]]:
+    """Every URL ``settings`` make modelport call, with the setting it comes from."""
+    urls = [(f"webhooks.{name}.url", hook.url) for name, hook in settings.webhooks.items()]
+    for name, rule in settings.monitor.alerts.items():
+        for index, action in enumerate(rule.actions):
+            if isinstance(action, WebhookAction | RetrainAction) and action.url is not None:
+                urls.append((f"monitor.alerts.{name}.actions[{index}].url", action.url))
+    urls.extend(("monitor.metrics_urls", url) for url in settings.monitor.metrics_urls)
+    urls.extend(
+        (f"rollout.webhooks[{index}].url", hook.url)
+        for index, hook in enumerate(settings.rollout.webhooks)
+    )
+    for where, uri in (("artifacts_uri", settings.artifacts_uri),
+                       ("prediction_log.uri", settings.prediction_log.uri)):  # fmt: skip
+        if uri and urlsplit(uri).scheme.lower() in SCHEMES:
+            urls.append((where, uri))
+    return urls
 
 
 def child_environment(extra: dict[str, str]) -> dict[str, str]:

@@ -126,7 +126,10 @@ class ServerApp:
             _JsonRoute(path, endpoint=cls(context), methods=list(methods))
             for path, methods, cls in ROUTES
         ]
-        router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
+        # No trailing-slash redirects: a path answers as documented or not at all.
+        router = Router(
+            routes=routes, default=_not_found, lifespan=self._lifespan, redirect_slashes=False
+        )
         static = {route.path: route.handle for route in routes if "{" not in route.path}
         settings = context.settings
         # Front asks the recycler per request (closes/finished) rather than nesting it

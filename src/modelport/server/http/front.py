@@ -7,6 +7,11 @@ routes a path without parameters (``/invocations``, health, metrics) with one di
 look-up and everything else, and the lifespan, through the router, which tries each of
 its routes' patterns in turn; and writes the access log when it is on. These were four
 nested middlewares: one layer costs a coroutine frame and a ``send`` wrapper per request.
+
+Every response also carries ``SECURITY_HEADERS``, one constant tuple: the answers are
+data for programs, so browsers are told not to sniff, frame, cache or run them. CORS is
+off: no ``Access-Control-*`` header is ever sent and a preflight (``OPTIONS``) gets 405
+(browser pages on other origins reach the API through a proxy that adds CORS).
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from modelport.server.http.request_ids import RequestIds
 logger = logging.getLogger("modelport.access")
 
 _CLOSE = (b"connection", b"close")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 class Front:
@@ -61,7 +73,7 @@ class Front:
                 headers = message.get("headers", ())
                 if _CLOSE in added:  # ours replaces whatever the route said
                     headers = [h for h in headers if h[0].lower() != b"connection"]
-                message["headers"] = [*headers, *added]
+                message["headers"] = [*headers, *added, *SECURITY_HEADERS]
             await send(message)
 
         app = self._static.get(scope["path"]) or self._router
