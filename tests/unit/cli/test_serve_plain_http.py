@@ -1,0 +1,47 @@
+"""The warning ``modelport serve`` prints when other machines would reach it over plain
+HTTP, and the proxy settings it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelport.cli.serve import build_settings, plain_http_warning
+from modelport.config import ServeSettings, TlsSettings
+from modelport.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "10.1.2.3", "serving.internal"])
+def test_plain_http_off_loopback_is_warned_about_naming_both_fixes(host: str) -> None:
+    warning = plain_http_warning(ServeSettings(host=host))
+    assert warning is not None
+    assert warning.startswith("warning: serving plain HTTP on ")
+    assert "--tls-cert FILE --tls-key FILE" in warning
+    assert "--behind-proxy" in warning
+    assert "\n" not in warning
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_loopback_is_not_warned_about(host: str) -> None:
+    assert plain_http_warning(ServeSettings(host=host)) is None
+
+
+def test_tls_or_a_proxy_silences_it() -> None:
+    tls = TlsSettings(cert=Path("server.pem"))
+    assert plain_http_warning(ServeSettings(host="0.0.0.0", tls=tls)) is None
+    assert plain_http_warning(ServeSettings(host="0.0.0.0", behind_proxy=True)) is None
+
+
+def test_forwarded_allow_ips_are_comma_separated_addresses_or_networks() -> None:
+    settings = build_settings(None, behind_proxy=True, forwarded_allow_ips="10.0.0.5, 10.1.0.0/16")
+    assert settings.serve.behind_proxy
+    assert settings.serve.forwarded_allow_ips == ["10.0.0.5/32", "10.1.0.0/16"]
+    assert ServeSettings().forwarded_allow_ips == ["127.0.0.1/32", "::1/128"]
+
+
+def test_a_bad_proxy_address_names_the_option() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        build_settings(None, forwarded_allow_ips="10.0.0.5,proxy.internal")
+    assert "--forwarded-allow-ips" in caught.value.message
+    assert "'proxy.internal' is not an IP address or network" in caught.value.message
