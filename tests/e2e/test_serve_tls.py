@@ -1,5 +1,6 @@
 """``modelport serve`` over HTTPS with a CA made by the test: curl, tritonclient and
-MLflow-style requests, health probes, and client certificates (mutual TLS).
+MLflow-style requests, health probes, and client certificates (mutual TLS); and behind
+a TLS-terminating proxy (``--behind-proxy``).
 
 MLflow's own scoring client (``mlflow.pyfunc.scoring_server.client.ScoringServerClient``)
 builds ``http://`` URLs only; what it sends (``requests``, ``GET /ping`` and ``POST
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import requests
@@ -140,3 +143,27 @@ def test_client_certificates_are_required_and_checked(isolated_home: Path, pki: 
             requests.get(f"{server.url}/ping", verify=ca, timeout=10)
         log = server.stderr.read_text()
     assert "Traceback" not in log
+
+
+def access_clients(log: Path) -> list[str]:
+    """The ``client`` of each access-log line."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line["client"] for line in lines if line.get("message", "").startswith("GET /ping")]
+
+
+def test_behind_a_proxy_only_the_trusted_proxy_names_the_client(isolated_home: Path) -> None:
+    register_echo()
+    proxy = ["--behind-proxy", "--forwarded-allow-ips", "127.0.0.1", "--access-log"]
+    forwarded = {"X-Forwarded-For": "127.0.0.1, 198.51.100.7", "X-Forwarded-Proto": "https"}
+    with serving(isolated_home, ["echo@production", *proxy]) as server:
+        for source in ("127.0.0.1", "127.0.0.2"):  # the proxy, then anyone else on loopback
+            transport = httpx.HTTPTransport(local_address=source)
+            with httpx.Client(base_url=server.url, transport=transport, timeout=10) as client:
+                assert client.get("/ping", headers=forwarded).status_code == 200
+        log = server.stderr
+        deadline = time.monotonic() + 5
+        while len(access_clients(log)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # From the trusted proxy: the rightmost address it did not add itself (a client may
+    # write "127.0.0.1" on its own); from anyone else, its header is ignored.
+    assert access_clients(log) == ["198.51.100.7", "127.0.0.2"]
