@@ -45,3 +45,18 @@ def test_a_bad_proxy_address_names_the_option() -> None:
         build_settings(None, forwarded_allow_ips="10.0.0.5,proxy.internal")
     assert "--forwarded-allow-ips" in caught.value.message
     assert "'proxy.internal' is not an IP address or network" in caught.value.message
+
+
+def test_the_command_prints_the_warning_before_it_binds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from modelport.cli.main import main
+
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails before any
+    # worker starts or the registry is read, and nothing listens.
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--host", "192.0.2.1", "--port", "0", "churn@production"])
+    err = capsys.readouterr().err.splitlines()
+    assert info.value.code == 1
+    assert err[0].startswith("warning: serving plain HTTP on 192.0.2.1, which other machines")
+    assert err[-1].startswith("error: cannot listen on 192.0.2.1:0")
