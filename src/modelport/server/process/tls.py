@@ -6,7 +6,7 @@ names the file and the option; each worker then builds its own from the same fil
 (an ``SSLContext`` cannot cross a process boundary).
 
 The context is a server context (``PROTOCOL_TLS_SERVER``) with Python's defaults
-(no compression, no renegotiation, forward-secret ciphers first), TLS 1.2 at least
+(no compression, forward-secret ciphers only), no renegotiation, TLS 1.2 at least
 (``serve.tls.min_version``), and ALPN offering only ``http/1.1``, the one protocol the
 server speaks. With ``client_ca`` every client must present a certificate signed by
 one of those CAs and valid now (mutual TLS); a connection without one fails its
@@ -45,6 +45,7 @@ def server_context(tls: TlsSettings) -> ssl.SSLContext:
         raise InvalidArgumentError("TLS needs a certificate (--tls-cert)", field="serve.tls.cert")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _VERSIONS[tls.min_version]
+    context.options |= ssl.OP_NO_RENEGOTIATION  # a TLS 1.2 client cannot make us redo it
     context.set_alpn_protocols(["http/1.1"])
     _load_chain(context, tls.cert, tls.key)
     if tls.client_ca is not None:

@@ -31,6 +31,7 @@ def test_a_certificate_and_key_give_a_server_context(pki: Pki) -> None:
     context = server_context(TlsSettings(cert=pki.server_cert, key=pki.server_key))
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert context.verify_mode == ssl.CERT_NONE  # no client certificates asked for
+    assert context.options & ssl.OP_NO_RENEGOTIATION
 
 
 def test_the_key_may_be_in_the_certificate_file(pki: Pki, tmp_path: Path) -> None:
