@@ -11,6 +11,7 @@ over HTTPS, as a user pointing that code at an HTTPS server would.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -68,14 +69,10 @@ def curl_infer(url: str, *args: str) -> float:
 
 
 def triton(url: str, ssl_options: dict[str, str]) -> float:
-    import gevent.ssl
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(
-        url=url.removeprefix("https://"),
-        ssl=True,
-        ssl_options=ssl_options,
-        ssl_context_factory=gevent.ssl.create_default_context,  # verifies, unlike its default
+        url=url.removeprefix("https://"), ssl=True, ssl_options=ssl_options
     )
     try:
         assert client.is_server_live() and client.is_server_ready()
@@ -111,6 +108,8 @@ def test_https_serves_probes_curl_tritonclient_and_mlflow_requests(
             assert probe.stdout == "\n200", (path, probe)
         assert curl_infer(server.url, "--cacert", ca) == 6.0
         assert triton(server.url, {"ca_certs": ca}) == 6.0
+        with pytest.raises(ssl.SSLCertVerificationError):  # it checks the certificate
+            triton(server.url, {"ca_certs": str(pki.other_ca.cert)})
         assert mlflow_scoring(server.url, verify=ca) == [6.0]
         # A client that does not trust our CA refuses the server's certificate.
         refused = curl(server.url + "/ping")
