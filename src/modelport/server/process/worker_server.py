@@ -26,6 +26,11 @@ The drain, from SIGTERM (or SIGINT, or the supervisor's death):
 
 This replaces ``uvicorn.Server.shutdown``, which closes the socket with its queue and
 every idle keep-alive connection at once, and whose request on the wire is then lost.
+
+With TLS (``serve.tls``) the same holds: the socket and the connections taken from its
+queue are wrapped with the worker's context, a handshake must complete within the
+header timeout, and closing a connection waits at most ``tls.SHUTDOWN_TIMEOUT_S`` for
+the client's ``close_notify``, so that idle TLS clients do not hold the drain up.
 """
 
 from __future__ import annotations
