@@ -102,6 +102,19 @@ def plain_http_warning(serve: ServeSettings) -> str | None:
     )
 
 
+def proxy_hint(serve: ServeSettings) -> str | None:
+    """A hint for ``--behind-proxy`` on a reachable address trusting only loopback: a
+    proxy on another machine would have its X-Forwarded-* headers ignored."""
+    loopback_only = all(_is_loopback(ip.partition("/")[0]) for ip in serve.forwarded_allow_ips)
+    if not serve.behind_proxy or _is_loopback(serve.host) or not loopback_only:
+        return None
+    return (
+        "hint: --behind-proxy believes X-Forwarded-* headers only from "
+        f"{', '.join(serve.forwarded_allow_ips)}; if the proxy runs on another machine, "
+        "name its addresses with --forwarded-allow-ips (see docs/security.md)"
+    )
+
+
 def drain_delay_hint(serve: ServeSettings) -> str | None:
     """A one-line hint for a server other machines reach, with no drain delay: behind
     a load balancer, requests still routed here after SIGTERM would be refused."""
@@ -268,7 +281,8 @@ def serve(
     config file; options given here win.
     """
     settings = build_settings(config, **options)
-    for hint in (plain_http_warning(settings.serve), drain_delay_hint(settings.serve)):
+    for check in (plain_http_warning, proxy_hint, drain_delay_hint):
+        hint = check(settings.serve)
         if hint is not None:
             click.echo(hint, err=True)
     announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelport.cli.serve import build_settings, plain_http_warning
+from modelport.cli.serve import build_settings, plain_http_warning, proxy_hint
 from modelport.config import ServeSettings, TlsSettings
 from modelport.errors import InvalidArgumentError
 
@@ -60,3 +60,14 @@ def test_the_command_prints_the_warning_before_it_binds(
     assert info.value.code == 1
     assert err[0].startswith("warning: serving plain HTTP on 192.0.2.1, which other machines")
     assert err[-1].startswith("error: cannot listen on 192.0.2.1:0")
+
+
+def test_a_reachable_proxy_setup_trusting_only_loopback_gets_a_hint() -> None:
+    hint = proxy_hint(ServeSettings(host="0.0.0.0", behind_proxy=True))
+    assert hint is not None
+    assert "only from 127.0.0.1/32, ::1/128" in hint
+    assert "--forwarded-allow-ips" in hint
+    named = ServeSettings(host="0.0.0.0", behind_proxy=True, forwarded_allow_ips=["10.0.0.0/8"])
+    assert proxy_hint(named) is None
+    assert proxy_hint(ServeSettings(behind_proxy=True)) is None  # a proxy on this machine
+    assert proxy_hint(ServeSettings(host="0.0.0.0")) is None
