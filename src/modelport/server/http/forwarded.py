@@ -7,8 +7,8 @@ Then ``scope["scheme"]`` becomes the last ``X-Forwarded-Proto`` value (what the 
 that connected to us saw), and ``scope["client"]`` the rightmost address of
 ``X-Forwarded-For`` that is not itself a trusted proxy: each proxy appends the address
 it received the request from, so entries left of the first untrusted one may be
-forged by the client. An entry that is not an IP address ends the walk (the last
-address read stays the client).
+forged by the client. A port after an address is dropped; an entry that is not an IP
+address ends the walk (the last address read stays the client).
 
 ``Front`` applies this after the connection recycler has counted the request, which
 keys on the real peer (``server.http.connections``); everything after sees the client.
@@ -69,12 +69,22 @@ class TrustedProxies:
         client = peer
         for entry in reversed(entries):
             try:
-                client = str(ipaddress.ip_address(entry.strip()))
+                client = str(ipaddress.ip_address(_host(entry.strip())))
             except ValueError:
                 break
             if not self.trusts(client):
                 break
         return client
+
+
+def _host(entry: str) -> str:
+    """The address of an ``X-Forwarded-For`` entry, without the port some proxies add
+    (``203.0.113.7:51234``, ``[2001:db8::7]:51234``)."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    if entry.count(":") == 1:
+        return entry.partition(":")[0]
+    return entry
 
 
 def _within(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

@@ -65,6 +65,16 @@ def test_a_garbage_entry_ends_the_walk() -> None:
     assert seen(proxies, request)[0] == "10.0.0.9"
 
 
+def test_ports_after_addresses_are_dropped() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    request = scope(PROXY, ("X-Forwarded-For", "198.51.100.7:5123"))
+    assert seen(proxies, request)[0] == "198.51.100.7"
+    request = scope(PROXY, ("X-Forwarded-For", "[2001:db8::7]:5123, 10.0.0.9"))
+    assert seen(proxies, request)[0] == "2001:db8::7"
+    request = scope(PROXY, ("X-Forwarded-For", "2001:db8::8"))
+    assert seen(proxies, request)[0] == "2001:db8::8"
+
+
 def test_an_unknown_scheme_is_ignored_and_the_last_one_counts() -> None:
     proxies = TrustedProxies(["*"])
     assert seen(proxies, scope(PROXY, ("X-Forwarded-Proto", "gopher")))[1] == "http"
