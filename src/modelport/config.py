@@ -15,6 +15,10 @@ the file::
     [serve.connections]
     header_timeout_s = 5
 
+    [serve.tls]               # HTTPS; see TlsSettings
+    cert = "/etc/modelport/server.pem"
+    key = "/etc/modelport/server.key"
+
     [serve.batching]
     max_batch_size = 32
 
@@ -62,6 +66,7 @@ the file::
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import re
 import tomllib
@@ -71,6 +76,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -171,6 +177,60 @@ class ConnectionSettings(BaseModel):
     )
 
 
+class TlsSettings(BaseModel):
+    """TLS on the server's port (``[serve.tls]``): HTTPS with this certificate, and with
+    ``client_ca`` client certificates required (mutual TLS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain the server presents (--tls-cert); TLS is on "
+        "when it is set.",
+    )
+    key: Path | None = Field(
+        default=None,
+        description="PEM private key of the certificate (--tls-key); default: the key is "
+        "in the certificate file.",
+    )
+    client_ca: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s) (--tls-client-ca): every client must present a "
+        "certificate they signed (mutual TLS).",
+    )
+    min_version: Literal["1.2", "1.3"] = Field(
+        default="1.2", description="Oldest TLS version accepted."
+    )
+
+    @model_validator(mode="after")
+    def _needs_cert(self) -> TlsSettings:
+        if self.cert is None and (self.key is not None or self.client_ca is not None):
+            raise ValueError("tls.key and tls.client_ca need tls.cert (--tls-cert)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.cert is not None
+
+
+def _proxy_address(value: str) -> str:
+    """An address or network a trusted proxy connects from, or ``*``."""
+    text = value.strip()
+    if text == "*":
+        return text
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or network (10.0.0.5, 10.0.0.0/8, ::1) or '*'"
+        ) from None
+
+
+def _comma_separated(value: Any) -> Any:
+    return [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
 class ServeSettings(BaseModel):
     """The inference server."""
 
@@ -232,6 +292,22 @@ class ServeSettings(BaseModel):
         ge=1,
         description="With several workers, close a keep-alive connection after this many "
         "requests so that the next one may land on another worker.",
+    )
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    behind_proxy: bool = Field(
+        default=False,
+        description="A TLS-terminating proxy forwards the requests: take the client's "
+        "address and scheme from X-Forwarded-For and X-Forwarded-Proto when they come from "
+        "forwarded_allow_ips.",
+    )
+    forwarded_allow_ips: Annotated[
+        list[Annotated[str, AfterValidator(_proxy_address)]],
+        BeforeValidator(_comma_separated),
+    ] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="With behind_proxy, the proxies' addresses or networks whose "
+        "X-Forwarded-* headers are trusted ('*': any; only when nothing else can reach "
+        "the port).",
     )
 
     def batching_for(self, model: str) -> BatchingSettings:

@@ -32,6 +32,7 @@ from modelport.server.http import (
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
+from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.front import Front
 from modelport.serving.served import describe_failure
 
@@ -139,7 +140,10 @@ class ServerApp:
             if workers > 1
             else None
         )
-        self.asgi = Front(static, router, recycler=recycler, access_log=settings.access_log)
+        proxies = TrustedProxies(settings.forwarded_allow_ips) if settings.behind_proxy else None
+        self.asgi = Front(
+            static, router, recycler=recycler, access_log=settings.access_log, proxies=proxies
+        )
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests in flight finish."""
