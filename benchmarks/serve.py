@@ -47,6 +47,9 @@ call the server makes), and of ``modelport.load(...).predict(DataFrame)``. They 
 measured before the load tests (the targets' reference) and again after them; the
 notes show how far the reference limits drifted in between.
 
+``--auth`` runs only the API-key scenario instead (``serve_auth.py``): the forest at
+c=64 with keys checked against without.
+
 ``--deployments`` runs only the deployment scenarios instead (``serve_deployments.py``):
 routing overhead of a two-arm canary against one model at c=64, and the champion's
 p99 with a shadow as slow as the champion against without. ``--tls`` runs only the TLS
@@ -156,6 +159,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--tls",
         action="store_true",
         help="only the TLS scenario (serve_tls.py): plain HTTP against HTTPS, forest, c=64",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="only the API-key scenario (serve_auth.py): the forest with and without keys",
     )
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # the pinned subprocess
     # The baseline build registers the same models into a registry of its own.
@@ -1433,6 +1441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serve_tls import main as tls_main
 
         return tls_main(args.duration, args.workers)
+    if args.auth:
+        from serve_auth import main as auth_main
+
+        return auth_main(args.duration, args.workers)
     check_tools()
     config, note = make_config(args)
     report = Report(notes=[note] if note else [])

@@ -9,3 +9,8 @@ wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
+-- An API key for servers that check them: AUTHORIZATION="Bearer mp_...".
+local authorization = os.getenv("AUTHORIZATION")
+if authorization ~= nil and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+end

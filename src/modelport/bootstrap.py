@@ -5,6 +5,7 @@ This is the only module that chooses concrete back ends (SQL, fsspec, memory).
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -29,10 +30,12 @@ if TYPE_CHECKING:
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.server.http.app import ServerApp
+    from modelport.server.http.endpoint import ServerContext
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
     from modelport.webhooks.dispatcher import WebhookDispatcher
 
+logger = logging.getLogger("modelport.server")
 MEMORY_URI = "memory://"
 _FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
 
@@ -229,6 +232,7 @@ def build_server_app(
         alerts=alerts,
         registry=_BuiltOnce(lambda: build_registry(settings)),
     )
+    _secure(context, settings)
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
     if live.enabled and log is not None and worker_index == 0:
@@ -246,6 +250,18 @@ def build_server_app(
             windows=live.windows,
         )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def _secure(context: ServerContext, settings: Settings) -> None:
+    """The worker's API keys (read now, re-read in the background once serving)."""
+    from modelport.security.server_auth import server_auth
+
+    auth = server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
+    if auth.warning is not None:
+        logger.warning(auth.warning)
+    context.keys, context.auth = auth.keys, auth.mode
+    context.metrics_public = settings.security.metrics_public
+    context.keys_refresh_s = settings.security.keys_refresh_s
 
 
 class _BuiltOnce:

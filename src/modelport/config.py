@@ -61,6 +61,9 @@ the file::
 
     [outgoing]                # which hosts webhooks and scrapes may call
     allowed_hosts = ["ci.example.com"]
+
+    [security]                # API keys; see SecuritySettings
+    auth = "auto"             # on when the server binds a non-loopback address
 """
 
 from __future__ import annotations
@@ -830,6 +833,53 @@ class OutgoingSettings(BaseModel):
         return OutgoingPolicy(tuple(self.allowed_hosts), self.allow_private_networks)
 
 
+AuthMode = Literal["auto", "on", "off"]
+
+
+class SecuritySettings(BaseModel):
+    """API keys on the server (``[security]``): when they are required and how often
+    the workers re-read them (``modelport.security``, docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auth: AuthMode = Field(
+        default="auto",
+        description="Require API keys: 'auto' when the server binds a non-loopback "
+        "address, 'on' always, 'off' never.",
+    )
+    metrics_public: bool = Field(
+        default=False, description="Serve /metrics without a key (else it needs 'metrics')."
+    )
+    keys_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the workers' re-reads of the keys: a revoked key "
+        "stops working within this.",
+    )
+    insecure_no_auth: bool = Field(
+        default=False,
+        description="Serve without keys even on a non-loopback address (--insecure-no-auth); "
+        "logged loudly and shown in GET /api.",
+    )
+
+    def auth_required(self, host: str) -> bool:
+        """Whether a server binding ``host`` requires API keys."""
+        if self.insecure_no_auth or self.auth == "off":
+            return False
+        return self.auth == "on" or not is_loopback(host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address ("localhost" included; "" and names are not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, or "" for every address: reachable from elsewhere
+        return False
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Settings from the TOML file named by ``config_file`` (init or environment)."""
 
@@ -926,6 +976,7 @@ class Settings(BaseSettings):
         return hooks
 
     gates: GatesSettings = Field(default_factory=GatesSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
 

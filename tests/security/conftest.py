@@ -6,6 +6,10 @@ the first two in production. Tests start the server app in process through
 ``serve_app`` (Starlette's TestClient), or use ``real_server``: ``modelport serve`` as a
 process on loopback, for what only real sockets show (headers the HTTP server adds,
 timeouts on bodies).
+
+The keyed registry (``keyed``: two small models and the keys of
+``testing_security.KEYS``) and a server checking its keys (``keyed_client``) serve the
+authentication and authorization modules (API1, API2, API5).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from modelport.package.options import PackageOptions
 from modelport.serving.sources import parse_source
 from testing_models import EchoModel, GarbageModel
 from testing_process import ServerProcess, serving
+from testing_security import KeyedCatalog, build_keyed_catalog, keyed_server
 from testing_server import Catalog, Served, ServeFn
 
 BODY_TIMEOUT_S = 1
@@ -89,3 +94,16 @@ def real_server(attack_catalog: Catalog) -> Iterator[ServerProcess]:
     env = {"MODELPORT_SERVE__CONNECTIONS__BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
     with serving(attack_catalog.settings.home, ["echo@production"], **env) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> KeyedCatalog:
+    """The registry with the models alpha and beta and one key per kind of holder."""
+    return build_keyed_catalog(tmp_path_factory.mktemp("keyed-registry"))
+
+
+@pytest.fixture(scope="module")
+def keyed_client(keyed: KeyedCatalog) -> Iterator[TestClient]:
+    """A server of alpha and beta that requires keys, shared by a module's tests."""
+    with keyed_server(keyed.settings) as client:
+        yield client

@@ -32,6 +32,7 @@ COMMANDS = {
     "ci": "modelport.cli.ci:ci",
     "deploy": "modelport.cli.deploy:deploy",
     "keys": "modelport.cli.keys:keys",
+    "key": "modelport.cli.key:key",
 }
 
 

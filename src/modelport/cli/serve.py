@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from modelport.config import ServeSettings, Settings
 from modelport.errors import InvalidArgumentError
+from modelport.metadata.store import MetadataStore
 from modelport.server.process.spec import DEFAULT_FACTORY
 from modelport.server.process.supervisor import run_server
 from modelport.serving.sources import ModelSource, check_unique, parse_source
@@ -77,6 +78,8 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
     if batching:
         serve["batching"] = batching
     init: dict[str, Any] = {"serve": serve} if serve else {}
+    if options.get("insecure_no_auth"):
+        init["security"] = {"insecure_no_auth": True}
     if config is not None:
         init["config"] = config
     try:
@@ -165,8 +168,26 @@ def serve_models(
     if not models:
         raise InvalidArgumentError("nothing to serve: name at least one model", field="model")
     sources = check_unique(parse_source(model) for model in models)
+    _check_auth(settings)
     resolver = _registry_resolver(settings) if factory == DEFAULT_FACTORY else None
     return run_server(settings, sources, factory=factory, resolver=resolver, announce=announce)
+
+
+def _check_auth(settings: Settings) -> None:
+    """Refuse to start when keys are required and none is usable (before any worker
+    starts, naming the fix); warn loudly when serving other machines without keys."""
+    from modelport.security.server_auth import server_auth
+
+    def open_store() -> MetadataStore:
+        from modelport.bootstrap import create_metadata_store  # only when keys are needed
+
+        return create_metadata_store(settings.resolved_database_url)
+
+    auth = server_auth(settings, open_store)
+    if auth.keys is not None:
+        auth.keys.stop()  # the workers read the keys themselves
+    if auth.warning is not None:
+        click.secho(f"WARNING: {auth.warning}", err=True, fg="red", bold=True)
 
 
 def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], list[ModelSource]]:
@@ -259,6 +280,13 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     is_flag=True,
     help="Also evaluate the [monitor.alerts] rules of the config in this process "
     "(one machine; with several replicas run `modelport monitor run` once instead).",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    default=None,
+    help="Serve without API keys even on an address other machines can reach "
+    "(logged loudly; see docs/security.md).",
 )
 @click.option("--app-factory", default=DEFAULT_FACTORY, hidden=True)
 def serve(

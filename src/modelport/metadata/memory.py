@@ -17,8 +17,10 @@ from modelport.domain.entities import (
     RegisteredModel,
     VersionStatus,
 )
+from modelport.domain.keys import ApiKey
 from modelport.domain.search import VersionFilter
 from modelport.errors import ModelNotFoundError, VersionNotFoundError
+from modelport.metadata.keys import MemoryKeySession
 from modelport.metadata.memory_alerts import AlertRecords, MemoryAlertSession
 from modelport.metadata.memory_deployments import DeploymentRecords, MemoryDeploymentSession
 from modelport.metadata.store import aliases_by_version, sort_versions
@@ -38,15 +40,17 @@ class _State:
     audit: list[AuditEntry] = field(default_factory=list)
     alerts: AlertRecords = field(default_factory=AlertRecords)
     deployments: DeploymentRecords = field(default_factory=DeploymentRecords)
+    keys: dict[str, ApiKey] = field(default_factory=dict)
 
 
-class MemorySession(MemoryAlertSession, MemoryDeploymentSession):
+class MemorySession(MemoryAlertSession, MemoryDeploymentSession, MemoryKeySession):
     """A session over the in-memory state; see ``MetadataSession`` for the contract."""
 
     def __init__(self, state: _State) -> None:
         self._state = state
         self._alerts = state.alerts
         self._deployments = state.deployments
+        self._keys = state.keys
 
     # -- helpers
     def _model_state(self, name: str) -> _ModelState:
@@ -224,6 +228,7 @@ class MemoryMetadataStore:
                 self._state.audit = snapshot.audit
                 self._state.alerts = snapshot.alerts
                 self._state.deployments = snapshot.deployments
+                self._state.keys = snapshot.keys
                 raise
 
     @contextmanager

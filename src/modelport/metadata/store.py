@@ -35,9 +35,10 @@ from modelport.domain.entities import (
 from modelport.domain.rollouts import RolloutRecord
 from modelport.domain.search import VersionFilter
 from modelport.errors import DeploymentNotFoundError, StaleDeploymentError
+from modelport.metadata.keys import KeyStore
 
 
-class MetadataSession(Protocol):
+class MetadataSession(KeyStore, Protocol):
     """Operations available inside one session (transaction).
 
     Methods that take a model ``name`` raise ``ModelNotFoundError`` when there is no

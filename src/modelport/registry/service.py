@@ -10,6 +10,8 @@ or record one that did not happen.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -116,6 +118,17 @@ class RegistryService:
     def actor(self) -> str:
         """The name recorded in the audit trail and as each version's creator."""
         return self._context.actor
+
+    def acting_as(self, actor: str) -> RegistryService:
+        """This registry over the same stores, gates and listener, recording ``actor``
+        (a server acting for an API key: ``key:<name>``). Close only the original: the
+        stores are shared."""
+        twin = copy.copy(self)
+        twin._context = dataclasses.replace(self._context, actor=actor)
+        twin._versions = VersionWrites(twin._context)
+        twin._lifecycle = Lifecycle(twin._context)
+        twin._deployments = Deployments(twin._context)
+        return twin
 
     # ---------------------------------------------------------------------- reading
 

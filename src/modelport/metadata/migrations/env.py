@@ -11,7 +11,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from modelport.metadata.sql import deployment_tables  # noqa: F401  (its tables join Base)
+from modelport.metadata.sql import (
+    deployment_tables,  # noqa: F401  (its tables join Base)
+    keys,  # noqa: F401  (its table joins Base)
+)
 from modelport.metadata.sql.engine import create_sql_engine
 from modelport.metadata.sql.tables import Base
 

@@ -10,6 +10,7 @@ import asyncio
 from urllib.parse import parse_qs
 
 from modelport.errors import InvalidRequestError, UnsupportedOperationError
+from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
 
@@ -19,6 +20,8 @@ MAX_LIMIT = 1000
 
 class ApiAlerts(Endpoint):
     """GET /api/monitoring/{model}/alerts[?limit=N]."""
+
+    access = Access(("read",), "model")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         model = scope["path_params"]["model"]

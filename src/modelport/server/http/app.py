@@ -23,6 +23,7 @@ from modelport.server.http import (
     deployment_results,
     deployments,
     feedback,
+    keys,
     mlflow,
     monitoring,
     rest,
@@ -34,6 +35,7 @@ from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
 from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.front import Front
+from modelport.server.http.guard import Guard, Guarded
 from modelport.serving.served import describe_failure
 
 logger = logging.getLogger("modelport.server")
@@ -87,6 +89,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
     ("/v2/models/{name}/versions/{version}/stats", GET, triton.ModelStatistics),
     ("/v2/repository/models/{name}/load", POST, triton.RepositoryControl),
     ("/v2/repository/models/{name}/unload", POST, triton.RepositoryControl),
+    ("/api", GET, keys.ServerInfo),
+    ("/api/keys", ("GET", "POST"), keys.ApiKeys),
+    ("/api/keys/{key_id}", DELETE, keys.ApiKeyItem),
 )
 
 
@@ -95,6 +100,13 @@ class _JsonRoute(Route):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.methods and scope["method"] not in self.methods:
+            # A key that may not use this route learns nothing more, on any method.
+            refusal = (
+                await self.app.check(scope, admit=False) if isinstance(self.app, Guarded) else None
+            )
+            if refusal is not None:
+                await respond(send, refusal.status, refusal.body, headers=refusal.headers)
+                return
             allowed = ", ".join(sorted(self.methods))
             body = orjson.dumps({"error": f"{scope['method']} is not allowed here; use {allowed}"})
             await respond(send, 405, body, headers=((b"allow", allowed.encode()),))
@@ -123,8 +135,9 @@ class ServerApp:
         self.context = context
         self._on_ready = on_ready
         self._on_failed = on_failed
+        guard = Guard(context.keys, context.admission)
         routes = [
-            _JsonRoute(path, endpoint=cls(context), methods=list(methods))
+            _JsonRoute(path, endpoint=guard.wrap(cls(context)), methods=list(methods))
             for path, methods, cls in ROUTES
         ]
         # No trailing-slash redirects: a path answers as documented or not at all.
@@ -173,10 +186,15 @@ class ServerApp:
         gauges = self.context.live_gauges
         if gauges is not None:
             gauges.start()
+        key_book = self.context.keys
+        if key_book is not None:
+            key_book.start()
         self._on_ready()
         try:
             yield
         finally:
+            if key_book is not None:
+                key_book.stop()
             if gauges is not None:
                 gauges.stop()
             try:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 from modelport.domain.deployments import Deployment
 from modelport.errors import InvalidArgumentError, UnsupportedOperationError
 from modelport.monitoring.windows import parse_since
+from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
 
@@ -117,6 +118,8 @@ def _query(scope: Scope) -> dict[str, str]:
 
 class _DeploymentReport(Endpoint):
     """A GET over one deployment and the prediction log."""
+
+    access = Access(("read",), "name")
 
     def document(self, log_uri: str, deployment: Deployment, query: Mapping[str, str]) -> Any:
         """The answer's body."""

@@ -26,9 +26,10 @@ from modelport.domain.deployments import Deployment
 from modelport.errors import InvalidRequestError, ModelportError, UnsupportedOperationError
 from modelport.registry.service import RegistryService
 from modelport.server.http import deployment_bodies as bodies
+from modelport.server.http.access import Access, principal_of, visible
 from modelport.server.http.asgi import JSON, Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
-from modelport.server.http.errors import status_of
+from modelport.server.http.errors import error_headers, status_of
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -39,14 +40,19 @@ Call = Callable[[RegistryService], Any]
 class DeploymentEndpoint(Endpoint):
     """Base of the deployment routes: the registry in a thread, errors with their fields."""
 
-    async def call(self, action: Call) -> Any:
-        """Run ``action`` on the worker's registry in a thread."""
+    async def call(self, scope: Scope, action: Call) -> Any:
+        """Run ``action`` on the worker's registry in a thread, acting as the request's
+        API key when the server checks keys (the audit trail records ``key:<name>``)."""
         get_registry = self.context.registry
         if get_registry is None:
             raise UnsupportedOperationError("this server has no registry to keep deployments in")
+        principal = principal_of(scope)
 
         def run() -> Any:
-            return action(get_registry())
+            registry = get_registry()
+            if principal is not None:
+                registry = registry.acting_as(principal.actor)
+            return action(registry)
 
         return await asyncio.to_thread(run)
 
@@ -61,35 +67,42 @@ class DeploymentEndpoint(Endpoint):
         status, _ = status_of(exc)
         details = exc.to_dict()
         document = {"error": details.pop("message"), **details}
-        return Reply(status, orjson.dumps(document, default=str), JSON)
+        body = orjson.dumps(document, default=str)
+        return Reply(status, body, JSON, error_headers(exc))
 
 
 class ApiDeployments(DeploymentEndpoint):
     """GET /api/deployments: every deployment, by name."""
 
+    access = Access(("read",))
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        deployments = await self.call(lambda registry: registry.list_deployments())
-        return Reply.json({"deployments": [d.to_dict() for d in deployments]})
+        deployments = await self.call(scope, lambda registry: registry.list_deployments())
+        readable = set(visible(scope, ("read",), [d.name for d in deployments]))
+        return Reply.json({"deployments": [d.to_dict() for d in deployments if d.name in readable]})
 
 
 class ApiDeployment(DeploymentEndpoint):
     """GET, PUT (create: ``{"version": 3, "model": ...}``), DELETE /api/deployments/{name}."""
 
+    access = Access(("read",), "name", writes=("deploy",))
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["name"]
         method = scope["method"]
         if method in ("GET", "HEAD"):  # the router answers HEAD wherever it answers GET
-            found = await self.call(lambda registry: registry.get_deployment(name))
+            found = await self.call(scope, lambda registry: registry.get_deployment(name))
             return Reply.json(found.to_dict())
         if method == "DELETE":
             reason = _query(scope, ("reason",)).get("reason") or None
-            await self.call(lambda registry: registry.delete_deployment(name, reason=reason))
+            await self.call(scope, lambda registry: registry.delete_deployment(name, reason=reason))
             return Reply.json({"deleted": {"deployment": name}})
         data = await self.body(scope, receive, "create")
         version, model = bodies.integer(data, "version"), bodies.text(data, "model")
         reason = bodies.text(data, "reason")
         created = await self.call(
-            lambda registry: registry.create_deployment(name, version, model=model, reason=reason)
+            scope,
+            lambda registry: registry.create_deployment(name, version, model=model, reason=reason),
         )
         return Reply.json(created.to_dict(), status=201)
 
@@ -97,25 +110,33 @@ class ApiDeployment(DeploymentEndpoint):
 class ApiDeploymentHistory(DeploymentEndpoint):
     """GET /api/deployments/{name}/history[?limit=N]: its changes, newest first."""
 
+    access = Access(("read",), "name")
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["name"]
         limit = _limit(_query(scope, ("limit",)).get("limit"))
-        events = await self.call(lambda registry: registry.deployment_history(name, limit))
+        events = await self.call(scope, lambda registry: registry.deployment_history(name, limit))
         return Reply.json({"deployment": name, "events": [e.to_dict() for e in events]})
 
 
 class ApiDeploymentArm(DeploymentEndpoint):
     """DELETE /api/deployments/{name}/arms/{arm}[?reason=...]: remove a candidate or shadow."""
 
+    access = Access(("deploy",), "name")
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name, arm = scope["path_params"]["name"], scope["path_params"]["arm"]
         reason = _query(scope, ("reason",)).get("reason") or None
-        changed = await self.call(lambda registry: registry.remove_arm(name, arm, reason=reason))
+        changed = await self.call(
+            scope, lambda registry: registry.remove_arm(name, arm, reason=reason)
+        )
         return Reply.json(changed.to_dict())
 
 
 class _Change(DeploymentEndpoint):
     """POST /api/deployments/{name}/VERB with a JSON body: one change, the deployment after."""
+
+    access = Access(("deploy",), "name")
 
     verb: ClassVar[str]
 
@@ -123,7 +144,7 @@ class _Change(DeploymentEndpoint):
         name = scope["path_params"]["name"]
         data = await self.body(scope, receive, self.verb)
         change = self.change(name, data, bodies.text(data, "reason"))
-        changed: Deployment = await self.call(change)
+        changed: Deployment = await self.call(scope, change)
         return Reply.json(changed.to_dict())
 
     def change(self, name: str, data: dict[str, Any], reason: str | None) -> Call:

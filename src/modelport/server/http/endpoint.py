@@ -25,6 +25,9 @@ from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.maintenance import LogMaintenance
 from modelport.registry.service import RegistryService
+from modelport.security.key_book import KeyBook
+from modelport.security.principal import Admission
+from modelport.server.http.access import ADMIN_ONLY, Access
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
 from modelport.server.http.errors import ErrorAnswer, mlflow_error, v2_error
 from modelport.server.http.v2_codec import V2Limits
@@ -53,6 +56,15 @@ class ServerContext:
     # The registry for the REST routes that read or change it (deployments), built at
     # their first request and shared after; call it in a thread (it opens the database).
     registry: Callable[[], RegistryService] | None = None
+    # The API keys requests are checked against (None: no keys checked), and how the
+    # server authenticates, as GET /api reports it: "api-keys", "off" (loopback only)
+    # or "insecure-no-auth" (reachable from elsewhere without keys).
+    keys: KeyBook | None = None
+    auth: str = "off"
+    metrics_public: bool = False  # /metrics without a key ([security] metrics_public)
+    keys_refresh_s: float = 5.0
+    # Rate limits and quotas, asked after authorization (None: none).
+    admission: Admission | None = None
 
     def deadline(self, started: float, client_timeout_s: float | None) -> float:
         """The request's deadline on ``time.monotonic``: the server's timeout, shortened
@@ -117,9 +129,11 @@ def warning_headers(warnings: tuple[str, ...]) -> Headers:
 
 
 class Endpoint:
-    """Base of every route."""
+    """Base of every route: ``access`` says what an API key needs to call it (admin
+    only, unless the route says otherwise)."""
 
     dialect: ClassVar[str] = "v2"
+    access: Access = ADMIN_ONLY
 
     def __init__(self, context: ServerContext) -> None:
         self.context = context
@@ -134,6 +148,18 @@ class Endpoint:
         except Exception as exc:
             reply = self._error_reply(scope, exc)
         await respond(send, reply.status, reply.body, reply.content_type, reply.headers)
+
+    def access_model(self, scope: Scope) -> str | None:
+        """The model (or deployment) the request names, for its scope check."""
+        param = self.access.param
+        if param is None:
+            return None
+        name = scope.get("path_params", {}).get(param)
+        return str(name) if name is not None else None
+
+    def error_reply(self, scope: Scope, exc: Exception) -> Reply:
+        """The answer for ``exc`` in this route's dialect."""
+        return self._error_reply(scope, exc)
 
     def _error_reply(self, scope: Scope, exc: Exception) -> Reply:
         answer: ErrorAnswer = mlflow_error(exc) if self.dialect == "mlflow" else v2_error(exc)

@@ -81,7 +81,9 @@ def _message(exc: BaseException) -> str:
     return "internal server error"  # details go to the log, never to the client
 
 
-def _headers(exc: BaseException) -> tuple[tuple[bytes, bytes], ...]:
+def error_headers(exc: BaseException) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers an error's answer carries: ``Retry-After`` (503, 429) and
+    ``WWW-Authenticate`` (401)."""
     if isinstance(exc, errors.UnavailableError | errors.RateLimitedError):
         return ((b"retry-after", str(exc.retry_after).encode()),)
     if isinstance(exc, errors.AuthenticationError):
@@ -92,14 +94,14 @@ def _headers(exc: BaseException) -> tuple[tuple[bytes, bytes], ...]:
 def v2_error(exc: BaseException) -> ErrorAnswer:
     """``{"error": message}``, for V2 and modelport routes."""
     status, _ = status_of(exc)
-    return ErrorAnswer(status, orjson.dumps({"error": _message(exc)}), _headers(exc))
+    return ErrorAnswer(status, orjson.dumps({"error": _message(exc)}), error_headers(exc))
 
 
 def mlflow_error(exc: BaseException) -> ErrorAnswer:
     """``{"error_code": CODE, "message": message}``, for MLflow's routes."""
     status, code = status_of(exc)
     body = orjson.dumps({"error_code": code, "message": _mlflow_message(exc)})
-    return ErrorAnswer(status, body, _headers(exc))
+    return ErrorAnswer(status, body, error_headers(exc))
 
 
 def _mlflow_message(exc: BaseException) -> str:

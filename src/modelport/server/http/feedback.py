@@ -19,6 +19,8 @@ import orjson
 
 from modelport.errors import InvalidRequestError, ModelNotFoundError, UnsupportedMediaTypeError
 from modelport.monitoring.windows import parse_since
+from modelport.security.principal import Principal
+from modelport.server.http.access import Access, allows, denied, principal_of
 from modelport.server.http.asgi import Receive, Scope, header, read_body
 from modelport.server.http.endpoint import Endpoint, Reply
 
@@ -30,6 +32,8 @@ _PERFORMANCE_PARAMS = ("since", "until", "version", "task")
 
 class Feedback(Endpoint):
     """POST /api/feedback: labels for logged predictions (``monitoring.feedback.items``)."""
+
+    access = Access(("feedback",))
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         from modelport.monitoring.feedback.intake import receive_labels
@@ -47,7 +51,8 @@ class Feedback(Endpoint):
         except orjson.JSONDecodeError as exc:
             message = f"the body is not valid JSON ({exc}); accepted: {ACCEPTED}"
             raise InvalidRequestError(message) from None
-        parsed = parse_feedback(data, self._not_served)
+        principal = principal_of(scope)
+        parsed = parse_feedback(data, lambda name: self._not_served(principal, name))
         if parsed.count == 1 and parsed.errors and not isinstance(data, list):
             raise InvalidRequestError(f"{parsed.errors[0]['error']}; accepted: {ACCEPTED}")
         answer = await asyncio.to_thread(
@@ -60,7 +65,11 @@ class Feedback(Endpoint):
         )
         return Reply.json(answer)
 
-    def _not_served(self, name: str) -> str | None:
+    def _not_served(self, principal: Principal | None, name: str) -> str | None:
+        # Each item's model is checked against the key before anything else is said
+        # about it (whether it is served here included).
+        if principal is not None and not allows(principal, ("feedback",), name):
+            raise denied(principal, ("feedback",), name)  # the whole request: 403
         if self.context.runtime.serves(name):
             return None
         served = ", ".join(sorted(r.source.name for r in self.context.runtime.routes()))
@@ -74,6 +83,8 @@ class Feedback(Endpoint):
 
 class Performance(Endpoint):
     """GET /api/monitoring/{model}/performance?since=1h&until=...&version=3&task=..."""
+
+    access = Access(("read",), "model")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         from modelport.monitoring.performance import live_performance
@@ -117,7 +128,11 @@ def _query(scope: Scope) -> dict[str, str]:
 
 
 def _actor(scope: Scope) -> str:
-    """Who sent the labels: the X-Modelport-Actor header when sane, else the client."""
+    """Who sent the labels: the API key (``key:<name>``) when the server checks keys,
+    else the X-Modelport-Actor header when sane, else the client."""
+    principal = principal_of(scope)
+    if principal is not None:
+        return principal.actor
     given = header(scope, ACTOR_HEADER)
     if given and _ACTOR.fullmatch(given):
         return given

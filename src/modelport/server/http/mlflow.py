@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from modelport import __version__
 from modelport.errors import InvalidRequestError
+from modelport.server.http.access import ANY_KEY, OPEN, Access
 from modelport.server.http.asgi import REQUEST_ID_KEY, Receive, Scope, header, read_body
 from modelport.server.http.endpoint import (
     PREDICTION_IDS_HEADER,
@@ -49,8 +50,13 @@ _PREDICTIONS = (PREDICTIONS,)
 class Invocations(InferenceEndpoint):
     """POST /invocations and /models/{name}/invocations."""
 
+    access = Access(("predict",), "name")
+
     protocol = PROTOCOL
     dialect = "mlflow"
+
+    def access_model(self, scope: Scope) -> str | None:
+        return self.model_name(scope)
 
     def model_name(self, scope: Scope) -> str | None:
         name = scope.get("path_params", {}).get("name") or _query_model(scope)
@@ -116,6 +122,8 @@ def _inputs(data: MlflowTable | MlflowTensors | MlflowArray) -> RequestInputs:
 class Ping(Endpoint):
     """GET /ping and /health: 200 when every model is loaded, else 404 (MLflow's rule)."""
 
+    access = OPEN
+
     dialect = "mlflow"
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
@@ -129,6 +137,8 @@ class Ping(Endpoint):
 
 class Version(Endpoint):
     """GET /version: the server's version as text."""
+
+    access = ANY_KEY
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         return Reply(200, __version__.encode(), b"text/plain; charset=utf-8")

@@ -21,6 +21,7 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.monitoring.windows import parse_since
+from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
 from modelport.serving.served import ServedModel
@@ -31,6 +32,8 @@ _SINGLE = ("since", "until", "version")
 
 class ApiDrift(Endpoint):
     """GET /api/monitoring/{model}/drift."""
+
+    access = Access(("read",), "model")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["model"]

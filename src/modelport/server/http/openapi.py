@@ -11,6 +11,7 @@ from typing import Any
 from modelport import __version__
 from modelport.server.http import openapi_results, rest_schemas
 from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
+from modelport.server.http.openapi_security import SECURITY_SCHEMES, secure, security_paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -582,9 +583,11 @@ def _schemas() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
+    paths = {**_paths(), **security_paths()}
+    secure(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "modelport inference server", "version": __version__},
-        "paths": _paths(),
-        "components": {"schemas": _schemas()},
+        "paths": paths,
+        "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
     }

@@ -9,11 +9,13 @@ import asyncio
 import functools
 from typing import Any
 
+from modelport.domain.keys import METRICS
 from modelport.errors import ModelNotFoundError
 from modelport.monitoring.drift_live import DriftCollector
 from modelport.monitoring.metrics import render
+from modelport.server.http.access import ANY_KEY, OPEN, Access, visible
 from modelport.server.http.asgi import Receive, Scope, header
-from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.endpoint import Endpoint, Reply, ServerContext
 from modelport.server.http.openapi import openapi_document
 from modelport.serving.route import Route
 from modelport.serving.runtime import ModelRuntime
@@ -66,14 +68,19 @@ def _registry(runtime: ModelRuntime) -> dict[str, Any]:
 class ApiModels(Endpoint):
     """GET /api/models."""
 
+    access = Access(("read",))
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         runtime = self.context.runtime
-        models = [_summary(route) for route in runtime.routes()]
+        readable = set(visible(scope, ("read",), [r.source.name for r in runtime.routes()]))
+        models = [_summary(route) for route in runtime.routes() if route.source.name in readable]
         return Reply.json({"models": models, "registry": _registry(runtime)})
 
 
 class ApiModel(Endpoint):
     """GET /api/models/{name}."""
+
+    access = Access(("read",), "name")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["name"]
@@ -97,12 +104,21 @@ class ApiModel(Endpoint):
 class OpenApi(Endpoint):
     """GET /api/openapi.json."""
 
+    access = ANY_KEY
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         return Reply.json(openapi_document())
 
 
 class Metrics(Endpoint):
     """GET /metrics: Prometheus text format (OpenMetrics when the scraper asks for it)."""
+
+    access = Access((METRICS,))
+
+    def __init__(self, context: ServerContext) -> None:
+        super().__init__(context)
+        if context.metrics_public:  # [security] metrics_public: for scrapers without keys
+            self.access = OPEN
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         context = self.context

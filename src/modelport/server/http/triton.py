@@ -28,6 +28,7 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.monitoring.inference_stats import VersionTotals
+from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope, read_body
 from modelport.server.http.endpoint import Endpoint, Reply
 from modelport.server.http.triton_bodies import READY, index_entries, model_config, model_stat
@@ -38,6 +39,8 @@ _INDEX_BODY_LIMIT = 64 * 1024  # ``{"ready": true}``: anything big is not an ind
 class ModelConfig(Endpoint):
     """GET /v2/models/{name}[/versions/{version}]/config."""
 
+    access = Access(("read", "predict"), "name")
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
         served = self.context.runtime.get(params["name"], params.get("version"))
@@ -46,6 +49,8 @@ class ModelConfig(Endpoint):
 
 class ModelStatistics(Endpoint):
     """GET /v2/models/stats, /v2/models/{name}/stats, /v2/models/{name}/versions/{v}/stats."""
+
+    access = Access(("read",), "name", unscoped=True)
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope.get("path_params") or {}
@@ -71,6 +76,8 @@ def _order(totals: VersionTotals) -> tuple[str, int, str]:
 
 class RepositoryIndex(Endpoint):
     """POST /v2/repository/index."""
+
+    access = Access(("read",), unscoped=True)
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         ready_only = _ready_filter(await read_body(scope, receive, _INDEX_BODY_LIMIT))
@@ -102,6 +109,8 @@ def _ready_filter(body: bytes) -> bool:
 
 class RepositoryControl(Endpoint):
     """POST /v2/repository/models/{name}/load and .../unload: always refused (501)."""
+
+    access = Access(("deploy",), "name")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name = scope["path_params"]["name"]

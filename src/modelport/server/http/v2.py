@@ -22,6 +22,7 @@ import orjson
 
 from modelport import __version__
 from modelport.errors import UnsupportedMediaTypeError
+from modelport.server.http.access import ANY_KEY, OPEN, Access, visible
 from modelport.server.http.asgi import (
     OCTET_STREAM,
     REQUEST_ID_KEY,
@@ -71,6 +72,8 @@ RESERVED_PARAMETERS = frozenset(
 class ServerMetadata(Endpoint):
     """GET /v2."""
 
+    access = ANY_KEY
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         body = {"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)}
         return Reply.json(body)
@@ -79,12 +82,16 @@ class ServerMetadata(Endpoint):
 class ServerLive(Endpoint):
     """GET /v2/health/live: the process answers (also while it drains)."""
 
+    access = OPEN
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         return Reply.json({"live": True})
 
 
 class ServerReady(Endpoint):
     """GET /v2/health/ready: every model loaded and warmed, and not draining."""
+
+    access = OPEN
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         runtime = self.context.runtime
@@ -97,13 +104,18 @@ class ServerReady(Endpoint):
 class ModelList(Endpoint):
     """GET /v2/models: the served model names (KServe's extension)."""
 
+    access = ANY_KEY
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         names = [route.source.name for route in self.context.runtime.routes()]
-        return Reply.json({"models": names})
+        # Only what the request's key may call or read (all of them without keys).
+        return Reply.json({"models": visible(scope, ("predict", "read"), names)})
 
 
 class ModelMetadata(Endpoint):
     """GET /v2/models/{name}[/versions/{version}]."""
+
+    access = Access(("read", "predict"), "name")
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
@@ -115,6 +127,8 @@ class ModelMetadata(Endpoint):
 class ModelReady(Endpoint):
     """GET /v2/models/{name}[/versions/{version}]/ready."""
 
+    access = Access(("read", "predict"), "name")
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         params = scope["path_params"]
         self.context.runtime.get(params["name"], params.get("version"))
@@ -123,6 +137,8 @@ class ModelReady(Endpoint):
 
 class Infer(InferenceEndpoint):
     """POST /v2/models/{name}[/versions/{version}]/infer."""
+
+    access = Access(("predict",), "name")
 
     protocol = PROTOCOL
 
