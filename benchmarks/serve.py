@@ -3,6 +3,7 @@
     python benchmarks/serve.py [--duration 10] [--workers 2] [--mlflow-python PATH]
                                [--baseline-python PATH] [--quick]
     python benchmarks/serve.py --deployments [--duration 10] [--workers 2]
+    python benchmarks/serve.py --tls [--duration 10] [--workers 2]
 
 Models, trained here: a RandomForestClassifier(n_estimators=100, random_state=0) on
 5,000 synthetic rows of 20 float64 columns f0..f19, and the quickstart model (scaled
@@ -51,7 +52,8 @@ c=64 with keys checked against without.
 
 ``--deployments`` runs only the deployment scenarios instead (``serve_deployments.py``):
 routing overhead of a two-arm canary against one model at c=64, and the champion's
-p99 with a shadow as slow as the champion against without.
+p99 with a shadow as slow as the champion against without. ``--tls`` runs only the TLS
+scenario (``serve_tls.py``): plain HTTP against HTTPS on the accelerated forest at c=64.
 
 Prints one report: the load table, memory, cold start, in-process limits, then the
 issue's targets with PASS/FAIL, and the load average. ``--quick`` is a short smoke run
@@ -152,6 +154,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="only the deployment scenarios (serve_deployments.py): a two-arm canary against "
         "one model, and the champion's p99 with and without a shadow",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="only the TLS scenario (serve_tls.py): plain HTTP against HTTPS, forest, c=64",
     )
     parser.add_argument(
         "--auth",
@@ -1430,6 +1437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serve_deployments import main as deployments_main
 
         return deployments_main(args.duration, args.workers)
+    if args.tls:
+        from serve_tls import main as tls_main
+
+        return tls_main(args.duration, args.workers)
     if args.auth:
         from serve_auth import main as auth_main
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -68,10 +69,27 @@ def closed_by_peer(sock: socket.socket) -> bool:
     readable, _, _ = select.select([sock], [], [], 0)
     if not readable:
         return False
+    if isinstance(sock, ssl.SSLSocket):
+        return _tls_closed(sock)
     try:
         return sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+def _tls_closed(sock: ssl.SSLSocket) -> bool:
+    """TLS cannot peek: read, with no request out (so no answer is due). What arrived
+    may be only TLS records (session tickets), which are not the end."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
 
 
 @dataclass
@@ -94,13 +112,22 @@ class LoadOutcomes:
 
 
 class KeepAliveLoad:
-    """``clients`` threads sending ``GET path`` on kept-alive connections, reconnecting
-    when the server closes one, until ``stop()`` or ``duration_s``."""
+    """``clients`` threads sending ``GET path`` on kept-alive connections (TLS with a
+    ``tls`` context), reconnecting when the server closes one, until ``stop()`` or
+    ``duration_s``."""
 
     def __init__(
-        self, host: str, port: int, path: str, *, clients: int = 8, duration_s: float = 30
+        self,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        clients: int = 8,
+        duration_s: float = 30,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = (host, port)
+        self._tls = tls
         self._request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
         self._stop = threading.Event()
         self._deadline = time.monotonic() + duration_s
@@ -162,7 +189,10 @@ class KeepAliveLoad:
 
     def _connect(self) -> socket.socket | None:
         try:
-            return socket.create_connection(self._address, timeout=5)
+            sock = socket.create_connection(self._address, timeout=5)
+            if self._tls is None:
+                return sock
+            return self._tls.wrap_socket(sock, server_hostname=self._address[0])
         except ConnectionRefusedError:
             with self.outcomes.lock:
                 self.outcomes.refused += 1

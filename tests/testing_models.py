@@ -49,3 +49,15 @@ class ScaledModel(PythonModel):
             time.sleep(self.delay)
         scale = params.pop("scale")  # a model may change its own params (MLflow's are a dict)
         return scale * x.sum(axis=1) + params["shift"]
+
+
+class GarbageModel(PythonModel):
+    """Sums rows like ``EchoModel`` for batches of several rows (so that its package
+    registers), and answers nonsense to a single row: one text value with control
+    characters, of the wrong type and length for the request."""
+
+    def predict(self, batch: Any) -> np.ndarray:
+        x = np.asarray(batch, dtype=float).reshape(len(batch), -1)
+        if len(x) == 1:
+            return np.asarray(["\x00garbage\ufffd", "more"], dtype=object)
+        return x.sum(axis=1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODELPORT = Path(sys.executable).with_name("modelport")
-_SERVING = re.compile(r"modelport serving .* on http://([\d.]+):(\d+)")
+_SERVING = re.compile(r"modelport serving .* on (https?)://([\d.]+):(\d+)")
 
 
 @dataclass
@@ -60,8 +60,8 @@ def serving(
             env=env_for(home, **env), stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
     try:
-        host, port = _wait_for_line(process, startup_s, stderr)
-        yield ServerProcess(process, f"http://{host}:{port}", host, port, stderr)
+        scheme, host, port = _wait_for_line(process, startup_s, stderr)
+        yield ServerProcess(process, f"{scheme}://{host}:{port}", host, port, stderr)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -74,7 +74,9 @@ def serving(
             process.stdout.close()
 
 
-def _wait_for_line(process: subprocess.Popen[str], timeout: float, stderr: Path) -> tuple[str, int]:
+def _wait_for_line(
+    process: subprocess.Popen[str], timeout: float, stderr: Path
+) -> tuple[str, str, int]:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +85,7 @@ def _wait_for_line(process: subprocess.Popen[str], timeout: float, stderr: Path)
             line = process.stdout.readline()
             match = _SERVING.search(line)
             if match:
-                return match.group(1), int(match.group(2))
+                return match.group(1), match.group(2), int(match.group(3))
         if process.poll() is not None:
             break
     raise AssertionError(f"the server did not start: {stderr.read_text()[-2000:]}")

@@ -95,7 +95,8 @@ def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
     server = launch(tmp_path, *args, **env)
     try:
         line = read_line(server.process, START_TIMEOUT_S)
-        assert line.startswith("modelport serving 1 model(s) on http://127.0.0.1:"), (
+        scheme = "https" if "--tls-cert" in args else "http"
+        assert line.startswith(f"modelport serving 1 model(s) on {scheme}://127.0.0.1:"), (
             line + server.stderr()
         )
         server.url = line.split(" on ")[1].split(" ")[0]

@@ -1,6 +1,7 @@
 """A real webhook receiver on loopback for alert and event tests: answers with the
 statuses it is given (then 200) and keeps every request it received; with ``hold``, it
-answers only once that event is set."""
+answers only once that event is set. modelport calls no loopback address unless allowed:
+pass ``LOOPBACK`` (or set ``OUTGOING_LOOPBACK`` in a config) wherever it should reach one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from modelport.outgoing import OutgoingPolicy
+
+LOOPBACK = OutgoingPolicy(allowed_hosts=("127.0.0.1",))
+"""The outgoing policy that lets modelport call receivers on 127.0.0.1."""
+OUTGOING_LOOPBACK = '\n[outgoing]\nallowed_hosts = ["127.0.0.1"]\n'
+"""The same, as a config file table."""
 
 
 @dataclass

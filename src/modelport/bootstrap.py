@@ -21,6 +21,7 @@ from modelport.errors import InvalidArgumentError, MissingDependencyError
 from modelport.flavors.catalog import default_catalog
 from modelport.metadata.memory import MemoryMetadataStore
 from modelport.metadata.store import MetadataStore
+from modelport.package.signing import SigningPolicy
 from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
@@ -97,6 +98,7 @@ def build_registry(settings: Settings) -> RegistryService:
     )
     # The gates load versions through the registry they guard.
     registry.gates = build_gates(settings, registry)
+    registry.signing = SigningPolicy.from_settings(settings.signing)
     return registry
 
 
@@ -107,7 +109,7 @@ def build_webhooks(settings: Settings) -> WebhookDispatcher | None:
         return None
     from modelport.webhooks.dispatcher import WebhookDispatcher
 
-    return WebhookDispatcher(settings.webhooks)
+    return WebhookDispatcher(settings.webhooks, policy=settings.outgoing.policy())
 
 
 def build_server_app(
@@ -143,6 +145,7 @@ def build_server_app(
         default_catalog(),
         accelerate=serve.accelerate,
         version_check=settings.version_check,
+        signing=SigningPolicy.from_settings(settings.signing),
     )
     # The inference statistics of every worker meet in the metrics directory.
     metrics = ServerMetrics(CollectorRegistry(), stats_dir=prometheus_multiprocess_dir())
@@ -371,18 +374,26 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
             if ref.is_latest and registry.find_deployment(ref.name) is not None:
                 pinned.append(source.serving_deployment(ref.name))
                 continue
-            version = registry.resolve(source.model_ref)
-            directory = registry.artifacts.local_path(version.artifact_key)
-            stats = registry.recomputed_stats_file(version)
-            pinned.append(
-                source.pinned(
-                    version.version,
-                    str(directory),
-                    version.manifest_digest,
-                    str(stats) if stats is not None else None,
-                )
-            )
+            pinned.append(_pin(registry, source))
         return pinned
+
+
+def _pin(registry: RegistryService, source: ModelSource) -> ModelSource:
+    """``source`` pinned to the version it names now, with the local files workers read."""
+    version = registry.resolve(source.model_ref)
+    directory = registry.artifacts.local_path(version.artifact_key)
+    stats = registry.recomputed_stats_file(version)
+    # Only where the policy asks: a broken signature tag stops nothing else.
+    policy = registry.signing
+    required = policy is not None and policy.requires(source.alias)
+    signature = registry.signature_file(version) if required else None
+    return source.pinned(
+        version.version,
+        str(directory),
+        version.manifest_digest,
+        str(stats) if stats is not None else None,
+        str(signature) if signature is not None else None,
+    )
 
 
 def build_alert_engine(
@@ -402,9 +413,15 @@ def build_alert_engine(
     check_rules(rules)
     log_uri = settings.resolved_prediction_log_uri
     urls = [*settings.monitor.metrics_urls, *metrics_urls]
-    reader = SignalReader(log_uri, registry=registry, metrics_urls=urls)
+    policy = settings.outgoing.policy()
+    reader = SignalReader(
+        log_uri, registry=registry, metrics_urls=urls, policy=policy.trusting(metrics_urls)
+    )
     actions = ActionRunner(
-        registry.metadata, log_uri=log_uri, retrain_dir=settings.resolved_retrain_dir
+        registry.metadata,
+        log_uri=log_uri,
+        retrain_dir=settings.resolved_retrain_dir,
+        policy=policy,
     )
     return AlertEngine(rules, registry.metadata, reader, actions)
 

@@ -15,6 +15,10 @@ the file::
     [serve.connections]
     header_timeout_s = 5
 
+    [serve.tls]               # HTTPS; see TlsSettings
+    cert = "/etc/modelport/server.pem"
+    key = "/etc/modelport/server.key"
+
     [serve.batching]
     max_batch_size = 32
 
@@ -51,6 +55,13 @@ the file::
     targets = ["production"]
     latency_budget_ms = 50
 
+    [signing]                 # signed models; see SigningSettings
+    trusted_keys = ["signing.pub"]
+    require_signed = ["production"]
+
+    [outgoing]                # which hosts webhooks and scrapes may call
+    allowed_hosts = ["ci.example.com"]
+
     [security]                # API keys; see SecuritySettings
     auth = "auto"             # on when the server binds a non-loopback address
 
@@ -74,6 +85,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -88,6 +100,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from modelport.outgoing import SCHEMES, OutgoingPolicy, UrlRefusedError, parse_allowed_host
 
 VersionCheck = Literal["strict", "warn"]
 
@@ -172,6 +186,60 @@ class ConnectionSettings(BaseModel):
     )
 
 
+class TlsSettings(BaseModel):
+    """TLS on the server's port (``[serve.tls]``): HTTPS with this certificate, and with
+    ``client_ca`` client certificates required (mutual TLS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain the server presents (--tls-cert); TLS is on "
+        "when it is set.",
+    )
+    key: Path | None = Field(
+        default=None,
+        description="PEM private key of the certificate (--tls-key); default: the key is "
+        "in the certificate file.",
+    )
+    client_ca: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s) (--tls-client-ca): every client must present a "
+        "certificate they signed (mutual TLS).",
+    )
+    min_version: Literal["1.2", "1.3"] = Field(
+        default="1.2", description="Oldest TLS version accepted."
+    )
+
+    @model_validator(mode="after")
+    def _needs_cert(self) -> TlsSettings:
+        if self.cert is None and (self.key is not None or self.client_ca is not None):
+            raise ValueError("tls.key and tls.client_ca need tls.cert (--tls-cert)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.cert is not None
+
+
+def _proxy_address(value: str) -> str:
+    """An address or network a trusted proxy connects from, or ``*``."""
+    text = value.strip()
+    if text == "*":
+        return text
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or network (10.0.0.5, 10.0.0.0/8, ::1) or '*'"
+        ) from None
+
+
+def _comma_separated(value: Any) -> Any:
+    return [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
 class ServeSettings(BaseModel):
     """The inference server."""
 
@@ -233,6 +301,22 @@ class ServeSettings(BaseModel):
         ge=1,
         description="With several workers, close a keep-alive connection after this many "
         "requests so that the next one may land on another worker.",
+    )
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    behind_proxy: bool = Field(
+        default=False,
+        description="A TLS-terminating proxy forwards the requests: take the client's "
+        "address and scheme from X-Forwarded-For and X-Forwarded-Proto when they come from "
+        "forwarded_allow_ips.",
+    )
+    forwarded_allow_ips: Annotated[
+        list[Annotated[str, AfterValidator(_proxy_address)]],
+        BeforeValidator(_comma_separated),
+    ] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="With behind_proxy, the proxies' addresses or networks whose "
+        "X-Forwarded-* headers are trusted ('*': any; only when nothing else can reach "
+        "the port).",
     )
 
     def batching_for(self, model: str) -> BatchingSettings:
@@ -785,6 +869,62 @@ class RateLimitSettings(BaseModel):
         return bool(self.per_key or self.daily_quota or self.models)
 
 
+class SigningSettings(BaseModel):
+    """Signed models (``[signing]``): the public keys trusted to sign versions, and the
+    stages or aliases that take signed versions only (``modelport.package.signing``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys (EC P-256/384/521) whose signatures are trusted.",
+    )
+    require_signed: list[str] = Field(
+        default_factory=list,
+        description="Stages or aliases (e.g. production) that take only versions signed by a "
+        "trusted key, on promotion and when a server loads them; '*' means every version "
+        "and package a server loads.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_policy(self) -> SigningSettings:
+        if self.require_signed and not self.trusted_keys:
+            raise ValueError(
+                "[signing] require_signed needs trusted_keys: list the public keys whose "
+                "signatures count (modelport keys generate --out signing writes signing.pub)"
+            )
+        return self
+
+
+class OutgoingSettings(BaseModel):
+    """Which hosts modelport may call (``[outgoing]``): webhooks, alert and retrain
+    webhooks, rollout webhooks, ``monitor.metrics_urls`` and http(s) artifact stores
+    (the server-side request forgery guard, ``modelport.outgoing``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="When set, the only hosts called: names, *.suffix wildcards, addresses or "
+        "networks; a listed entry may be internal.",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Allow loopback and private-network addresses (not link-local ones).",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            parse_allowed_host(entry)
+        return entries
+
+    def policy(self) -> OutgoingPolicy:
+        """The policy these settings describe."""
+        return OutgoingPolicy(tuple(self.allowed_hosts), self.allow_private_networks)
+
+
 AuthMode = Literal["auto", "on", "off"]
 
 
@@ -951,6 +1091,19 @@ class Settings(BaseSettings):
             )
         return url
 
+    signing: SigningSettings = Field(default_factory=SigningSettings)
+    outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
+
+    @model_validator(mode="after")
+    def _outgoing_urls(self) -> Settings:
+        policy = self.outgoing.policy()
+        for where, url in configured_urls(self):
+            try:
+                policy.check_url(url)
+            except UrlRefusedError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -1009,6 +1162,25 @@ class Settings(BaseSettings):
             return getpass.getuser()
         except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
             return "unknown"
+
+
+def configured_urls(settings: Settings) -> list[tuple[str, str]]:
+    """Every URL ``settings`` make modelport call, with the setting it comes from."""
+    urls = [(f"webhooks.{name}.url", hook.url) for name, hook in settings.webhooks.items()]
+    for name, rule in settings.monitor.alerts.items():
+        for index, action in enumerate(rule.actions):
+            if isinstance(action, WebhookAction | RetrainAction) and action.url is not None:
+                urls.append((f"monitor.alerts.{name}.actions[{index}].url", action.url))
+    urls.extend(("monitor.metrics_urls", url) for url in settings.monitor.metrics_urls)
+    urls.extend(
+        (f"rollout.webhooks[{index}].url", hook.url)
+        for index, hook in enumerate(settings.rollout.webhooks)
+    )
+    for where, uri in (("artifacts_uri", settings.artifacts_uri),
+                       ("prediction_log.uri", settings.prediction_log.uri)):  # fmt: skip
+        if uri and urlsplit(uri).scheme.lower() in SCHEMES:
+            urls.append((where, uri))
+    return urls
 
 
 def child_environment(extra: dict[str, str]) -> dict[str, str]:

@@ -25,7 +25,8 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     │   ├── MissingSignatureError       production refuses a version without a signature
     │   ├── PackageExistsError          a package would overwrite a non-empty directory
     │   ├── StaleDeploymentError        a deployment changed since the caller read it
-    │   └── GateFailedError             a promotion gate refused the version
+    │   ├── GateFailedError             a promotion gate refused the version
+    │   └── SignatureVerificationError  a model signature is missing, broken or untrusted
     ├── UnknownFlavorError              no flavor handles this object, file or name
     ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
     ├── UnavailableError                the server cannot serve this now; retry later
@@ -266,6 +267,31 @@ class GateFailedError(ConflictError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "report": self.report}
+
+
+class SignatureVerificationError(ConflictError):
+    """A model signature does not hold: the version or package is unsigned, a file differs
+    from what was signed, or no trusted public key made the signature. ``field`` names the
+    file or signature that failed; ``reason`` is ``unsigned``, ``tampered``, ``untrusted``
+    or ``unreadable``. Raised where signed models are required (a stage or alias in
+    ``[signing] require_signed``) and by ``modelport version verify``."""
+
+    code = "SIGNATURE_VERIFICATION_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        model: str | None = None,
+        version: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, model=model, version=version, field=field)
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "reason": self.reason}
 
 
 class UnknownFlavorError(ModelportError):

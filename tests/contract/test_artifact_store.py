@@ -88,6 +88,11 @@ def test_put_then_read_back(store: ArtifactStore, package: tuple[Path, dict[str,
     local = store.local_path("churn/abc123")
     for relpath, digest in digests.items():
         assert sha256_file(local / relpath) == digest
+    # Exactly the package's files: nothing of the store's own (a cache marker) among them,
+    # or the digests and a model signature would see an unexpected file.
+    files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert files == set(digests)
+    assert store.local_path("churn/abc123") == local
 
 
 def test_delete_removes_everything(

@@ -21,7 +21,7 @@ from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionR
 from modelport.package.options import PackageOptions
 from testing_models import EchoModel
 from testing_process import MODELPORT, env_for, serving
-from testing_webhook import Receiver, webhook_receiver
+from testing_webhook import OUTGOING_LOOPBACK, Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -63,7 +63,7 @@ min_samples = 50
 [[monitor.alerts.errors.actions]]
 type = "webhook"
 url = "{receiver.url}"
-"""
+{OUTGOING_LOOPBACK}"""
     )
     return path
 

@@ -25,7 +25,7 @@ from modelport.monitoring.alerts.history import alert_history
 from modelport.monitoring.alerts.readings import SignalReader
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from testing_databases import fresh_sqlite_url
-from testing_webhook import Receiver, webhook_receiver
+from testing_webhook import LOOPBACK, Receiver, webhook_receiver
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,7 +101,9 @@ def engine_for(
     store: MetadataStore, rules: dict[str, AlertRule], log: Path, retrain: Path
 ) -> tuple[AlertEngine, list[float]]:
     waits: list[float] = []
-    actions = ActionRunner(store, log_uri=str(log), retrain_dir=str(retrain), sleep=waits.append)
+    actions = ActionRunner(
+        store, log_uri=str(log), retrain_dir=str(retrain), policy=LOOPBACK, sleep=waits.append
+    )
     return AlertEngine(rules, store, SignalReader(str(log)), actions), waits
 
 
@@ -338,7 +340,7 @@ def test_prediction_log_drops_from_the_servers_metrics(
     rule = AlertRule.model_validate(
         {"model": "churn", "signal": "prediction_log_drops", "comparison": ">", "threshold": 0}
     )
-    reader = SignalReader(str(tmp_path), metrics_urls=[url])
+    reader = SignalReader(str(tmp_path), metrics_urls=[url], policy=LOOPBACK)
     actions = ActionRunner(store, log_uri=str(tmp_path), retrain_dir=str(tmp_path))
     engine = AlertEngine({"drops": rule}, store, reader, actions)
     try:
@@ -360,7 +362,7 @@ def test_prediction_log_drops_from_the_servers_metrics(
         server.shutdown()
         server.server_close()
         thread.join()
-    unreachable = SignalReader(str(tmp_path), metrics_urls=[url])
+    unreachable = SignalReader(str(tmp_path), metrics_urls=[url], policy=LOOPBACK)
     lost = AlertEngine({"drops": rule}, store, unreachable, actions).evaluate(T0)[0]
     assert lost.error is not None and "cannot read metrics" in lost.error
 

@@ -33,7 +33,7 @@ from modelport.rollout.decision import ArmNumbers, decide
 from modelport.rollout.notify import DecisionNotifier
 from modelport.rollout.transitions import transition
 from modelport.webhooks.sending import SIGNATURE_HEADER, signature
-from testing_webhook import webhook_receiver
+from testing_webhook import LOOPBACK, webhook_receiver
 
 from .test_deployments import add_versions
 
@@ -330,7 +330,7 @@ def test_decisions_are_posted_signed_to_the_rollout_webhooks(
         controller = RolloutController(
             setup.registry,
             setup.numbers,
-            notifier=DecisionNotifier([hook], sleep=lambda _: None),
+            notifier=DecisionNotifier([hook], policy=LOOPBACK, sleep=lambda _: None),
             clock=setup.clock,
         )
         start_rollout(controller, "churn", 4, PLAN)
@@ -384,7 +384,7 @@ def test_a_refusing_webhook_never_stops_the_rollout(setup: Setup) -> None:
         controller = RolloutController(
             setup.registry,
             setup.numbers,
-            notifier=DecisionNotifier([hook], sleep=lambda _: None),
+            notifier=DecisionNotifier([hook], policy=LOOPBACK, sleep=lambda _: None),
             clock=setup.clock,
         )
         start_rollout(controller, "churn", 4, PLAN)

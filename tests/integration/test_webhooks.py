@@ -21,7 +21,7 @@ from modelport.config import REGISTRY_EVENTS, WebhookSettings
 from modelport.package.options import PackageOptions
 from modelport.registry.service import RegistryService
 from modelport.webhooks.dispatcher import WebhookDispatcher
-from testing_webhook import Received, Receiver, webhook_receiver
+from testing_webhook import LOOPBACK, OUTGOING_LOOPBACK, Received, Receiver, webhook_receiver
 
 SECRET = "a-test-secret"
 SECRET_ENV = "MODELPORT_TEST_HOOK_SECRET"
@@ -62,7 +62,7 @@ def test_registration_alias_and_tag_changes_each_deliver_a_signed_event(
     registry: RegistryService, churn_model: Any, churn_data: Data
 ) -> None:
     with webhook_receiver() as receiver:
-        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)}, policy=LOOPBACK)
         first = register(registry, churn_model, churn_data)
         second = register(registry, churn_model, churn_data)
         registry.set_alias("churn", "champion", first)
@@ -121,7 +121,7 @@ def test_archiving_the_previous_stage_holder_deletes_its_aliases(
     registry.promote("churn", first, "production")
     registry.set_alias("churn", "champion", first)
     with webhook_receiver() as receiver:
-        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)}, policy=LOOPBACK)
         registry.promote("churn", second, "production", archive_previous=True)
         registry.close()
         events = events_of(receiver)
@@ -142,7 +142,9 @@ def test_a_refused_receiver_is_retried_with_back_off_and_the_same_id(
     waits: list[float] = []
     with webhook_receiver([500, 503]) as receiver:
         settings = hook(receiver, events=["model_version.created"], backoff=timedelta(seconds=2))
-        registry.context.on_event = WebhookDispatcher({"ci": settings}, sleep=waits.append)
+        registry.context.on_event = WebhookDispatcher(
+            {"ci": settings}, policy=LOOPBACK, sleep=waits.append
+        )
         register(registry, churn_model, churn_data)
         registry.close()
         documents = [verified(request) for request in receiver.requests]
@@ -162,7 +164,8 @@ def test_a_receiver_gets_only_its_events_and_a_bad_one_is_logged_by_name(
             {
                 "aliases": hook(good, events=["model_version_alias.created"]),
                 "refusing": hook(refusing, events=["model_version.created"]),
-            }
+            },
+            policy=LOOPBACK,
         )
         with caplog.at_level(logging.WARNING, logger="modelport.webhooks"):
             version = register(registry, churn_model, churn_data)
@@ -182,7 +185,7 @@ def test_a_write_does_not_wait_for_a_slow_receiver(
     answer = threading.Event()
     with webhook_receiver(hold=answer) as receiver:
         registry.context.on_event = WebhookDispatcher(
-            {"ci": hook(receiver, timeout=timedelta(hours=1))}
+            {"ci": hook(receiver, timeout=timedelta(hours=1))}, policy=LOOPBACK
         )
         # The receiver answers nothing until told to: were the write waiting for it, this
         # would not return.
@@ -199,7 +202,7 @@ def test_close_gives_up_on_a_receiver_that_never_answers_in_time(
     version = register(registry, churn_model, churn_data)
     answer = threading.Event()
     with webhook_receiver(hold=answer) as receiver:
-        dispatcher = WebhookDispatcher({"slow": hook(receiver)}, close_wait_s=0.2)
+        dispatcher = WebhookDispatcher({"slow": hook(receiver)}, policy=LOOPBACK, close_wait_s=0.2)
         registry.context.on_event = dispatcher
         registry.set_alias("churn", "champion", version)
         with caplog.at_level(logging.ERROR, logger="modelport.webhooks"):
@@ -225,7 +228,7 @@ def config_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: Receiv
     config.write_text(
         f'[webhooks.ci]\nurl = "{receiver.url}?token=hidden"\nsecret_env = "{SECRET_ENV}"\n'
         'events = ["model_version.created", "model_version_alias.created"]\n'
-        'backoff = "10ms"\n'
+        'backoff = "10ms"\n' + OUTGOING_LOOPBACK
     )
     monkeypatch.setenv("MODELPORT_CONFIG", str(config))
 
@@ -292,7 +295,7 @@ def test_a_deployment_change_is_delivered(
 ) -> None:
     version = register(registry, churn_model, churn_data)
     with webhook_receiver() as receiver:
-        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)})
+        registry.context.on_event = WebhookDispatcher({"ci": hook(receiver)}, policy=LOOPBACK)
         registry.create_deployment("churn", version, reason="first")
         registry.close()
         ((event, payload),) = events_of(receiver)

@@ -39,3 +39,16 @@ def test_import_is_light_and_has_no_side_effects(tmp_path: object) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_server_worker_does_not_import_the_statistics_of_rollouts() -> None:
+    # Every worker imports the app at start; scipy.stats alone took half a second of the
+    # cold start. The deployment results routes import it at their first request.
+    code = (
+        "import sys, modelport.server.http.app, modelport.bootstrap;"
+        "print(sorted({'scipy.stats', 'statsmodels'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

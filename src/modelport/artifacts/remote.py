@@ -56,7 +56,10 @@ class FsspecArtifactStore:
 
     def local_path(self, key: str) -> Path:
         target = self._cache / check_key(key)
-        if (target / _COMPLETE).exists():
+        # The marker sits beside the copy, not in it: the directory holds exactly the
+        # package's files, as its digests and its model signature list them.
+        marker = target.with_name(target.name + _COMPLETE)
+        if marker.exists():
             return target
         staging = self._cache / ".staging" / uuid.uuid4().hex
         try:
@@ -67,10 +70,10 @@ class FsspecArtifactStore:
                 relpath = check_relative_path(remote[len(remote_root) + 1 :])
                 (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
                 self._fs.get_file(remote, str(staging / relpath))
-            (staging / _COMPLETE).touch()
             shutil.rmtree(target, ignore_errors=True)
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             staging.rename(target)
+            marker.touch()
         except OSError as exc:
             raise StoreUnavailableError(
                 f"cannot download {key!r} from {self._uri}: {exc}"
@@ -86,7 +89,9 @@ class FsspecArtifactStore:
         remote = self._remote(key)
         if self._fs.exists(remote):
             self._fs.rm(remote, recursive=True)
-        shutil.rmtree(self._cache / key, ignore_errors=True)
+        cached = self._cache / check_key(key)
+        cached.with_name(cached.name + _COMPLETE).unlink(missing_ok=True)
+        shutil.rmtree(cached, ignore_errors=True)
 
     def keys(self) -> list[str]:
         if not self._fs.exists(self._root):

@@ -31,6 +31,7 @@ COMMANDS = {
     "webhooks": "modelport.cli.webhooks:webhooks",
     "ci": "modelport.cli.ci:ci",
     "deploy": "modelport.cli.deploy:deploy",
+    "keys": "modelport.cli.keys:keys",
     "key": "modelport.cli.key:key",
 }
 

@@ -37,6 +37,11 @@ _OPTION_NAMES = {
     ("serve", "request_timeout_s"): "--request-timeout",
     ("serve", "drain_timeout_s"): "--drain-timeout",
     ("serve", "drain_delay_s"): "--drain-delay",
+    ("serve", "tls"): "--tls-cert",
+    ("serve", "tls", "cert"): "--tls-cert",
+    ("serve", "tls", "key"): "--tls-key",
+    ("serve", "tls", "client_ca"): "--tls-client-ca",
+    ("serve", "forwarded_allow_ips"): "--forwarded-allow-ips",
 }
 
 
@@ -57,9 +62,14 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
             ("drain_delay_s", "drain_delay"),
             ("access_log", "access_log"),
             ("allow_signature_change", "allow_signature_change"),
+            ("behind_proxy", "behind_proxy"),
+            ("forwarded_allow_ips", "forwarded_allow_ips"),
         )
         if options.get(option) is not None
     }
+    tls = {key: options[f"tls_{key}"] for key in _TLS_KEYS if options.get(f"tls_{key}") is not None}
+    if tls:
+        serve["tls"] = tls
     batching = {
         key: options[key]
         for key in ("max_batch_size", "max_wait_ms", "max_queue")
@@ -78,6 +88,34 @@ def build_settings(config: Path | None = None, **options: Any) -> Settings:
         raise InvalidArgumentError(_describe(exc.errors()[0])) from None
     except ValueError as exc:  # the config file cannot be read or has unknown tables
         raise InvalidArgumentError(str(exc)) from None
+
+
+_TLS_KEYS = ("cert", "key", "client_ca")
+
+
+def plain_http_warning(serve: ServeSettings) -> str | None:
+    """A warning for a server other machines reach over plain HTTP, naming the fixes."""
+    if serve.tls.enabled or serve.behind_proxy or _is_loopback(serve.host):
+        return None
+    return (
+        f"warning: serving plain HTTP on {serve.host or 'every address'}, which other "
+        "machines can reach: requests, predictions and API keys cross the network "
+        "unencrypted. Serve HTTPS (--tls-cert FILE --tls-key FILE), or put a "
+        "TLS-terminating proxy in front and pass --behind-proxy (see docs/security.md)"
+    )
+
+
+def proxy_hint(serve: ServeSettings) -> str | None:
+    """A hint for ``--behind-proxy`` on a reachable address trusting only loopback: a
+    proxy on another machine would have its X-Forwarded-* headers ignored."""
+    loopback_only = all(_is_loopback(ip.partition("/")[0]) for ip in serve.forwarded_allow_ips)
+    if not serve.behind_proxy or _is_loopback(serve.host) or not loopback_only:
+        return None
+    return (
+        "hint: --behind-proxy believes X-Forwarded-* headers only from "
+        f"{', '.join(serve.forwarded_allow_ips)}; if the proxy runs on another machine, "
+        "name its addresses with --forwarded-allow-ips (see docs/security.md)"
+    )
 
 
 def drain_delay_hint(serve: ServeSettings) -> str | None:
@@ -104,6 +142,8 @@ def _is_loopback(host: str) -> bool:
 def _describe(error: Mapping[str, Any]) -> str:
     location = tuple(str(part) for part in error.get("loc", ()))
     dotted = ".".join(location) or "settings"
+    if location and location[-1].isdigit():  # an item of a list: name the list's option
+        location = location[:-1]
     variable = "MODELPORT_" + "__".join(location).upper()
     option = _OPTION_NAMES.get(location)
     where = f"{option}, {variable}" if option else variable
@@ -198,6 +238,32 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     "current clients, switch to it anyway.  [default: refuse, keep serving the old one]",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path),
+    help="Serve HTTPS with this PEM certificate (chain).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path),
+    help="The certificate's PEM private key.  [default: in the --tls-cert file]",
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(path_type=Path),
+    help="Require client certificates signed by these PEM CA certificates (mutual TLS).",
+)
+@click.option(
+    "--behind-proxy/--not-behind-proxy",
+    default=None,
+    help="A TLS-terminating proxy forwards requests: trust its X-Forwarded-For and "
+    "X-Forwarded-Proto (from --forwarded-allow-ips only).  [default: not behind a proxy]",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    help="With --behind-proxy, the proxies' addresses or networks, comma-separated "
+    "('*': any).  [default: 127.0.0.1,::1]",
+)
+@click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file with settings (also MODELPORT_CONFIG).",
@@ -243,9 +309,10 @@ def serve(
     config file; options given here win.
     """
     settings = build_settings(config, **options)
-    hint = drain_delay_hint(settings.serve)
-    if hint is not None:
-        click.echo(hint, err=True)
+    for check in (plain_http_warning, proxy_hint, drain_delay_hint):
+        hint = check(settings.serve)
+        if hint is not None:
+            click.echo(hint, err=True)
     announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None
     if not monitor:
         return serve_models(settings, models, factory=app_factory, announce=announce)

@@ -1,4 +1,4 @@
-"""``modelport version list|show|promote|archive|delete|stats|validate``."""
+"""``modelport version list|show|promote|archive|delete|stats|validate|sign|verify``."""
 
 from __future__ import annotations
 
@@ -273,10 +273,13 @@ def stats(ref: str, sample: Path, as_json: bool) -> None:
 
 
 def _attach() -> None:
-    # ``validate`` lives in a module of its own.
+    # ``validate``, ``sign`` and ``verify`` live in modules of their own.
+    from modelport.cli.version_signing import sign, verify
     from modelport.cli.version_validate import validate
 
     version.add_command(validate)
+    version.add_command(sign)
+    version.add_command(verify)
 
 
 _attach()

@@ -46,7 +46,7 @@ def test(name: str, as_json: bool) -> None:
     hook = _hook(settings.webhooks, name)
     payload = {"webhook": name, "message": "a test event from modelport", "actor": settings.actor}
     envelope = Envelope(TEST_EVENT, payload)
-    attempts = deliver(name, hook, envelope)
+    attempts = deliver(name, hook, envelope, policy=settings.outgoing.policy())
     ok = bool(attempts) and attempts[-1].ok
     if as_json:
         print_json(

@@ -13,6 +13,8 @@ from modelport.package.manifest import FileEntry
 
 # Python writes bytecode caches next to custom model code when it is imported.
 _IGNORED_DIRS = frozenset({"__pycache__"})
+# A package directory's model signature signs the package's files; it is not one of them.
+_SIGNATURE_FILE = "model.sig"
 _CHUNK = 1 << 20
 
 
@@ -31,8 +33,9 @@ def sha256_file(path: Path) -> str:
 
 
 def package_files(root: Path) -> list[str]:
-    """Relative paths of the package's files (not the manifest, not bytecode caches),
-    refusing symbolic links, which could point outside the package."""
+    """Relative paths of the package's files (not the manifest, not its model signature
+    ``model.sig``, not bytecode caches), refusing symbolic links, which could point
+    outside the package."""
     found = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
@@ -43,7 +46,7 @@ def package_files(root: Path) -> list[str]:
                 f"{relative.as_posix()} is a symbolic link; packages hold regular files only",
                 field=relative.as_posix(),
             )
-        if path.is_file() and relative.as_posix() != MANIFEST_FILE:
+        if path.is_file() and relative.as_posix() not in (MANIFEST_FILE, _SIGNATURE_FILE):
             found.append(relative.as_posix())
     return found
 

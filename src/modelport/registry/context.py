@@ -19,6 +19,7 @@ from modelport.domain.gates import GateReport, PromotionGates
 from modelport.errors import GateFailedError
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.metadata.store import MetadataSession, MetadataStore
+from modelport.package.signing import SigningPolicy
 
 Clock = Callable[[], datetime]
 EventListener = Callable[[str, Mapping[str, Any]], None]
@@ -44,6 +45,7 @@ class RegistryContext:
     clock: Clock = utc_now
     on_event: EventListener | None = None
     gates: PromotionGates | None = None
+    signing: SigningPolicy | None = None  # [signing]: stages that take signed versions only
 
     def audit(
         self,

@@ -9,7 +9,8 @@ numbers behind the change). Only after the commit is ``deployment.changed`` emit
 
 ``promote`` runs the promotion gates guarding ``production`` on the candidate first
 (outside the transaction: gates load models); ``skip_gates`` skips them and the reason
-is recorded in the audit entry and the history.
+is recorded in the audit entry and the history. When ``[signing] require_signed`` names
+production, the candidate's model signature must verify first (``registry.signatures``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from modelport.errors import DeploymentNotFoundError, InvalidArgumentError
 from modelport.metadata.store import MetadataSession, stale_deployment
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_version
+from modelport.registry.signatures import check_policy
 
 EVENT = "deployment.changed"
 PRODUCTION = "production"  # the target the gates guard when a deployment is promoted
@@ -185,9 +187,11 @@ class Deployments:
         current = self.get(name)
         candidate = promoted(current, arm).champion
         version = self._version(candidate.model, candidate.version)
+        signed = check_policy(self._context, version, PRODUCTION)  # [signing] require_signed
         report = self._context.check_gates(version, PRODUCTION, skip_reason=skip_gates)
         # Without ``arm`` there was exactly one candidate (``promoted`` refuses otherwise).
         details: dict[str, Any] = {"arm": arm if arm is not None else current.candidates[0].name}
+        details.update(signed)
         if skip_gates is not None:
             details["gates_skipped"] = skip_gates
         elif report is not None:

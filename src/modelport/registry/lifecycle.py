@@ -16,6 +16,10 @@ production by default), the gates run outside the transaction (they load models 
 read data): a failed or undecided gate refuses the move with ``GateFailedError``. A
 caller may skip them with a reason, which the audit entry records (``"skip_gates"``);
 the entry of a gated move records each gate's outcome (``"gates"``).
+
+Before the gates, a stage or alias listed in ``[signing] require_signed`` takes only a
+version whose model signature verifies against the trusted keys
+(``registry.signatures``); ``force`` and skipped gates do not waive that.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from modelport.metadata.store import MetadataSession
 from modelport.registry import events
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_model, require_version
+from modelport.registry.signatures import check_policy
 
 _LIVE_STAGES = (Stage.STAGING.value, Stage.PRODUCTION.value)
 
@@ -93,7 +98,9 @@ class Lifecycle:
                 model=name,
                 field="archive_previous",
             )
+        signed = self._check_signed(name, version, alias)
         gates = self._gate(name, version, alias, skip_gates=skip_gates, force=force)
+        gates = {**signed, **gates}
         if is_stage(alias):
             return self._promote(
                 name,
@@ -104,6 +111,16 @@ class Lifecycle:
                 gates=gates,
             )
         return self._set_alias(name, alias, version, force=force, gates=gates)
+
+    def _check_signed(self, name: str, version: int, alias: str) -> dict[str, Any]:
+        """Verify the version's model signature when ``[signing]`` requires one for
+        ``alias`` (neither ``force`` nor skipped gates waive it); what the audit entry
+        records of it."""
+        if self._context.signing is None:
+            return {}
+        with self._context.metadata.reader() as tx:
+            candidate = require_version(tx, name, version)
+        return check_policy(self._context, candidate, alias)
 
     def _gate(
         self, name: str, version: int, alias: str, *, skip_gates: str | None, force: bool

@@ -32,11 +32,13 @@ from modelport.package.loaded import LoadedModel
 from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package, read_pinned_manifest
-from modelport.registry import reference_stats
+from modelport.package.signing import SigningPolicy, Verified
+from modelport.registry import reference_stats, signatures
 from modelport.registry.context import Clock, EventListener, RegistryContext, utc_now
 from modelport.registry.deployments import Deployments
 from modelport.registry.lifecycle import Lifecycle, parse_stage
 from modelport.registry.lookups import require_model, require_version, resolve_ref
+from modelport.registry.signatures import VersionSigning
 from modelport.registry.versions import VersionWrites
 
 
@@ -91,6 +93,15 @@ class RegistryService:
     @gates.setter
     def gates(self, gates: PromotionGates | None) -> None:
         self._context.gates = gates
+
+    @property
+    def signing(self) -> SigningPolicy | None:
+        """The ``[signing]`` policy moves to stages and aliases check (None: none)."""
+        return self._context.signing
+
+    @signing.setter
+    def signing(self, policy: SigningPolicy | None) -> None:
+        self._context.signing = policy
 
     @property
     def catalog(self) -> FlavorCatalog:
@@ -243,6 +254,32 @@ class RegistryService:
         if previous is not None and previous != tag.partition(" ")[0]:
             self._versions.delete_artifacts(previous)
         return updated
+
+    # ------------------------------------------------ signatures (registry.signatures)
+
+    def sign_version(
+        self, ref: str | ModelRef, private_key: Path, *, password: str | None = None
+    ) -> ModelVersion:
+        """Sign the package of the version ``ref`` names with an EC private key (PEM) in
+        the OpenSSF Model Signing format; store the signature beside it (audited)."""
+        return VersionSigning(self._context).sign(self.resolve(ref), private_key, password=password)
+
+    def verify_version(
+        self, ref: str | ModelRef, public_keys: Sequence[Path] | None = None
+    ) -> Verified:
+        """Verify the version's package against its signature and ``public_keys`` (default
+        the trusted keys of ``[signing]``); ``SignatureVerificationError`` naming what
+        failed. The outcome is audited."""
+        keys = public_keys if public_keys is not None else self._trusted_keys()
+        return VersionSigning(self._context).verify(self.resolve(ref), keys)
+
+    def signature_file(self, version: ModelVersion) -> Path | None:
+        """The local copy of the version's signature (checked), or None when unsigned."""
+        return signatures.signature_file(self.artifacts, version)
+
+    def _trusted_keys(self) -> tuple[Path, ...]:
+        policy = self._context.signing
+        return policy.trusted_keys if policy is not None else ()
 
     # ---------------------------------------------------- versions (registry.versions)
 

@@ -25,6 +25,7 @@ from modelport.registry import events
 from modelport.registry.context import RegistryContext
 from modelport.registry.lookups import require_model, require_version
 from modelport.registry.reference_stats import stats_key
+from modelport.registry.signatures import signature_key
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +155,9 @@ class VersionWrites:
             before = {"flavor": target.flavor, "status": target.status.value}
             context.audit(tx, "version.delete", name, version=version, before=before)
         self.delete_artifacts(target.artifact_key)
-        stats = stats_key(target)  # recomputed statistics kept beside the package
-        if stats is not None:
-            self.delete_artifacts(stats)
+        for beside in (stats_key(target), signature_key(target)):  # kept beside the package
+            if beside is not None:
+                self.delete_artifacts(beside)
 
     def delete_model(self, name: str) -> None:
         """Delete a model, its versions and their files; refused while any version has an
@@ -167,8 +168,9 @@ class VersionWrites:
             versions = tx.list_versions(name)
             keys = [v.artifact_key for v in versions]
             keys += [key for v in versions if (key := stats_key(v)) is not None]
+            keys += [key for v in versions if (key := signature_key(v)) is not None]
             tx.delete_model(name)
-            context.audit(tx, "model.delete", name, before={"versions": len(keys)})
+            context.audit(tx, "model.delete", name, before={"versions": len(versions)})
         for key in keys:
             self.delete_artifacts(key)
 

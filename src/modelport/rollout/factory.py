@@ -19,6 +19,6 @@ def build_controller(settings: Settings, registry: RegistryService) -> RolloutCo
     return RolloutController(
         registry,
         VersionLogNumbers(settings.resolved_prediction_log_uri, registry),
-        notifier=DecisionNotifier(settings.rollout.webhooks),
+        notifier=DecisionNotifier(settings.rollout.webhooks, policy=settings.outgoing.policy()),
         lease_ttl=settings.rollout.lease_ttl,
     )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from modelport.domain.entities import ModelVersion
@@ -11,15 +13,14 @@ from modelport.errors import (
     CorruptModelFileError,
     CorruptPackageError,
     IntegrityError,
+    SignatureVerificationError,
     UnsafeModelError,
 )
 from modelport.package.loaded import LoadedModel
+from modelport.registry.signatures import verify_version
 from modelport.rollout.gates import GateContext
 from modelport.serving.compatibility import InterfaceChange, compare_interfaces
 from modelport.serving.interface import ModelIO
-
-# Packages are not signed yet: once they are, verifying the signature joins this gate.
-_SIGNING_NOTE = "packages are not signed yet, so there is no package signature to verify"
 
 
 class ArtifactGate:
@@ -41,13 +42,17 @@ class ArtifactGate:
             return self._failed("safe format", exc.message, exc.field)
         except (CorruptPackageError, CorruptModelFileError) as exc:
             return self._failed("readable", exc.message, exc.field)
+        try:
+            signing = _signing(candidate, context)
+        except SignatureVerificationError as exc:
+            return self._failed("model signature", exc.message, exc.field)
         manifest = loaded.manifest
         details = {
             "files_verified": len(manifest.files),
             "manifest_sha256": candidate.manifest_digest,
             "flavor": manifest.flavor.name,
             "trusted": list(manifest.trust.used),
-            "signing": _SIGNING_NOTE,
+            "signing": signing,
         }
         trusted = f"; trusted at registration: {', '.join(manifest.trust.used)}"
         message = (
@@ -60,6 +65,20 @@ class ArtifactGate:
         return GateResult(
             self.name, GateOutcome.FAILED, f"{check}: {message}", {"check": check, "file": where}
         )
+
+
+def _signing(candidate: ModelVersion, context: GateContext) -> str:
+    """What the candidate's model signature says (``registry.signatures``): a signed
+    version must verify against the trusted keys; an unsigned one passes this gate (the
+    ``[signing] require_signed`` policy is what refuses it)."""
+    signature = context.registry.signature_file(candidate)
+    if signature is None:
+        return "unsigned"
+    keys = [Path(key).expanduser() for key in context.settings.signing.trusted_keys]
+    if not keys:
+        return "signed, not verified: [signing] trusted_keys lists no public key"
+    verified = verify_version(context.registry.artifacts, candidate, keys)
+    return f"signed by {verified.public_key.name} (sha256 {verified.fingerprint[:16]})"
 
 
 class SignatureGate:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from modelport.config import RolloutWebhook
+from modelport.outgoing import DEFAULT_POLICY, OutgoingPolicy
 from modelport.webhooks.envelope import NAME_HEADER
 from modelport.webhooks.sending import EVENT_HEADER, Attempt, post_webhook, redacted
 
@@ -35,9 +36,11 @@ class DecisionNotifier:
         self,
         webhooks: Sequence[RolloutWebhook],
         *,
+        policy: OutgoingPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.webhooks = tuple(webhooks)
+        self._policy = policy
         self._sleep = sleep
         self._queue: queue.Queue[tuple[int, bytes] | object] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -98,6 +101,7 @@ class DecisionNotifier:
                 retries=hook.retries,
                 backoff=hook.backoff,
                 record=record,
+                policy=self._policy,
                 sleep=self._sleep,
             )
         except Exception:  # a broken receiver never stops the controller

@@ -16,8 +16,10 @@ from modelport.domain.refs import ModelRef
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.reader import load_package
+from modelport.package.signing import SIGNATURE_FILE, SigningPolicy, verify_directory
 from modelport.registry.reference_stats import load_file
 from modelport.registry.service import RegistryService
+from modelport.registry.signatures import verify_version
 from modelport.serving.sources import ModelSource
 
 
@@ -35,8 +37,10 @@ class ModelLoader:
         *,
         accelerate: bool,
         version_check: VersionCheck,
+        signing: SigningPolicy | None = None,
     ) -> None:
         self._make_registry = registry
+        self._signing = signing
         self._registry: RegistryService | None = None
         self._lock = threading.Lock()
         self._catalog = catalog
@@ -54,7 +58,11 @@ class ModelLoader:
         return self._require_registry().find_deployment(name)
 
     def load(self, source: ModelSource, version: int | None) -> LoadedModel:
-        """Load and verify one version (the package itself for a directory source)."""
+        """Load and verify one version (the package itself for a directory source);
+        first its model signature, when ``[signing]`` requires one for the source
+        (before any of its files is unpickled)."""
+        if self._signing is not None and self._signing.requires(source.alias):
+            self._verify_signature(self._signing, source, version)
         if source.directory is not None and version == source.version:
             return load_package(
                 Path(source.directory),
@@ -77,6 +85,35 @@ class ModelLoader:
         return self._require_registry().load(
             ref, version_check=self._version_check, accelerate=self._accelerate
         )
+
+    def _verify_signature(
+        self, policy: SigningPolicy, source: ModelSource, version: int | None
+    ) -> None:
+        """``SignatureVerificationError`` unless the version's signature holds: the one
+        pinned at start-up, a package directory's ``model.sig``, or the registry's."""
+        keys = policy.trusted_keys
+        signature = Path(source.signature_path) if source.signature_path else None
+        # A signature pinned at start-up is gone once the version is signed again: then
+        # the registry says which one is current.
+        pinned = signature is not None and signature.is_file()
+        if source.directory is not None and version == source.version and pinned:
+            name = source.model_ref.name
+            verify_directory(
+                Path(source.directory),
+                signature,
+                keys,
+                what=f"{name}/{version}",
+                model=name,
+                version=version,
+            )
+        elif source.path is not None:
+            directory = Path(source.path)
+            verify_directory(directory, directory / SIGNATURE_FILE, keys, what=source.path)
+        else:
+            assert version is not None  # a registry source loads a resolved version
+            registry = self._require_registry()
+            found = registry.get_version(source.model_ref.name, version)
+            verify_version(registry.artifacts, found, keys)
 
     def reference_stats(
         self, source: ModelSource, version: int | None, loaded: LoadedModel

@@ -11,7 +11,9 @@ the route switches to it in one step on the event loop, and the old version fini
 its queued requests before it is released. The old version keeps serving, and the new
 one is not tried again until the alias moves on, when the new one:
 
-* fails to load or to answer its input example (logged, counted); or
+* fails to load or to answer its input example, or its model signature does not verify
+  where ``[signing] require_signed`` asks for one (``serving.loader``) (logged,
+  counted); or
 * would break a current client (``serving.compatibility``: an input removed or
   retyped, a new required input, an output's datatype changed, no signature): the
   swap is refused, logged once and counted, unless the model's settings allow a

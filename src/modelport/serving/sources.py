@@ -39,6 +39,7 @@ class ModelSource:
     directory: str | None = None
     manifest_digest: str | None = None
     stats_path: str | None = None  # recomputed reference statistics of the pinned version
+    signature_path: str | None = None  # the pinned version's model signature, if signed
     # The registry deployment this name serves (its arms, reconciled live), when one
     # of that name existed as the server started: then ``ref`` is not followed.
     deployment: str | None = None
@@ -51,13 +52,26 @@ class ModelSource:
         return parse_ref(self.ref).version is None
 
     @property
+    def alias(self) -> str | None:
+        """The alias or stage a registry source follows (None: a version, ``latest``, a
+        deployment or a package directory)."""
+        if self.ref is None or self.deployment is not None:
+            return None
+        return parse_ref(self.ref).alias
+
+    @property
     def model_ref(self) -> ModelRef:
         """The parsed registry reference (only for registry sources)."""
         assert self.ref is not None
         return parse_ref(self.ref)
 
     def pinned(
-        self, version: int, directory: str, manifest_digest: str, stats_path: str | None = None
+        self,
+        version: int,
+        directory: str,
+        manifest_digest: str,
+        stats_path: str | None = None,
+        signature_path: str | None = None,
     ) -> ModelSource:
         """This source with its start-up version resolved."""
         return replace(
@@ -66,11 +80,19 @@ class ModelSource:
             directory=directory,
             manifest_digest=manifest_digest,
             stats_path=stats_path,
+            signature_path=signature_path,
         )
 
     def serving_deployment(self, name: str) -> ModelSource:
         """This source serving the registry deployment ``name``."""
-        return replace(self, deployment=name, version=None, directory=None, manifest_digest=None)
+        return replace(
+            self,
+            deployment=name,
+            version=None,
+            directory=None,
+            manifest_digest=None,
+            signature_path=None,
+        )
 
     def describe(self) -> str:
         """What the source is, for logs and messages."""
@@ -88,6 +110,7 @@ class ModelSource:
             "directory": self.directory,
             "manifest_digest": self.manifest_digest,
             "stats_path": self.stats_path,
+            "signature_path": self.signature_path,
             "deployment": self.deployment,
         }
 
@@ -102,6 +125,7 @@ class ModelSource:
             directory=data.get("directory"),
             manifest_digest=data.get("manifest_digest"),
             stats_path=data.get("stats_path"),
+            signature_path=data.get("signature_path"),
             deployment=data.get("deployment"),
         )
 

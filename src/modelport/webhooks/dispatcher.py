@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelport.config import WebhookSettings
+from modelport.outgoing import DEFAULT_POLICY, OutgoingPolicy
 from modelport.webhooks.envelope import NAME_HEADER, Envelope
 from modelport.webhooks.sending import EVENT_HEADER, Attempt, Sleep, post_webhook, redacted
 
@@ -27,10 +28,16 @@ CLOSE_WAIT_S = 15.0
 
 
 def deliver(
-    name: str, hook: WebhookSettings, envelope: Envelope, *, sleep: Sleep = time.sleep
+    name: str,
+    hook: WebhookSettings,
+    envelope: Envelope,
+    *,
+    policy: OutgoingPolicy,
+    sleep: Sleep = time.sleep,
 ) -> list[Attempt]:
     """Post ``envelope`` to the receiver ``name`` now, with its retries; every attempt.
-    A failed attempt is logged with the receiver's name."""
+    A failed attempt is logged with the receiver's name; ``policy`` says which
+    addresses may be called."""
     attempts: list[Attempt] = []
     secret = hook.secret_value()
     if hook.secret_env and secret is None:
@@ -57,6 +64,7 @@ def deliver(
         retries=hook.retries,
         backoff=hook.backoff,
         record=record,
+        policy=policy,
         sleep=sleep,
     )
     return attempts
@@ -65,9 +73,12 @@ def deliver(
 class _Receiver:
     """One receiver's queue and the thread that empties it (started at its first event)."""
 
-    def __init__(self, name: str, hook: WebhookSettings, sleep: Sleep) -> None:
+    def __init__(
+        self, name: str, hook: WebhookSettings, policy: OutgoingPolicy, sleep: Sleep
+    ) -> None:
         self.name = name
         self.hook = hook
+        self._policy = policy
         self._sleep = sleep
         self._queue: queue.SimpleQueue[Envelope | None] = queue.SimpleQueue()
         self._idle = threading.Condition()
@@ -97,7 +108,9 @@ class _Receiver:
     def _run(self) -> None:
         while (envelope := self._queue.get()) is not None:
             try:
-                attempts = deliver(self.name, self.hook, envelope, sleep=self._sleep)
+                attempts = deliver(
+                    self.name, self.hook, envelope, policy=self._policy, sleep=self._sleep
+                )
                 if not attempts or not attempts[-1].ok:
                     logger.error(
                         "webhook %s: gave up on %s %s", self.name, envelope.event, envelope.id
@@ -117,10 +130,13 @@ class WebhookDispatcher:
         self,
         hooks: Mapping[str, WebhookSettings],
         *,
+        policy: OutgoingPolicy = DEFAULT_POLICY,
         close_wait_s: float = CLOSE_WAIT_S,
         sleep: Sleep = time.sleep,
     ) -> None:
-        self._receivers = [_Receiver(name, hook, sleep) for name, hook in sorted(hooks.items())]
+        self._receivers = [
+            _Receiver(name, hook, policy, sleep) for name, hook in sorted(hooks.items())
+        ]
         self._close_wait_s = close_wait_s
         self._closed = False
 

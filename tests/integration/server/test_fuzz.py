@@ -1,9 +1,11 @@
 """No malformed request gets a 5xx, and the server is live after every one of them.
 
 Two fuzzers: schemathesis drives every route from our OpenAPI document (path
-parameters steered to served models so the parsers behind them are reached), and
-hypothesis mutates valid V2 and MLflow requests (values, shapes, datatypes, framing
-headers, compressed garbage).
+parameters steered to served models so the parsers behind them are reached), and from
+the Open Inference Protocol's own REST description (``open_inference_rest``); every
+answer must also be one its document describes (status and body schema). And hypothesis
+mutates valid V2 and MLflow requests (values, shapes, datatypes, framing headers,
+compressed garbage).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_registry, build_server_app
 from modelport.server.http.openapi import openapi_document
 from modelport.serving.sources import parse_source
+from open_inference_rest import open_inference_rest
 from testing_server import Catalog
 
 SERVED = ["forest", "churn", "echo", "regressor"]
@@ -56,9 +60,9 @@ def check(client: TestClient, response: Any, what: object, refused: bool = False
     assert client.get("/v2/health/live").status_code == 200
 
 
+DOCUMENT = openapi_document()
 OPERATIONS = [
-    result.ok()
-    for result in schemathesis.openapi.from_dict(openapi_document()).get_all_operations()
+    result.ok() for result in schemathesis.openapi.from_dict(DOCUMENT).get_all_operations()
 ]
 
 
@@ -75,6 +79,50 @@ def test_every_route_from_the_openapi_document(client: TestClient, operation: An
             kwargs["content"] = kwargs.pop("data")
         response = client.request(**kwargs)
         check(client, response, kwargs, refused=operation.path in REFUSED)
+        conforms(DOCUMENT, response, operation.path, operation.method.lower())
+
+    run()
+
+
+OIP = open_inference_rest()
+OIP_OPERATIONS = [
+    result.ok() for result in schemathesis.openapi.from_dict(OIP).get_all_operations()
+]
+
+
+def conforms(document: dict[str, Any], response: Any, path: str, method: str) -> None:
+    """The answer is one ``document`` describes: its status, and its JSON body's schema."""
+    responses = document["paths"][path][method]["responses"]
+    status = str(response.status_code)
+    described = responses.get(status) or responses.get(f"{status[0]}XX")
+    assert described is not None, (path, status, response.text[:300])
+    content = (described.get("content") or {}).get("application/json")
+    if content is not None and "schema" in content:
+        schema = {**content["schema"], "components": document["components"]}
+        errors = list(Draft202012Validator(schema).iter_errors(response.json()))
+        assert not errors, (path, status, response.text[:300], errors[0].message)
+
+
+@pytest.mark.parametrize(
+    "operation", OIP_OPERATIONS, ids=lambda op: f"OIP {op.method.upper()} {op.path}"
+)
+def test_the_open_inference_protocol_description(client: TestClient, operation: Any) -> None:
+    @given(
+        case=operation.as_strategy(),
+        name=st.sampled_from([*SERVED, "ghost"]),
+        version=st.sampled_from(["1", "2", "latest"]),
+    )
+    @FUZZ
+    def run(case: Any, name: str, version: str) -> None:
+        if case.path_parameters:
+            case.path_parameters["name"] = name
+            if "version" in case.path_parameters:
+                case.path_parameters["version"] = version
+        kwargs = case.as_transport_kwargs(base_url="http://testserver")
+        kwargs.pop("cookies", None)
+        response = client.request(**kwargs)
+        check(client, response, kwargs)
+        conforms(OIP, response, operation.path, operation.method.lower())
 
     run()
 

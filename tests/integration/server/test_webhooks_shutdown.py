@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_server_app
-from modelport.config import WebhookSettings
+from modelport.config import OutgoingSettings, WebhookSettings
 from modelport.serving.sources import parse_source
 from testing_server import Catalog
 from testing_webhook import webhook_receiver
@@ -20,7 +20,10 @@ def test_the_worker_delivers_its_registry_events_when_it_shuts_down(
     monkeypatch.setenv("MODELPORT_TEST_HOOK_SECRET", "s")
     with webhook_receiver() as receiver:
         hook = WebhookSettings(url=receiver.url, secret_env="MODELPORT_TEST_HOOK_SECRET")
-        settings = catalog.settings.model_copy(update={"webhooks": {"ci": hook}})
+        outgoing = OutgoingSettings(allowed_hosts=["127.0.0.1"])
+        settings = catalog.settings.model_copy(
+            update={"webhooks": {"ci": hook}, "outgoing": outgoing}
+        )
         app = build_server_app(
             settings,
             [parse_source("echo@production")],

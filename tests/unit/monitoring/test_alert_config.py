@@ -21,9 +21,12 @@ from modelport.config import (
 )
 
 FULL = """
+[outgoing]
+allow_private_networks = true
+
 [monitor]
 interval = "15s"
-metrics_urls = ["http://127.0.0.1:8080/metrics"]
+metrics_urls = ["http://10.0.0.5:8080/metrics"]
 
 [monitor.alerts.churn_accuracy]
 model = "churn@production"

@@ -25,6 +25,7 @@ from modelport.metadata.store import MetadataStore
 from modelport.monitoring.alerts.delivery import run_command
 from modelport.monitoring.alerts.notice import Notice
 from modelport.monitoring.alerts.retrain import export_window
+from modelport.outgoing import DEFAULT_POLICY, OutgoingPolicy
 from modelport.webhooks.sending import EVENT_HEADER, Attempt, post_webhook, redacted
 
 logger = logging.getLogger("modelport.monitoring.alerts")
@@ -39,9 +40,11 @@ class ActionRunner:
         *,
         log_uri: str,
         retrain_dir: str,
+        policy: OutgoingPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
+        self._policy = policy
         self._log_uri = log_uri
         self._retrain_dir = retrain_dir
         self._sleep = sleep
@@ -78,6 +81,7 @@ class ActionRunner:
             retries=action.retries,
             backoff=action.backoff,
             record=lambda attempt: self._log(notice, kind, redacted(url), attempt),
+            policy=self._policy,
             sleep=self._sleep,
         )
 

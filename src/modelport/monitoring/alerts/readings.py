@@ -21,6 +21,7 @@ from modelport.domain.refs import ModelRef, parse_ref_or_name
 from modelport.errors import MissingStatisticsError, UnsupportedOperationError
 from modelport.monitoring.alerts.scrape import DropCounter
 from modelport.monitoring.signals import ServingSignals, serving_signals
+from modelport.outgoing import DEFAULT_POLICY, OutgoingPolicy
 
 if TYPE_CHECKING:
     from modelport.registry.service import RegistryService
@@ -64,10 +65,11 @@ class SignalReader:
         *,
         registry: RegistryService | None = None,
         metrics_urls: Sequence[str] = (),
+        policy: OutgoingPolicy = DEFAULT_POLICY,
     ) -> None:
         self.log_uri = log_uri
         self.registry = registry
-        self._drops = DropCounter(metrics_urls)
+        self._drops = DropCounter(metrics_urls, policy)
         self._serving_cache: dict[tuple[str, str | None, datetime, datetime], ServingSignals] = {}
         self.functions: dict[str, SignalFunction] = {
             "volume": self._serving,

@@ -33,6 +33,7 @@ from modelport.server.http import (
 from modelport.server.http.asgi import Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
+from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.front import Front
 from modelport.server.http.guard import Guard, Guarded
 from modelport.serving.served import describe_failure
@@ -139,7 +140,10 @@ class ServerApp:
             _JsonRoute(path, endpoint=guard.wrap(cls(context)), methods=list(methods))
             for path, methods, cls in ROUTES
         ]
-        router = Router(routes=routes, default=_not_found, lifespan=self._lifespan)
+        # No trailing-slash redirects: a path answers as documented or not at all.
+        router = Router(
+            routes=routes, default=_not_found, lifespan=self._lifespan, redirect_slashes=False
+        )
         static = {route.path: route.handle for route in routes if "{" not in route.path}
         settings = context.settings
         # Front asks the recycler per request (closes/finished) rather than nesting it
@@ -149,7 +153,10 @@ class ServerApp:
             if workers > 1
             else None
         )
-        self.asgi = Front(static, router, recycler=recycler, access_log=settings.access_log)
+        proxies = TrustedProxies(settings.forwarded_allow_ips) if settings.behind_proxy else None
+        self.asgi = Front(
+            static, router, recycler=recycler, access_log=settings.access_log, proxies=proxies
+        )
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests in flight finish."""

@@ -24,7 +24,6 @@ from urllib.parse import parse_qs
 from modelport.domain.deployments import Deployment
 from modelport.errors import InvalidArgumentError, UnsupportedOperationError
 from modelport.monitoring.windows import parse_since
-from modelport.rollout.results import ResultsOptions, deployment_status, shadow_comparisons
 from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
@@ -38,6 +37,10 @@ def status_document(
     log_uri: str, deployment: Deployment, query: Mapping[str, str]
 ) -> dict[str, Any]:
     """The answer of ``/status`` for ``deployment``."""
+    # Imported at the first question, in its thread: the statistics behind it (scipy.stats)
+    # take half a second to import, which every worker's start would otherwise pay.
+    from modelport.rollout.results import deployment_status
+
     since, until = _window(query, STATUS_SINCE)
     return deployment_status(log_uri, deployment, since=since, until=until).to_dict()
 
@@ -46,6 +49,8 @@ def results_document(
     log_uri: str, deployment: Deployment, query: Mapping[str, str]
 ) -> dict[str, Any]:
     """The answer of ``/results`` for ``deployment``."""
+    from modelport.rollout.results import ResultsOptions, deployment_status
+
     since, until = _window(query, RESULTS_SINCE)
     options = ResultsOptions(
         confidence=_number(query, "confidence", 0.95),
@@ -62,6 +67,8 @@ def compare_document(
     log_uri: str, deployment: Deployment, query: Mapping[str, str]
 ) -> dict[str, Any]:
     """The answer of ``/compare`` for ``deployment``."""
+    from modelport.rollout.results import shadow_comparisons
+
     since, until = _window(query, RESULTS_SINCE)
     top = _top(query.get("top") or "10")
     found = shadow_comparisons(

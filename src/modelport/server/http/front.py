@@ -5,8 +5,15 @@ response's ``X-Request-ID`` header; asks the connection recycler whether this re
 closes its keep-alive connection (``server.http.connections``, with several workers);
 routes a path without parameters (``/invocations``, health, metrics) with one dict
 look-up and everything else, and the lifespan, through the router, which tries each of
-its routes' patterns in turn; and writes the access log when it is on. These were four
-nested middlewares: one layer costs a coroutine frame and a ``send`` wrapper per request.
+its routes' patterns in turn; behind a trusted proxy, takes the client's address and
+scheme from its ``X-Forwarded-*`` headers (``server.http.forwarded``); and writes the
+access log when it is on. These were four nested middlewares: one layer costs a
+coroutine frame and a ``send`` wrapper per request.
+
+Every response also carries ``SECURITY_HEADERS``, one constant tuple: the answers are
+data for programs, so browsers are told not to sniff, frame, cache or run them. CORS is
+off: no ``Access-Control-*`` header is ever sent and a preflight (``OPTIONS``) gets 405
+(browser pages on other origins reach the API through a proxy that adds CORS).
 """
 
 from __future__ import annotations
@@ -17,15 +24,24 @@ from collections.abc import Mapping
 
 from modelport.server.http.asgi import REQUEST_ID_KEY, ASGIApp, Message, Receive, Scope, Send
 from modelport.server.http.connections import ConnectionRecycler
+from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.request_ids import RequestIds
 
 logger = logging.getLogger("modelport.access")
 
 _CLOSE = (b"connection", b"close")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 class Front:
-    """The worker's ASGI application: request ids, dispatch, recycling, access log."""
+    """The worker's ASGI application: request ids, dispatch, recycling, forwarded
+    headers, access log."""
 
     def __init__(
         self,
@@ -34,8 +50,10 @@ class Front:
         *,
         recycler: ConnectionRecycler | None,
         access_log: bool,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self._static = static
+        self._proxies = proxies
         self._router = router
         self._recycler = recycler
         self._access_log = access_log
@@ -51,6 +69,8 @@ class Front:
         recycler = self._recycler
         if recycler is not None and recycler.closes(scope):
             added.append(_CLOSE)
+        if self._proxies is not None:  # after the recycler, which keys on the real peer
+            self._proxies.apply(scope)
         started = time.perf_counter()
         status = 0
 
@@ -61,7 +81,7 @@ class Front:
                 headers = message.get("headers", ())
                 if _CLOSE in added:  # ours replaces whatever the route said
                     headers = [h for h in headers if h[0].lower() != b"connection"]
-                message["headers"] = [*headers, *added]
+                message["headers"] = [*headers, *added, *SECURITY_HEADERS]
             await send(message)
 
         app = self._static.get(scope["path"]) or self._router
@@ -80,5 +100,10 @@ def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> N
         scope["method"],
         scope["path"],
         status,
-        extra={"request_id": request_id, "status": status, "duration_ms": round(seconds * 1000, 3)},
+        extra={
+            "request_id": request_id,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "client": client[0] if (client := scope.get("client")) else None,
+        },
     )

@@ -10,8 +10,10 @@ which each reports ``ready`` or ``failed <message>`` (see ``modelport.server.pro
 Worker 0 may have been spawned by the CLI before the settings were read
 (``modelport.server.process.prespawn``); it is adopted with its directory.
 
-* Startup: once every worker is ready, one line goes to stdout:
-  ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``. If a worker
+* Startup: the TLS files, when ``serve.tls`` names them, are checked first
+  (``modelport.server.process.tls``); once every worker is ready, one line goes to
+  stdout: ``modelport serving N model(s) on http://HOST:PORT with W worker(s)``
+  (``https://`` with TLS). If a worker
   fails first, the others are stopped and ``ModelportError(message)`` is raised (the
   CLI prints ``error: <message>`` and exits 1).
 * Running: a worker that exits (crash, OOM kill, ``os._exit``) is logged with its pid
@@ -106,7 +108,8 @@ def run_server(
 
 def serving_line(settings: Settings, models: int, port: int) -> str:
     """The line printed once every worker is ready."""
-    url = f"http://{authority(settings.serve.host, port)}"
+    scheme = "https" if settings.serve.tls.enabled else "http"
+    url = f"{scheme}://{authority(settings.serve.host, port)}"
     workers = settings.serve.workers
     return f"modelport serving {models} model(s) on {url} with {workers} worker(s)"
 
@@ -145,6 +148,10 @@ class Supervisor:
     def run(self) -> int:
         """Serve until stopped; the exit code (raises when the startup fails). Run once."""
         serve = self._settings.serve
+        if serve.tls.enabled:  # a bad file fails here, before any worker starts
+            from modelport.server.process.tls import server_context  # imports ssl
+
+            server_context(serve.tls)
         listeners = Listeners.open(serve.host, serve.port, workers=serve.workers)
         handler = json_handler(fields={"pid": os.getpid()})
         logger.addHandler(handler)

@@ -4,7 +4,8 @@ Spawned by the supervisor (``modelport.server.process.supervisor``) or, for work
 CLI before it parsed its options (``modelport.server.process.prespawn``). It imports the app's
 libraries, waits for its start message on the channel (``modelport.server.process.channel``:
 the spec's path, its index, the listening socket), logs JSON to stderr, builds the app
-with the spec's factory and serves it with uvicorn on that socket. It writes one line
+with the spec's factory and serves it with uvicorn on that socket (with TLS when
+``serve.tls`` names a certificate: ``modelport.server.process.tls``). It writes one line
 on the channel: ``ready`` once uvicorn serves (models loaded and the socket
 registered), or ``failed <message>`` and exits with code 3.
 
@@ -50,6 +51,7 @@ from modelport.server.process.spec import (
     WorkerSpec,
     wait_for_pins,
 )
+from modelport.server.process.tls import server_context
 from modelport.server.process.worker_server import WorkerServer, uvicorn_config
 
 logger = logging.getLogger("modelport.server.process.worker")
@@ -123,8 +125,13 @@ def serve(
         return STARTUP_FAILED
     if settings.debug:
         logging.getLogger().setLevel(logging.INFO)
-    listener = socket.socket(fileno=spec.listen_fd)  # family and type from the socket
     serve_settings = settings.serve
+    try:
+        context = server_context(serve_settings.tls) if serve_settings.tls.enabled else None
+    except ModelportError as exc:  # the files changed since the supervisor read them
+        status.fail(exc.message)
+        return STARTUP_FAILED
+    listener = socket.socket(fileno=spec.listen_fd)  # family and type from the socket
     _allow_connections(serve_settings.connections.max_connections)
     server = WorkerServer(
         uvicorn_config(app, settings),
@@ -133,6 +140,7 @@ def serve(
         limits=serve_settings.connections,
         drain_delay_s=serve_settings.drain_delay_s,
         drain_timeout_s=serve_settings.drain_timeout_s,
+        tls=context,
     )
     # The worker's own threads (the prediction log's writer, the drift sketches) run Python
     # too: with the default 5 ms switch interval a request arriving while one of them holds

@@ -26,6 +26,11 @@ The drain, from SIGTERM (or SIGINT, or the supervisor's death):
 
 This replaces ``uvicorn.Server.shutdown``, which closes the socket with its queue and
 every idle keep-alive connection at once, and whose request on the wire is then lost.
+
+With TLS (``serve.tls``) the same holds: the socket and the connections taken from its
+queue are wrapped with the worker's context, a handshake must complete within the
+header timeout, and closing a connection waits at most ``tls.SHUTDOWN_TIMEOUT_S`` for
+the client's ``close_notify``, so that idle TLS clients do not hold the drain up.
 """
 
 from __future__ import annotations
@@ -35,16 +40,21 @@ import logging
 import os
 import signal
 import socket
+import ssl
+import sys
 import time
 from collections import Counter
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from modelport.config import ConnectionSettings, Settings
 from modelport.server.process.connection import ConnectionsState, WorkerConnection
 from modelport.server.process.listeners import BACKLOG, stop_listening
 from modelport.server.process.spec import ServerApp, StatusPipe
+from modelport.server.process.tls import SHUTDOWN_TIMEOUT_S, handshake_timeout
 
 logger = logging.getLogger("modelport.server.process.worker")
 
@@ -66,9 +76,18 @@ class WorkerServer(uvicorn.Server):
         limits: ConnectionSettings | None = None,
         drain_delay_s: float = 0.0,
         drain_timeout_s: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(config)
-        self.server_state: ConnectionsState = ConnectionsState(limits or ConnectionSettings())
+        limits = limits or ConnectionSettings()
+        self.server_state: ConnectionsState = ConnectionsState(limits)
+        self._tls: dict[str, Any] = {}
+        if tls is not None:  # the options of create_server and connect_accepted_socket
+            self._tls = {
+                "ssl": tls,
+                "ssl_handshake_timeout": handshake_timeout(limits),
+                "ssl_shutdown_timeout": SHUTDOWN_TIMEOUT_S,
+            }
         self._app = app
         self._status = status
         self._parent = os.getppid()
@@ -101,10 +120,25 @@ class WorkerServer(uvicorn.Server):
             self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's startup (lifespan, then listen), then report ready."""
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._status.listening()
+        """The lifespan startup, then listen on ``sockets`` (with TLS when configured),
+        then report ready.
+
+        uvicorn's own startup would do the same for the sockets it is given, but with
+        asyncio's TLS timeouts (60 s to shake hands, 30 s to close), too long for a
+        client that connects and sends nothing, and for a drain.
+        """
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        loop = asyncio.get_running_loop()
+        self.servers = []
+        for sock in sockets or []:
+            server = await loop.create_server(
+                self._new_connection, sock=sock, backlog=self.config.backlog, **self._tls
+            )
+            self.servers.append(server)
+        self.started = True
+        self._status.listening()
 
     async def on_tick(self, counter: int) -> bool:
         """uvicorn's tick (every 0.1 s): stop after a failure, drain when orphaned, and
@@ -191,13 +225,16 @@ class WorkerServer(uvicorn.Server):
             server.close()
         for sock in sockets:
             sock.close()  # already detached by the loop's server; closes it otherwise
-        loop = asyncio.get_running_loop()
-        for connection in waiting:
-            try:
-                await loop.connect_accepted_socket(self._new_connection, connection)
-            except OSError:
-                connection.close()
+        # Together: over TLS each one completes its handshake first (within its timeout).
+        await asyncio.gather(*(self._serve_accepted(connection) for connection in waiting))
         return len(waiting), left
+
+    async def _serve_accepted(self, connection: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(self._new_connection, connection, **self._tls)
+        except OSError:  # reset meanwhile, or (TLS) a failed or timed-out handshake
+            connection.close()
 
     def _new_connection(self) -> WorkerConnection:
         return WorkerConnection(
