@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
+    from modelport.security.rate_limits import OnLimited, RateLimiter
     from modelport.server.http.app import ServerApp
     from modelport.server.http.endpoint import ServerContext
     from modelport.serving.served import ServedModel
@@ -233,6 +234,7 @@ def build_server_app(
         registry=_BuiltOnce(lambda: build_registry(settings)),
     )
     _secure(context, settings)
+    _limit(context, settings)
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
     if live.enabled and log is not None and worker_index == 0:
@@ -262,6 +264,40 @@ def _secure(context: ServerContext, settings: Settings) -> None:
     context.keys, context.auth = auth.keys, auth.mode
     context.metrics_public = settings.security.metrics_public
     context.keys_refresh_s = settings.security.keys_refresh_s
+
+
+def build_admission(
+    settings: Settings, *, keys: bool, on_limited: OnLimited | None = None
+) -> RateLimiter | None:
+    """The server's rate limits and quotas (``[security.rate_limits]``), counted in Redis
+    when ``rate_limit_url`` is set, else in this process; None when no limit can apply
+    (none configured and no keys, which may carry their own)."""
+    from modelport.security.buckets import LimitStore, LocalLimitStore
+    from modelport.security.rate_limits import RateLimiter
+
+    limits = settings.security.rate_limits
+    if not limits.enabled and not keys:
+        return None
+    store: LimitStore = LocalLimitStore()
+    if settings.rate_limit_url is not None:
+        from modelport.security.redis_limits import RedisLimitStore
+
+        store = RedisLimitStore(settings.rate_limit_url, limits)
+    return RateLimiter(limits, store, on_limited=on_limited)
+
+
+def _limit(context: ServerContext, settings: Settings) -> None:
+    """The worker's rate limits and quotas (after ``_secure``: keys may carry limits)."""
+    from modelport.monitoring.metrics import UNKNOWN_MODEL
+
+    metrics, runtime = context.metrics, context.runtime
+
+    def count(limit: str, model: str | None) -> None:
+        # Only served names become labels: arbitrary names in URLs must not make series.
+        label = "" if model is None else model if runtime.serves(model) else UNKNOWN_MODEL
+        metrics.rate_limit(limit, label)
+
+    context.admission = build_admission(settings, keys=context.keys is not None, on_limited=count)
 
 
 class _BuiltOnce:

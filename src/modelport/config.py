@@ -64,6 +64,12 @@ the file::
 
     [security]                # API keys; see SecuritySettings
     auth = "auto"             # on when the server binds a non-loopback address
+
+    [security.rate_limits]    # token buckets and daily quotas; see RateLimitSettings
+    per_key = "100/s"         # counted in Redis when rate_limit_url is set
+
+    [security.rate_limits.models.churn]
+    rate = "500/s"
 """
 
 from __future__ import annotations
@@ -777,6 +783,92 @@ class GatesSettings(BaseModel):
     )
 
 
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h|d)\s*$")
+_RATE_PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_rate(value: Any) -> tuple[float, float]:
+    """``100/s``, ``6000/m``, ``1000/h``, ``50000/d`` as (requests, period in seconds)."""
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(
+            f"{value!r} is not a rate: write a number of requests above 0, '/', and a "
+            "unit (s, m, h, d), e.g. '100/s', '6000/m', '1000/h'"
+        )
+    return float(match[1]), _RATE_PERIODS[match[2]]
+
+
+def _rate_text(value: Any) -> str:
+    parse_rate(value)
+    return str(value).replace(" ", "")
+
+
+RateText = Annotated[str, BeforeValidator(_rate_text)]
+"""A rate as the config writes it (``"100/s"``), checked when the settings load."""
+
+
+class ModelRateLimit(BaseModel):
+    """The rate limit of one model (``[security.rate_limits.models.NAME]``): a token
+    bucket every request naming the model takes from, whoever sends it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate: RateText = Field(description="Requests per period: '500/s', '30000/m'.")
+    burst: int | None = Field(
+        default=None, ge=1, description="Bucket size; default the rate's count (500 for 500/s)."
+    )
+
+
+RedisFailure = Literal["local", "open", "closed"]
+
+
+class RateLimitSettings(BaseModel):
+    """Rate limits and quotas (``[security.rate_limits]``): token buckets per API key and
+    per model, and a request quota per key per UTC day. A key's own ``rate_limit`` and
+    ``daily_quota`` (``modelport key create``) override ``per_key`` and ``daily_quota``.
+
+    Counted per server process unless ``rate_limit_url`` names a Redis server shared by
+    every worker and replica."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_key: RateText | None = Field(
+        default=None, description="Default rate of each API key: '100/s'; unset: none."
+    )
+    burst: int | None = Field(
+        default=None, ge=1, description="Bucket size of per_key; default the rate's count."
+    )
+    daily_quota: int | None = Field(
+        default=None, ge=1, description="Default requests per key per UTC day; unset: none."
+    )
+    models: dict[str, ModelRateLimit] = Field(
+        default_factory=dict, description="Rate limits per model name."
+    )
+    redis_failure: RedisFailure = Field(
+        default="local",
+        description="When the Redis server cannot be reached: 'local' counts in this "
+        "process meanwhile, 'open' admits every request, 'closed' answers 503.",
+    )
+    redis_timeout_ms: float = Field(
+        default=100.0, gt=0, le=10_000, description="Longest wait for Redis per request."
+    )
+    redis_retry_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="After a Redis failure, how long redis_failure applies before Redis is "
+        "tried again (requests meanwhile do not wait for it).",
+    )
+    redis_prefix: str = Field(
+        default="modelport:rl:", min_length=1, description="Prefix of the Redis keys."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any default limit is set (keys may still carry their own)."""
+        return bool(self.per_key or self.daily_quota or self.models)
+
+
 class SigningSettings(BaseModel):
     """Signed models (``[signing]``): the public keys trusted to sign versions, and the
     stages or aliases that take signed versions only (``modelport.package.signing``)."""
@@ -838,7 +930,8 @@ AuthMode = Literal["auto", "on", "off"]
 
 class SecuritySettings(BaseModel):
     """API keys on the server (``[security]``): when they are required and how often
-    the workers re-read them (``modelport.security``, docs/security.md)."""
+    the workers re-read them, and the rate limits (``[security.rate_limits]``)
+    (``modelport.security``, docs/security.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -861,6 +954,10 @@ class SecuritySettings(BaseModel):
         default=False,
         description="Serve without keys even on a non-loopback address (--insecure-no-auth); "
         "logged loudly and shown in GET /api.",
+    )
+    rate_limits: RateLimitSettings = Field(
+        default_factory=RateLimitSettings,
+        description="Rate limits per key and per model, daily quotas per key.",
     )
 
     def auth_required(self, host: str) -> bool:
@@ -977,6 +1074,23 @@ class Settings(BaseSettings):
 
     gates: GatesSettings = Field(default_factory=GatesSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    rate_limit_url: str | None = Field(
+        default=None,
+        description="A Redis server (redis://host:6379/0, rediss://, unix://) that keeps the "
+        "rate limits and quotas of every worker and replica, exactly; default: each server "
+        "process counts its own (approximate).",
+    )
+
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "rate_limit_url must be a Redis URL: redis://host:6379/0, rediss://... or "
+                "unix:///path/redis.sock"
+            )
+        return url
+
     signing: SigningSettings = Field(default_factory=SigningSettings)
     outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
 

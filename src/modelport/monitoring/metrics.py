@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from modelport.monitoring.buffer import MetricBuffer
+from modelport.monitoring.buffer import BufferedCounter, MetricBuffer
 from modelport.monitoring.inference_stats import StatsBook
 from modelport.monitoring.live_gauges import LiveMetricsCollector, LiveMetricsStore
 
@@ -185,6 +185,25 @@ class ServerMetrics:
             arm,
             registry=registry,
         )
+
+        # Requests refused by a rate limit or quota (429): by limit and model, never by
+        # key (a series per key would grow with the keys; the 429 names it to its caller).
+        self.rate_limited = Counter(
+            "modelport_rate_limited_total",
+            "Requests refused by a rate limit or quota (429), by limit (key, model, quota) "
+            "and the model they named ('' for none).",
+            ("limit", "model"),
+            registry=registry,
+        )
+        self._rate_limited: dict[tuple[str, str], BufferedCounter] = {}
+
+    def rate_limit(self, limit: str, model: str) -> None:
+        """Count one request refused by ``limit`` (``key``, ``model``, ``quota``)."""
+        counter = self._rate_limited.get((limit, model))
+        if counter is None:
+            child = self.rate_limited.labels(limit, model)
+            counter = self._rate_limited[(limit, model)] = self.buffer.counter(child)
+        counter.inc()
 
     def shadow_drop(self, deployment: str, arm: str) -> None:
         """Count one request copy dropped on its way to a shadow arm."""

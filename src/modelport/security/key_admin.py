@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from modelport.config import parse_rate
 from modelport.domain.entities import NewAuditEntry
 from modelport.domain.keys import KEY_NAME_PATTERN, ApiKey, parse_scopes, validate_key_name
 from modelport.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -21,7 +22,6 @@ from modelport.security.keys import issue_key
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhd])")
 _UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 MAX_QUOTA = 2_000_000_000  # fits the database's 32-bit integer column
-_RATE = re.compile(r"[1-9][0-9]{0,8}/[smh]")
 
 
 def parse_expiry(text: str) -> timedelta:
@@ -35,13 +35,15 @@ def parse_expiry(text: str) -> timedelta:
 
 
 def check_rate(text: str | None) -> str | None:
-    """A key's rate limit, ``N/s``, ``N/m`` or ``N/h`` (None: the server's default)."""
-    if text is None or _RATE.fullmatch(text.strip()):
-        return text.strip() if text is not None else None
-    raise InvalidArgumentError(
-        f"rate limit {text!r}: use requests per second, minute or hour, e.g. 100/s or 6000/m",
-        field="rate_limit",
-    )
+    """A key's rate limit, read as the server's limiter reads rates (``config.parse_rate``:
+    ``100/s``, ``6000/m``, ``1000/h``, ``50000/d``); None: the server's default."""
+    if text is None:
+        return None
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"rate limit {exc}", field="rate_limit") from None
+    return text.replace(" ", "")
 
 
 def check_quota(quota: int | None) -> int | None:

@@ -204,9 +204,16 @@ class ServerApp:
                     task.cancel()
                 await self._close_log()
                 await self._close_registry()
+                await self._close_admission()
                 self.context.metrics.flush()
                 if self.context.drift is not None:
                     self.context.drift.close()
+
+    async def _close_admission(self) -> None:
+        """Close the rate limiter's connections (to Redis) if it has any."""
+        close = getattr(self.context.admission, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _flush_metrics(self) -> None:
         """Write what the request path recorded (``monitoring.buffer``), every second."""

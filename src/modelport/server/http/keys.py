@@ -46,6 +46,8 @@ class ServerInfo(Endpoint):
             "keys": None,
             "tls": scope.get("scheme") == "https",
             "warning": None,
+            # None: no rate limits (none configured, and no keys that could carry any).
+            "rate_limits": getattr(context.admission, "description", None),
         }
         if auth == "api-keys":
             info["keys"] = (

@@ -64,6 +64,10 @@ _SERVER_INFO = {
         "keys": _NULLABLE_TEXT,
         "tls": {"type": "boolean"},
         "warning": _NULLABLE_TEXT,
+        "rate_limits": {
+            **_NULLABLE_TEXT,
+            "description": "How rate limits and quotas are counted; null: none.",
+        },
     },
 }
 
