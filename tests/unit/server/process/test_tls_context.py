@@ -132,6 +132,9 @@ def test_the_options_reach_the_settings_over_the_config_file(pki: Pki, tmp_path:
 
 def test_the_documented_tls_table_is_valid_settings() -> None:
     docs = Path(__file__).resolve().parents[4] / "docs" / "security.md"
-    block = docs.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
+    blocks = [
+        part.split("```", 1)[0] for part in docs.read_text(encoding="utf-8").split("```toml\n")
+    ]
+    block = next(block for block in blocks[1:] if "[serve.tls]" in block)
     tls = TlsSettings.model_validate(tomllib.loads(block)["serve"]["tls"])
     assert tls.enabled and tls.client_ca == Path("/etc/modelport/clients-ca.pem")
