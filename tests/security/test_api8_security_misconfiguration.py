@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from modelport.config import Settings
-from modelport.server.http.front import SECURITY_HEADERS
+from modelport.server.http.front import POST_SECURITY_HEADERS, SECURITY_HEADERS
 from testing_process import ServerProcess
 from testing_server import Served, ServeFn
 
 ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
 EXPECTED = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
+# A POST's answer is data no browser navigates to: no sniffing, never stored.
+EXPECTED_POST = {name.decode(): value.decode() for name, value in POST_SECURITY_HEADERS}
 PICKLES = [
     "application/vnd.bentoml+pickle",
     "application/python-pickle",
@@ -62,8 +64,14 @@ def test_every_answer_carries_the_security_headers_and_no_cors_header(
     served: Served, method: str, path: str, options: dict[str, Any]
 ) -> None:
     response = served.client.request(method, path, **options)
-    for name, value in EXPECTED.items():
+    expected = EXPECTED_POST if method == "POST" else EXPECTED
+    assert {"x-content-type-options": "nosniff", "cache-control": "no-store"}.items() <= {
+        name.lower(): value for name, value in expected.items()
+    }.items()
+    for name, value in expected.items():
         assert response.headers.get_list(name) == [value], (name, response.status_code)
+    if method == "POST":
+        assert "x-frame-options" not in response.headers
     assert not [name for name in response.headers if name.lower().startswith("access-control")]
     assert "traceback" not in response.text.lower()
 
