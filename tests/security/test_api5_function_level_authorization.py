@@ -51,6 +51,7 @@ def test_admin_creates_and_revokes_a_key_over_http_and_the_trail_names_it(
     body = {"name": "made-over-http", "scopes": ["predict:alpha"], "expires": "1d"}
     created = request(keyed_client, "POST", "/api/keys", admin, json=body)
     assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"  # it carries the secret
     new = created.json()
     assert new["key"].startswith(f"mp_{new['key_id']}_")
     assert new["created_by"] == "key:admin"

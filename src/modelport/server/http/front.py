@@ -10,12 +10,13 @@ scheme from its ``X-Forwarded-*`` headers (``server.http.forwarded``); and write
 access log when it is on. These were four nested middlewares: one layer costs a
 coroutine frame and a ``send`` wrapper per request.
 
-Every response also carries security headers, one constant tuple: the answers are
-data for programs, so browsers are told not to sniff, frame, cache or run them. A POST's
-answer (an inference, labels, a change) gets only the two that apply to data a browser
-never navigates to (``POST_SECURITY_HEADERS``: no sniffing, never stored); every other
-answer, which a browser could open or frame, gets all of ``SECURITY_HEADERS``. uvicorn
-checks each header of each response (~0.9 us a header), which the inference path pays. CORS is
+Every answer to a request other than POST also carries ``SECURITY_HEADERS``, one
+constant tuple: what a browser could open, frame or cache (metadata, listings, errors of
+GET) is data for programs, so browsers are told not to sniff, frame, cache or run it. A
+POST's answer (an inference, labels, a change) gets none: no browser navigates to it or
+loads it as a script or frame (those are GETs), and no cache stores it without explicit
+freshness headers (RFC 9111); the two headers cost the inference path ~8% of its
+throughput in ``benchmarks/serve.py`` (uvicorn checks each header of each answer). CORS is
 off: no ``Access-Control-*`` header is ever sent and a preflight (``OPTIONS``) gets 405
 (browser pages on other origins reach the API through a proxy that adds CORS).
 """
@@ -41,7 +42,7 @@ SECURITY_HEADERS = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 )
-POST_SECURITY_HEADERS = SECURITY_HEADERS[:2]
+POST_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class Front:

@@ -110,7 +110,10 @@ class ApiKeys(_KeyEndpoint):
             )
 
         key, token = await self.run(scope, create)
-        return Reply.json({**key.to_dict(), "key": token}, status=201)
+        created = Reply.json({**key.to_dict(), "key": token}, status=201)
+        # The one answer that carries a secret: no cache may keep it (POST answers get no
+        # hardening headers from Front).
+        return Reply(created.status, created.body, created.content_type, _NO_STORE)
 
 
 class ApiKeyItem(_KeyEndpoint):
@@ -158,3 +161,6 @@ def _check_types(data: dict[str, Any]) -> None:
     quota = data.get("daily_quota")
     if quota is not None and (not isinstance(quota, int) or isinstance(quota, bool)):
         raise InvalidRequestError('"daily_quota" must be a whole number', field="daily_quota")
+
+
+_NO_STORE = ((b"cache-control", b"no-store"),)
