@@ -11,7 +11,6 @@ the workers import uvicorn, the ASGI app and the model frameworks themselves.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from modelport.config import ServeSettings, Settings
+from modelport.config import ServeSettings, Settings, is_loopback
 from modelport.errors import InvalidArgumentError
 from modelport.metadata.store import MetadataStore
 from modelport.server.process.spec import DEFAULT_FACTORY
@@ -95,7 +94,7 @@ _TLS_KEYS = ("cert", "key", "client_ca")
 
 def plain_http_warning(serve: ServeSettings) -> str | None:
     """A warning for a server other machines reach over plain HTTP, naming the fixes."""
-    if serve.tls.enabled or serve.behind_proxy or _is_loopback(serve.host):
+    if serve.tls.enabled or serve.behind_proxy or is_loopback(serve.host):
         return None
     return (
         f"warning: serving plain HTTP on {serve.host or 'every address'}, which other "
@@ -108,8 +107,8 @@ def plain_http_warning(serve: ServeSettings) -> str | None:
 def proxy_hint(serve: ServeSettings) -> str | None:
     """A hint for ``--behind-proxy`` on a reachable address trusting only loopback: a
     proxy on another machine would have its X-Forwarded-* headers ignored."""
-    loopback_only = all(_is_loopback(ip.partition("/")[0]) for ip in serve.forwarded_allow_ips)
-    if not serve.behind_proxy or _is_loopback(serve.host) or not loopback_only:
+    loopback_only = all(is_loopback(ip.partition("/")[0]) for ip in serve.forwarded_allow_ips)
+    if not serve.behind_proxy or is_loopback(serve.host) or not loopback_only:
         return None
     return (
         "hint: --behind-proxy believes X-Forwarded-* headers only from "
@@ -121,22 +120,13 @@ def proxy_hint(serve: ServeSettings) -> str | None:
 def drain_delay_hint(serve: ServeSettings) -> str | None:
     """A one-line hint for a server other machines reach, with no drain delay: behind
     a load balancer, requests still routed here after SIGTERM would be refused."""
-    if serve.drain_delay_s > 0 or _is_loopback(serve.host):
+    if serve.drain_delay_s > 0 or is_loopback(serve.host):
         return None
     return (
         "hint: --drain-delay is 0, so on SIGTERM this server stops accepting at once; "
         "behind a load balancer or in Kubernetes, set it to how long they take to stop "
         "routing here (e.g. --drain-delay 5, see docs/production.md)"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name, or "" for every address: reachable from elsewhere
-        return False
 
 
 def _describe(error: Mapping[str, Any]) -> str:
