@@ -200,3 +200,41 @@ def test_a_silent_redis_costs_at_most_the_timeout(prefix: str) -> None:
         assert asyncio.run(scenario()) < 1.0
     finally:
         silent.close()
+
+
+def test_connect_opens_a_connection_before_the_first_request(redis_url: str, prefix: str) -> None:
+    import redis
+
+    config = RateLimitSettings(per_key="3/h", redis_prefix=prefix)
+
+    async def scenario() -> list[str]:
+        store = RedisLimitStore(redis_url, config)
+        try:
+            await RateLimiter(config, store).connect()  # what a worker does as it starts
+            with redis.Redis.from_url(redis_url) as probe:
+                return [client["name"] for client in probe.client_list()]
+        finally:
+            await store.aclose()
+
+    assert f"{prefix}limiter" in asyncio.run(scenario())
+
+
+def test_a_redis_away_at_the_start_is_logged_and_the_fallback_serves(
+    proxy: CuttableProxy, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = settings_through(proxy, prefix, redis_failure="local")
+
+    async def scenario() -> list[bool]:
+        store = RedisLimitStore(f"redis://127.0.0.1:{proxy.port}/0", config)
+        limiter = RateLimiter(config, store)
+        try:
+            proxy.cut()
+            await limiter.connect()  # not fatal: the worker starts and counts locally
+            return [await passes(limiter, CI, None) for _ in range(4)]
+        finally:
+            await store.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="modelport.security.rate_limits"):
+        assert asyncio.run(scenario()) == [True] * 3 + [False]
+    away = [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert len(away) == 1 and "counting in each server process meanwhile" in away[0]

@@ -60,6 +60,12 @@ class RateLimiter:
         """Where the counts live (``GET /api`` says it)."""
         return self._store.description
 
+    async def connect(self) -> None:
+        """Connect the store, if it keeps connections (the worker's start)."""
+        connect = getattr(self._store, "connect", None)
+        if connect is not None:
+            await connect()
+
     async def aclose(self) -> None:
         """Close the store's connections, if it keeps any (the server's shutdown)."""
         close = getattr(self._store, "aclose", None)

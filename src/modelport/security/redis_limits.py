@@ -29,6 +29,8 @@ from modelport.security.buckets import DAY_S, Bucket, LocalLimitStore, Quota, Re
 
 logger = logging.getLogger("modelport.security.rate_limits")
 
+STARTUP_TIMEOUT_S = 5.0
+
 # KEYS: the buckets, then the quota's counter of today (when there is a quota).
 # ARGV: the number of buckets, then each bucket's refill per second and size, then the
 # quota's requests per day. Answers {0} (taken) or {index, seconds to wait} (refused;
@@ -119,6 +121,18 @@ class RedisLimitStore:
         if int(reply[0]) == 0:
             return None
         return Refusal(int(reply[0]) - 1, float(reply[1]))
+
+    async def connect(self) -> None:
+        """Open a connection and load the script before the first request (the worker's
+        start), so that no request pays for them; allowed ``STARTUP_TIMEOUT_S`` because
+        a worker starting beside others may be slow. A Redis that cannot be reached is
+        logged and handled as at a request (``redis_failure``), not fatal: the server
+        serves meanwhile and tries Redis again after ``redis_retry_s``."""
+        try:
+            async with asyncio.timeout(max(self._timeout_s, STARTUP_TIMEOUT_S)):
+                await self._client.script_load(_SCRIPT)
+        except (OSError, TimeoutError, self._errors) as exc:
+            self._went_down(exc)
 
     async def aclose(self) -> None:
         """Close the connections to Redis (the server's shutdown)."""

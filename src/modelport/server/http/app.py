@@ -189,6 +189,9 @@ class ServerApp:
         key_book = self.context.keys
         if key_book is not None:
             key_book.start()
+        connect = getattr(self.context.admission, "connect", None)
+        if connect is not None:
+            await connect()
         self._on_ready()
         try:
             yield
