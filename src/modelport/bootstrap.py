@@ -26,6 +26,7 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
+    from modelport.batch.source import PackageSource
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
@@ -451,3 +452,26 @@ def upgrade_database(settings: Settings) -> tuple[str | None, str]:
     before = current_revision(url)
     upgrade(url)
     return before, head_revision()
+
+
+def package_source(
+    ref: str, settings: Settings, *, accelerate: bool = True, trust: Sequence[str] = ()
+) -> PackageSource:
+    """Resolve ``ref`` once, for batch workers that load its package from the artifact
+    store alone (``batch.source``); a signed-only registry checks the signature here."""
+    from modelport.batch.source import PackageSource
+
+    registry = build_registry(settings)
+    try:
+        version = registry.resolve(ref)
+    finally:
+        registry.close()
+    return PackageSource(
+        version=version,
+        artifacts_uri=settings.resolved_artifacts_uri,
+        cache_dir=str(settings.cache_dir),
+        open_store=create_artifact_store,
+        accelerate=accelerate,
+        version_check=settings.version_check,
+        trust=tuple(trust),
+    )

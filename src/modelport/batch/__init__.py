@@ -1,0 +1,1 @@
+"""Batch scoring: files of any size on one machine, and on Dask, Ray or Spark."""
