@@ -109,28 +109,29 @@ def read_chunks(file: InputFile, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterat
     an empty file gives none)."""
     if chunk_rows < 1:
         raise InvalidArgumentError("chunk_rows must be at least 1", field="chunk_rows")
-    for batch in _record_batches(file, chunk_rows):
+    for batch in record_batches(file, chunk_rows):
         if batch.num_rows:
             yield batch.to_pandas()
 
 
-def _record_batches(file: InputFile, chunk_rows: int) -> Iterator[Any]:
+def record_batches(file: InputFile, chunk_rows: int) -> Iterator[Any]:
+    """The file's rows as pyarrow record batches of ``chunk_rows`` rows."""
     import fsspec
 
     with fsspec.open(file.uri, "rb") as handle:
         if file.format == "parquet":
             import pyarrow.parquet as pq
 
-            yield from _rechunked(pq.ParquetFile(handle).iter_batches(chunk_rows), chunk_rows)
+            yield from rechunked(pq.ParquetFile(handle).iter_batches(chunk_rows), chunk_rows)
             return
         import pyarrow.csv as pv
 
         # pyarrow reads CSV in blocks of bytes: rows are regrouped into chunk_rows.
         reader = pv.open_csv(handle, read_options=pv.ReadOptions(block_size=1 << 22))
-        yield from _rechunked(iter(reader), chunk_rows)
+        yield from rechunked(iter(reader), chunk_rows)
 
 
-def _rechunked(batches: Iterator[Any], chunk_rows: int) -> Iterator[Any]:
+def rechunked(batches: Iterator[Any], chunk_rows: int) -> Iterator[Any]:
     """Record batches regrouped into exactly ``chunk_rows`` rows (the last fewer)."""
     import pyarrow as pa
 

@@ -4,7 +4,7 @@ directory that the job commits when every part is written (``batch.commit``).
 A part is written under a temporary name and renamed (on object stores, where one
 upload is already all or nothing, it is written directly), so a part that exists is
 whole. Rows that could not be scored go to ``_errors/<part>.parquet`` beside it.
-Part names are deterministic (``part-<file>-<chunk>``): a resumed job knows which parts
+Part names are deterministic (``part-<file>-<first row>``): a resumed job knows which parts
 it already has, whichever engine wrote them.
 """
 
@@ -33,9 +33,10 @@ class PartResult:
     rows_failed: int
 
 
-def part_name(file_index: int, chunk_index: int, fmt: FileFormat) -> str:
-    """The name of the part holding chunk ``chunk_index`` of input file ``file_index``."""
-    return f"part-{file_index:05d}-{chunk_index:06d}.{fmt}"
+def part_name(file_index: int, first_row: int, fmt: FileFormat) -> str:
+    """The name of the part holding the chunk of input file ``file_index`` that starts at
+    its row ``first_row``."""
+    return f"part-{file_index:05d}-{first_row:012d}.{fmt}"
 
 
 def write_part(chunk: ScoredChunk, staging: str, name: str, fmt: FileFormat) -> PartResult:
