@@ -339,3 +339,35 @@ def test_bad_arguments_are_refused_and_leave_no_output(churn: int, tmp_path: Pat
     with pytest.raises(InvalidArgumentError, match="no column 'email' to keep"):
         modelport.batch_predict("churn@production", source, output, keep=["email"])
     assert not Path(output).exists()
+
+
+def test_a_signed_only_alias_scores_only_a_verified_version(
+    churn: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("model_signing")
+    from modelport.cli.main import main
+    from modelport.config import Settings
+    from modelport.errors import SignatureVerificationError
+
+    with pytest.raises(SystemExit):
+        main(["keys", "generate", "--out", str(tmp_path / "trusted")])
+    capsys.readouterr()
+    settings = Settings(
+        signing={"trusted_keys": [str(tmp_path / "trusted.pub")], "require_signed": ["production"]}
+    )
+    rows(20).to_parquet(tmp_path / "in.parquet")
+    source = str(tmp_path / "in.parquet")
+
+    with pytest.raises(SignatureVerificationError, match=f"churn/{churn}"):
+        modelport.batch_predict("churn@production", source, str(tmp_path / "a"), settings=settings)
+    assert not (tmp_path / "a").exists()
+    # Another alias of the same version is not covered by the policy.
+    modelport.set_alias("churn", "nightly", churn)
+    modelport.batch_predict("churn@nightly", source, str(tmp_path / "b"), settings=settings)
+
+    with modelport.connect(settings) as registry:
+        registry.sign_version(f"churn/{churn}", tmp_path / "trusted.pem")
+    summary = modelport.batch_predict(
+        "churn@production", source, str(tmp_path / "a"), settings=settings
+    )
+    assert summary.rows_out == 20

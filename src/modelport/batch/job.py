@@ -84,8 +84,9 @@ def run_batch(
     output_format = _output_format(job)
     files = find_inputs(job.inputs, job.input_format)
     location = commits.Location(job.output)
-    previous = commits.prepare(location, overwrite=job.overwrite, resume=job.resume)
+    # Resolved (and its signature checked) before an older output is touched.
     source = resolve(job.model_ref, None)
+    previous = commits.prepare(location, overwrite=job.overwrite, resume=job.resume)
     identity = _identity(job, source, files=[f.uri for f in files], output_format=output_format)
     done: dict[str, PartResult] = {}
     if previous is not None:
