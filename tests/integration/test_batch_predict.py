@@ -105,6 +105,11 @@ def test_a_directory_and_a_glob_of_files(churn: int, tmp_path: Path) -> None:
     assert (whole.files, whole.rows_out) == (3, 600)
     np.testing.assert_array_equal(read_output(tmp_path / "all")["prediction"], expected(everything))
     assert (parquet_only.files, parquet_only.rows_out) == (2, 400)
+    # A glob naming directories reads each as a directory.
+    folders = modelport.batch_predict(
+        "churn@production", str(tmp_path / "day=*"), str(tmp_path / "folders")
+    )
+    assert (folders.files, folders.rows_out) == (3, 600)
     assert part_names(tmp_path / "some") == [
         "part-00000-000000000000.parquet", "part-00001-000000000000.parquet",
     ]  # fmt: skip
@@ -371,3 +376,51 @@ def test_a_signed_only_alias_scores_only_a_verified_version(
         "churn@production", source, str(tmp_path / "a"), settings=settings
     )
     assert summary.rows_out == 20
+
+
+@pytest.mark.slow
+def test_an_s3_input_and_output(churn: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="lake")
+        data = rows(400)
+        client.put_object(Bucket="lake", Key="in/day=1/a.parquet", Body=data.to_parquet())
+        client.put_object(Bucket="lake", Key="in/day=1/_SUCCESS", Body=b"")
+
+        summary = modelport.batch_predict(
+            "churn@production", "s3://lake/in/day=*/", "s3://lake/scores", chunk_rows=150
+        )
+
+        assert summary.rows_out == 400 and summary.parts == 3
+        keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="lake")["Contents"])
+        assert [k for k in keys if k.startswith("scores/")] == [
+            "scores/_SUCCESS", "scores/_job.json", "scores/_modelport.json",
+            "scores/part-00000-000000000000.parquet", "scores/part-00000-000000000150.parquet",
+            "scores/part-00000-000000000300.parquet",
+        ]  # fmt: skip
+        body = client.get_object(Bucket="lake", Key="scores/part-00000-000000000150.parquet")
+        import io
+
+        part = pd.read_parquet(io.BytesIO(body["Body"].read()))
+        assert part["customer_id"].tolist() == list(range(150, 300))
+        with pytest.raises(ConflictError, match="exists"):
+            modelport.batch_predict("churn@production", "s3://lake/in/day=*/", "s3://lake/scores")
+    finally:
+        server.stop()
