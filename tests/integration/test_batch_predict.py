@@ -251,7 +251,7 @@ def test_resume_refuses_other_options_or_inputs(churn: int, tmp_path: Path) -> N
         modelport.batch_predict(
             "churn@production", str(source), str(output), chunk_rows=50, resume=True
         )
-    with pytest.raises(ConflictError, match="inputs was"):
+    with pytest.raises(ConflictError, match="1 input files then, 1 now, new: .*other.parquet"):
         modelport.batch_predict(
             "churn@production", str(other), str(output), chunk_rows=100, resume=True
         )

@@ -81,13 +81,28 @@ class JobIdentity:
 
     def differences(self, other: JobIdentity) -> list[str]:
         """What differs from ``other`` besides the model version (``[]``: the same job)."""
-        skipped = {"model_ref", "model", "version", "manifest_digest"}
+        skipped = {"model_ref", "model", "version", "manifest_digest", "inputs"}
         mine, theirs = self.to_dict(), other.to_dict()
-        return [
+        changed = [] if self.inputs == other.inputs else [_inputs_change(other.inputs, self.inputs)]
+        return changed + [
             f"{name} was {theirs[name]!r}, now {mine[name]!r}"
             for name in mine
             if name not in skipped and mine[name] != theirs[name]
         ]
+
+
+def _inputs_change(before: tuple[str, ...], now: tuple[str, ...]) -> str:
+    """How the input files changed, short even for thousands of files."""
+    gone = [name for name in before if name not in set(now)]
+    new = [name for name in now if name not in set(before)]
+    if not gone and not new:
+        return "the inputs are the same files in another order"
+    said = [f"{len(before)} input files then, {len(now)} now"]
+    if new:
+        said.append(f"new: {new[0]!r}" + (f" and {len(new) - 1} more" if len(new) > 1 else ""))
+    if gone:
+        said.append(f"gone: {gone[0]!r}" + (f" and {len(gone) - 1} more" if len(gone) > 1 else ""))
+    return ", ".join(said)
 
 
 class Location:

@@ -128,6 +128,12 @@ def test_identity_differences_name_what_changed() -> None:
         "on_error was 'fail', now 'skip'",
     ]  # the version is checked apart: a moved alias has its own message
     assert IDENTITY.differences(IDENTITY) == []
+    more = JobIdentity.from_dict(
+        IDENTITY.to_dict() | {"inputs": ["data/b.parquet", "data/c.parquet", "data/d.parquet"]}
+    )
+    assert more.differences(IDENTITY) == [
+        "2 input files then, 3 now, new: 'data/c.parquet' and 1 more, gone: 'data/a.parquet'"
+    ]
 
 
 def test_on_an_object_store_success_is_written_last_in_the_output_itself() -> None:
