@@ -181,17 +181,20 @@ def prepare(location: Location, *, overwrite: bool, resume: bool) -> dict[str, A
             )
         if not location.local:  # no rename there: the old parts go first
             location.remove(location.path)
+    if overwrite:  # whatever an interrupted run left goes too
+        location.remove(location.staging_path)
+        return None
     journal = location.read_journal()
     if resume and journal is not None:
         return journal
-    if location.exists(location.staging_path):
-        if not overwrite and not resume:
-            raise ConflictError(
-                f"an interrupted run left {staging}: pass --resume to continue it, "
-                "or --overwrite to start again",
-                field="output",
-            )
-        location.remove(location.staging_path)
+    # A run that stopped before writing a part left nothing worth keeping.
+    if journal is not None and journal.get("parts") and not resume:
+        raise ConflictError(
+            f"an interrupted run left {staging}: pass --resume to continue it, "
+            "or --overwrite to start again",
+            field="output",
+        )
+    location.remove(location.staging_path)
     return None
 
 

@@ -27,7 +27,7 @@ from modelport.errors import ConflictError, InvalidArgumentError
 
 ENGINES = ("local", "dask", "ray")
 
-ResolveSource = Callable[[str, "int | None"], PackageSource]
+ResolveSource = Callable[[str, int | None], PackageSource]
 """``(ref, version)`` -> the package source of what ``ref`` names now, or of its
 ``version`` when given (a resumed job's); checks the signature where the policy wants one."""
 
@@ -117,7 +117,7 @@ def run_batch(
         raise
     finally:
         shown.close()
-    journal.flush(status="committed")
+    journal.flush(status="done")  # every part written
     summary = _summary(
         job,
         source=source,

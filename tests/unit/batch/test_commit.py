@@ -83,6 +83,8 @@ def test_prepare_refuses_what_it_was_not_told_to_replace(tmp_path: Path) -> None
 
     interrupted = Location(str(tmp_path / "other"))
     Journal(interrupted, IDENTITY, {}).flush()
+    assert prepare(interrupted, overwrite=False, resume=False) is None  # nothing to keep
+    Journal(interrupted, IDENTITY, {_part(0).name: _part(0)}).flush()
     with pytest.raises(ConflictError, match="interrupted run left .*other.modelport-staging"):
         prepare(interrupted, overwrite=False, resume=False)
     assert prepare(interrupted, overwrite=True, resume=False) is None
