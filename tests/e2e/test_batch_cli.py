@@ -27,7 +27,6 @@ def _modelport(home: Path, *args: str, timeout: float = 120) -> subprocess.Compl
     )  # fmt: skip
 
 
-@pytest.mark.slow
 def test_batch_predict_prints_a_json_summary(isolated_home: Path, tmp_path: Path) -> None:
     version = register()
     data = rows(1_500)
