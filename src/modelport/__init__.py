@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelport.api import (
         archive_version,
+        batch_predict,
         connect,
         delete_alias,
         delete_model,
@@ -55,6 +56,7 @@ _EXPORTS = {
     "Settings": "modelport.config",
     "Signature": "modelport.domain.signature",
     "archive_version": "modelport.api",
+    "batch_predict": "modelport.api",
     "connect": "modelport.api",
     "delete_alias": "modelport.api",
     "delete_model": "modelport.api",
@@ -90,6 +92,7 @@ __all__ = [
     "Signature",
     "__version__",
     "archive_version",
+    "batch_predict",
     "connect",
     "delete_alias",
     "delete_model",

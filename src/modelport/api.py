@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modelport.bootstrap import build_registry
 from modelport.config import Settings, VersionCheck
@@ -26,6 +26,9 @@ from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
 from modelport.package.writer import build_package
 from modelport.registry.service import RegistryService
+
+if TYPE_CHECKING:
+    from modelport.batch.job import BatchSummary
 
 T = TypeVar("T")
 InferenceParams = ParamSchema | Mapping[str, Any] | Sequence[ParamSpec]
@@ -346,3 +349,74 @@ def get_audit_log(
 ) -> list[AuditEntry]:
     """The audit trail of changes, newest first."""
     return _with_registry(settings, lambda r: r.get_audit_log(model, since=since, limit=limit))
+
+
+def batch_predict(
+    model_ref: str,
+    input: str | Sequence[str],
+    output: str,
+    *,
+    output_format: Literal["parquet", "csv"] | None = None,
+    input_format: Literal["parquet", "csv"] | None = None,
+    keep: Sequence[str] | None = None,
+    outputs: Sequence[str] = ("prediction",),
+    on_error: Literal["fail", "skip", "null"] = "fail",
+    resume: bool = False,
+    allow_moved_alias: bool = False,
+    overwrite: bool = False,
+    engine: Literal["local", "dask", "ray"] = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    chunk_rows: int = 100_000,
+    log_predictions: bool = False,
+    progress: bool | None = None,
+    settings: Settings | None = None,
+) -> BatchSummary:
+    """Score files with a registered model and write the scores as a directory of parts.
+
+    ``input`` is a CSV or Parquet file, a directory of them, a glob, any of these at an
+    fsspec URI (``s3://bucket/day=*/*.parquet``), or a list. ``output`` is a directory
+    (``scores.parquet``) committed whole when every part is written: its ``_SUCCESS``
+    and ``_modelport.json`` (the summary) say it is complete. The output holds the
+    ``keep`` columns (default: the signature's id columns), the ``outputs``
+    (``prediction``, and ``probabilities`` for classifiers) and the model's name and
+    version. ``on_error``: ``fail`` (default) stops at the first bad row, naming its
+    file, row and column; ``skip`` leaves bad rows out and ``null`` keeps them with empty
+    predictions, both listing them in ``_errors/``.
+
+    ``resume=True`` continues an interrupted run with the model version it started
+    with (refused if ``model_ref``'s alias moved since, unless ``allow_moved_alias``);
+    ``overwrite=True`` replaces an existing output. ``engine`` is ``local`` (threads in
+    this process, ``workers`` of them, default one per core), ``dask`` or ``ray``
+    (``scheduler``: the cluster's address; default a local cluster of ``workers``).
+    ``progress``: True shows a bar on a terminal and periodic lines otherwise; None (the
+    default) a bar on a terminal only. ``log_predictions`` writes the scores to the
+    prediction log, to be joined with labels later.
+    """
+    from modelport.batch.job import BatchJob
+    from modelport.batch.scoring import ScoringOptions
+    from modelport.bootstrap import run_batch_job
+
+    job = BatchJob(
+        model_ref=model_ref,
+        inputs=input,
+        output=str(output),
+        options=ScoringOptions(
+            outputs=tuple(outputs),
+            keep=None if keep is None else tuple(keep),
+            on_error=on_error,
+        ),
+        input_format=input_format,
+        output_format=output_format,
+        chunk_rows=chunk_rows,
+        resume=resume,
+        allow_moved_alias=allow_moved_alias,
+        overwrite=overwrite,
+        engine=engine,
+        scheduler=scheduler,
+        workers=workers,
+    )
+
+    return run_batch_job(
+        job, settings or Settings(), progress=progress, log_predictions=log_predictions
+    )

@@ -26,6 +26,7 @@ from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
+    from modelport.batch.job import BatchJob, BatchSummary
     from modelport.batch.source import PackageSource
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
@@ -455,19 +456,33 @@ def upgrade_database(settings: Settings) -> tuple[str | None, str]:
 
 
 def package_source(
-    ref: str, settings: Settings, *, accelerate: bool = True, trust: Sequence[str] = ()
+    ref: str,
+    settings: Settings,
+    *,
+    accelerate: bool = True,
+    trust: Sequence[str] = (),
+    version: int | None = None,
 ) -> PackageSource:
     """Resolve ``ref`` once, for batch workers that load its package from the artifact
-    store alone (``batch.source``); a signed-only registry checks the signature here."""
+    store alone (``batch.source``); ``version`` loads that version of ``ref``'s model
+    instead (a resumed job's). Where ``[signing] require_signed`` covers ``ref``'s alias,
+    the version's signature is verified here, before any worker loads it (as serve does)."""
     from modelport.batch.source import PackageSource
+    from modelport.domain.refs import ModelRef, parse_ref
 
+    parsed = parse_ref(ref)
     registry = build_registry(settings)
     try:
-        version = registry.resolve(ref)
+        found = registry.resolve(parsed if version is None else ModelRef(parsed.name, version))
+        policy = registry.signing
+        if policy is not None and policy.requires(parsed.alias):
+            from modelport.registry.signatures import verify_version
+
+            verify_version(registry.artifacts, found, policy.trusted_keys)
     finally:
         registry.close()
     return PackageSource(
-        version=version,
+        version=found,
         artifacts_uri=settings.resolved_artifacts_uri,
         cache_dir=str(settings.cache_dir),
         open_store=create_artifact_store,
@@ -475,3 +490,35 @@ def package_source(
         version_check=settings.version_check,
         trust=tuple(trust),
     )
+
+
+def run_batch_job(
+    job: BatchJob,
+    settings: Settings,
+    *,
+    progress: bool | None = None,
+    log_predictions: bool = False,
+) -> BatchSummary:
+    """Run a batch job (``batch.job``) with the registry and stores of ``settings``; its
+    output is then written to the prediction log when ``log_predictions``."""
+    from modelport.batch.job import run_batch
+    from modelport.batch.progress import progress_for
+    from modelport.domain.refs import parse_ref_or_name
+
+    ref = str(parse_ref_or_name(job.model_ref))
+
+    def resolve(_: str, version: int | None) -> PackageSource:
+        return package_source(ref, settings, version=version)
+
+    summary = run_batch(job, resolve, progress=progress_for(progress))
+    if log_predictions:
+        from modelport.batch.logged import log_output
+
+        log_output(
+            summary.output,
+            model=summary.model,
+            version=summary.version,
+            uri=settings.resolved_prediction_log_uri,
+            settings=settings.prediction_log,
+        )
+    return summary

@@ -11,7 +11,7 @@ PINNED = [
     "AuditEntry", "LoadedModel", "ModelRef", "ModelVersion", "ModelportError", "ParamSchema",
     "ParamSpec", "PythonModel", "PythonModelContext", "RegisteredModel", "Settings", "Signature",
     "__version__",
-    "archive_version", "connect", "delete_alias", "delete_model", "delete_version",
+    "archive_version", "batch_predict", "connect", "delete_alias", "delete_model", "delete_version",
     "get_audit_log", "get_model", "get_version", "infer_signature", "list_models",
     "list_versions", "load", "parse_ref", "promote", "register", "resolve", "save",
     "search_versions", "set_alias",

@@ -76,11 +76,22 @@ def find_inputs(inputs: str | Sequence[str], fmt: FileFormat | None = None) -> l
 def _expand(fs: Any, name: str, fmt: FileFormat | None) -> list[str]:
     path = fs._strip_protocol(name)
     if any(c in path for c in "*?["):
-        return sorted(p for p in fs.glob(path) if fs.isfile(p))
+        # A glob may name directories too (``day=*/``): each is read as a directory.
+        found: list[str] = []
+        for match in sorted(p.rstrip("/") for p in fs.glob(path)):
+            if fs.isdir(match):
+                found += _directory(fs, match, fmt)
+            elif not _hidden(match.rsplit("/", 1)[-1]):
+                found.append(match)
+        return found
     if fs.isdir(path):
-        files = sorted(p for p in fs.find(path) if not _hidden(p[len(path) :]))
-        return [p for p in files if _readable(p, fmt)]
+        return _directory(fs, path, fmt)
     return [path] if fs.exists(path) else []
+
+
+def _directory(fs: Any, path: str, fmt: FileFormat | None) -> list[str]:
+    files = sorted(p for p in fs.find(path) if not _hidden(p[len(path) :]))
+    return [p for p in files if _readable(p, fmt)]
 
 
 def _hidden(relative: str) -> bool:

@@ -33,6 +33,7 @@ COMMANDS = {
     "deploy": "modelport.cli.deploy:deploy",
     "keys": "modelport.cli.keys:keys",
     "key": "modelport.cli.key:key",
+    "batch": "modelport.cli.batch:batch",
 }
 
 
