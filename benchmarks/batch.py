@@ -9,7 +9,9 @@ converts it to ONNX). The input is a Parquet file of ``--rows`` rows (row groups
 100,000 rows, as Spark or any partitioned writer leaves them) and every case writes the
 predictions of every row to Parquet. Each case runs in a process of its own, one after
 another, timed from its start to its exit (reading, loading the model, scoring and
-writing all count), with the process's peak resident memory (``wait4``'s ru_maxrss):
+writing all count), with the process's peak resident memory (its own ``VmHWM``, read as
+it ends: ``wait4``'s ru_maxrss would count the forked copy of this process before
+its ``exec``):
 
 * ``pandas + scikit-learn``: ``pd.read_parquet``, ``model.predict``, ``to_parquet``: the
   script most users write.
@@ -83,7 +85,7 @@ def case_pandas_onnxruntime(work: Path, source: str, _: int) -> None:
     session = ort.InferenceSession(str(work / "forest.onnx"), providers=["CPUExecutionProvider"])
     frame = pd.read_parquet(source)
     name = session.get_inputs()[0].name
-    label = session.run([session.get_outputs()[0].name], {name: frame.to_numpy(np.float32)})
+    label = session.run([session.get_outputs()[0].name], {name: frame.to_numpy(np.float64)})
     pd.DataFrame({"prediction": label[0].ravel()}).to_parquet(work / "out-onnx.parquet")
 
 
@@ -111,6 +113,9 @@ def run_child(args: argparse.Namespace) -> int:
         CASES[args.case][1](work, args.input, args.workers)
     else:
         case_modelport(work, args.input, args.workers, engine=args.case)
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+    print(f"PEAK_KB {peak_kb}")
     return 0
 
 
@@ -119,14 +124,13 @@ def timed(case: str, work: Path, source: Path, workers: int = 0) -> tuple[float,
     command = [sys.executable, __file__, "--case", case, "--workdir", str(work),
                "--input", str(source), "--workers", str(workers)]  # fmt: skip
     started = time.monotonic()
-    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
-    error = child.stderr.read() if child.stderr else ""
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        return seconds, usage.ru_maxrss / 1024, error.strip().splitlines()[-1] if error else "?"
-    return seconds, usage.ru_maxrss / 1024, ""
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return seconds, 0.0, lines[-1] if lines else f"exit code {done.returncode}"
+    peak = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("PEAK_KB")]
+    return seconds, int(peak[-1]) / 1024 if peak else 0.0, ""
 
 
 # ---- set-up ---------------------------------------------------------------------------

@@ -424,3 +424,26 @@ def test_an_s3_input_and_output(churn: int, monkeypatch: pytest.MonkeyPatch) -> 
             modelport.batch_predict("churn@production", "s3://lake/in/day=*/", "s3://lake/scores")
     finally:
         server.stop()
+
+
+def test_a_word_in_a_numeric_csv_column_fails_only_its_row(churn: int, tmp_path: Path) -> None:
+    # One cell that is not a number makes the CSV reader take the whole column as text;
+    # the other rows of that column are still numbers and are scored.
+    data = rows(300).astype({"charges": object})
+    data.loc[7, "charges"] = "unknown"
+    source = tmp_path / "in.csv"
+    data.to_csv(source, index=False)
+
+    summary = modelport.batch_predict(
+        "churn@production", str(source), str(tmp_path / "out"), on_error="skip"
+    )
+
+    assert (summary.rows_out, summary.rows_failed) == (299, 1)
+    errors = pd.read_parquet(tmp_path / "out" / "_errors")
+    assert errors[["row", "column"]].to_dict("records") == [{"row": 7, "column": "charges"}]
+    assert "'unknown'" in errors["error"][0]
+    scored = read_output(tmp_path / "out")
+    good = rows(300).drop(index=7)
+    np.testing.assert_array_equal(scored["prediction"], expected(good))
+    with pytest.raises(BatchRowError, match=r"row 7, column 'charges'"):
+        modelport.batch_predict("churn@production", str(source), str(tmp_path / "failed"))

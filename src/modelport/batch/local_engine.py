@@ -139,7 +139,9 @@ class _Pipeline:
         plan = self.plan
         while (item := self._get()) is not None:
             unit, first_row, frame = item
-            scored = self.scorer.score(frame, file=unit.file.uri, first_row=first_row)
+            scored = self.scorer.score(
+                frame, file=unit.file.uri, first_row=first_row, from_text=unit.file.format == "csv"
+            )
             del frame, item  # the chunk's memory goes as soon as it is scored
             if self.stop.is_set():
                 raise _StoppedError

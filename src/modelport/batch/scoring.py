@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from modelport.domain.signature import NUMERIC_DTYPES, ColumnSchema
 from modelport.errors import InvalidArgumentError, InvalidInputError, ModelportError
 
 if TYPE_CHECKING:
@@ -111,9 +112,16 @@ class ChunkScorer:
         self.model_name = version.name if version is not None else model.source
         self.model_version = version.version if version is not None else None
 
-    def score(self, frame: pd.DataFrame, *, file: str = "", first_row: int = 0) -> ScoredChunk:
-        """Score ``frame`` (rows ``first_row ...`` of ``file``, for error messages)."""
+    def score(
+        self, frame: pd.DataFrame, *, file: str = "", first_row: int = 0, from_text: bool = False
+    ) -> ScoredChunk:
+        """Score ``frame`` (rows ``first_row ...`` of ``file``, for error messages).
+        ``from_text``: the frame was read from text (CSV), where one cell that is not a
+        number makes the reader take its whole column as text: the numbers in such a
+        column are read as numbers again, so that only the rows of the bad cells fail."""
         self._check_kept(frame, file)
+        if from_text:
+            frame = self._numbers_from_text(frame)
         failures: list[_Failure] = []
         outputs = self._score_rows(frame, np.arange(len(frame)), failures)
         failures.sort(key=lambda failure: failure.position)
@@ -138,6 +146,32 @@ class ChunkScorer:
             columns=list(ERROR_COLUMNS),
         )
         return ScoredChunk(table=table, errors=errors, rows_in=len(frame))
+
+    def _numbers_from_text(self, frame: pd.DataFrame) -> pd.DataFrame:
+        signature = self.model.signature
+        inputs = signature.inputs if signature is not None else None
+        if not isinstance(inputs, ColumnSchema):
+            return frame
+        texts = [
+            c.name
+            for c in inputs.columns
+            if c.dtype in NUMERIC_DTYPES
+            and c.name in frame.columns
+            and not pd.api.types.is_numeric_dtype(frame[c.name].dtype)
+            and not pd.api.types.is_bool_dtype(frame[c.name].dtype)
+        ]
+        if not texts:
+            return frame
+        frame = frame.copy(deep=False)
+        for name in texts:
+            given = frame[name]
+            numbers = pd.to_numeric(given, errors="coerce")
+            if numbers.notna().sum() == given.notna().sum():
+                frame[name] = numbers
+            else:  # the cells that are not numbers stay as they were: their rows fail
+                bad = numbers.isna() & given.notna()
+                frame[name] = given.astype(object).where(bad, numbers.astype(object))
+        return frame
 
     def _check_kept(self, frame: pd.DataFrame, file: str) -> None:
         missing = [name for name in self.keep if name not in frame.columns]

@@ -87,7 +87,9 @@ def score_unit(plan: BatchPlan, unit: Unit, on_part: OnPart | None = None) -> li
     written: list[PartResult] = []
     for first_row, chunk in unit_chunks(unit, plan.chunk_rows, plan.done):
         name = part_name(unit.file.index, first_row, plan.output_format)
-        scored = scorer.score(chunk, file=unit.file.uri, first_row=first_row)
+        scored = scorer.score(
+            chunk, file=unit.file.uri, first_row=first_row, from_text=unit.file.format == "csv"
+        )
         result = write_part(scored, plan.staging, name, plan.output_format)
         written.append(result)
         if on_part is not None:
