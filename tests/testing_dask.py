@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modelport.config import Settings
+
 FEATURES = ("tenure", "charges", "calls")
 
 
@@ -24,9 +26,10 @@ def customers(rows: int, *, seed: int = 3, start: int = 0) -> pd.DataFrame:
     )
 
 
-def register_churn(name: str = "churn") -> str:
+def register_churn(settings: Settings | None = None, name: str = "churn") -> str:
     """Register a logistic regression on ``customers`` (with ``customer_id`` as the id
-    column) in the registry the environment names; returns its reference."""
+    column) in the registry of ``settings`` (default: the environment's); returns its
+    reference."""
     from sklearn.linear_model import LogisticRegression
 
     import modelport
@@ -40,6 +43,7 @@ def register_churn(name: str = "churn") -> str:
         sample_input=train[list(FEATURES)],
         id_columns=["customer_id"],
         accelerate=False,  # scikit-learn itself: the tests are about engines, not runtimes
+        settings=settings,
     )
     return f"{name}/{version.version}"
 
