@@ -216,3 +216,25 @@ def test_predict_takes_a_dask_dataframe_only(churn: tuple[str, Settings]) -> Non
     ref, settings = churn
     with pytest.raises(InvalidArgumentError, match="scores a dask.dataframe.DataFrame"):
         modelport.dask.predict(customers(5), ref, settings=settings)
+
+
+def test_a_scheduler_that_cannot_be_reached_is_named(
+    churn: tuple[str, Settings], tmp_path: Path
+) -> None:
+    import dask
+
+    units = inputs(tmp_path / "in")
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(
+            InvalidArgumentError, match="Dask scheduler at 'tcp://127.0.0.1:9'"
+        ) as raised,
+    ):
+        run_on_dask(
+            plan_for(churn, tmp_path / "out"),
+            units,
+            lambda part: None,
+            scheduler="tcp://127.0.0.1:9",
+        )
+    assert raised.value.field == "scheduler"
+    assert not (tmp_path / "out").exists()

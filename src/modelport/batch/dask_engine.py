@@ -15,7 +15,9 @@ back, is the record: a part whose event was lost or late is reported from it, on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import queue
 import uuid
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from typing import Any
 
 from modelport.batch.parts import PartResult
 from modelport.batch.units import BatchPlan, OnPart, Unit, score_unit
-from modelport.errors import MissingDependencyError
+from modelport.errors import InvalidArgumentError, MissingDependencyError
 
 DEFAULT_WORKERS = 2
 _TOPIC_PREFIX = "modelport-batch-parts-"
@@ -86,7 +88,8 @@ def _run(client: Any, plan: BatchPlan, units: list[Unit], on_part: OnPart) -> li
         client.cancel(futures)
         raise
     finally:
-        client.unsubscribe_topic(topic)
+        with contextlib.suppress(Exception):  # a lost scheduler must not hide the error
+            client.unsubscribe_topic(topic)
     return written
 
 
@@ -111,7 +114,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     down on leaving) here."""
     distributed = _distributed()
     if scheduler is not None:
-        with distributed.Client(scheduler) as client:
+        with _connected(distributed, scheduler) as client:
             yield client
         return
     cluster = distributed.LocalCluster(
@@ -119,12 +122,28 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        # A unit's error comes back to the driver, which raises it; the workers' own log
+        # of it ("Compute Failed" and a traceback) would only print it twice.
+        silence_logs=logging.CRITICAL,
     )
     try:
         with distributed.Client(cluster) as client:
             yield client
     finally:
         cluster.close()
+
+
+def _connected(distributed: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``; an address that cannot be reached (in
+    ``distributed.comm.timeouts.connect``, 30 s by default) or parsed is the caller's."""
+    try:
+        return distributed.Client(scheduler)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"cannot use the Dask scheduler at {scheduler!r}: {exc}; give the address of a "
+            "running scheduler (tcp://host:8786), or none for a local cluster",
+            field="scheduler",
+        ) from None
 
 
 def _distributed() -> Any:
