@@ -133,7 +133,8 @@ def _sample(model: LoadedModel, empty: pd.DataFrame) -> pd.DataFrame:
     rows = min(len(fake), len(example))
     sample = fake.iloc[:rows].copy()
     for name in example.columns:
-        sample[name] = example[name].to_numpy()[:rows]
+        if name in sample.columns:  # a missing input fails here, not at compute time
+            sample[name] = example[name].to_numpy()[:rows]
     return sample
 
 

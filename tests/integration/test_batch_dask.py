@@ -210,6 +210,18 @@ def test_predict_skips_or_nulls_bad_rows_and_keeps_the_index(
     assert nulled["prediction"].drop(index=777).tolist() == skipped["prediction"].tolist()
 
 
+def test_predict_refuses_a_dataframe_without_the_inputs_at_once(
+    churn: tuple[str, Settings],
+) -> None:
+    import modelport.dask
+
+    ref, settings = churn
+    ddf = dd.from_pandas(customers(50), npartitions=2).drop(columns=["calls"])
+
+    with pytest.raises(BatchRowError, match="'calls'"):
+        modelport.dask.predict(ddf, ref, settings=settings)  # before any compute
+
+
 def test_predict_takes_a_dask_dataframe_only(churn: tuple[str, Settings]) -> None:
     import modelport.dask
 

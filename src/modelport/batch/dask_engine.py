@@ -48,6 +48,8 @@ def run_on_dask(
     ignored: the cluster has the workers it has). The first unit to fail raises its
     error unchanged (e.g. ``BatchRowError``) and the other units are cancelled.
     """
+    if workers is not None and workers < 1:
+        raise InvalidArgumentError(f"workers must be at least 1, not {workers}", field="workers")
     if not units:
         return []
     with _client(scheduler, workers) as client:
@@ -118,7 +120,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             yield client
         return
     cluster = distributed.LocalCluster(
-        n_workers=workers or DEFAULT_WORKERS,
+        n_workers=DEFAULT_WORKERS if workers is None else workers,
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
