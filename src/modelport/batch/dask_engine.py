@@ -58,12 +58,15 @@ def run_on_dask(
 
 def _run(client: Any, plan: BatchPlan, units: list[Unit], on_part: OnPart) -> list[PartResult]:
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    topic = f"{_TOPIC_PREFIX}{uuid.uuid4().hex}"
+    run = uuid.uuid4().hex
+    topic = f"{_TOPIC_PREFIX}{run}"
     # Subscribed before any task is submitted: both go to the scheduler on the same
     # stream, so no task can log an event the scheduler does not yet forward.
     client.subscribe_topic(topic, lambda event: events.put(("part", event[1])))
     futures = [
-        client.submit(_score_unit_reporting, plan, unit, topic, pure=False) for unit in units
+        # keys name the file and row each task starts at (the dashboard shows them)
+        client.submit(_score_unit_reporting, plan, unit, topic, key=_key(unit, run))
+        for unit in units
     ]
     for future in futures:
         future.add_done_callback(lambda done: events.put(("unit", done)))
@@ -93,6 +96,10 @@ def _run(client: Any, plan: BatchPlan, units: list[Unit], on_part: OnPart) -> li
         with contextlib.suppress(Exception):  # a lost scheduler must not hide the error
             client.unsubscribe_topic(topic)
     return written
+
+
+def _key(unit: Unit, run: str) -> str:
+    return f"modelport-unit-{unit.file.index:05d}-{unit.first_row:012d}-{run}"
 
 
 def _part_of(event: dict[str, Any]) -> PartResult:
