@@ -168,14 +168,16 @@ def test_two_workers_in_their_own_namespaces_score_as_one_process(tmp_path: Path
         # the rest of the subnet is a blackhole; the namespaces are reached through the bridge
         assert not ip_output("route", "get", "10.213.0.200")  # "Invalid argument"
         assert f"dev mpbr{TAG}" in ip_output("route", "get", WORKER_IPS[0])[0]
+        # Every process listens on its test address only (HTTP routes too: without an
+        # address they take all interfaces, and the scheduler's port 8787).
         scheduler = [*python, "scheduler", "--host", SCHEDULER_IP, "--port", "0"]
-        commands = [[*scheduler, "--no-dashboard", "--scheduler-file", str(scheduler_file)]]
+        scheduler += ["--no-dashboard", "--dashboard-address", f"{SCHEDULER_IP}:0"]
+        commands = [[*scheduler, "--scheduler-file", str(scheduler_file)]]
         for number, (namespace, address) in enumerate(zip(namespaces, WORKER_IPS, strict=True)):
             worker = [*python, "worker", "--scheduler-file", str(scheduler_file)]
-            options_ = ["--host", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-            commands.append(
-                ["ip", "netns", "exec", namespace, *worker, *options_, "--name", f"w{number}"]
-            )
+            worker += ["--host", address, "--dashboard-address", f"{address}:0", "--no-dashboard"]
+            worker += ["--nthreads", "1", "--no-nanny", "--name", f"w{number}"]
+            commands.append(["ip", "netns", "exec", namespace, *worker])
         with started(commands, tmp_path) as processes:
             address = scheduler_address(scheduler_file, processes)
             with distributed.Client(address, timeout=60) as client:

@@ -43,7 +43,7 @@ def churn(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Settings]:
 def cluster() -> Iterator[Any]:
     """Two worker processes of one thread, as ``run_on_dask`` starts by default."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
     ) as local:
         yield local
 

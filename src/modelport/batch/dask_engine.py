@@ -130,7 +130,9 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         n_workers=DEFAULT_WORKERS if workers is None else workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # None would still serve the scheduler's HTTP routes on port 8787 (and warn when
+        # another cluster has it); a free port on the loopback interface instead.
+        dashboard_address="127.0.0.1:0",
         # A unit's error comes back to the driver, which raises it; the workers' own log
         # of it ("Compute Failed" and a traceback) would only print it twice.
         silence_logs=logging.CRITICAL,
