@@ -79,6 +79,12 @@ class ModelportError(Exception):
         self.version = version
         self.field = field
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (batch workers on Dask or Ray send them back to
+        # the driver). Exception's own pickling calls ``cls(*args)``, which fails for the
+        # subclasses whose fields are required keywords; rebuild from the attributes.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
     def to_dict(self) -> dict[str, Any]:
         """The error as JSON-ready data: code, message and the structured fields that are set."""
         data: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -87,6 +93,16 @@ class ModelportError(Exception):
             if value is not None:
                 data[key] = value
         return data
+
+
+def _rebuild_error(
+    cls: type[ModelportError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ModelportError:
+    """An unpickled error: its arguments and attributes as they were, ``__init__`` not run."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidArgumentError(ModelportError):

@@ -187,6 +187,8 @@ class ChunkScorer:
     ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """Predictions for ``positions`` of ``frame``, as (positions, outputs) pieces;
         failing rows are found by halving and recorded in ``failures``."""
+        if not len(positions):  # an empty chunk (a Dask partition may be): nothing to halve
+            return []
         try:
             return [(positions, self._predict(frame.iloc[positions]))]
         except ModelportError as exc:
