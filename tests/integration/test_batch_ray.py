@@ -21,10 +21,12 @@ import pytest
 
 from modelport.batch.files import find_inputs
 from modelport.batch.parts import PartResult
+from modelport.batch.ray_engine import run_on_ray
 from modelport.batch.scoring import BatchRowError, ScoringOptions
 from modelport.batch.source import PackageSource
 from modelport.batch.units import BatchPlan, plan_units, score_unit
 from modelport.config import Settings
+from modelport.ray import predict
 from testing_cluster_scoring import ID, register_classifier, rows, scored_locally
 
 ray = pytest.importorskip("ray")
@@ -84,8 +86,6 @@ def test_run_on_ray_writes_what_a_local_loop_writes_and_stops_its_own_ray(
     plan, units = job(tmp_path, source, rows(450), outputs=("prediction", "probabilities"))
     told: list[PartResult] = []
 
-    from modelport.batch.ray_engine import run_on_ray
-
     parts = run_on_ray(plan, units, told.append, workers=2)
 
     assert not ray.is_initialized()  # the Ray it started is shut down
@@ -107,8 +107,6 @@ def test_a_bad_row_on_a_ray_worker_fails_the_job_naming_its_file_row_and_column(
     frame.loc[234, "charges"] = np.nan  # not nullable in the signature
     plan, units = job(tmp_path, source, frame)
 
-    from modelport.batch.ray_engine import run_on_ray
-
     with pytest.raises(BatchRowError) as info:
         run_on_ray(plan, units, lambda part: None)
 
@@ -127,8 +125,6 @@ def test_a_skipped_row_on_ray_is_counted_and_listed(
     frame.loc[17, "tenure"] = np.nan
     plan, units = job(tmp_path, source, frame, on_error="skip")
 
-    from modelport.batch.ray_engine import run_on_ray
-
     parts = run_on_ray(plan, units, lambda part: None)
 
     first = parts[0]
@@ -144,11 +140,9 @@ def test_predict_on_a_ray_dataset_answers_what_pandas_scoring_answers(
     frame = rows(500)
     options = ScoringOptions(outputs=("prediction", "probabilities"))
 
-    import modelport.ray
-
     blocks = [frame.iloc[start : start + 125] for start in range(0, 500, 125)]
     dataset = local_ray.data.from_pandas(blocks)
-    scored = modelport.ray.predict(
+    scored = predict(
         dataset,
         "churn@champion",
         outputs=("prediction", "probabilities"),
