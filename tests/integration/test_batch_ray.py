@@ -156,3 +156,19 @@ def test_predict_on_a_ray_dataset_answers_what_pandas_scoring_answers(
     assert list(scored.columns)[:2] == [ID, "prediction"]
     scored = scored.sort_values(ID, ignore_index=True)
     pd.testing.assert_frame_equal(scored, expected, check_dtype=False)
+
+
+def test_predict_on_a_ray_dataset_skips_bad_rows_or_fails_naming_the_column(
+    local_ray: Any, registered: tuple[Settings, PackageSource]
+) -> None:
+    settings, _ = registered
+    frame = rows(60)
+    frame.loc[41, "tenure"] = np.nan
+    dataset = local_ray.data.from_pandas(frame)
+
+    skipped = predict(dataset, "churn@champion", on_error="skip", concurrency=1, settings=settings)
+    assert sorted(skipped.to_pandas()[ID]) == [i for i in range(60) if i != 41]
+
+    failing = predict(dataset, "churn@champion", concurrency=1, settings=settings)
+    with pytest.raises(Exception, match=r"the dataset, row 41, column 'tenure'"):
+        failing.materialize()

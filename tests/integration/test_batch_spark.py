@@ -177,3 +177,11 @@ def test_result_type_overrides_the_answer_type(
 
     assert answers.dtypes == [("p", "double")]
     assert set(answers.toPandas()["p"]) <= {0.0, 1.0}
+
+    some = "probability_1 double, prediction bigint"
+    udf = predict_udf(
+        spark, "churn@champion", outputs=PROBABILITIES, result_type=some, settings=settings
+    )
+    fields = df.select(udf(*FEATURES).alias("out")).select("out.*")
+    assert fields.dtypes == [("probability_1", "double"), ("prediction", "bigint")]
+    assert fields.count() == 400
