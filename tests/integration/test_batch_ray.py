@@ -133,6 +133,26 @@ def test_a_skipped_row_on_ray_is_counted_and_listed(
     assert errors[["row", "column"]].to_dict("records") == [{"row": 17, "column": "tenure"}]
 
 
+def test_a_csv_file_on_ray_comes_back_part_by_part(
+    local_ray: Any, registered: tuple[Settings, PackageSource], tmp_path: Path
+) -> None:
+    _, source = registered
+    rows(250).to_csv(tmp_path / "customers.csv", index=False)
+    units = plan_units(find_inputs(str(tmp_path / "customers.csv")), 100)
+    plan = BatchPlan(source, ScoringOptions(), str(tmp_path / "staging"), "csv", 100)
+    told: list[PartResult] = []
+
+    parts = run_on_ray(plan, units, told.append)
+
+    assert len(units) == 1  # a CSV file is one unit, told of as each of its parts is written
+    assert told == parts
+    assert [(p.name, p.rows_out) for p in parts] == [
+        ("part-00000-000000000000.csv", 100),
+        ("part-00000-000000000100.csv", 100),
+        ("part-00000-000000000200.csv", 50),
+    ]
+
+
 def test_predict_on_a_ray_dataset_answers_what_pandas_scoring_answers(
     local_ray: Any, registered: tuple[Settings, PackageSource]
 ) -> None:

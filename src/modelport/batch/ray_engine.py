@@ -1,11 +1,12 @@
 """Running a batch job's units as Ray tasks (``--engine ray``).
 
-Each unit is one task that calls ``score_unit`` on a Ray worker: the worker process loads
+Each unit is one task that runs ``score_unit`` on a Ray worker: the worker process loads
 the package from the artifact store once (``PackageSource.load`` keeps it for the later
 tasks that process runs), reads its rows from the input, and writes its parts into the
 staging directory itself, so no rows and no model travel through Ray's object store: only
-the small plan and unit go out, only ``PartResult``s come back. The driver waits on the
-tasks as they finish (``ray.wait``) to tell ``on_part`` of each part.
+the small plan and unit go out, only ``PartResult``s come back, one by one as the parts
+are written (each task is a streaming generator), and the driver tells ``on_part`` of
+each as it arrives (``ray.wait`` over all the tasks).
 
 Without an address a local Ray is started for the job, with its own temporary directory
 and no dashboard, and shut down by this process's own handle (``ray.shutdown``) before
@@ -14,8 +15,10 @@ returning; a Ray this process was already connected to is used and left as it wa
 
 from __future__ import annotations
 
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,12 +68,24 @@ class _Failed:
         return error
 
 
-def _run_unit(plan: BatchPlan, unit: Unit) -> list[PartResult] | _Failed:
-    """The task body: the unit's parts, or what went wrong."""
-    try:
-        return score_unit(plan, unit)
-    except Exception as exc:
-        return _Failed.of(exc)
+def _unit_parts(plan: BatchPlan, unit: Unit) -> Iterator[PartResult | _Failed]:
+    """The task body, a Ray streaming generator: each part as ``score_unit`` writes it
+    (so the driver's progress moves part by part, even through a long CSV file), then
+    nothing more, or what went wrong."""
+    results: queue.SimpleQueue[PartResult | _Failed | None] = queue.SimpleQueue()
+
+    def score() -> None:
+        try:
+            score_unit(plan, unit, results.put)
+            results.put(None)
+        except Exception as exc:
+            results.put(_Failed.of(exc))
+
+    threading.Thread(target=score, name="modelport-unit", daemon=True).start()
+    while (item := results.get()) is not None:
+        yield item
+        if isinstance(item, _Failed):
+            return
 
 
 def run_on_ray(
@@ -81,46 +96,53 @@ def run_on_ray(
     address: str | None = None,
     workers: int | None = None,
 ) -> list[PartResult]:
-    """Score ``units`` as Ray tasks; tell ``on_part`` of each part as its unit finishes.
+    """Score ``units`` as Ray tasks; tell ``on_part`` of each part as it is written.
 
     ``address`` names a running Ray cluster (``ray://host:10001`` or ``host:6379``);
     without one, a local Ray with ``workers`` CPUs (default 2) runs the job and is shut
     down after it. The first unit that fails stops the job: its error is raised as the
-    worker raised it (a ``BatchRowError`` naming the file, row and column).
+    worker raised it (a ``BatchRowError`` naming the file, row and column). A process
+    already connected to Ray runs the job there (``address`` is then not used).
     """
     ray = require("ray", extra="ray")
+    if not units:
+        return []  # nothing to score: no Ray to start
     with _connected(ray, address, workers):
-        task = ray.remote(_run_unit)
+        task = ray.remote(_unit_parts).options(num_returns="streaming")
         plan_ref = ray.put(plan)  # sent once, not once per task
-        pending = {task.remote(plan_ref, unit): index for index, unit in enumerate(units)}
-        finished: dict[int, list[PartResult]] = {}
+        running = {task.remote(plan_ref, unit): index for index, unit in enumerate(units)}
+        written: dict[int, list[PartResult]] = {index: [] for index in range(len(units))}
         try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                index = pending.pop(ready[0])
-                outcome = _outcome(ray, ready[0])
-                if isinstance(outcome, _Failed):
-                    raise outcome.rebuilt()
-                finished[index] = outcome
-                for part in outcome:
-                    on_part(part)
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1)
+                part = _next_part(ray, ready[0])
+                if part is None:
+                    del running[ready[0]]
+                    continue
+                written[running[ready[0]]].append(part)
+                on_part(part)
         finally:
-            for ref in pending:  # a failed job leaves no task running on
-                ray.cancel(ref, force=True)
-    return [part for index in sorted(finished) for part in finished[index]]
+            for generator in running:  # a failed job leaves no task running on
+                ray.cancel(generator, force=True)
+    return [part for index in sorted(written) for part in written[index]]
 
 
-def _outcome(ray: Any, ref: Any) -> list[PartResult] | _Failed:
-    """The task's result; an error of Ray's own (a worker that died) is raised as the
-    cause Ray gives, when it gives one."""
+def _next_part(ray: Any, generator: Any) -> PartResult | None:
+    """The unit's next part, None when it has no more; its error, raised as the worker
+    raised it (an error of Ray's own, such as a worker that died, as the cause Ray
+    gives when it gives one)."""
     try:
-        outcome: list[PartResult] | _Failed = ray.get(ref)
+        item: PartResult | _Failed = ray.get(next(generator))
+    except StopIteration:
+        return None
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, BaseException):
             raise cause from None
         raise
-    return outcome
+    if isinstance(item, _Failed):
+        raise item.rebuilt()
+    return item
 
 
 @contextmanager
