@@ -64,6 +64,7 @@ def predict(
     ``batch_size`` is the rows per call (default: Ray Data's blocks as they come).
     """
     ray_data = require("ray.data", extra="ray", package="ray")
+    _check_pool_size(concurrency)
     options = ScoringOptions(
         outputs=tuple(outputs), keep=None if keep is None else tuple(keep), on_error=on_error
     )
@@ -73,19 +74,35 @@ def predict(
         fn_constructor_args=(source, options),
         batch_format="pandas",
         batch_size=batch_size,
-        compute=_actor_pool(ray_data, concurrency),
+        **_pool_arguments(ray_data, concurrency),
     )
 
 
-def _actor_pool(ray_data: Any, concurrency: int | tuple[int, int] | None) -> Any:
-    if concurrency is None:
-        return ray_data.ActorPoolStrategy(min_size=1, max_size=None)
-    if isinstance(concurrency, int) and concurrency >= 1:
-        return ray_data.ActorPoolStrategy(size=concurrency)
-    if isinstance(concurrency, tuple) and len(concurrency) == 2 and concurrency[0] >= 1:
+def _pool_arguments(ray_data: Any, concurrency: int | tuple[int, int] | None) -> dict[str, Any]:
+    """``map_batches``'s actor pool: ``compute=ActorPoolStrategy(...)`` from Ray 2.51
+    (which deprecates ``concurrency``), ``concurrency=`` before it (which deprecates
+    ``compute``), so neither warns."""
+    from packaging.version import Version
+
+    ray = require("ray", extra="ray")
+
+    if Version(ray.__version__) >= Version("2.51"):
+        if isinstance(concurrency, int):
+            return {"compute": ray_data.ActorPoolStrategy(size=concurrency)}
+        low, high = concurrency or (1, None)  # None: Ray Data scales the pool from one
+        return {"compute": ray_data.ActorPoolStrategy(min_size=low, max_size=high)}
+    if concurrency is None:  # older Ray Data wants a bound: the cluster's CPUs
+        concurrency = (1, max(1, int(ray.cluster_resources().get("CPU", 1))))
+    return {"concurrency": concurrency}
+
+
+def _check_pool_size(concurrency: int | tuple[int, int] | None) -> None:
+    if concurrency is None or (isinstance(concurrency, int) and concurrency >= 1):
+        return
+    if isinstance(concurrency, tuple) and len(concurrency) == 2:
         low, high = concurrency
-        if low <= high:
-            return ray_data.ActorPoolStrategy(min_size=low, max_size=high)
+        if isinstance(low, int) and isinstance(high, int) and 1 <= low <= high:
+            return
     raise InvalidArgumentError(
         f"concurrency {concurrency!r} is not a pool size; give a number of actors (>= 1) "
         "or (min, max) with 1 <= min <= max",

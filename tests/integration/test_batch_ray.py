@@ -26,6 +26,7 @@ from modelport.batch.scoring import BatchRowError, ScoringOptions
 from modelport.batch.source import PackageSource
 from modelport.batch.units import BatchPlan, plan_units, score_unit
 from modelport.config import Settings
+from modelport.errors import InvalidArgumentError
 from modelport.ray import predict
 from testing_cluster_scoring import ID, register_classifier, rows, scored_locally
 
@@ -192,3 +193,9 @@ def test_predict_on_a_ray_dataset_skips_bad_rows_or_fails_naming_the_column(
     failing = predict(dataset, "churn@champion", concurrency=1, settings=settings)
     with pytest.raises(Exception, match=r"the dataset, row 41, column 'tenure'"):
         failing.materialize()
+
+
+@pytest.mark.parametrize("concurrency", [0, (2, 1), (0, 3), (1, 2, 3)])
+def test_a_pool_size_that_is_not_one_is_refused(concurrency: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="is not a pool size"):
+        predict(object(), "churn@champion", concurrency=concurrency)
