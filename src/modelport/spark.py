@@ -52,6 +52,9 @@ def predict_udf(
 ) -> Callable[..., Any]:
     """A pandas UDF scoring rows with ``model_ref`` (``churn@production``) on Spark.
 
+    ``spark`` is the session the UDF runs in (taken, as MLflow's ``spark_udf`` takes it,
+    so that a ``result_type`` string is parsed by a running session).
+
     ``outputs=("prediction", "probabilities")`` answers a struct of ``prediction`` and a
     ``probability_<class>`` field per class. ``result_type`` (a Spark ``DataType`` or a
     DDL string such as ``"double"`` or ``"prediction double, probability_1 double"``)
@@ -71,9 +74,7 @@ def predict_udf(
     options = ScoringOptions(outputs=tuple(outputs), keep=(), on_error=on_error)
     source = package_source(model_ref, settings or Settings(), accelerate=True)
     model = source.load()  # here once, for the output columns; a worker loads its own
-    spark_type = _parse_type(spark, result_type) if result_type is not None else None
-    if spark_type is None:
-        spark_type = _inferred_type(model, options)
+    spark_type = _inferred_type(model, options) if result_type is None else _parse_type(result_type)
     names = _input_names(model)
     udf = functions.pandas_udf(_udf_body(source, options, names, spark_type), returnType=spark_type)
 
@@ -173,7 +174,7 @@ def _input_names(model: LoadedModel) -> list[str]:
     return list(getattr(signature.inputs, "names", []))
 
 
-def _parse_type(spark: Any, result_type: Any) -> Any:
+def _parse_type(result_type: Any) -> Any:
     from pyspark.sql.types import DataType
 
     if isinstance(result_type, DataType):
@@ -181,8 +182,7 @@ def _parse_type(spark: Any, result_type: Any) -> Any:
     if isinstance(result_type, str):
         from pyspark.sql.types import _parse_datatype_string
 
-        del spark  # the DDL is parsed by the active session's JVM
-        return _parse_datatype_string(result_type)
+        return _parse_datatype_string(result_type)  # by the active session's parser
     raise InvalidArgumentError(
         f"result_type {result_type!r} is not a Spark type; give a DataType or a DDL string "
         "such as 'double'",

@@ -79,7 +79,7 @@ def _session(builder_of: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def customers(spark: Any) -> tuple[pd.DataFrame, Any]:
     frame = rows(400)
-    return frame, spark.createDataFrame(frame).repartition(3)
+    return frame, spark.createDataFrame(frame)  # two partitions: local[2]
 
 
 def by_id(frame: pd.DataFrame) -> pd.DataFrame:
