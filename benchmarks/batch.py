@@ -23,7 +23,8 @@ its ``exec``):
 * ``modelport, N-row file``: the same on ``--memory-rows`` rows: peak memory must stay
   under 1 GB, whatever the file's size (chunks of 100,000 rows).
 * ``modelport dask`` with 1 and with 2 local workers (scaling efficiency: the speed-up
-  from 1 to 2 workers over 2; goal 0.8), and ``ray`` and ``spark`` when installed. On a
+  from 1 to 2 workers over 2; goal 0.8), ``--engine ray`` and a Spark job reading the
+  Parquet file and writing ``modelport.spark.predict_udf``'s column, when installed. On a
   2-core machine the cluster's own processes share those cores: read engine rows as
   overhead and scaling, not as a cluster's speed.
 
@@ -99,6 +100,27 @@ def case_modelport(work: Path, source: str, workers: int, engine: str = "local")
     )  # fmt: skip
 
 
+def case_spark(work: Path, source: str, workers: int) -> None:
+    from pyspark.sql import SparkSession
+
+    import modelport.spark
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master(f"local[{workers or 2}]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        .getOrCreate()
+    )
+    try:
+        frame = spark.read.parquet(source)
+        udf = modelport.spark.predict_udf(spark, "forest@production")
+        scored = frame.select(udf(*frame.columns).alias("prediction"))
+        scored.write.mode("overwrite").parquet(str(work / "out-spark"))
+    finally:
+        spark.stop()
+
+
 CASES = {
     "sklearn": ("pandas + scikit-learn", case_pandas_sklearn),
     "onnx": ("pandas + onnxruntime (by hand)", case_pandas_onnxruntime),
@@ -111,6 +133,8 @@ def run_child(args: argparse.Namespace) -> int:
     os.environ["MODELPORT_HOME"] = str(work / "home")
     if args.case in CASES:
         CASES[args.case][1](work, args.input, args.workers)
+    elif args.case == "spark":
+        case_spark(work, args.input, args.workers)
     else:
         case_modelport(work, args.input, args.workers, engine=args.case)
     status = Path("/proc/self/status").read_text()
@@ -225,6 +249,10 @@ def engines(work: Path, source: Path, rows: int) -> list[Row]:
         table.append(row("modelport ray, 2 workers", rows, *timed("ray", work, source, 2)))
     else:
         table.append(row("modelport ray", rows, 0, 0, "ray is not installed"))
+    if installed("pyspark"):
+        table.append(row("modelport.spark UDF, local[2]", rows, *timed("spark", work, source, 2)))
+    else:
+        table.append(row("modelport.spark UDF", rows, 0, 0, "pyspark is not installed"))
     return table
 
 
