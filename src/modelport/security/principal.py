@@ -35,6 +35,11 @@ class Admission(Protocol):
     ``principal`` is None when the server runs without keys; ``model`` is the model the
     request names (None for routes about no model)."""
 
+    def may_limit(self, principal: Principal | None, model: str | None) -> bool:
+        """Whether some limit could apply to this request: when not, the guard skips
+        ``admit`` (a coroutine per request that would find nothing to take)."""
+        ...
+
     async def admit(self, principal: Principal | None, model: str | None) -> None:
         """Take one request from every limit that applies, or raise ``RateLimitedError``."""
         ...

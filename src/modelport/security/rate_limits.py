@@ -72,6 +72,20 @@ class RateLimiter:
         if close is not None:
             await close()
 
+    def may_limit(self, principal: Principal | None, model: str | None) -> bool:
+        """Whether a limit could apply: a model limit for ``model``, a default per key,
+        or a limit or quota stored with the key."""
+        if model is not None and model in self._models:
+            return True
+        if principal is None:
+            return False
+        return (
+            self._per_key is not None
+            or self._daily_quota is not None
+            or principal.rate_limit is not None
+            or principal.daily_quota is not None
+        )
+
     async def admit(self, principal: Principal | None, model: str | None) -> None:
         """Take one request from every limit that applies, or raise ``RateLimitedError``."""
         model_bucket = self._models.get(model) if model is not None else None

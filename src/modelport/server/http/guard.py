@@ -8,7 +8,8 @@ request is checked in this order:
 2. ``Authorization: Bearer <key>`` against the worker's ``KeyBook`` (401 with
    ``WWW-Authenticate`` for a missing, malformed, unknown, revoked or expired key);
 3. the route's ``Access`` for the model the request names (403 naming the scope);
-4. ``ServerContext.admission.admit(principal, model)`` when set (429 from its limits).
+4. ``ServerContext.admission.admit(principal, model)`` when set and some limit could
+   apply (``may_limit``; 429 from its limits).
 
 The authenticated ``Principal`` is put in the scope (``access.PRINCIPAL_KEY``) for the
 routes that filter listings, check body models or record the actor. Keys are never
@@ -104,7 +105,7 @@ class Guarded:
                 self._authorize(scope, principal, model)
                 scope[PRINCIPAL_KEY] = principal
             admission = self._guard.admission
-            if admit and admission is not None:
+            if admit and admission is not None and admission.may_limit(principal, model):
                 await admission.admit(principal, model)
         except ModelportError as exc:
             return endpoint.error_reply(scope, exc)
