@@ -13,6 +13,7 @@ operators at all.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,9 +93,18 @@ def quantize_int8(data: bytes) -> tuple[bytes, Quantization]:
                 f"onnxruntime cannot quantize this graph: {first_line(exc)}", field="quantize"
             ) from None
         quantized = target.read_bytes()
-    count = sum(1 for t in _load(quantized).graph.initializer if t.data_type in _INT8_TYPES)
+    count = _int8_weights(_load(quantized))
     note = None if count else "onnxruntime's quantizer rewrote none of the graph's weights"
     return quantized, Quantization("int8", count > 0, count, len(data), len(quantized), note)
+
+
+def _int8_weights(model: Any) -> int:
+    """The int8 weight tensors (not their scalar zero points) of a quantized graph."""
+    return sum(
+        1
+        for tensor in model.graph.initializer
+        if tensor.data_type in _INT8_TYPES and math.prod(tensor.dims) > 1
+    )
 
 
 def _load(data: bytes) -> Any:
