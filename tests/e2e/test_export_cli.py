@@ -117,3 +117,33 @@ def test_a_model_that_cannot_be_exported_is_a_json_error(
     assert "cannot be exported to ONNX" in error["error"]
     assert "does not convert its models to ONNX" in error["error"]
     assert not out.exists()
+
+
+def test_beyond_the_tolerance_the_json_error_carries_the_numbers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    from modelport.cli.main import main
+
+    data = churn(300, 0)[["tenure", "charges"]].astype(float)
+    labels = (data["tenure"] < 24).to_numpy().astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(32,), max_iter=2000, random_state=0)
+    modelport.register(model.fit(data, labels), "mlp", sample_input=data)
+    out = tmp_path / "mlp.onnx"
+    args = ["export", "mlp/1", "--quantize", "int8", "--tolerance", "0", "--out", str(out)]
+
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--json"])
+    error = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert refused.value.code == 1 and not out.exists()
+    assert error["code"] == "ACCURACY_LOSS" and error["model"] == "mlp" and error["version"] == 1
+    assert error["accuracy"]["max_abs_diff"] > 0 and not error["accuracy"]["within_tolerance"]
+
+    with pytest.raises(SystemExit) as allowed:
+        main([*args, "--allow-accuracy-loss", "--json"])
+    captured = capsys.readouterr()
+    assert allowed.value.code == 0 and out.exists()
+    assert json.loads(captured.out)["quantization"]["applied"] is True
+    warning = json.loads(captured.err.strip().splitlines()[-1])
+    assert warning["category"] == "AccuracyLossWarning"

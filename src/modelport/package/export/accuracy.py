@@ -120,7 +120,7 @@ def measure(
     common["min_agreement"] = limits.min_agreement
     if predicts_values(expected, native.probabilities):
         values = expected.astype(np.float64)
-        diff = _largest(np.abs(predicted.astype(np.float64).reshape(values.shape) - values))
+        diff = _largest(predicted.astype(np.float64).reshape(values.shape), values)
         finite = np.abs(values[np.isfinite(values)])
         scale = max(1.0, float(finite.max()) if finite.size else 1.0)
         return Accuracy(**common, label_agreement=None, max_abs_diff=diff,
@@ -129,11 +129,15 @@ def measure(
     agreement = float(np.mean(same)) if rows else 1.0
     difference = None
     if proba is not None and native.probabilities is not None:
-        difference = _largest(np.abs(proba - native.probabilities.astype(np.float64)))
+        difference = _largest(proba, native.probabilities.astype(np.float64))
     return Accuracy(**common, label_agreement=agreement, max_abs_diff=difference,
                     compared="probabilities")  # fmt: skip
 
 
-def _largest(diff: np.ndarray) -> float:
-    # Missing on both sides is agreement; NaN on one side only is the largest difference.
-    return float(np.nanmax(diff)) if diff.size and not np.isnan(diff).all() else 0.0
+def _largest(got: np.ndarray, expected: np.ndarray) -> float:
+    """The largest absolute difference; missing on both sides is agreement, missing on
+    one side only is an infinite difference."""
+    diff = np.abs(got - expected)
+    both = np.isnan(got) & np.isnan(expected)
+    diff = np.where(both, 0.0, np.where(np.isnan(diff), np.inf, diff))
+    return float(diff.max()) if diff.size else 0.0
