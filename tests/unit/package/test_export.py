@@ -273,3 +273,26 @@ def test_boosted_trees_export_and_answer_like_the_native_model(
     labels, probabilities = run_matrix(result.path, FRESH)
     np.testing.assert_array_equal(labels, model.predict(FRESH))
     np.testing.assert_allclose(probabilities, model.predict_proba(FRESH), atol=1e-5)
+
+
+def test_an_onnx_model_is_its_own_graph_and_quantizes(tmp_path: Path) -> None:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    model = mlp().fit(TRAIN, target(TRAIN))
+    graph = convert_sklearn(
+        model, initial_types=[("x", FloatTensorType([None, 8]))],
+        options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3},
+    )  # fmt: skip
+    directory = tmp_path / "package"
+    sample = TRAIN.to_numpy(dtype=np.float32)
+    modelport.save(graph, directory, sample_input=sample)
+
+    result = modelport.export(directory, tmp_path / "mlp.onnx", quantize="int8", tolerance=0.2)
+
+    assert result.graph == "onnx-model" and result.input_layout is None
+    assert result.quantization is not None and result.quantization.quantized_weights == 3
+    meta = session(result.path).get_modelmeta().custom_metadata_map
+    assert meta["modelport.flavor"] == "onnx" and meta["modelport.label_output"] == "label"
+    (labels,) = session(result.path).run(["label"], {"x": FRESH.to_numpy(dtype=np.float32)})
+    assert np.mean(labels == model.predict(FRESH)) >= 0.97

@@ -94,8 +94,10 @@ def quantize_int8(data: bytes) -> tuple[bytes, Quantization]:
             ) from None
         quantized = target.read_bytes()
     count = _int8_weights(_load(quantized))
-    note = None if count else "onnxruntime's quantizer rewrote none of the graph's weights"
-    return quantized, Quantization("int8", count > 0, count, len(data), len(quantized), note)
+    if not count:  # keep the graph that was verified, not a rewrite that changed nothing
+        note = "onnxruntime's quantizer rewrote none of the graph's weights; exported unquantized"
+        return data, Quantization("int8", False, 0, len(data), len(data), note)
+    return quantized, Quantization("int8", True, count, len(data), len(quantized))
 
 
 def _int8_weights(model: Any) -> int:
