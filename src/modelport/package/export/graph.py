@@ -1,17 +1,17 @@
 """The graph to export, exactly as acceleration makes and verifies it.
 
-* the package's own ``accelerated/model.onnx``, when registration verified one (and,
-  for quantization, it holds float32 weights to quantize);
+* the package's own ``accelerated/model.onnx``, when registration verified one;
 * else a graph converted now by the flavor's ``to_onnx`` hook and verified against the
-  native model's predictions on the check rows (``acceleration.accelerator``, the same
-  converters, the same tolerances), asking the converter for float32 first when the
-  graph is to be quantized and its float64 weights would otherwise stay as they are
-  (int8 quantization rewrites float32 weights only);
+  native model's predictions on the check rows (``acceleration.accelerator``: the same
+  converters, the same tolerances);
 * an ONNX-flavor model is already a graph: its file.
 
+For quantization, a graph whose only candidate weights are float64 (which int8
+quantization does not take) is converted again asking for float32 first, and that
+graph replaces it only if it has weights to quantize.
+
 A model that cannot be converted raises ``UnsupportedOperationError`` with the reason
-acceleration gives (the one the manifest's acceleration section records).
-"""
+acceleration gives (the one the manifest's acceleration section records)."""
 
 from __future__ import annotations
 
