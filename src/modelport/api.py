@@ -1,4 +1,5 @@
-"""The public functions: ``register``, ``load``, ``save``, aliases, stages, search, audit.
+"""The public functions: ``register``, ``load``, ``save``, aliases, stages, search, audit,
+``batch_predict`` and ``export``.
 
 Each call builds the registry from ``Settings`` (the ``MODELPORT_*`` environment) and
 releases it afterwards, so there is no hidden global state. For many operations in a
@@ -29,6 +30,7 @@ from modelport.registry.service import RegistryService
 
 if TYPE_CHECKING:
     from modelport.batch.job import BatchSummary
+    from modelport.package.export.exporter import ExportResult
 
 T = TypeVar("T")
 InferenceParams = ParamSchema | Mapping[str, Any] | Sequence[ParamSpec]
@@ -420,3 +422,48 @@ def batch_predict(
     return run_batch_job(
         job, settings or Settings(), progress=progress, log_predictions=log_predictions
     )
+
+
+def export(
+    model_uri: str | Path,
+    out: str | Path,
+    *,
+    format: Literal["onnx"] = "onnx",
+    quantize: Literal["int8"] | None = None,
+    tolerance: float | None = None,
+    min_agreement: float | None = None,
+    allow_accuracy_loss: bool = False,
+    overwrite: bool = False,
+    trust: Iterable[str] = (),
+    settings: Settings | None = None,
+) -> ExportResult:
+    """Export a model (``churn/3``, ``churn@production`` or a package directory) as one
+    ONNX file ``out`` for edge runtimes, and say how it was checked.
+
+    The graph is the one acceleration verifies: the package's verified graph, or one
+    converted now (scikit-learn, XGBoost, LightGBM) and checked against the native
+    model; an ONNX model is already one. A model that cannot be converted raises
+    ``UnsupportedOperationError`` with the reason. ``quantize="int8"`` quantizes its
+    weights dynamically (a graph without quantizable weights, such as a tree ensemble,
+    is written unquantized with a ``QuantizationSkippedWarning``).
+
+    The graph is compared with the native model on the input example and rows drawn
+    from the reference statistics: the share of equal labels must be at least
+    ``min_agreement`` (default 0.99) and probabilities (or, relative to their scale,
+    predicted values) may differ by ``tolerance`` (default 0.05). Beyond that,
+    ``AccuracyLossError`` with the numbers, or with ``allow_accuracy_loss=True`` an
+    ``AccuracyLossWarning`` and the file is written. The signature, inputs and outputs
+    are written into the graph's ``metadata_props`` (``modelport.signature``, ...).
+    """
+    from modelport.package.export.accuracy import Limits
+    from modelport.package.export.exporter import ExportOptions, export_model
+
+    options = ExportOptions(
+        format=format,
+        quantize=quantize,
+        limits=Limits.of(tolerance, min_agreement),
+        allow_accuracy_loss=allow_accuracy_loss,
+        overwrite=overwrite,
+    )
+    with load(model_uri, trust=trust, settings=settings) as loaded:
+        return export_model(loaded, Path(out), default_catalog(), options)

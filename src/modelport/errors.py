@@ -29,6 +29,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     │   └── SignatureVerificationError  a model signature is missing, broken or untrusted
     ├── UnknownFlavorError              no flavor handles this object, file or name
     ├── UnsupportedOperationError       the model cannot do this (predict_proba, ...)
+    │   └── AccuracyLossError           an exported graph strays from the native model
     ├── UnavailableError                the server cannot serve this now; retry later
     │   ├── ModelNotReadyError          the model is loading, swapping or failed to load
     │   └── OverloadedError             the model's queue is full
@@ -52,7 +53,9 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     ModelportWarning (a UserWarning)
     ├── EnvironmentMismatchWarning      library versions differ, loaded anyway
     ├── MissingSignatureWarning         an alias or staging points at a version without one
-    └── ParamsIgnoredWarning            declared inference parameters the model cannot receive
+    ├── ParamsIgnoredWarning            declared inference parameters the model cannot receive
+    ├── AccuracyLossWarning             an export beyond its tolerance was written as asked
+    └── QuantizationSkippedWarning      an export asked for quantization had nothing to quantize
 """
 
 from __future__ import annotations
@@ -326,6 +329,27 @@ class UnsupportedOperationError(ModelportError):
     code = "UNSUPPORTED_OPERATION"
 
 
+class AccuracyLossError(UnsupportedOperationError):
+    """An exported graph (quantized, usually) answers too differently from the native
+    model on the check rows; ``accuracy`` holds the numbers and their limits."""
+
+    code = "ACCURACY_LOSS"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        accuracy: dict[str, Any],
+        model: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        super().__init__(message, model=model, version=version, field="tolerance")
+        self.accuracy = accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "accuracy": self.accuracy}
+
+
 class InvalidRequestError(InvalidArgumentError):
     """A request body, header or parameter breaks the protocol it was sent in."""
 
@@ -533,3 +557,13 @@ class ParamsIgnoredWarning(ModelportWarning):
     """A signature declares inference parameters for a model that cannot receive them
     (its flavor's predict takes no ``params``): requests' params are type-checked, then
     not passed to the model."""
+
+
+class AccuracyLossWarning(ModelportWarning):
+    """An exported graph answers beyond the tolerance, and was written anyway because the
+    caller allowed it (``allow_accuracy_loss``, ``--allow-accuracy-loss``)."""
+
+
+class QuantizationSkippedWarning(ModelportWarning):
+    """Quantization was asked for and the graph has no weights it applies to (a tree
+    ensemble, a linear model's ``ai.onnx.ml`` operator): it is exported unquantized."""

@@ -12,7 +12,7 @@ PINNED = [
     "ParamSpec", "PythonModel", "PythonModelContext", "RegisteredModel", "Settings", "Signature",
     "__version__",
     "archive_version", "batch_predict", "connect", "delete_alias", "delete_model", "delete_version",
-    "get_audit_log", "get_model", "get_version", "infer_signature", "list_models",
+    "export", "get_audit_log", "get_model", "get_version", "infer_signature", "list_models",
     "list_versions", "load", "parse_ref", "promote", "register", "resolve", "save",
     "search_versions", "set_alias",
 ]  # fmt: skip

@@ -73,11 +73,15 @@ class GraphInputs:
 class OnnxRequest:
     """What a ``to_onnx`` hook converts: the native ``model``, the graph ``inputs`` to
     give it, and whether the native predictions are float values without class
-    probabilities (``predicts_values``: checked within a tolerance) rather than labels."""
+    probabilities (``predicts_values``: checked within a tolerance) rather than labels.
+    ``prefer_float32`` asks for float32 numbers first where the flavor would start with
+    float64 (an export to be quantized: int8 quantization rewrites float32 weights only);
+    a flavor's rules against rounding ahead of trees still hold."""
 
     model: Any
     inputs: GraphInputs
     predicts_values: bool
+    prefer_float32: bool = False
 
 
 @dataclass(frozen=True)

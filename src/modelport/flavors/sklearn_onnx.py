@@ -65,7 +65,7 @@ def to_onnx(request: OnnxRequest) -> OnnxGraph:
     skl2onnx = import_or_unavailable("skl2onnx", ACCELERATION_EXTRA)
     types = import_or_unavailable("skl2onnx.common.data_types", ACCELERATION_EXTRA)
     model, inputs = request.model, request.inputs
-    plans = type_plans(types, inputs, _precisions(model, inputs))
+    plans = type_plans(types, inputs, _precisions(model, inputs, request.prefer_float32))
     allowed = [p for p in plans if not _rounds_before_trees(model, inputs, p, types)]
     name = type(model).__name__
 
@@ -90,7 +90,9 @@ def to_onnx(request: OnnxRequest) -> OnnxGraph:
     return convert_in_order(convert, allowed, explain)
 
 
-def _precisions(model: Any, inputs: GraphInputs) -> tuple[str, ...]:
+def _precisions(model: Any, inputs: GraphInputs, prefer_float32: bool) -> tuple[str, ...]:
+    if prefer_float32:
+        return _FLOAT_FIRST
     base = require("sklearn.base", extra="sklearn", package="scikit-learn")
     try:
         if base.is_classifier(model):

@@ -59,13 +59,16 @@ def accelerate(
     sample: Sample | None,
     sample_predictions: Any,
     sample_probabilities: Any,
+    prefer_float32: bool = False,
 ) -> AccelerationSection:
     """Convert ``model`` with ``flavor``'s hook, check the graph against the native
     model's predictions (and probabilities) on ``sample`` and write it to
     ``destination / accelerated/model.onnx``.
 
     Never raises for a model that cannot be accelerated: the section is then
-    ``unavailable``, with the reason, and no file is left behind.
+    ``unavailable``, with the reason, and no file is left behind. ``prefer_float32``
+    asks the converter for float32 numbers first (``OnnxRequest``), for an export to be
+    quantized.
     """
     target = destination / ACCELERATED_FILE
     try:
@@ -84,7 +87,7 @@ def accelerate(
             native[:rows],
             None if sample_probabilities is None else np.asarray(sample_probabilities)[:rows],
         )
-        return _verified(model, converter, reference, target)
+        return _verified(model, converter, reference, target, prefer_float32=prefer_float32)
     except GraphUnavailableError as exc:
         shutil.rmtree(target.parent, ignore_errors=True)
         logger.info("no accelerated graph: %s", exc)
@@ -102,14 +105,20 @@ class _Reference:
 
 
 def _verified(
-    model: Any, flavor: OnnxConvertible, reference: _Reference, target: Path
+    model: Any,
+    flavor: OnnxConvertible,
+    reference: _Reference,
+    target: Path,
+    *,
+    prefer_float32: bool = False,
 ) -> AccelerationSection:
     if model is None:
         raise GraphUnavailableError("the native model object is not available to convert")
     native, probabilities = reference.predictions, reference.probabilities
     inputs = graph_inputs(flavor, model, reference.signature)
     batch = server_batch(inputs, reference.signature, reference.sample)
-    graph = convert(flavor, OnnxRequest(model, inputs, predicts_values(native, probabilities)))
+    request = OnnxRequest(model, inputs, predicts_values(native, probabilities), prefer_float32)
+    graph = convert(flavor, request)
     label, probability = graph_outputs(graph, probabilities)
     section = AccelerationSection(
         status="verified",
