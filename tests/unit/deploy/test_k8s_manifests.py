@@ -204,3 +204,16 @@ def test_the_inference_service_speaks_v2_through_the_modelport_runtime() -> None
     predictor = render_kserve(OPTIONS, registry)[2].documents[0]["spec"]["predictor"]
     assert "storageUri" not in predictor["model"] and "canaryTrafficPercent" not in predictor
     assert {"name": "SERVE_MODEL", "value": "churn=churn@production"} in predictor["model"]["env"]
+
+
+def test_the_docs_state_the_rendered_defaults() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "kubernetes.md").read_text()
+    assert f"({OPTIONS.termination_grace_s} s by\ndefault)" in docs or (
+        f"({OPTIONS.termination_grace_s} s by default)" in docs
+    )
+    container = _container(OPTIONS)
+    startup = container["startupProbe"]
+    assert f"({startup['failureThreshold']} × {startup['periodSeconds']} s)" in docs
+    assert "Kubernetes 1.33" in docs  # the pinned validation version (tests/testing_k8s.py)
