@@ -102,8 +102,9 @@ def deployment(options: ManifestOptions) -> dict[str, Any]:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(options),
+        # No spec.replicas: the autoscaler owns the count (from --replicas up), and a
+        # count here would reset it at every kubectl apply.
         "spec": {
-            "replicas": options.replicas,
             "selector": {"matchLabels": selector(options)},
             "strategy": {
                 "type": "RollingUpdate",
