@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -87,9 +88,17 @@ def _merged_kserve_container(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {**runtime, "env": list(env.values()), "envFrom": model.get("envFrom", []), "args": args}
 
 
-@pytest.mark.parametrize("kserve", [False, True], ids=["deployment", "kserve"])
+@pytest.mark.parametrize(
+    ("kserve", "storage"),
+    [(False, False), (True, False), (True, True)],
+    ids=["deployment", "kserve-registry", "kserve-storage-uri"],
+)
 def test_the_rendered_container_serves_its_probes_and_drains_in_its_grace_period(
-    kserve: bool, isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kserve: bool,
+    storage: bool,
+    isolated_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     database = f"sqlite:///{tmp_path / 'registry.db'}"
     # The shared registry: the database the Secret names, and an artifact store every
@@ -102,7 +111,10 @@ def test_the_rendered_container_serves_its_probes_and_drains_in_its_grace_period
         with modelport.connect() as registry:
             registry.register(EchoModel(), "echo", PackageOptions(sample_input=np.zeros((4, 3))))
             registry.promote("echo", 1, "production")
-        items = _render(capsys, *(["--kserve"] if kserve else []))
+        extra = ["--kserve"] if kserve else []
+        if storage:  # storageUri: the package in an object store, fetched by KServe
+            extra += ["--artifacts-uri", "s3://models/artifacts"]
+        items = _render(capsys, *extra)
     with build_registry(Settings(home=isolated_home, database_url=database)) as registry:
         _, metrics_key = KeyAdmin(registry.metadata).create("prometheus", ["metrics"], actor="t")
     config_maps = {i["metadata"]["name"]: i["data"] for i in items if i["kind"] == "ConfigMap"}
@@ -123,6 +135,13 @@ def test_the_rendered_container_serves_its_probes_and_drains_in_its_grace_period
     assert env["MODELPORT_HOME"] == "/var/lib/modelport"
     env["MODELPORT_HOME"] = str(tmp_path / "mounted-home")  # the emptyDir mounted there
     (tmp_path / "mounted-home").mkdir()
+    if storage:  # what KServe's storage initializer does: the storageUri's files at /mnt/models
+        isvc = next(i for i in items if i["kind"] == "InferenceService")
+        uri = isvc["spec"]["predictor"]["model"]["storageUri"]
+        key = uri.removeprefix("s3://models/artifacts/")
+        shutil.copytree(tmp_path / "shared-artifacts" / key, tmp_path / "mnt-models")
+        assert env["SERVE_MODEL"] == "echo=/mnt/models"
+        env["SERVE_MODEL"] = f"echo={tmp_path / 'mnt-models'}"  # the volume mounted there
     command = [
         str(MODELPORT),
         *container["command"][1:],

@@ -117,7 +117,13 @@ def serving_runtime(options: ManifestOptions) -> dict[str, Any]:
             "initialDelaySeconds": 60,
         },
         "resources": options.resources.to_dict(),
-        "securityContext": container_security(),
+        # The uid too: a runtime used without the rendered InferenceService (whose pod
+        # security context names it) must still run non-root.
+        "securityContext": {
+            **container_security(),
+            "runAsUser": options.uid,
+            "runAsGroup": options.uid,
+        },
         "volumeMounts": volume_mounts(),
     }
     return {
