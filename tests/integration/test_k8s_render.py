@@ -58,14 +58,27 @@ def _validate_directory(directory: Path) -> list[dict[str, object]]:
     return rendered
 
 
+VARIANTS = {
+    "defaults": [],
+    "every-option": [
+        "--name", "echo-prod", "--replicas", "3", "--max-replicas", "12", "--workers", "4",
+        "--port", "9000", "--drain-delay", "7", "--drain-timeout", "20", "--prestop-sleep", "2",
+        "--cpu", "2", "--memory", "4Gi", "--cpu-limit", "4", "--memory-limit", "8Gi",
+        "--uid", "65532", "--secret", "registry-credentials", "--service-account", "models",
+        "--prediction-log", "s3://models/predictions", "--metrics-public",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_rendered_kubernetes_files_validate_offline(
-    registered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    variant: str, registered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "k8s"
     code, stdout, err = run(
         capsys, "k8s", "render", "echo@production", "--image", "registry.example/modelport:1",
-        "--namespace", "ml", "--replicas", "3", "--artifacts-uri", "s3://models/artifacts",
-        "--out", str(out),
+        "--namespace", "ml", "--artifacts-uri", "s3://models/artifacts", "--out", str(out),
+        *VARIANTS[variant],
     )  # fmt: skip
     assert code == 0, err
     kinds = {doc["kind"] for doc in _validate_directory(out)}
@@ -74,6 +87,14 @@ def test_rendered_kubernetes_files_validate_offline(
     assert stdout.count("wrote ") == 6
     code, _, err = run(capsys, "k8s", "render", "echo", "--image", "i", "--out", str(out))
     assert code == 1 and "--force" in err  # never overwrites silently
+    kserve = tmp_path / "kserve"
+    code, _, err = run(
+        capsys, "k8s", "render", "echo@production", "--image", "i", "--kserve",
+        "--artifacts-uri", "s3://models/artifacts", "--out", str(kserve), *VARIANTS[variant],
+    )  # fmt: skip
+    assert code == 0, err
+    kinds = {doc["kind"] for doc in _validate_directory(kserve)}
+    assert kinds == {"ConfigMap", "ServingRuntime", "InferenceService"}
 
 
 def test_the_strict_validator_refuses_an_unknown_field(
