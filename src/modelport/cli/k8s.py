@@ -89,12 +89,13 @@ def render(*, ref: str, out: Path | None, force: bool, output_format: str, as_js
     else:
         manifests = render_kubernetes(options)
     if not options.object_store:
-        click.echo(
-            f"warning: the artifact store {artifacts_uri or '(MODELPORT_HOME/artifacts)'} is "
-            "not an object store the pods share: set --artifacts-uri (or "
-            "MODELPORT_ARTIFACTS_URI) to s3://... or gs://...",
-            err=True,
+        warning = (
+            f"the artifact store {artifacts_uri or '(MODELPORT_HOME/artifacts)'} is not an "
+            "object store the pods share: set --artifacts-uri (or MODELPORT_ARTIFACTS_URI) "
+            "to s3://... or gs://..."
         )
+        line = json.dumps({"warning": warning}) if as_json else f"warning: {warning}"
+        click.echo(line, err=True)
     if out is None:
         _print(manifests, "json" if as_json else output_format)
         return

@@ -118,6 +118,12 @@ class ManifestOptions:
             )
         if not 1 <= self.port <= 65535 or not self.image.strip():
             raise InvalidArgumentError("--port must be 1-65535 and --image non-empty")
+        if self.uid < 1 or self.workers < 1:
+            raise InvalidArgumentError(
+                f"--uid {self.uid} and --workers {self.workers}: the pods run as a non-root "
+                "user (uid 1 or more) with 1 worker or more",
+                field="uid",
+            )
         if self.drain_delay_s < 0 or self.drain_timeout_s < 0 or self.prestop_sleep_s < 0:
             raise InvalidArgumentError("drain delay, drain timeout and preStop sleep are >= 0")
         for value in vars(self.resources).values():

@@ -153,6 +153,7 @@ def test_autoscaler_and_disruption_budget_select_the_deployments_pods() -> None:
         ({"name": "Churn_v2"}, "name"),
         ({"replicas": 4, "max_replicas": 2}, "replicas"),
         ({"secret": "x" * 64}, "secret"),
+        ({"uid": 0}, "uid"),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(change: dict[str, Any], field: str) -> None:
