@@ -35,6 +35,7 @@ COMMANDS = {
     "key": "modelport.cli.key:key",
     "batch": "modelport.cli.batch:batch",
     "export": "modelport.cli.export:export",
+    "k8s": "modelport.cli.k8s:k8s",
 }
 
 

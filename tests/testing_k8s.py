@@ -1,0 +1,100 @@
+"""Offline validation of rendered Kubernetes manifests: built-in kinds with
+``kubernetes-validate --strict`` against a pinned Kubernetes version (it bundles the
+schemas: no cluster, no network), custom resources against the openAPIV3Schema of the
+CRDs vendored in tests/data/crds (see the README there)."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+KUBERNETES_VERSION = "1.33.0"  # pinned: a release every supported distribution has
+CRDS = Path(__file__).parent / "data" / "crds"
+VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
+# libyaml's safe loader when present: the InferenceService CRD is 2 MB of YAML
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def validate_builtin(paths: list[Path]) -> str:
+    """Run ``kubernetes-validate --strict`` on ``paths``; fails the test on any error and
+    returns its output (one line per resource)."""
+    pytest.importorskip("kubernetes_validate")
+    finished = subprocess.run(
+        [str(VALIDATE), "--strict", "-k", KUBERNETES_VERSION, *map(str, paths)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output
+    assert "ERROR" not in output, output
+    return output
+
+
+@cache
+def _crds() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> the version's openAPIV3Schema, for every vendored CRD."""
+    schemas = {}
+    for path in sorted(CRDS.glob("*.yaml.gz")):
+        crd = yaml.load(gzip.decompress(path.read_bytes()), Loader=_LOADER)
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("served"):
+                schema = version["schema"]["openAPIV3Schema"]
+                schemas[(f"{group}/{version['name']}", kind)] = _closed(schema)
+    return schemas
+
+
+def custom_kinds() -> set[tuple[str, str]]:
+    """The (apiVersion, kind) pairs the vendored CRDs define."""
+    return set(_crds())
+
+
+def validate_custom(document: dict[str, Any]) -> None:
+    """Validate a custom resource against its CRD schema, refusing unknown fields (as
+    ``kubectl apply``'s strict field validation does)."""
+    import jsonschema
+
+    key = (document["apiVersion"], document["kind"])
+    assert key in _crds(), f"no vendored CRD for {key}"
+    jsonschema.Draft7Validator(_crds()[key]).validate(document)
+
+
+def _closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with ``additionalProperties: false`` on every object that lists its
+    properties and does not preserve unknown fields (CRDs prune them silently)."""
+    schema = copy.deepcopy(schema)
+
+    def close(node: Any) -> None:  # walks schemas only, never a properties mapping
+        if not isinstance(node, dict):
+            return
+        properties = node.get("properties")
+        if (
+            properties
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node["additionalProperties"] = False
+        for child in (properties or {}).values():
+            close(child)
+        for key in ("items", "additionalProperties"):
+            close(node.get(key))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for child in node.get(key, ()):
+                close(child)
+
+    close(schema)
+    # metadata is the API server's (ObjectMeta), which CRDs leave open
+    schema["properties"]["metadata"] = {"type": "object"}
+    return schema
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    """The YAML documents of one rendered file."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
