@@ -68,7 +68,7 @@ def image(engine_env: dict[str, str], tmp_path: Path, isolated_home: Path) -> It
             podman("rmi", "--force", *left, env=engine_env, check=False)
 
 
-def test_the_built_image_serves_checks_its_health_and_drains_on_sigterm(
+def test_the_built_image_needs_keys_serves_checks_its_health_and_drains_on_sigterm(
     image: dict, engine_env: dict[str, str]
 ) -> None:
     size_mb = image["image_size_bytes"] / 1e6
@@ -80,6 +80,13 @@ def test_the_built_image_serves_checks_its_health_and_drains_on_sigterm(
     assert config["Config"]["Entrypoint"] == ["modelport", "serve", "echo=/opt/modelport/package"]
     health = config.get("Healthcheck") or config["Config"]["Healthcheck"]  # podman: top level
     assert "/v2/health/ready" in " ".join(health["Test"])
+
+    # It binds 0.0.0.0, so it requires API keys: with no database holding one, the
+    # server says so and exits instead of serving everyone.
+    refused = podman("run", "--rm", image["tag"], env=engine_env, check=False)
+    assert refused.returncode != 0
+    assert "requires API keys" in refused.stderr, refused.stderr[-3000:]
+    assert "--insecure-no-auth" in refused.stderr
 
     name = f"modelport-test-{uuid.uuid4().hex[:8]}"
     port = _free_port()
