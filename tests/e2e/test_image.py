@@ -77,6 +77,7 @@ def test_the_built_image_needs_keys_serves_checks_its_health_and_drains_on_sigte
     assert image["extras"] == []  # a python-flavor model needs no framework extra
     config = json.loads(podman("image", "inspect", image["tag"], env=engine_env).stdout)[0]
     assert config["Config"]["User"] == "10001:10001"
+    assert config["Labels"]["io.modelport.version"] == "1"
     assert config["Config"]["Entrypoint"] == ["modelport", "serve", "echo=/opt/modelport/package"]
     health = config.get("Healthcheck") or config["Config"]["Healthcheck"]  # podman: top level
     assert "/v2/health/ready" in " ".join(health["Test"])

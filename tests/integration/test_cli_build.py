@@ -111,3 +111,19 @@ def test_unknown_extras_and_versions_are_refused(
     assert code == 1
     assert "echo" in err
     assert not (tmp_path / "c").exists()  # nothing written for a refused command
+
+
+def test_a_package_directory_is_served_under_its_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, isolated_home: Path, wheel: Path
+) -> None:
+    package = tmp_path / "fraud"
+    modelport.save(EchoModel(), package, sample_input=np.zeros((4, 3)))
+    out = tmp_path / "context"
+
+    code, _, err = run(capsys, "build", str(package), "--out", str(out), "--wheel", str(wheel))
+
+    assert code == 0, err
+    dockerfile = (out / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["modelport", "serve", "fraud=/opt/modelport/package"]' in dockerfile
+    assert "fraud:latest" in (out / "README.md").read_text()
+    assert verify_package(out / "package").flavor.name == "python"

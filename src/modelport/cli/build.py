@@ -45,7 +45,7 @@ class _Source:
     digest the registry recorded (None for a package directory)."""
 
     model: str
-    version: int
+    version: int | None  # None: a package directory
     manifest: Manifest
     directory: Path
     digest: str | None
@@ -185,7 +185,7 @@ def _source(text: str) -> _Source:
     if isinstance(found, Path):
         manifest = verify_package(found)
         name = found.resolve().name
-        return _Source(name, 1, manifest, found, None, str(found))
+        return _Source(name, None, manifest, found, None, str(found))
     registry = state().registry()
     version = registry.resolve(found)
     directory = registry.artifacts.local_path(version.artifact_key)

@@ -68,7 +68,7 @@ class ImageSpec:
     """
 
     model: str
-    version: int
+    version: int | None  # None: a package directory, not a registered version
     python: str
     extras: tuple[str, ...]
     wheel: str
@@ -127,10 +127,17 @@ def default_base(python: str) -> str:
     return PINNED_BASES[minor]
 
 
-def default_tag(model: str, version: int) -> str:
-    """``churn:3``: the image name a registry accepts (lowercase, no odd characters)."""
+def default_tag(model: str, version: int | None) -> str:
+    """``churn:3`` (``churn:latest`` for a package directory): the image name a
+    registry accepts (lowercase, no odd characters)."""
     name = re.sub(r"[^a-z0-9._-]+", "-", model.lower()).strip("._-") or "model"
-    return f"{name}:{version}"
+    return f"{name}:{version if version is not None else 'latest'}"
+
+
+def _source(spec: ImageSpec) -> str:
+    if spec.source:
+        return spec.source
+    return spec.model if spec.version is None else f"{spec.model}/{spec.version}"
 
 
 def render_context(spec: ImageSpec) -> dict[str, str]:
@@ -165,7 +172,7 @@ def dockerfile(spec: ImageSpec) -> str:
         indexes = "".join(f" --extra-index-url {url}" for url in spec.extra_index_urls)
     values = {
         "@BASE@": spec.base,
-        "@SOURCE@": spec.source or f"{spec.model}/{spec.version}",
+        "@SOURCE@": _source(spec),
         "@VENV@": VENV,
         "@WHEEL@": json.dumps(f"/tmp/{wheel_spec}"),  # noqa: S108 - the build's own files
         "@INDEXES@": indexes,
@@ -176,8 +183,31 @@ def dockerfile(spec: ImageSpec) -> str:
         "@PORT@": str(PORT),
         "@HEALTHCHECK@": json.dumps(["python3", "-c", _HEALTH_PROBE]),
         "@ENTRYPOINT@": json.dumps(serve_arguments(spec)),
+        "@LABELS@": _labels(spec),
     }
     return _fill(_DOCKERFILE, values)
+
+
+def labels(spec: ImageSpec) -> dict[str, str]:
+    """What the image says about itself: the model, its version and where it comes from
+    (the server of a copied package does not know its version number)."""
+    found = {
+        "org.opencontainers.image.title": spec.model,
+        "io.modelport.model": spec.model,
+        "io.modelport.source": _source(spec),
+        "io.modelport.extras": ",".join(spec.extras),
+    }
+    if spec.version is not None:
+        found["org.opencontainers.image.version"] = str(spec.version)
+        found["io.modelport.version"] = str(spec.version)
+    if spec.package_digest is not None:
+        found["io.modelport.manifest-sha256"] = spec.package_digest
+    return found
+
+
+def _labels(spec: ImageSpec) -> str:
+    pairs = " \\\n    ".join(f"{key}={json.dumps(value)}" for key, value in labels(spec).items())
+    return f"LABEL {pairs}"
 
 
 def _package_steps(spec: ImageSpec) -> str:
@@ -254,6 +284,7 @@ COPY --from=builder @VENV@ @VENV@
     MODELPORT_SERVE__HOST=0.0.0.0 \\
     MODELPORT_SERVE__PORT=@PORT@ \\
     PYTHONUNBUFFERED=1
+@LABELS@
 USER @UID@:@UID@
 WORKDIR @HOME@
 EXPOSE @PORT@
@@ -314,7 +345,7 @@ def readme(spec: ImageSpec) -> str:
         else ""
     )
     values = {
-        "@SOURCE@": spec.source or f"{spec.model}/{spec.version}",
+        "@SOURCE@": _source(spec),
         "@TAG@": spec.tag,
         "@MODEL@": spec.model,
         "@PORT@": str(PORT),

@@ -197,3 +197,14 @@ def test_the_readme_names_the_build_and_run_commands() -> None:
 def test_default_tag_is_a_valid_image_name() -> None:
     assert default_tag("churn", 3) == "churn:3"
     assert default_tag("Churn Model", 12) == "churn-model:12"
+
+
+def test_labels_say_which_version_the_image_serves() -> None:
+    runtime = stages(render_context(spec())["Dockerfile"])[-1]
+
+    assert 'io.modelport.version="3"' in runtime
+    assert f'io.modelport.manifest-sha256="{DIGEST}"' in runtime
+    assert 'io.modelport.source="churn@production"' in runtime
+    unversioned = render_context(spec(version=None, source=""))["Dockerfile"]
+    assert "io.modelport.version" not in unversioned
+    assert default_tag("churn", None) == "churn:latest"
