@@ -54,7 +54,7 @@ def test_build_writes_a_context_with_the_package_intact(
     answer = json.loads(stdout)
     assert answer["tag"] == "echo:1"
     assert answer["extras"] == []
-    assert answer["base"].startswith("python:3.11.")
+    assert answer["base"].startswith("docker.io/library/python:3.11.")
     names = {path.name for path in out.iterdir()}
     assert names == {
         "Dockerfile", ".dockerignore", "README.md", "requirements.txt", "check_package.py",

@@ -69,7 +69,7 @@ class _Source:
 @click.option(
     "--base",
     help="Base image for both stages (needs python3 with venv).  "
-    "[default: the pinned python:X.Y.Z-slim-bookworm of the package's Python]",
+    "[default: the pinned docker.io/library/python:X.Y.Z-slim-bookworm of the package's Python]",
 )
 @click.option(
     "--from-registry",

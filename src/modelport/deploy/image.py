@@ -32,11 +32,12 @@ PACKAGE_CONTEXT_DIR = "package"
 CHECK_SCRIPT = "check_package.py"
 
 # Slim Debian bookworm images of the python.org builds, pinned to a patch release so
-# that a rebuild gets the same interpreter (move them forward deliberately).
+# that a rebuild gets the same interpreter (move them forward deliberately). Fully
+# qualified: podman resolves no short names unless its registries.conf says how.
 PINNED_BASES = {
-    "3.11": "python:3.11.13-slim-bookworm",
-    "3.12": "python:3.12.11-slim-bookworm",
-    "3.13": "python:3.13.5-slim-bookworm",
+    "3.11": "docker.io/library/python:3.11.13-slim-bookworm",
+    "3.12": "docker.io/library/python:3.12.11-slim-bookworm",
+    "3.13": "docker.io/library/python:3.13.5-slim-bookworm",
 }
 
 # The extras each flavor loads its models with (pyproject.toml's optional dependencies).
@@ -116,7 +117,7 @@ def requirements_for(manifest: Manifest) -> tuple[str, ...]:
 
 def default_base(python: str) -> str:
     """The pinned slim base for the package's Python minor version (``3.11.7`` ->
-    ``python:3.11.13-slim-bookworm``)."""
+    ``docker.io/library/python:3.11.13-slim-bookworm``)."""
     minor = ".".join(python.split(".")[:2])
     if minor not in PINNED_BASES:
         raise InvalidArgumentError(

@@ -69,7 +69,8 @@ def test_two_stages_on_one_pinned_slim_base() -> None:
     dockerfile = render_context(spec())["Dockerfile"]
 
     builder, runtime = stages(dockerfile)
-    assert re.search(r"(?m)^ARG BASE=python:3\.11\.\d+-slim-bookworm$", dockerfile)
+    pinned = r"(?m)^ARG BASE=docker\.io/library/python:3\.11\.\d+-slim-bookworm$"
+    assert re.search(pinned, dockerfile)
     assert builder.startswith("FROM ${BASE} AS builder")
     assert runtime.startswith("FROM ${BASE}\n")
     assert "pip install" in builder
@@ -79,7 +80,7 @@ def test_two_stages_on_one_pinned_slim_base() -> None:
 
 
 def test_the_base_follows_the_packages_python_or_base() -> None:
-    assert default_base("3.12.1").startswith("python:3.12.")
+    assert default_base("3.12.1").startswith("docker.io/library/python:3.12.")
     assert default_base("3.13.0").endswith("-slim-bookworm")
     with pytest.raises(InvalidArgumentError, match="--base"):
         default_base("3.9.18")
