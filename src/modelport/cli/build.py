@@ -126,6 +126,7 @@ def build(
     if from_registry:
         requested += _registry_extras()
     chosen = extras_for(source.manifest, requested)
+    base = base or default_base(source.manifest.environment.python)  # refused before writing
     _prepare_out(out, force=force)
     wheel_path = modelport_wheel(out / WHEELS_DIR, given=wheel)
     spec = ImageSpec(
@@ -134,7 +135,7 @@ def build(
         python=source.manifest.environment.python,
         extras=chosen,
         wheel=wheel_path.name,
-        base=base or default_base(source.manifest.environment.python),
+        base=base,
         tag=tag or default_tag(source.model, source.version),
         requirements=requirements_for(source.manifest),
         package_digest=source.digest,
@@ -143,20 +144,7 @@ def build(
         extra_index_urls=(TORCH_CPU_INDEX,) if "torch" in chosen else (),
         offline=offline,
     )
-    for relative, text in render_context(spec).items():
-        (out / relative).write_text(text, encoding="utf-8")
-    if offline:
-        minor = ".".join(spec.python.split(".")[:2])
-        download_wheels(
-            out / WHEELS_DIR,
-            wheel=wheel_path,
-            extras=spec.extras,
-            requirements=out / "requirements.txt",
-            python=minor,
-            index_urls=spec.extra_index_urls,
-        )
-    if not from_registry:
-        shutil.copytree(source.directory, out / PACKAGE_CONTEXT_DIR)
+    _write_context(out, spec, source, wheel_path)
     result: dict[str, object] = {
         "out": str(out),
         "tag": spec.tag,
@@ -177,6 +165,24 @@ def build(
             click.echo(f"built {spec.tag} with {chosen_engine}: {size / 1e6:.1f} MB")
     if as_json:
         print_json(result)
+
+
+def _write_context(out: Path, spec: ImageSpec, source: _Source, wheel: Path) -> None:
+    """The rendered files, the package (unless fetched at start) and, with
+    ``--offline``, every wheel the image installs."""
+    for relative, text in render_context(spec).items():
+        (out / relative).write_text(text, encoding="utf-8")
+    if spec.offline:
+        download_wheels(
+            out / WHEELS_DIR,
+            wheel=wheel,
+            extras=spec.extras,
+            requirements=out / "requirements.txt",
+            python=".".join(spec.python.split(".")[:2]),
+            index_urls=spec.extra_index_urls,
+        )
+    if spec.packaged:
+        shutil.copytree(source.directory, out / PACKAGE_CONTEXT_DIR)
 
 
 def _source(text: str) -> _Source:
