@@ -39,6 +39,7 @@ parsing messages. ``code`` is a stable identifier used on the wire::
     ├── RateLimitedError                a key's or model's rate limit or daily quota is spent
     ├── ModelExecutionError             the model's own code failed on valid input
     ├── MissingDependencyError          an optional extra is not installed
+    ├── ImageBuildError                 no container engine, or its image build failed
     ├── PackageError                    a model package cannot be used
     │   ├── MissingStatisticsError      reference statistics a drift test needs are missing
     │   ├── CorruptPackageError         modelport.yaml is missing or malformed
@@ -451,6 +452,12 @@ class MissingDependencyError(ModelportError):
         super().__init__(message)
         self.package = package
         self.extra = extra
+
+
+class ImageBuildError(ModelportError):
+    """``modelport build --build`` found no container engine, or the engine's build failed."""
+
+    code = "IMAGE_BUILD_FAILED"
 
 
 class PackageError(ModelportError):

@@ -36,6 +36,7 @@ COMMANDS = {
     "batch": "modelport.cli.batch:batch",
     "export": "modelport.cli.export:export",
     "k8s": "modelport.cli.k8s:k8s",
+    "build": "modelport.cli.build:build",
 }
 
 
