@@ -146,3 +146,30 @@ def test_a_bad_certificate_fails_the_start_naming_the_file(tmp_path: Path, pki: 
         ]
     finally:
         stop(server)
+
+
+def test_a_handshake_under_way_when_the_worker_stops_accepting_is_served(
+    tmp_path: Path, pki: Pki
+) -> None:
+    # The worker took the connection from its queue, but the client has not finished
+    # the handshake when the worker stops accepting (TLS 1.3: the client may already
+    # send its request while the server still waits for its Finished): the drain must
+    # wait for it instead of ending with it unseen.
+    with serving(tmp_path, "--workers", "1", *tls_args(pki)) as server:
+        pending = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with pending:
+            time.sleep(0.3)  # the worker's loop accepts it and waits for a ClientHello
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            while not refused(server.port):  # the worker stopped accepting: it drains
+                assert time.monotonic() < signalled + 10
+                time.sleep(0.02)
+            time.sleep(0.3)
+            context = pki.client_context()
+            with context.wrap_socket(pending, server_hostname="127.0.0.1") as tls:
+                tls.sendall(GET_PID)
+                answer = read_response(tls)
+            assert (answer.status, answer.closes) == (200, True)
+        assert server.wait(15) == 0
+        (drained,) = drain_lines(server)
+    assert drained["answered_after_signal"] == 1

@@ -51,6 +51,7 @@ import fcntl
 import json
 import struct
 import termios
+import weakref
 from collections import Counter
 from typing import Any, cast
 
@@ -81,6 +82,10 @@ class ConnectionsState(ServerState):
         self.clock = 0.0  # the loop's time, updated by the server every 0.1 s
         self.draining = False
         self.closed_for: Counter[str] = Counter()
+        # Connections accepted whose protocol has no transport yet: over TLS, a handshake
+        # under way (the protocol is made at the accept, ``connection_made`` comes after
+        # the handshake). Weak: asyncio never tells the protocol of a failed handshake.
+        self.handshaking: weakref.WeakSet[WorkerConnection] = weakref.WeakSet()
 
 
 class RefusedError(Exception):
@@ -110,7 +115,8 @@ class WorkerConnection(HttpToolsProtocol):
         self.state = cast(ConnectionsState, server_state)
         self.limits = self.state.limits
         self.phase = WAITING
-        self.since = 0.0  # loop time the current phase started
+        self.since = self.state.clock  # loop time the current phase started
+        self.state.handshaking.add(self)
         self.closing = False  # answered for good: input is discarded
         self._over_capacity = False
         self._max_headers = self.limits.max_headers
@@ -125,6 +131,7 @@ class WorkerConnection(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Track the connection; make room when the worker holds too many."""
+        self.state.handshaking.discard(self)
         super().connection_made(transport)
         self.since = self.state.clock
         if len(self.connections) > self.limits.max_connections:

@@ -17,7 +17,10 @@ The drain, from SIGTERM (or SIGINT, or the supervisor's death):
    listening at once (``listeners.stop_listening``). From here on the kernel refuses
    new connections on this worker's socket; the server never sees them, so it cannot
    count them.
-4. Requests that arrive on open connections are answered, with ``connection: close``.
+4. Requests that arrive on open connections are answered, with ``connection: close``,
+   and over TLS so are those of connections whose handshake was under way (within the
+   handshake timeout): a TLS 1.3 client may send its request before the server has
+   seen its last handshake message.
    A connection with no request closes once idle for ``DRAIN_IDLE_S``; requests in
    progress finish within ``drain_timeout_s``, after which the rest is cut.
 5. The app's lifespan shutdown runs, and one line is logged: how long the drain took,
@@ -36,6 +39,7 @@ the client's ``close_notify``, so that idle TLS clients do not hold the drain up
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -60,6 +64,7 @@ logger = logging.getLogger("modelport.server.process.worker")
 
 CHECK_EVERY_TICKS = 10  # uvicorn ticks every 0.1 s: the timeouts are checked every second
 DRAIN_POLL_S = 0.1
+HANDSHAKE_COLLECT_S = 1.0  # while draining, how often failed handshakes are collected
 CLOSURES_LOG_EVERY_S = 60.0
 
 
@@ -97,6 +102,7 @@ class WorkerServer(uvicorn.Server):
         self._signalled_at: float | None = None
         self._requests_at_signal = 0
         self._told_connections = False
+        self._next_collect = 0.0
         self._closures_logged: Counter[str] = Counter()
         self._closures_logged_at = time.monotonic()
         self.orphaned = False
@@ -247,9 +253,11 @@ class WorkerServer(uvicorn.Server):
         state = self.server_state
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._drain_timeout
-        while (state.connections or state.tasks) and not self.force_exit:
+        while not self.force_exit:
             now = state.clock = loop.time()
-            if now >= deadline:
+            if now >= deadline or not (
+                state.connections or state.tasks or self._handshakes_under_way(now)
+            ):
                 break
             for connection in self._connections():
                 connection.check_timeouts(now)
@@ -263,6 +271,21 @@ class WorkerServer(uvicorn.Server):
             for task in state.tasks:
                 task.cancel(msg="the drain timeout is over")
         return cut
+
+    def _handshakes_under_way(self, now: float) -> bool:
+        """Whether a TLS handshake that may still complete is under way: its client may
+        already have sent a request (TLS 1.3 lets it, before the server's last step)."""
+        timeout = self._tls.get("ssl_handshake_timeout", 0.0)
+        handshaking = self.server_state.handshaking
+        if not any(now - c.since < timeout for c in handshaking):
+            return False
+        if now >= self._next_collect:
+            # A failed handshake (a client that connected and left) is never reported to
+            # its protocol: only the cycle collector frees it, and with it the entry.
+            gc.collect()
+            self._next_collect = now + HANDSHAKE_COLLECT_S
+            return any(now - c.since < timeout for c in handshaking)
+        return True
 
     def _log_drain(self, accepted: int, left_queued: int, cut: int) -> None:
         signalled = self._signalled_at or time.monotonic()
