@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import modelport
 
@@ -47,6 +48,20 @@ def test_a_server_worker_does_not_import_the_statistics_of_rollouts() -> None:
     code = (
         "import sys, modelport.server.http.app, modelport.bootstrap;"
         "print(sorted({'scipy.stats', 'statsmodels'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_opening_the_registry_does_not_import_scipy_stats(tmp_path: Path) -> None:
+    # Every CLI command and batch job opens the registry (and its promotion gates);
+    # scipy.stats took about a second of each. Only the statistics that need it load it.
+    code = (
+        "import sys, modelport.bootstrap as b; from modelport.config import Settings;"
+        f"b.build_registry(Settings(home={str(tmp_path)!r})).close();"
+        "print(sorted({'scipy.stats'} & set(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def classes_of(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -97,6 +96,10 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float | None:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
+    # Imported here: scipy.stats takes about a second to import, and every command that
+    # opens the registry imports this module (through the promotion gates).
+    from scipy.stats import rankdata
+
     ranks = rankdata(score)
     u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2.0
     return u / (n_pos * n_neg)
