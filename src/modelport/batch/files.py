@@ -149,6 +149,9 @@ def rechunked(batches: Iterator[Any], chunk_rows: int) -> Iterator[Any]:
     pending: list[Any] = []
     held = 0
     for batch in batches:
+        if not pending and batch.num_rows == chunk_rows:
+            yield batch  # already a whole chunk (the usual case for Parquet): no copy
+            continue
         pending.append(batch)
         held += batch.num_rows
         while held >= chunk_rows:

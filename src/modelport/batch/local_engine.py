@@ -44,20 +44,16 @@ def run_locally(
     count = default_workers() if workers is None else workers
     if count < 1:
         raise InvalidArgumentError(f"workers must be at least 1, not {count}", field="workers")
-    # Loaded before any thread starts: a package that cannot load fails once, plainly.
-    scorer = ChunkScorer(plan.source.load(), plan.options)
-    return _Pipeline(plan, units, on_part, scorer, count).run()
+    return _Pipeline(plan, units, on_part, count).run()
 
 
 class _Pipeline:
     """Readers -> bounded queue -> scorers (that also write), stopped by the first error."""
 
-    def __init__(
-        self, plan: BatchPlan, units: list[Unit], on_part: OnPart, scorer: ChunkScorer, workers: int
-    ) -> None:
+    def __init__(self, plan: BatchPlan, units: list[Unit], on_part: OnPart, workers: int) -> None:
         self.plan = plan
         self.on_part = on_part
-        self.scorer = scorer
+        self.scorer: ChunkScorer | None = None  # loaded by ``run`` while the readers start
         self.workers = workers
         self.readers = max(1, min(len(units), workers // 2))
         self.chunks: queue.Queue[tuple[Unit, int, Any] | None] = queue.Queue(
@@ -73,8 +69,12 @@ class _Pipeline:
 
     def run(self) -> list[PartResult]:
         readers = [self._thread(self._read, f"batch-reader-{i}") for i in range(self.readers)]
-        scorers = [self._thread(self._score, f"batch-scorer-{i}") for i in range(self.workers)]
+        scorers: list[threading.Thread] = []
         try:
+            # The model loads (and its files are verified) while the first chunks are read;
+            # a package that cannot load stops the readers and fails once, plainly.
+            self.scorer = ChunkScorer(self.plan.source.load(), self.plan.options)
+            scorers = [self._thread(self._score, f"batch-scorer-{i}") for i in range(self.workers)]
             _join(readers)
             for _ in scorers:  # one end mark per scorer, once every chunk is queued
                 self._put(None)
@@ -137,9 +137,11 @@ class _Pipeline:
 
     def _score(self) -> None:
         plan = self.plan
+        scorer = self.scorer
+        assert scorer is not None  # set before any scorer starts
         while (item := self._get()) is not None:
             unit, first_row, frame = item
-            scored = self.scorer.score(
+            scored = scorer.score(
                 frame, file=unit.file.uri, first_row=first_row, from_text=unit.file.format == "csv"
             )
             del frame, item  # the chunk's memory goes as soon as it is scored

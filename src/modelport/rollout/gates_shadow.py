@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelport.domain.deployments import Arm, Deployment
 from modelport.domain.entities import ModelVersion
 from modelport.domain.gates import GateOutcome, GateResult
 from modelport.errors import InvalidArgumentError
-from modelport.monitoring.arms import ShadowComparison, compare_shadow
+
+if TYPE_CHECKING:
+    from modelport.monitoring.arms import ShadowComparison
 
 DEFAULT_MIN_AGREEMENT = 0.95
 DEFAULT_WINDOW = timedelta(days=7)
@@ -82,6 +84,9 @@ class ShadowAgreementGate:
             return self._result(
                 GateOutcome.SKIPPED, f"{candidate.name}/{candidate.version} has not run as a shadow"
             )
+        # Imported here: the log's reader (DuckDB) is not needed to open the registry.
+        from modelport.monitoring.arms import compare_shadow
+
         since = self._clock() - self.window
         compared = [
             compare_shadow(context.log_uri, d.name, d.champion, arm, since=since, top=5)
