@@ -264,39 +264,3 @@ def test_a_version_asked_for_by_number_gets_only_its_arm() -> None:
         return {(await only.infer(request())).arm for _ in range(20)}
 
     assert asyncio.run(run()) == {"canary"}
-
-
-class Grouping(Answering):
-    """Counts the copies that reach it in each turn of the event loop: what the shadow's
-    batcher would take as one batch."""
-
-    def __init__(self) -> None:
-        super().__init__(5)
-        self.groups: list[int] = []
-        self._now = 0
-
-    async def infer(self, request: InferenceRequest) -> InferenceResult:
-        if self._now == 0:
-            asyncio.get_running_loop().call_soon(self._turn_ends)
-        self._now += 1
-        return await super().infer(request)
-
-    def _turn_ends(self) -> None:
-        self.groups.append(self._now)
-        self._now = 0
-
-
-def test_copies_arriving_close_together_reach_the_shadow_together() -> None:
-    shadow = Grouping()
-
-    async def run() -> None:
-        queue = ShadowQueue("churn", lambda d, a: None, group_wait_s=0.5)
-        router = shadow_router(shadow, queue)
-        for i in range(10):  # callers answered one after another, 1 ms apart
-            await router.infer(request(f"r{i}"))
-            await asyncio.sleep(0.001)
-        await queue.close()
-
-    asyncio.run(run())
-    assert shadow.groups == [10]  # one batch for the shadow, not ten
-    assert shadow.seen == [f"r{i}" for i in range(10)]

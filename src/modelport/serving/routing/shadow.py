@@ -8,13 +8,6 @@ in the shadow's own metrics and prediction log rows (its wrappers record them), 
 the caller's answer. A queued copy holds its shadow's version (``Holdable``), so a
 reconciliation that removes the shadow retires that version only after the copies it
 was sent.
-
-Copies go out in groups: the first copy to arrive at an empty queue waits
-``GROUP_WAIT_S`` for others, and then all those queued go at once, so the shadow's
-batcher takes them as one model call rather than one call per copy. A shadow as slow as
-the live arm then costs a fraction of the live arm's work per request (a batch of rows
-costs far less per row than single rows), which is what keeps the live arm's latency
-near where it is without a shadow on a busy machine.
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1024
 CONCURRENCY = 64
-GROUP_WAIT_S = 0.005
 
 
 class Holdable(Protocol):
@@ -66,14 +58,11 @@ class ShadowQueue:
         *,
         size: int = QUEUE_SIZE,
         concurrency: int = CONCURRENCY,
-        group_wait_s: float = GROUP_WAIT_S,
     ) -> None:
         self._deployment = deployment
         self._on_drop = on_drop
         self._queue: asyncio.Queue[tuple[ShadowArm, InferenceRequest]] = asyncio.Queue(size)
         self._slots = asyncio.Semaphore(concurrency)
-        self._concurrency = concurrency
-        self._group_wait_s = group_wait_s
         self._drainer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -94,18 +83,12 @@ class ShadowQueue:
         return True
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            group = [await self._queue.get()]
-            if not self._closed:
-                await asyncio.sleep(self._group_wait_s)  # let copies gather into one batch
-            while not self._queue.empty() and len(group) < self._concurrency:
-                group.append(self._queue.get_nowait())
-            for arm, request in group:
-                await self._slots.acquire()
-                task = loop.create_task(self._send(arm, request))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+            arm, request = await self._queue.get()
+            await self._slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._send(arm, request))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _send(self, arm: ShadowArm, request: InferenceRequest) -> None:
         try:
