@@ -34,6 +34,7 @@ COMMANDS = {
     "keys": "modelport.cli.keys:keys",
     "key": "modelport.cli.key:key",
     "batch": "modelport.cli.batch:batch",
+    "ray": "modelport.cli.ray_serve:ray",
 }
 
 
