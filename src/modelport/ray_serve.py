@@ -243,9 +243,12 @@ def start(
         started_ray=started_ray,
         models=[source.name for source in sources],
     )
+    # Ray's access log (a line per request from the proxy and the replica, tailed to the
+    # driver) costs more than the request itself: on only with --access-log, as for serve.
+    logging = {"enable_access_log": settings.serve.access_log}
     try:
-        serve.start(http_options={"host": host, "port": port})
-        serve.run(app, name=options.name, route_prefix="/")
+        serve.start(http_options={"host": host, "port": port}, logging_config=logging)
+        serve.run(app, name=options.name, route_prefix="/", logging_config=logging)
     except BaseException:
         run.stop()
         raise

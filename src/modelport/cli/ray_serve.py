@@ -60,6 +60,11 @@ def ray() -> None:
     help="On stop, seconds in-flight requests may take to finish.  [default: 30]",
 )
 @click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log every request (modelport's JSON lines and Ray Serve's own).",
+)
+@click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file with settings (also MODELPORT_CONFIG).",
