@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelport.config import Settings
-from modelport.errors import InvalidArgumentError, MissingDependencyError
+from modelport.errors import InvalidArgumentError, MissingDependencyError, UnavailableError
 from modelport.serving.sources import ModelSource, check_unique, parse_source
 
 if TYPE_CHECKING:
@@ -249,6 +249,13 @@ def start(
     try:
         serve.start(http_options={"host": host, "port": port}, logging_config=logging)
         serve.run(app, name=options.name, route_prefix="/", logging_config=logging)
+    except RuntimeError as exc:  # Ray gave up on replicas that failed at their start
+        run.stop()
+        raise UnavailableError(
+            f"the Ray Serve replicas of {options.name!r} could not start ({exc}); each "
+            "logged why, in a line 'replica N cannot start: ...' (shown above unless Ray's "
+            "logs go elsewhere)"
+        ) from None
     except BaseException:
         run.stop()
         raise

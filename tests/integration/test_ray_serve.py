@@ -24,7 +24,7 @@ import pytest
 
 import modelport
 from modelport.config import Settings
-from modelport.errors import InvalidArgumentError, ModelportError
+from modelport.errors import InvalidArgumentError, ModelportError, UnavailableError
 from modelport.monitoring.prediction_log.reader import query
 from modelport.ray_serve import RayServeOptions, start
 from testing_cluster_scoring import FEATURES, ID, rows
@@ -185,3 +185,19 @@ def test_two_replicas_answer_v2_and_mlflow_follow_an_alias_and_shut_down_cleanly
     logged = query(str(home / "predictions"), "churn").to_pandas()
     assert set(logged["version"]) == {"1", "2"}
     assert len(logged) >= 20 * 22  # every answered row, written at the replicas' shutdown
+
+
+def test_replicas_that_cannot_load_their_model_fail_the_start_naming_where_to_look(
+    local_ray: Any, registry: tuple[Path, list[Any]], tmp_path: Path
+) -> None:
+    home, _ = registry
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "modelport.yaml").write_text("format: [\n")  # found as a package, unreadable
+    settings = Settings(home=home, serve={"port": free_port()})
+
+    with pytest.raises(UnavailableError, match="replica N cannot start"):
+        start(settings, [f"churn={broken}"], RayServeOptions(replicas=1))
+
+    assert local_ray.is_initialized()
+    assert "modelport" not in serve.status().applications
