@@ -82,6 +82,7 @@ class ModelportReplica:
         settings = Settings.model_validate(self._settings)
         sources = [ModelSource.from_dict(source) for source in self._sources]
         index = _replica_rank()
+        _log_to_stderr(index)
         self.server = build_server_app(
             settings,
             sources,
@@ -97,6 +98,27 @@ class ModelportReplica:
         """Ray Serve's health check: a replica whose app was not built is unhealthy."""
         if self.server is None:
             raise RuntimeError("the modelport server of this replica was not built")
+
+
+def _log_to_stderr(index: int) -> None:
+    """modelport's own lines (models served, swaps, failures) as the worker's JSON lines on
+    the replica's stderr, which Ray keeps in its logs (and shows on the driver). Only
+    the ``modelport`` logger: the rest of the process's logging is Ray's."""
+    import os
+
+    from modelport.server.process.logs import json_handler
+
+    ours = logging.getLogger("modelport")
+    if any(getattr(handler, _REPLICA_MARK, False) for handler in ours.handlers):
+        return
+    handler = json_handler(None, {"pid": os.getpid(), "replica": index})
+    setattr(handler, _REPLICA_MARK, True)
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False  # Ray's root handlers, if any, would print each line twice
+
+
+_REPLICA_MARK = "_modelport_replica"
 
 
 def _replica_rank() -> int:
