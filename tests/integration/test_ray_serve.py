@@ -1,7 +1,7 @@
 """``modelport.ray_serve`` on a real local Ray Serve: two replicas of the server answer
-V2 and MLflow requests with the model's predictions, follow an alias that moves, and
-run the app's shutdown (the prediction log, held back by a long flush interval, is
-written when the replicas stop).
+V2 and MLflow requests with the models' predictions (an alias and a deployment), follow
+an alias that moves, and run the app's shutdown (the prediction log, held back by a long
+flush interval, is written when the replicas stop).
 
 The test starts its own local Ray (its own temporary directory, 2 CPUs, no dashboard)
 and stops it by its handle (``serve.shutdown``, ``ray.shutdown``), never ``ray stop``.
@@ -69,6 +69,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]
             settings=settings,
         )
     modelport.set_alias("churn", "champion", 1, settings=settings)
+    with modelport.connect(settings) as registry:
+        registry.create_deployment("churn", 2)  # served by a bare "churn" (here as "live")
     return home, models
 
 
@@ -102,7 +104,8 @@ def v2_request(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def invocations(client: httpx.Client, frame: pd.DataFrame) -> list[int]:
-    answer = client.post("/invocations", json={"dataframe_split": frame.to_dict(orient="split")})
+    body = {"dataframe_split": frame.to_dict(orient="split")}
+    answer = client.post("/invocations", params={"model": "churn"}, json=body)
     assert answer.status_code == 200, answer.text
     predictions: list[int] = answer.json()["predictions"]
     return predictions
@@ -147,9 +150,9 @@ def test_two_replicas_answer_v2_and_mlflow_follow_an_alias_and_shut_down_cleanly
     expected_second = second.predict(frame).tolist()
     assert expected_first != expected_second
 
-    run = start(settings, ["churn@champion"], RayServeOptions(replicas=2))
+    run = start(settings, ["churn@champion", "live=churn"], RayServeOptions(replicas=2))
     try:
-        assert not run.started_ray and run.models == ["churn"]
+        assert not run.started_ray and run.models == ["churn", "live"]
         deployment = serve.status().applications["modelport"].deployments["ModelportServer"]
         assert deployment.replica_states == {"RUNNING": 2}
         with httpx.Client(base_url=run.url, timeout=30) as client:
@@ -166,6 +169,11 @@ def test_two_replicas_answer_v2_and_mlflow_follow_an_alias_and_shut_down_cleanly
             )
             assert invocations(client, frame) == expected_first
             assert "modelport_" in client.get("/metrics").text
+            # The deployment "churn" (version 2), served under the name "live".
+            answer = client.post("/v2/models/live/infer", json=v2_request(frame))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["model_version"] == "2"
+            assert answer.json()["outputs"][0]["data"] == expected_second
 
             modelport.set_alias("churn", "champion", 2, settings=Settings(home=home))
             moved = time.monotonic()
