@@ -4,6 +4,7 @@
                                [--baseline-python PATH] [--quick]
     python benchmarks/serve.py --deployments [--duration 10] [--workers 2]
     python benchmarks/serve.py --tls [--duration 10] [--workers 2]
+    python benchmarks/serve.py --ray-serve [--duration 10] [--workers 2]
 
 Models, trained here: a RandomForestClassifier(n_estimators=100, random_state=0) on
 5,000 synthetic rows of 20 float64 columns f0..f19, and the quickstart model (scaled
@@ -54,6 +55,9 @@ c=64 with keys checked against without.
 routing overhead of a two-arm canary against one model at c=64, and the champion's
 p99 with a shadow as slow as the champion against without. ``--tls`` runs only the TLS
 scenario (``serve_tls.py``): plain HTTP against HTTPS on the accelerated forest at c=64.
+``--ray-serve`` runs only the Ray Serve scenario (``serve_ray.py``, when ``ray[serve]`` is
+installed): ``modelport ray serve`` beside ``modelport serve`` with as many replicas as
+workers, single-row requests at c=8 and c=64.
 
 Prints one report: the load table, memory, cold start, in-process limits, then the
 issue's targets with PASS/FAIL, and the load average. ``--quick`` is a short smoke run
@@ -164,6 +168,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--auth",
         action="store_true",
         help="only the API-key scenario (serve_auth.py): the forest with and without keys",
+    )
+    parser.add_argument(
+        "--ray-serve",
+        action="store_true",
+        help="only the Ray Serve scenario (serve_ray.py): modelport ray serve beside "
+        "modelport serve, forest, c=8 and c=64",
     )
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # the pinned subprocess
     # The baseline build registers the same models into a registry of its own.
@@ -1445,6 +1455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serve_auth import main as auth_main
 
         return auth_main(args.duration, args.workers)
+    if args.ray_serve:
+        from serve_ray import main as ray_serve_main
+
+        return ray_serve_main(args.duration, args.workers)
     check_tools()
     config, note = make_config(args)
     report = Report(notes=[note] if note else [])

@@ -37,6 +37,7 @@ COMMANDS = {
     "export": "modelport.cli.export:export",
     "k8s": "modelport.cli.k8s:k8s",
     "build": "modelport.cli.build:build",
+    "ray": "modelport.cli.ray_serve:ray",
 }
 
 
