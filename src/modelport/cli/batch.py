@@ -137,32 +137,28 @@ def predict(
       modelport batch predict churn/3 --input 's3://lake/day=*/*.csv' \\
           --output s3://lake/scores --keep customer_id --on-error skip
     """
-    from modelport.batch.job import BatchJob
-    from modelport.batch.scoring import ScoringOptions
-    from modelport.bootstrap import run_batch_job
+    from modelport.api import batch_predict
 
-    job = BatchJob(
-        model_ref=ref,
-        inputs=list(inputs) if len(inputs) > 1 else inputs[0],
-        output=output,
-        options=ScoringOptions(
+    with warnings_on_stderr(as_json=as_json):
+        summary = batch_predict(
+            ref,
+            list(inputs) if len(inputs) > 1 else inputs[0],
+            output,
             outputs=_names(outputs) or (),
             keep=_names(keep),
             on_error=on_error,  # type: ignore[arg-type]  # click.Choice checked it
-        ),
-        input_format=input_format,  # type: ignore[arg-type]
-        output_format=output_format,  # type: ignore[arg-type]
-        chunk_rows=chunk_rows,
-        resume=resume,
-        allow_moved_alias=allow_moved_alias,
-        overwrite=overwrite,
-        engine=engine,
-        scheduler=scheduler,
-        workers=workers,
-    )
-    with warnings_on_stderr(as_json=as_json):
-        summary = run_batch_job(
-            job, state().settings, progress=True, log_predictions=log_predictions
+            input_format=input_format,  # type: ignore[arg-type]
+            output_format=output_format,  # type: ignore[arg-type]
+            chunk_rows=chunk_rows,
+            resume=resume,
+            allow_moved_alias=allow_moved_alias,
+            overwrite=overwrite,
+            engine=engine,  # type: ignore[arg-type]
+            scheduler=scheduler,
+            workers=workers,
+            progress=True,
+            log_predictions=log_predictions,
+            settings=state().settings,
         )
     if as_json:
         print_json(summary.to_dict())
