@@ -17,7 +17,12 @@ from typing import Any
 
 import click
 
-from modelport.cli.serve import build_settings, plain_http_warning
+from modelport.cli.serve import (
+    batching_options,
+    build_settings,
+    config_option,
+    plain_http_warning,
+)
 from modelport.ray_serve import DEFAULT_MAX_ONGOING_REQUESTS, RayServeOptions
 
 _WAIT_S = 0.5  # how often the main thread looks whether a signal asked it to stop
@@ -49,11 +54,7 @@ def ray() -> None:
     help="Requests one replica takes at once (its batcher fills batches from them).",
 )
 @click.option("--name", default="modelport", show_default=True, help="Ray Serve application.")
-@click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 256]")
-@click.option(
-    "--max-wait-ms", type=float, help="Longest a request waits for a batch.  [default: 2]"
-)
-@click.option("--request-timeout", type=float, help="Seconds per request.  [default: 60]")
+@batching_options
 @click.option(
     "--drain-timeout",
     type=float,
@@ -64,11 +65,7 @@ def ray() -> None:
     default=None,
     help="Log every request (modelport's JSON lines and Ray Serve's own).",
 )
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A TOML file with settings (also MODELPORT_CONFIG).",
-)
+@config_option
 @click.option(
     "--json",
     "as_json",

@@ -191,22 +191,44 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     return resolve
 
 
+def batching_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The batching and timeout options ``serve`` and ``ray serve`` share."""
+    for option in reversed(
+        [
+            click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 256]"),
+            click.option(
+                "--max-wait-ms",
+                type=float,
+                help="Longest a request waits for a batch.  [default: 2]",
+            ),
+            click.option(
+                "--request-timeout", type=float, help="Seconds per request.  [default: 60]"
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file with settings (also MODELPORT_CONFIG).",
+)
+
+
 @click.command()
 @click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("--host", help="Address to bind.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="Port to bind; 0 picks a free one.  [default: 8080]")
 @click.option("--workers", type=int, help="Worker processes sharing the port.  [default: 1]")
-@click.option("--max-batch-size", type=int, help="Rows per model call.  [default: 256]")
-@click.option(
-    "--max-wait-ms", type=float, help="Longest a request waits for a batch.  [default: 2]"
-)
+@batching_options
 @click.option("--max-queue", type=int, help="Requests waiting per model.  [default: 1024]")
 @click.option(
     "--accelerate/--no-accelerate",
     default=None,
     help="Serve a package's verified ONNX graph when it has one.  [default: accelerate]",
 )
-@click.option("--request-timeout", type=float, help="Seconds per request.  [default: 60]")
 @click.option(
     "--drain-timeout",
     type=float,
@@ -253,11 +275,7 @@ def _registry_resolver(settings: Settings) -> Callable[[Sequence[ModelSource]], 
     help="With --behind-proxy, the proxies' addresses or networks, comma-separated "
     "('*': any).  [default: 127.0.0.1,::1]",
 )
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A TOML file with settings (also MODELPORT_CONFIG).",
-)
+@config_option
 @click.option(
     "--json",
     "as_json",
