@@ -564,6 +564,20 @@ def register(model: Any, name: str, sample: Any, metrics: dict[str, float]) -> i
     return version.version
 
 
+def registered_forest(scratch: Path, versions: int = 1) -> Bodies:
+    """The scenario modules' set-up in ``scratch``: MODELPORT_HOME there, modelport
+    compiled, the forest trained and registered ``versions`` times (the same model, so
+    every version costs the same), and its request bodies written."""
+    os.environ["MODELPORT_HOME"] = str(scratch / "home")
+    compile_modelport()
+    print("- training and registering the forest", flush=True)
+    forest, train, test, accuracy = train_forest()
+    bodies = write_bodies(forest, test, scratch, "forest")
+    for _ in range(versions):
+        register(forest, "forest", train, {"accuracy": accuracy})
+    return bodies
+
+
 @contextlib.contextmanager
 def background(command: Sequence[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A helper process (saving the MLflow models); killed by pid if still running."""

@@ -121,12 +121,7 @@ def main(duration: int, workers: int) -> int:
     """Train, register, make a key, measure, report."""
     bench.check_tools()
     with tempfile.TemporaryDirectory(prefix="modelport-bench-auth-") as scratch:
-        os.environ["MODELPORT_HOME"] = str(Path(scratch) / "home")
-        bench.compile_modelport()
-        print("- training and registering the forest", flush=True)
-        forest, train, test, accuracy = bench.train_forest()
-        bodies = bench.write_bodies(forest, test, Path(scratch), "forest")
-        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        bodies = bench.registered_forest(Path(scratch))
         token = make_key()
         print("- auth off vs auth on", flush=True)
         rates = measure(bodies.single, duration, workers, Path(scratch) / "logs", token)

@@ -176,13 +176,7 @@ def main(duration: int, workers: int) -> int:
     """Train, register, deploy, measure, report."""
     bench.check_tools()
     with tempfile.TemporaryDirectory(prefix="modelport-bench-deploy-") as scratch:
-        os.environ["MODELPORT_HOME"] = str(Path(scratch) / "home")
-        bench.compile_modelport()
-        print("- training and registering the forest twice", flush=True)
-        forest, train, test, accuracy = bench.train_forest()
-        bodies = bench.write_bodies(forest, test, Path(scratch), "forest")
-        bench.register(forest, "forest", train, {"accuracy": accuracy})
-        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        bodies = bench.registered_forest(Path(scratch), versions=2)
         change(lambda r: r.create_deployment("forest", 1))
         change(lambda r: r.deploy_canary("forest", 2, CANARY_WEIGHT))
         logs = Path(scratch) / "logs"

@@ -216,12 +216,7 @@ def main(duration: int, workers: int) -> int:
     bench.check_tools()
     with tempfile.TemporaryDirectory(prefix="modelport-bench-ray-") as directory:
         scratch = Path(directory)
-        os.environ["MODELPORT_HOME"] = str(scratch / "home")
-        bench.compile_modelport()
-        print("- training and registering the forest", flush=True)
-        forest, train, test, accuracy = bench.train_forest()
-        bodies = bench.write_bodies(forest, test, scratch, "forest")
-        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        bodies = bench.registered_forest(scratch)
         logs = scratch / "logs"
         runs: list[Run] = []
         ready: dict[str, float] = {}

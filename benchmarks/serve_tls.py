@@ -189,12 +189,7 @@ def main(duration: int, workers: int) -> int:
     bench.check_tools()
     with tempfile.TemporaryDirectory(prefix="modelport-bench-tls-") as directory:
         scratch = Path(directory)
-        os.environ["MODELPORT_HOME"] = str(scratch / "home")
-        bench.compile_modelport()
-        print("- training and registering the forest", flush=True)
-        forest, train, test, accuracy = bench.train_forest()
-        bodies = bench.write_bodies(forest, test, scratch, "forest")
-        bench.register(forest, "forest", train, {"accuracy": accuracy})
+        bodies = bench.registered_forest(scratch)
         print(f"- plain HTTP against HTTPS, c={CONCURRENCY}, {ROUNDS} rounds", flush=True)
         runs = compare(bodies.single, duration, workers, scratch)
         report(runs, workers)
