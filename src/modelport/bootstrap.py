@@ -256,6 +256,69 @@ def build_server_app(
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
 
 
+def build_control_app(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    *,
+    worker_index: int,
+    workers: int,
+    on_ready: Callable[[], None],
+    on_failed: Callable[[str], None],
+) -> ServerApp:
+    """One worker of the control plane (``modelport ui``): the registry, deployment,
+    monitoring and key routes and the dashboard over the database and stores of
+    ``settings``, behind the same keys, limits, TLS and drain as ``serve``; no models."""
+    from prometheus_client import CollectorRegistry
+
+    from modelport.monitoring.alerts.history import AlertHistoryReader
+    from modelport.monitoring.metrics import ServerMetrics
+    from modelport.server.http.app import ServerApp
+    from modelport.server.http.control import CONTROL_ROUTES, TITLE
+    from modelport.server.http.endpoint import ServerContext
+    from modelport.server.http.v2 import limits_for
+    from modelport.serving.loader import ModelLoader
+    from modelport.serving.runtime import ModelRuntime
+    from modelport.serving.served import ServeOptions
+
+    if sources:
+        raise InvalidArgumentError("the control plane serves no models", field="model")
+    serve = settings.serve
+    metrics = ServerMetrics(CollectorRegistry(), stats_dir=prometheus_multiprocess_dir())
+    # No models: the runtime is there for readiness and the drain the worker app runs.
+    runtime = ModelRuntime(
+        (),
+        ModelLoader(
+            None, default_catalog(), accelerate=False, version_check=settings.version_check
+        ),
+        lambda name: ServeOptions(serve.batching_for(name), serve.allow_non_finite),
+        observer_for=lambda served: metrics.observer(
+            served.name, served.version_label, served.runtime
+        ),
+    )
+    context = ServerContext(
+        runtime,
+        serve,
+        metrics,
+        limits_for(serve.max_elements),
+        prometheus_multiprocess_dir(),
+        prediction_log_uri=settings.resolved_prediction_log_uri,
+        alerts=AlertHistoryReader(
+            lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
+        ),
+        registry=_BuiltOnce(lambda: build_registry(settings)),
+    )
+    _secure(context, settings)
+    _limit(context, settings)
+    return ServerApp(
+        context,
+        workers=workers,
+        on_ready=on_ready,
+        on_failed=on_failed,
+        route_table=CONTROL_ROUTES,
+        title=TITLE,
+    )
+
+
 def _secure(context: ServerContext, settings: Settings) -> None:
     """The worker's API keys (read now, re-read in the background once serving)."""
     from modelport.security.server_auth import server_auth

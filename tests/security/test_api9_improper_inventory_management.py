@@ -18,13 +18,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_server_app
+from modelport.server.http.app import ROUTES
 from modelport.server.http.openapi import openapi_document
 from modelport.serving.sources import parse_source
 from testing_server import Catalog, Served, ServeFn
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 VALUES = {"name": "echo", "version": "1", "model": "echo", "arm": "champion"}
-DOCUMENT: dict[str, Any] = openapi_document()
+DOCUMENT: dict[str, Any] = openapi_document(ROUTES)
 ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
 
 

@@ -38,6 +38,7 @@ COMMANDS = {
     "k8s": "modelport.cli.k8s:k8s",
     "build": "modelport.cli.build:build",
     "ray": "modelport.cli.ray_serve:ray",
+    "ui": "modelport.cli.ui:ui",
 }
 
 

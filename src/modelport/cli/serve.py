@@ -158,12 +158,12 @@ def serve_models(
     if not models:
         raise InvalidArgumentError("nothing to serve: name at least one model", field="model")
     sources = check_unique(parse_source(model) for model in models)
-    _check_auth(settings)
+    check_auth(settings)
     resolver = _registry_resolver(settings) if factory == DEFAULT_FACTORY else None
     return run_server(settings, sources, factory=factory, resolver=resolver, announce=announce)
 
 
-def _check_auth(settings: Settings) -> None:
+def check_auth(settings: Settings) -> None:
     """Refuse to start when keys are required and none is usable (before any worker
     starts, naming the fix); warn loudly when serving other machines without keys."""
     from modelport.security.server_auth import server_auth

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from modelport.bootstrap import build_registry, build_server_app
+from modelport.server.http.app import ROUTES
 from modelport.server.http.openapi import openapi_document
 from modelport.serving.sources import parse_source
 from open_inference_rest import open_inference_rest
@@ -60,7 +61,7 @@ def check(client: TestClient, response: Any, what: object, refused: bool = False
     assert client.get("/v2/health/live").status_code == 200
 
 
-DOCUMENT = openapi_document()
+DOCUMENT = openapi_document(ROUTES)
 OPERATIONS = [
     result.ok() for result in schemathesis.openapi.from_dict(DOCUMENT).get_all_operations()
 ]

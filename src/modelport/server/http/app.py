@@ -42,7 +42,8 @@ logger = logging.getLogger("modelport.server")
 
 GET, POST, DELETE = ("GET",), ("POST",), ("DELETE",)
 METRICS_FLUSH_S = 1.0
-ROUTES: tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...] = (
+RouteTable = tuple[tuple[str, tuple[str, ...], type[Endpoint]], ...]
+ROUTES: RouteTable = (
     ("/v2", GET, v2.ServerMetadata),
     ("/v2/health/live", GET, v2.ServerLive),
     ("/v2/health/ready", GET, v2.ServerReady),
@@ -131,14 +132,18 @@ class ServerApp:
         workers: int,
         on_ready: Callable[[], None],
         on_failed: Callable[[str], None],
+        route_table: RouteTable = ROUTES,
+        title: str = "modelport inference server",
     ) -> None:
         self.context = context
+        context.routes = route_table
+        context.title = title
         self._on_ready = on_ready
         self._on_failed = on_failed
         guard = Guard(context.keys, context.admission)
         routes = [
             _JsonRoute(path, endpoint=guard.wrap(cls(context)), methods=list(methods))
-            for path, methods, cls in ROUTES
+            for path, methods, cls in route_table
         ]
         # No trailing-slash redirects: a path answers as documented or not at all.
         router = Router(

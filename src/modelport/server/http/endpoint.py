@@ -65,6 +65,9 @@ class ServerContext:
     keys_refresh_s: float = 5.0
     # Rate limits and quotas, asked after authorization (None: none).
     admission: Admission | None = None
+    # The app's route table and title, as its OpenAPI document lists them (set by the app).
+    routes: tuple[tuple[str, tuple[str, ...], Any], ...] = ()
+    title: str = "modelport inference server"
 
     def deadline(self, started: float, client_timeout_s: float | None) -> float:
         """The request's deadline on ``time.monotonic``: the server's timeout, shortened

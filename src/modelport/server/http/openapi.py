@@ -6,6 +6,7 @@ bodies follow the Open Inference Protocol's and MLflow's documents, written out 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from modelport import __version__
@@ -581,13 +582,26 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole document."""
-    paths = {**_paths(), **security_paths()}
+def openapi_document(
+    routes: Iterable[tuple[str, tuple[str, ...], object]],
+    *,
+    title: str = "modelport inference server",
+) -> dict[str, Any]:
+    """The document of an app serving ``routes`` (``app.ROUTES``, ``control.ROUTES``):
+    exactly their paths and methods, no more."""
+    routed: dict[str, set[str]] = {}
+    for path, methods, _ in routes:
+        routed.setdefault(path, set()).update(method.lower() for method in methods)
+    every = {**_paths(), **security_paths()}
+    paths = {
+        path: {method: operation for method, operation in item.items() if method in routed[path]}
+        for path, item in every.items()
+        if path in routed
+    }
     secure(paths)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "modelport inference server", "version": __version__},
+        "info": {"title": title, "version": __version__},
         "paths": paths,
         "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
     }

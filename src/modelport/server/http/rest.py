@@ -9,6 +9,8 @@ import asyncio
 import functools
 from typing import Any
 
+import orjson
+
 from modelport.domain.keys import METRICS
 from modelport.errors import ModelNotFoundError
 from modelport.monitoring.drift_live import DriftCollector
@@ -106,8 +108,15 @@ class OpenApi(Endpoint):
 
     access = ANY_KEY
 
+    def __init__(self, context: ServerContext) -> None:
+        super().__init__(context)
+        self._document: bytes | None = None
+
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        return Reply.json(openapi_document())
+        if self._document is None:  # the same for the life of the worker
+            document = openapi_document(self.context.routes, title=self.context.title)
+            self._document = orjson.dumps(document)
+        return Reply(200, self._document)
 
 
 class Metrics(Endpoint):

@@ -19,6 +19,7 @@ from modelport.domain.deployments import (
     with_shadow,
 )
 from modelport.errors import InvalidArgumentError
+from modelport.server.http.app import ROUTES
 from modelport.server.http.deployment_results import (
     compare_document,
     results_document,
@@ -94,7 +95,7 @@ def test_compare_reports_each_shadow(tmp_path: Path, deployment: Deployment) -> 
 
 
 def test_the_routes_are_documented() -> None:
-    document = openapi_document()
+    document = openapi_document(ROUTES)
     validate(document)
     for route in ("status", "results", "compare"):
         operation = document["paths"][f"/api/deployments/{{name}}/{route}"]["get"]
