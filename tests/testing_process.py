@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODELPORT = Path(sys.executable).with_name("modelport")
-_SERVING = re.compile(r"modelport serving .* on (https?)://([\d.]+):(\d+)")
+_SERVING = re.compile(r"modelport (?:serving .*|control plane) on (https?)://([\d.]+):(\d+)")
 
 
 @dataclass
@@ -50,13 +50,14 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def serving(
-    home: Path, args: Sequence[str], *, startup_s: float = 60, **env: str
+    home: Path, args: Sequence[str], *, startup_s: float = 60, command: str = "serve", **env: str
 ) -> Iterator[ServerProcess]:
-    """``modelport serve ARGS --port 0`` until the block ends (then SIGTERM, or SIGKILL)."""
+    """``modelport serve ARGS --port 0`` (or ``command``: ``ui``) until the block ends
+    (then SIGTERM, or SIGKILL)."""
     stderr = home.parent / f"serve-{time.monotonic_ns()}.log"
     with stderr.open("w") as log:
         process = subprocess.Popen(
-            [str(MODELPORT), "serve", *args, "--port", "0"],
+            [str(MODELPORT), command, *args, "--port", "0"],
             env=env_for(home, **env), stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
     try:
