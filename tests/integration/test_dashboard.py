@@ -247,3 +247,7 @@ def test_model_and_monitoring_pages_render(home: tuple[Path, dict[str, str]]) ->
         assert monitoring.status_code == 200
         assert "Drift per feature" in monitoring.text
         assert client.get("/ui/audit?model=alpha").status_code == 200
+        # A model with no production version shows its newest.
+        newest = client.get("/ui/monitoring/m03")
+        assert newest.status_code == 200
+        assert "version 1" in newest.text

@@ -16,10 +16,10 @@ GRID = "#e2e8f0"
 INK = "#475569"
 
 
-def metric_line(name: str, points: Sequence[tuple[int, float]], *, width: int = 260) -> Markup:
+def metric_line(name: str, points: Sequence[tuple[int, float]], *, width: int = 360) -> Markup:
     """A metric's value per version (``(version, value)`` oldest first) as a line with
     a dot per version and the first and last values labelled."""
-    height, pad, top = 72, 8, 14
+    height, pad, top = 80, 8, 16
     values = [v for _, v in points]
     title = f"{name} by version: " + ", ".join(f"v{n} {v:.4g}" for n, v in points)
     low, high = min(values), max(values)
@@ -49,7 +49,7 @@ def metric_line(name: str, points: Sequence[tuple[int, float]], *, width: int = 
     return Markup("".join([*parts, "</svg>"]))  # noqa: S704 (built from escaped parts)
 
 
-def traffic_split(arms: Sequence[tuple[str, float]], *, width: int = 640) -> Markup:
+def traffic_split(arms: Sequence[tuple[str, float]], *, width: int = 1100) -> Markup:
     """The live arms' weights (``(arm, percent)``) as one stacked bar with a legend."""
     height = 44
     title = "Traffic split: " + ", ".join(f"{name} {weight:g}%" for name, weight in arms)

@@ -43,7 +43,7 @@ def monitored_version(registry: RegistryService, name: str, number: int | None) 
     model = registry.get_model(name)
     if "production" in model.aliases:
         return registry.get_version(name, model.aliases["production"])
-    return registry.resolve(name)
+    return registry.resolve(f"{name}/latest")
 
 
 def monitoring_view(

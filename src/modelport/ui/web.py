@@ -218,8 +218,8 @@ def _when(moment: Any) -> str:
     if moment is None:
         return "—"
     if isinstance(moment, str):
-        return moment.replace("T", " ")[:16]
-    return str(moment.strftime("%Y-%m-%d %H:%M"))
+        return moment.replace("T", "\N{NO-BREAK SPACE}")[:16]
+    return str(moment.strftime("%Y-%m-%d\N{NO-BREAK SPACE}%H:%M"))
 
 
 def _num(value: Any, digits: int = 4) -> str:
