@@ -251,3 +251,35 @@ def test_model_and_monitoring_pages_render(home: tuple[Path, dict[str, str]]) ->
         newest = client.get("/ui/monitoring/m03")
         assert newest.status_code == 200
         assert "version 1" in newest.text
+
+
+def test_pause_and_resume_a_rollout(home: tuple[Path, dict[str, str]]) -> None:
+    from modelport.domain.rollout_plan import RolloutPlan
+    from modelport.rollout.commands import start_rollout
+    from modelport.rollout.factory import build_controller
+
+    settings = _settings(home[0], "on")
+    with build_registry(settings) as registry:
+        add_versions(registry, "m05", 1)
+        registry.create_deployment("m05", 1)
+        controller = build_controller(settings, registry)
+        start_rollout(controller, "m05", 2, RolloutPlan(steps=(10.0, 50.0, 100.0)))
+        controller.close()
+    with control(home[0]) as (client, _):
+        sign_in(client, home[1]["admin"])
+        page = client.get("/ui/deployments/m05")
+        assert "running" in page.text
+        assert "confirm?action=pause" in page.text
+        token = csrf_of(client, "/ui/deployments/m05/confirm?action=pause")
+        paused = client.post("/ui/deployments/m05/pause", data={"csrf": token, "reason": "look"})
+        assert paused.status_code == 303
+        page = client.get(paused.headers["location"])
+        assert "Rollout paused" in page.text
+        assert "confirm?action=resume" in page.text
+        resumed = client.post("/ui/deployments/m05/resume", data={"csrf": token})
+        assert resumed.status_code == 303
+        assert "confirm?action=pause" in client.get("/ui/deployments/m05").text
+    with build_registry(settings) as registry:
+        actions = [(e.action, e.actor) for e in registry.get_audit_log("m05", limit=3)]
+        assert ("rollout.pause", "key:admin") in actions
+        assert ("rollout.resume", "key:admin") in actions
