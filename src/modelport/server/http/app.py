@@ -143,7 +143,10 @@ def _redirect_to(location: str) -> ASGIApp:
 
 
 class ServerApp:
-    """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness."""
+    """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness.
+
+    ``mounts`` are apps served under a path prefix after the route table (the control
+    plane's dashboard); each prefix's bare path redirects to the prefix with a slash."""
 
     def __init__(
         self,

@@ -16,7 +16,9 @@ GET) is data for programs, so browsers are told not to sniff, frame, cache or ru
 POST's answer (an inference, labels, a change) gets none: no browser navigates to it or
 loads it as a script or frame (those are GETs), and no cache stores it without explicit
 freshness headers (RFC 9111); the two headers cost the inference path ~8% of its
-throughput in ``benchmarks/serve.py`` (uvicorn checks each header of each answer). CORS is
+throughput in ``benchmarks/serve.py`` (uvicorn checks each header of each answer).
+An app mounted under a prefix (the control plane's dashboard at ``/ui/``) brings its
+own set instead, on every method: its pages load their stylesheet and post forms. CORS is
 off: no ``Access-Control-*`` header is ever sent and a preflight (``OPTIONS``) gets 405
 (browser pages on other origins reach the API through a proxy that adds CORS).
 """
