@@ -21,7 +21,7 @@ from modelport.server.http.errors import status_of
 from modelport.ui import deployments as deploy_view
 from modelport.ui import models as model_view
 from modelport.ui import monitoring as monitor_view
-from modelport.ui.audit import AUDIT_COLUMNS, audit_rows
+from modelport.ui.audit import AUDIT_COLUMNS, AUDIT_LIMIT, audit_rows
 from modelport.ui.session import Viewer
 from modelport.ui.tables import Column, paged
 from modelport.ui.web import Web, query
@@ -248,9 +248,10 @@ class Pages:
     async def audit(self, request: Request, viewer: Viewer) -> Response:
         """GET /audit[?model=&action=&actor=&since=]: the audit trail, filtered, paged."""
         params = query(request)
-        failure, rows = None, []
+        failure, truncated = None, False
+        rows: list[Any] = []
         try:
-            rows = await self.web.registry(
+            rows, truncated = await self.web.registry(
                 viewer, lambda r: audit_rows(r, params, lambda n: viewer.may("read", n))
             )
         except InvalidArgumentError as exc:
@@ -271,6 +272,8 @@ class Pages:
             columns=AUDIT_COLUMNS,
             failure=failure,
             filters={k: params.get(k, "") for k in ("model", "action", "actor", "since")},
+            limit=AUDIT_LIMIT,
+            truncated=truncated,
         )
 
 
