@@ -129,6 +129,7 @@ class Live:
     serve: ServerProcess
     tokens: dict[str, str]
     frame: pd.DataFrame
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         assert line, log.read_text()[-2000:]
         url = json.loads(line)["url"]
         with serving(home, ["churn"], MODELPORT_SERVE__POLL_INTERVAL_S="0.2") as served:
-            yield Live(url, served, tokens, frame)
+            yield Live(url, served, tokens, frame, settings)
     finally:
         ui.send_signal(signal.SIGTERM)
         try:
@@ -360,5 +361,30 @@ def test_promote_and_rollback_in_the_ui_swap_the_serving_process(
         assert "key:ops" in text
         assert "deployment.promote" in text
         assert "deployment.rollback" in text
+    finally:
+        tab.close()
+
+
+def test_pause_a_rollout_from_its_page(live: Live, browser: Any, screenshots: Path) -> None:
+    from modelport.domain.rollout_plan import RolloutPlan
+    from modelport.rollout.commands import start_rollout
+    from modelport.rollout.factory import build_controller
+
+    with build_registry(live.settings) as registry:
+        registry.create_deployment("churn-next", 1, model="churn", reason="rollout trial")
+        controller = build_controller(live.settings, registry)
+        start_rollout(controller, "churn-next", 2, RolloutPlan(steps=(5.0, 25.0, 100.0)))
+        controller.close()
+    tab = Tab(browser, live.ui, screenshots)
+    try:
+        tab.sign_in(live.tokens["ops"])
+        tab.open("/ui/deployments/churn-next")
+        assert tab.page.locator(".step.now").inner_text() == "5.0%"
+        tab.page.get_by_role("link", name="Pause rollout").click()
+        with tab.page.expect_navigation():
+            tab.page.get_by_role("button", name="Yes, pause").click()
+        assert "Rollout paused" in tab.page.locator("[role=status]").inner_text()
+        assert tab.page.get_by_role("link", name="Resume rollout").count() == 1
+        tab.check("13-rollout-paused")
     finally:
         tab.close()
