@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.security.rate_limits import OnLimited, RateLimiter
-    from modelport.server.http.app import ServerApp
+    from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
@@ -316,7 +316,21 @@ def build_control_app(
         on_failed=on_failed,
         route_table=CONTROL_ROUTES,
         title=TITLE,
+        mounts=(_dashboard(context, settings),),
     )
+
+
+def _dashboard(context: ServerContext, settings: Settings) -> MountedApp:
+    """The dashboard at ``/ui``, pausing and resuming rollouts with the controller the
+    CLI builds (its decisions announced to the same webhooks)."""
+    from modelport.rollout.factory import build_controller
+    from modelport.server.http.app import MountedApp
+    from modelport.ui import HARDENING, build_dashboard
+
+    dashboard = build_dashboard(
+        context, controllers=lambda registry: build_controller(settings, registry)
+    )
+    return MountedApp("/ui", dashboard, HARDENING)
 
 
 def _secure(context: ServerContext, settings: Settings) -> None:

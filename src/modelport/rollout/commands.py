@@ -1,4 +1,4 @@
-"""What a person does to a rollout: start it, resume it after a pause, abort it.
+"""What a person does to a rollout: start it, pause it, resume it, abort it.
 
 ``start`` puts the candidate on the first step's weight as the deployment's canary and
 stores the running state; the controller (in the foreground of ``deploy rollout``, or
@@ -162,6 +162,36 @@ def resume_rollout(
     controller.records.audit(deployment, "rollout.resume", reason=reason, details=details)
     controller.announce(resumed, details, stored)
     return resumed
+
+
+def pause_rollout(
+    controller: RolloutController, name: str, *, reason: str | None = None
+) -> RolloutState:
+    """Hold a running rollout where it is (a paused one is returned as it is): the canary
+    keeps its weight and the controller makes no decision until ``resume_rollout``."""
+    state, revision = _load(controller, name)
+    if state.status is RolloutStatus.PAUSED:
+        return state
+    if state.status is not RolloutStatus.RUNNING:
+        raise ConflictError(
+            f"the rollout of {state.model}/{state.version} on deployment {name!r} is "
+            f"{state.status.value}: there is nothing to pause"
+        )
+    now = controller.now()
+    paused = state.with_decision(
+        _by_person(state, "pause", reason, now.isoformat()),
+        status=RolloutStatus.PAUSED,
+        message=f"paused by {controller.registry.actor} at {state.weight:g}%"
+        + (f": {reason}" if reason else ""),
+    )
+    stored = controller.records.save(paused, expected_revision=revision)
+    if stored is None:
+        raise ConflictError(f"the rollout of deployment {name!r} changed meanwhile; try again")
+    details = announcement(paused, None, owner=controller.owner, time=now)
+    deployment = controller.registry.get_deployment(name)
+    controller.records.audit(deployment, "rollout.pause", reason=reason, details=details)
+    controller.announce(paused, details, stored)
+    return paused
 
 
 def abort_rollout(

@@ -10,6 +10,8 @@ re-read, so a client's further requests cost one dict look-up instead of the has
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -95,6 +97,24 @@ class KeyBook:
         if entry.expires_at is not None and time.time() >= entry.expires_at:
             raise AuthenticationError(f"{UNUSABLE}: send Authorization: Bearer <key>")
         return entry.principal
+
+    def sign_for(self, key_id: str, message: bytes) -> tuple[Principal, bytes] | None:
+        """``message`` signed for the key ``key_id`` (HMAC-SHA256 under a key derived from
+        its stored hash, which never leaves this book), with its principal; None when
+        the key is unknown, revoked or expired.
+
+        What the dashboard's session cookies carry: every instance over the same database
+        derives the same signing key, so a session works behind a load balancer, and it
+        ends when its API key does (within one re-read)."""
+        entry = self._state[0].get(key_id)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and time.time() >= entry.expires_at:
+            return None
+        signing_key = hmac.new(
+            bytes.fromhex(entry.secret_hash), b"modelport-session", hashlib.sha256
+        ).digest()
+        return entry.principal, hmac.new(signing_key, message, hashlib.sha256).digest()
 
     def start(self) -> None:
         """Re-read the keys every ``refresh_s`` in a daemon thread until ``stop``."""

@@ -30,7 +30,7 @@ def render(report: MonitoringReport, fmt: str = "html") -> str:
     template = _environment().get_template("report.html.j2")
     return template.render(
         report=report,
-        charts=_charts(report),
+        charts=report_charts(report),
         p_values=P_VALUE_METHODS,
         lower_better=LOWER_IS_BETTER,
     )
@@ -48,7 +48,7 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def _charts(report: MonitoringReport) -> dict[str, Any]:
+def report_charts(report: MonitoringReport) -> dict[str, Any]:
     """Every chart of the page, drawn once here so the template only places them."""
     timeline = report.timeline
     starts = [b.start for b in timeline]

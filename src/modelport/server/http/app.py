@@ -11,11 +11,11 @@ import contextlib
 import gc
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from modelport.errors import ModelportError
 from modelport.server.http import (
@@ -30,7 +30,7 @@ from modelport.server.http import (
     triton,
     v2,
 )
-from modelport.server.http.asgi import Receive, Scope, Send, respond
+from modelport.server.http.asgi import ASGIApp, Headers, Receive, Scope, Send, respond
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.endpoint import Endpoint, ServerContext
 from modelport.server.http.forwarded import TrustedProxies
@@ -115,6 +115,17 @@ class _JsonRoute(Route):
         await self.app(scope, receive, send)
 
 
+class MountedApp:
+    """An ASGI application served under a path prefix (the control plane's dashboard at
+    ``/ui``), with the hardening headers its answers get instead of the API's: a page
+    loads its own stylesheet and script, which the API's ``default-src 'none'`` forbids."""
+
+    def __init__(self, path: str, app: ASGIApp, hardening: Headers) -> None:
+        self.path = path.rstrip("/")
+        self.app = app
+        self.hardening = hardening
+
+
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
@@ -122,8 +133,20 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 404, body)
 
 
+def _redirect_to(location: str) -> ASGIApp:
+    """An ASGI app answering every request with a redirect to ``location``."""
+
+    async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 307, b"", headers=((b"location", location.encode()),))
+
+    return redirect
+
+
 class ServerApp:
-    """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness."""
+    """One worker's application: ``asgi`` serves, ``begin_drain`` flips readiness.
+
+    ``mounts`` are apps served under a path prefix after the route table (the control
+    plane's dashboard); each prefix's bare path redirects to the prefix with a slash."""
 
     def __init__(
         self,
@@ -134,6 +157,7 @@ class ServerApp:
         on_failed: Callable[[str], None],
         route_table: RouteTable = ROUTES,
         title: str = "modelport inference server",
+        mounts: Sequence[MountedApp] = (),
     ) -> None:
         self.context = context
         context.routes = route_table
@@ -145,11 +169,20 @@ class ServerApp:
             _JsonRoute(path, endpoint=guard.wrap(cls(context)), methods=list(methods))
             for path, methods, cls in route_table
         ]
+        static: dict[str, ASGIApp] = {
+            route.path: route.handle for route in routes if "{" not in route.path
+        }
+        # A mounted app owns its prefix; its bare path (``/ui``) redirects to ``/ui/``.
+        mounted: list[BaseRoute] = [Mount(m.path, app=m.app) for m in mounts]
+        for m in mounts:
+            static[m.path] = _redirect_to(m.path + "/")
         # No trailing-slash redirects: a path answers as documented or not at all.
         router = Router(
-            routes=routes, default=_not_found, lifespan=self._lifespan, redirect_slashes=False
+            routes=[*routes, *mounted],
+            default=_not_found,
+            lifespan=self._lifespan,
+            redirect_slashes=False,
         )
-        static = {route.path: route.handle for route in routes if "{" not in route.path}
         settings = context.settings
         # Front asks the recycler per request (closes/finished) rather than nesting it
         # as a middleware; the router is only its app for that standalone use.
@@ -160,7 +193,12 @@ class ServerApp:
         )
         proxies = TrustedProxies(settings.forwarded_allow_ips) if settings.behind_proxy else None
         self.asgi = Front(
-            static, router, recycler=recycler, access_log=settings.access_log, proxies=proxies
+            static,
+            router,
+            recycler=recycler,
+            access_log=settings.access_log,
+            proxies=proxies,
+            prefixed=tuple((m.path + "/", m.hardening) for m in mounts),
         )
 
     def begin_drain(self) -> None:

@@ -16,7 +16,9 @@ GET) is data for programs, so browsers are told not to sniff, frame, cache or ru
 POST's answer (an inference, labels, a change) gets none: no browser navigates to it or
 loads it as a script or frame (those are GETs), and no cache stores it without explicit
 freshness headers (RFC 9111); the two headers cost the inference path ~8% of its
-throughput in ``benchmarks/serve.py`` (uvicorn checks each header of each answer). CORS is
+throughput in ``benchmarks/serve.py`` (uvicorn checks each header of each answer).
+An app mounted under a prefix (the control plane's dashboard at ``/ui/``) brings its
+own set instead, on every method: its pages load their stylesheet and post forms. CORS is
 off: no ``Access-Control-*`` header is ever sent and a preflight (``OPTIONS``) gets 405
 (browser pages on other origins reach the API through a proxy that adds CORS).
 """
@@ -27,7 +29,15 @@ import logging
 import time
 from collections.abc import Mapping
 
-from modelport.server.http.asgi import REQUEST_ID_KEY, ASGIApp, Message, Receive, Scope, Send
+from modelport.server.http.asgi import (
+    REQUEST_ID_KEY,
+    ASGIApp,
+    Headers,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from modelport.server.http.connections import ConnectionRecycler
 from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.request_ids import RequestIds
@@ -57,8 +67,12 @@ class Front:
         recycler: ConnectionRecycler | None,
         access_log: bool,
         proxies: TrustedProxies | None = None,
+        prefixed: tuple[tuple[str, Headers], ...] = (),
     ) -> None:
         self._static = static
+        # (path prefix, hardening headers) of the mounted apps, tried in order; empty
+        # on a serving server, whose requests then pay nothing for it.
+        self._prefixed = prefixed
         self._proxies = proxies
         self._router = router
         self._recycler = recycler
@@ -79,7 +93,11 @@ class Front:
             self._proxies.apply(scope)
         started = time.perf_counter()
         status = 0
-        hardening = POST_SECURITY_HEADERS if scope["method"] == "POST" else SECURITY_HEADERS
+        hardening: Headers = (
+            POST_SECURITY_HEADERS if scope["method"] == "POST" else SECURITY_HEADERS
+        )
+        if self._prefixed:
+            hardening = _prefixed_hardening(self._prefixed, scope["path"], hardening)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -99,6 +117,17 @@ class Front:
                 recycler.finished(scope)
             if self._access_log:
                 _log_access(scope, request_id, status, time.perf_counter() - started)
+
+
+def _prefixed_hardening(
+    prefixed: tuple[tuple[str, Headers], ...], path: str, default: Headers
+) -> Headers:
+    """The hardening headers of the mounted app ``path`` is under (on every method: its
+    pages answer POSTs too), else ``default``."""
+    for prefix, headers in prefixed:
+        if path.startswith(prefix):
+            return headers
+    return default
 
 
 def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
