@@ -25,6 +25,7 @@ from modelport.domain.entities import (
 )
 from modelport.domain.search import VersionFilter
 from modelport.errors import ConflictError, VersionNotFoundError
+from modelport.metadata.sql import listings
 from modelport.metadata.sql.alerts import SqlAlertSession
 from modelport.metadata.sql.deployments import SqlDeploymentSession
 from modelport.metadata.sql.filters import version_conditions
@@ -66,8 +67,7 @@ class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession, SqlKeySession):
         return row[0].to_domain(row[1]) if row is not None else None
 
     def list_models(self) -> list[RegisteredModel]:
-        query = models_query().order_by(sortable(ModelRow.name, self._dialect))
-        return [model.to_domain(newest) for model, newest in self._orm.execute(query)]
+        return listings.list_models(self._orm, self._dialect)
 
     def ensure_model(
         self, name: str, *, description: str, tags: Mapping[str, str], now: datetime
@@ -164,23 +164,19 @@ class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession, SqlKeySession):
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         model_id = self._model_id(name)
-        query = (
-            versions_query()
-            .where(VersionRow.model_id == model_id)
-            .order_by(VersionRow.version.desc())
+        return listings.list_versions(
+            self._orm, [VersionRow.model_id == model_id], [VersionRow.version.desc()]
         )
-        return [row.to_domain() for row in self._orm.scalars(query).unique()]
 
     def search_versions(self, query: VersionFilter, *, max_results: int) -> list[ModelVersion]:
         if max_results <= 0:
             return []
-        statement = (
-            versions_query()
-            .where(*version_conditions(query, self._dialect))
-            .order_by(sortable(ModelRow.name, self._dialect), VersionRow.version.desc())
-            .limit(max_results)
+        return listings.list_versions(
+            self._orm,
+            version_conditions(query, self._dialect),
+            [sortable(ModelRow.name, self._dialect), VersionRow.version.desc()],
+            max_results,
         )
-        return [row.to_domain() for row in self._orm.scalars(statement).unique()]
 
     def set_version_status(self, name: str, version: int, status: VersionStatus) -> None:
         version_id = self._version_id(name, version)
