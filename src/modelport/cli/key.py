@@ -11,7 +11,7 @@ from modelport.security.key_admin import KeyAdmin, parse_expiry
 
 
 def _admin() -> KeyAdmin:
-    return KeyAdmin(state().registry().metadata)
+    return KeyAdmin(state().local_registry("modelport key").metadata)
 
 
 @click.group()
