@@ -24,6 +24,7 @@ from modelport.config import Settings, VersionCheck
 from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.params import ParamSchema, ParamSpec, param_schema_of
 from modelport.domain.signature import Signature
+from modelport.errors import UnsupportedOperationError
 from modelport.flavors.catalog import default_catalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.location import locate_model
@@ -411,6 +412,17 @@ def batch_predict(
     from modelport.batch.scoring import ScoringOptions
     from modelport.bootstrap import run_batch_job
 
+    settings = settings or Settings()
+    if settings.registry_url is not None:
+        # Its workers (threads, Dask or Ray) read the package from the artifact store and
+        # the job's state from the database themselves: no HTTP path for them yet.
+        raise UnsupportedOperationError(
+            "batch scoring reads the metadata database and artifact store itself, and "
+            f"MODELPORT_REGISTRY_URL ({settings.registry_url}) points here at a control "
+            "plane instead: run it where the stores are, without MODELPORT_REGISTRY_URL",
+            field="registry_url",
+        )
+
     job = BatchJob(
         model_ref=model_ref,
         inputs=input,
@@ -431,9 +443,7 @@ def batch_predict(
         workers=workers,
     )
 
-    return run_batch_job(
-        job, settings or Settings(), progress=progress, log_predictions=log_predictions
-    )
+    return run_batch_job(job, settings, progress=progress, log_predictions=log_predictions)
 
 
 def export(

@@ -37,12 +37,13 @@ from modelport.package.reader import load_package
 from modelport.remote import packages
 from modelport.remote.deployments import DeploymentCalls
 from modelport.remote.errors import error_from_answer
+from modelport.remote.keys import KeyCalls
 
 REGISTRY = "/api/registry"
 TAR = "application/x-tar"
 
 
-class RegistryClient(DeploymentCalls):
+class RegistryClient(DeploymentCalls, KeyCalls):
     """The registry of a control plane at ``url``, over HTTP."""
 
     def __init__(

@@ -54,18 +54,24 @@ class CliState:
         """The registry over the database itself, for ``what`` (a command that needs the
         stores: signing keys on this machine, the metadata tables); refused, saying why,
         when ``MODELPORT_REGISTRY_URL`` points the CLI at a control plane instead."""
-        if self.settings.registry_url is not None:
-            raise UnsupportedOperationError(
-                f"{what} needs the metadata database and artifact store themselves, and "
-                f"MODELPORT_REGISTRY_URL ({self.settings.registry_url}) points this CLI at a "
-                "control plane instead: run it where the database is (without "
-                "MODELPORT_REGISTRY_URL)"
-            )
+        self.require_database(what)
         from modelport.registry.service import RegistryService
 
         registry = self.registry()
         assert isinstance(registry, RegistryService)  # no URL: built from the database
         return registry
+
+    def require_database(self, what: str) -> None:
+        """Refuse ``what`` (a command that works on the metadata database and artifact
+        store themselves) when ``MODELPORT_REGISTRY_URL`` points the CLI at a control
+        plane, naming why and what to do."""
+        url = self.settings.registry_url
+        if url is not None:
+            raise UnsupportedOperationError(
+                f"{what} needs the metadata database and artifact store themselves, and "
+                f"MODELPORT_REGISTRY_URL ({url}) points this CLI at a control plane instead: "
+                "run it where the database is, without MODELPORT_REGISTRY_URL"
+            )
 
     def close(self) -> None:
         """Release the registry."""

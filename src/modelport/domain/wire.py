@@ -2,8 +2,9 @@
 
 ``to_dict`` (on each entity) is what ``--json`` prints and the REST API answers; the
 functions here rebuild the same frozen objects from it, so that the HTTP client returns
-exactly what ``RegistryService`` returns. A version also travels with its
-``artifact_key`` (``version_to_wire``), which ``to_dict`` leaves out of the CLI's output.
+what ``RegistryService`` returns. One field stays behind: a version's ``artifact_key``
+(where the store keeps its files) is the server's business, so a version read over
+HTTP has an empty one; its files come through the registry's download routes.
 """
 
 from __future__ import annotations
@@ -21,16 +22,7 @@ from modelport.domain.entities import (
     RegisteredModel,
     VersionStatus,
 )
-
-
-def version_to_wire(version: ModelVersion) -> dict[str, Any]:
-    """``version.to_dict()`` with its ``artifact_key``."""
-    return {**version.to_dict(), "artifact_key": version.artifact_key}
-
-
-def move_to_wire(move: AliasMove) -> dict[str, Any]:
-    """``move.to_dict()`` with the version's ``artifact_key``."""
-    return {**move.to_dict(), "version": version_to_wire(move.version)}
+from modelport.domain.keys import ApiKey
 
 
 def model_from_wire(data: Mapping[str, Any]) -> RegisteredModel:
@@ -47,14 +39,14 @@ def model_from_wire(data: Mapping[str, Any]) -> RegisteredModel:
 
 
 def version_from_wire(data: Mapping[str, Any]) -> ModelVersion:
-    """A ``ModelVersion`` from ``version_to_wire()``."""
+    """A ``ModelVersion`` from its ``to_dict()`` (without its ``artifact_key``)."""
     signature = data.get("signature")
     return ModelVersion(
         name=data["name"],
         version=int(data["version"]),
         flavor=data["flavor"],
         status=VersionStatus(data["status"]),
-        artifact_key=data.get("artifact_key", ""),
+        artifact_key="",
         manifest_digest=data["manifest_digest"],
         created_by=data["created_by"],
         created_at=datetime.fromisoformat(data["created_at"]),
@@ -68,7 +60,7 @@ def version_from_wire(data: Mapping[str, Any]) -> ModelVersion:
 
 
 def move_from_wire(data: Mapping[str, Any]) -> AliasMove:
-    """An ``AliasMove`` from ``move_to_wire()``."""
+    """An ``AliasMove`` from its ``to_dict()``."""
     return AliasMove(
         version=version_from_wire(data["version"]),
         alias=data["alias"],
@@ -126,3 +118,20 @@ def event_from_wire(data: Mapping[str, Any]) -> DeploymentEvent:
 
 def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def key_from_wire(data: Mapping[str, Any]) -> ApiKey:
+    """An ``ApiKey`` from its ``to_dict()`` (which never carries its hash: empty here)."""
+    return ApiKey(
+        key_id=data["key_id"],
+        name=data["name"],
+        scopes=tuple(data.get("scopes") or ()),
+        secret_hash="",
+        created_at=datetime.fromisoformat(data["created_at"]),
+        created_by=data["created_by"],
+        expires_at=_moment(data.get("expires_at")),
+        revoked_at=_moment(data.get("revoked_at")),
+        revoked_by=data.get("revoked_by"),
+        rate_limit=data.get("rate_limit"),
+        daily_quota=data.get("daily_quota"),
+    )

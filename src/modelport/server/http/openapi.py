@@ -606,9 +606,13 @@ def openapi_document(
         if path in routed
     }
     secure(paths)
+    schemas = _schemas()
+    if not any(path.startswith("/api/registry") for path in paths):
+        # The serving server answers no registry route: its document has none of theirs.
+        schemas = {k: v for k, v in schemas.items() if k not in registry_schemas()}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__},
         "paths": paths,
-        "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }

@@ -39,7 +39,6 @@ _VERSION = {
         "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
         "params": _TAGS,
         "manifest_digest": {"type": "string", "description": "sha256 of modelport.yaml"},
-        "artifact_key": _TEXT,
         "signature": {"type": ["object", "null"]},
     },
 }

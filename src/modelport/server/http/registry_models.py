@@ -8,7 +8,6 @@ moves aliases and stages, and registers and deletes versions.
 from __future__ import annotations
 
 from modelport.domain.entities import RegisteredModel
-from modelport.domain.wire import move_to_wire, version_to_wire
 from modelport.registry.service import RegistryService
 from modelport.server.http.access import Access, denied, principal_of, visible
 from modelport.server.http.asgi import Receive, Scope
@@ -109,7 +108,7 @@ class ApiRegistryAlias(RegistryEndpoint):
                 skip_gates=skip_gates,
             ),
         )
-        return Reply.json(move_to_wire(move))
+        return Reply.json(move.to_dict())
 
 
 class ApiRegistrySearch(RegistryEndpoint):
@@ -124,7 +123,7 @@ class ApiRegistrySearch(RegistryEndpoint):
         limit = whole(last(values, "max_results"), "max_results", 1000)
         found = await self.call(scope, lambda r: r.search_versions(text, max_results=limit))
         readable = set(visible(scope, READ, {v.name for v in found}))
-        return Reply.json({"versions": [version_to_wire(v) for v in found if v.name in readable]})
+        return Reply.json({"versions": [v.to_dict() for v in found if v.name in readable]})
 
 
 class ApiRegistryResolve(RegistryEndpoint):
@@ -139,7 +138,7 @@ class ApiRegistryResolve(RegistryEndpoint):
             principal = principal_of(scope)
             assert principal is not None  # visible() hides nothing without keys
             raise denied(principal, READ, found.name)
-        return Reply.json(version_to_wire(found))
+        return Reply.json(found.to_dict())
 
 
 class ApiRegistryAudit(RegistryEndpoint):

@@ -3,7 +3,6 @@ versions, and read their manifest (registration and files: ``registry_transfer``
 
 from __future__ import annotations
 
-from modelport.domain.wire import move_to_wire, version_to_wire
 from modelport.server.http.access import Access
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Reply
@@ -29,7 +28,7 @@ class ApiRegistryVersion(RegistryEndpoint):
             await self.call(scope, lambda r: r.delete_version(name, number))
             return Reply.json({"deleted": {"name": name, "version": number}})
         found = await self.call(scope, lambda r: r.get_version(name, number))
-        return Reply.json(version_to_wire(found))
+        return Reply.json(found.to_dict())
 
 
 class ApiRegistryVersionTags(RegistryEndpoint):
@@ -46,7 +45,7 @@ class ApiRegistryVersionTags(RegistryEndpoint):
         else:
             tags = string_map(await self.json_body(scope, receive, ("tags",)), "tags")
             updated = await self.call(scope, lambda r: r.set_version_tags(name, number, tags))
-        return Reply.json(version_to_wire(updated))
+        return Reply.json(updated.to_dict())
 
 
 class ApiRegistryArchive(RegistryEndpoint):
@@ -58,7 +57,7 @@ class ApiRegistryArchive(RegistryEndpoint):
         name, number = scope["path_params"]["name"], version_param(scope)
         await self.json_body(scope, receive, ())
         move = await self.call(scope, lambda r: r.move(name, "archived", number))
-        return Reply.json(move_to_wire(move))
+        return Reply.json(move.to_dict())
 
 
 class ApiRegistryPromote(RegistryEndpoint):
@@ -87,7 +86,7 @@ class ApiRegistryPromote(RegistryEndpoint):
                 skip_gates=skip_gates,
             ),
         )
-        return Reply.json(move_to_wire(move))
+        return Reply.json(move.to_dict())
 
 
 class ApiRegistryManifest(RegistryEndpoint):
@@ -112,6 +111,6 @@ class ApiRegistryVersions(RegistryEndpoint):
         name = scope["path_params"]["name"]
         if scope["method"] == "POST":
             version = await register(self, scope, receive, name)
-            return Reply.json(version_to_wire(version), status=201)
+            return Reply.json(version.to_dict(), status=201)
         found = await self.call(scope, lambda r: r.list_versions(name))
-        return Reply.json({"versions": [version_to_wire(v) for v in found]})
+        return Reply.json({"versions": [v.to_dict() for v in found]})
