@@ -180,6 +180,15 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         data = self._json("GET", f"{_version(version.name, version.version)}/manifest")
         return Manifest.model_validate(data)
 
+    def reference_stats(
+        self, ref: str | ModelRef | ModelVersion
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The version's reference statistics and where they came from (``recomputed``
+        or ``package``; None when it has none), as the server read and checked them."""
+        version = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
+        found = self._json("GET", f"{_version(version.name, version.version)}/reference-stats")
+        return found["stats"], str(found["origin"])
+
     def load(
         self,
         ref: str | ModelRef,

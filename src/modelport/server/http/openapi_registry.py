@@ -278,6 +278,24 @@ def registry_paths() -> dict[str, Any]:
                 parameters=version,
             ),
         },
+        f"{_V}/reference-stats": {
+            "get": _op(
+                "The version's reference statistics and their origin (recomputed, package)",
+                _answer(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "stats": {"type": ["object", "null"]},
+                            "origin": {"type": "string", "enum": ["recomputed", "package"]},
+                        },
+                    },
+                    "statistics",
+                ),
+                404,
+                409,
+                parameters=version,
+            ),
+        },
         f"{_V}/files": {
             "get": _op(
                 "The package's files with their sha256",

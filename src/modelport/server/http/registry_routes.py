@@ -20,6 +20,7 @@ REGISTRY_ROUTES: RouteTable = (
     (f"{_VERSION}/archive", ("POST",), versions.ApiRegistryArchive),
     (f"{_VERSION}/promote", ("POST",), versions.ApiRegistryPromote),
     (f"{_VERSION}/manifest", ("GET",), versions.ApiRegistryManifest),
+    (f"{_VERSION}/reference-stats", ("GET",), versions.ApiRegistryReferenceStats),
     (f"{_VERSION}/files", ("GET",), transfer.ApiRegistryFiles),
     (f"{_VERSION}/file", ("GET",), transfer.ApiRegistryFile),
     ("/api/registry/versions", ("GET",), models.ApiRegistrySearch),

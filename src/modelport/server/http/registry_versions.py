@@ -114,3 +114,18 @@ class ApiRegistryVersions(RegistryEndpoint):
             return Reply.json(version.to_dict(), status=201)
         found = await self.call(scope, lambda r: r.list_versions(name))
         return Reply.json({"versions": [v.to_dict() for v in found]})
+
+
+class ApiRegistryReferenceStats(RegistryEndpoint):
+    """GET .../reference-stats: the version's reference statistics (drift's baseline) and
+    where they came from: ``recomputed`` (stored beside the package) or ``package``
+    (``"stats": null`` when it has none). Servers following the registry by URL read it."""
+
+    access = Access(READ, "name")
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        name, number = scope["path_params"]["name"], version_param(scope)
+        stats, origin = await self.call(
+            scope, lambda r: r.reference_stats(r.get_version(name, number))
+        )
+        return Reply.json({"stats": stats, "origin": origin})
