@@ -13,6 +13,7 @@ Tests pass an ``httpx.Client`` of their own (any transport).
 
 from __future__ import annotations
 
+import ssl
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -52,7 +53,7 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         *,
         api_key: str | None = None,
         http: httpx.Client | None = None,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         timeout_s: float = 300.0,
         cache_dir: Path | None = None,
         catalog: FlavorCatalog | None = None,
@@ -81,7 +82,11 @@ class RegistryClient(DeploymentCalls, KeyCalls):
             settings.registry_url,
             api_key=key,
             http=http,
-            verify=str(bundle.expanduser()) if bundle is not None else True,
+            verify=(
+                ssl.create_default_context(cafile=str(bundle.expanduser()))
+                if bundle is not None
+                else True
+            ),
             timeout_s=settings.registry_timeout_s,
             cache_dir=settings.cache_dir,
             version_check=settings.version_check,

@@ -206,3 +206,23 @@ def test_the_cli_and_the_api_work_through_the_registry_url(
         code, _, err = run(capsys, "model", "delete", "churn", "--yes")
         assert code != 0 and "staging" in err  # AliasInUseError, raised by the server
     assert not (isolated_home / "modelport.db").exists()
+
+
+def test_https_is_verified_against_the_configured_ca_bundle(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    from modelport.errors import StoreUnavailableError
+    from testing_tls import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    tls = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)]
+    with control_plane(isolated_home, tls) as server:
+        assert server.url.startswith("https://")
+        trusted = Settings(registry_url=server.url, registry_ca_bundle=pki.ca.cert,
+                           home=tmp_path / "client")  # fmt: skip
+        with RegistryClient.from_settings(trusted) as client:
+            assert client.list_models() == []
+        # Verified by default: the system's CAs do not know the test CA.
+        untrusting = RegistryClient.from_settings(Settings(registry_url=server.url))
+        with untrusting, pytest.raises(StoreUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.list_models()
