@@ -194,6 +194,14 @@ def test_the_cli_and_the_api_work_through_the_registry_url(
         assert code == 0, err
         code, out, _ = run(capsys, "key", "list", "--json")
         assert sorted(k["name"] for k in json.loads(out)) == ["admin", "ci"]
+        code, out, err = run(capsys, "deploy", "create", "churn", "--version", "1", "--json")
+        assert code == 0, err
+        assert json.loads(out)["arms"][0]["version"] == 1
+        code, out, err = run(capsys, "deploy", "history", "churn", "--json")
+        assert code == 0, err
+        assert "key:admin" in out
+        code, _, err = run(capsys, "deploy", "delete", "churn", "--yes")
+        assert code == 0, err
         code, _, err = run(capsys, "db", "upgrade")
         assert code != 0 and "MODELPORT_REGISTRY_URL" in err and "database" in err
 

@@ -79,7 +79,7 @@ def run(*, once: bool, interval: str | None, config: Path | None, as_json: bool)
         every = parse_duration(interval) if interval is not None else settings.monitor.interval
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
-    engine = build_alert_engine(settings, state().local_registry("modelport monitor alerts"))
+    engine = build_alert_engine(settings, state().local_registry("modelport monitor run"))
     loop = MonitorLoop(engine, every)
     if once:
         outcomes = loop.engine.evaluate()
