@@ -29,7 +29,7 @@ from modelport.domain import wire
 from modelport.domain.entities import AliasMove, AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.names import Stage
 from modelport.domain.refs import ModelRef, parse_ref
-from modelport.errors import StoreUnavailableError
+from modelport.errors import InvalidArgumentError, StoreUnavailableError
 from modelport.flavors.catalog import FlavorCatalog, default_catalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.manifest import Manifest
@@ -75,7 +75,9 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         """The client ``MODELPORT_REGISTRY_URL``, ``MODELPORT_API_KEY`` and
         ``MODELPORT_REGISTRY_CA_BUNDLE`` describe (https is verified by default)."""
         if settings.registry_url is None:
-            raise StoreUnavailableError("MODELPORT_REGISTRY_URL is not set")
+            raise InvalidArgumentError(
+                "no registry URL: set MODELPORT_REGISTRY_URL", field="registry_url"
+            )
         key = settings.api_key.get_secret_value() if settings.api_key is not None else None
         bundle = settings.registry_ca_bundle
         return cls(
@@ -104,11 +106,7 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         except httpx.HTTPError as exc:
             raise StoreUnavailableError(f"cannot reach the registry at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text[:200] or None
-            raise error_from_answer(response.status_code, body, self.url)
+            raise error_from_answer(response.status_code, _body_of(response), self.url)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -121,7 +119,7 @@ class RegistryClient(DeploymentCalls, KeyCalls):
             with self._http.stream("GET", url, params=params, headers=self._headers) as answer:
                 if answer.status_code >= 400:
                     answer.read()
-                    raise error_from_answer(answer.status_code, answer.json(), self.url)
+                    raise error_from_answer(answer.status_code, _body_of(answer), self.url)
                 yield answer.iter_bytes(1 << 20)
         except httpx.HTTPError as exc:
             raise StoreUnavailableError(f"cannot reach the registry at {self.url}: {exc}") from None
@@ -348,6 +346,15 @@ class RegistryClient(DeploymentCalls, KeyCalls):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _body_of(response: httpx.Response) -> Any:
+    """An error answer's JSON (its first 200 characters of text when it is not JSON: a
+    proxy's page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:200] or None
 
 
 def _part(text: str) -> str:

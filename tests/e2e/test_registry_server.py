@@ -81,6 +81,8 @@ def _deployer_then_reader(deployer: RegistryClient, reader: RegistryClient) -> N
     with pytest.raises(PermissionDeniedError) as other:
         deployer.register(_model(), "fraud", _options())
     assert other.value.scope == "deploy:fraud"
+    with pytest.raises(PermissionDeniedError):  # 403 before any lookup: fraud does not exist
+        deployer.resolve("fraud/1")
 
     assert [m.name for m in reader.list_models()] == ["churn"]
     assert reader.resolve("churn@staging").version == 1
@@ -186,6 +188,11 @@ def test_the_cli_and_the_api_work_through_the_registry_url(
         assert code == 0
         code, out, _ = run(capsys, "model", "show", "churn", "--json")
         assert json.loads(out)["aliases"] == {"champion": 1, "staging": 1}
+        headers = {"authorization": f"Bearer {tokens['admin']}"}
+        for text, names in (("flavor = 'sklearn'", ["churn"]), ("name = 'nope'", [])):
+            listed = httpx.get(f"{server.url}/api/registry/models", params={"filter": text},
+                               headers=headers, timeout=10)  # fmt: skip
+            assert [m["name"] for m in listed.json()["models"]] == names
         code, out, _ = run(capsys, "version", "list", "--filter", "name = 'churn'", "--json")
         assert [v["version"] for v in json.loads(out)] == [1]
         code, out, _ = run(capsys, "audit", "list", "--model", "churn", "--json")

@@ -8,8 +8,9 @@ moves aliases and stages, and registers and deletes versions.
 from __future__ import annotations
 
 from modelport.domain.entities import RegisteredModel
+from modelport.domain.refs import parse_ref
 from modelport.registry.service import RegistryService
-from modelport.server.http.access import Access, denied, principal_of, visible
+from modelport.server.http.access import Access, allows, denied, principal_of, visible
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Reply
 from modelport.server.http.registry_endpoint import (
@@ -127,17 +128,18 @@ class ApiRegistrySearch(RegistryEndpoint):
 
 
 class ApiRegistryResolve(RegistryEndpoint):
-    """GET /api/registry/resolve?ref=churn@production: the version a reference names."""
+    """GET /api/registry/resolve?ref=churn@production: the version a reference names
+    (``read`` on its model, checked before the lookup, as on the routes that name the
+    model in their path: a key learns nothing of models it may not read)."""
 
     access = Access(READ)
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
-        ref = last(query(scope, ("ref",)), "ref") or ""
+        ref = parse_ref(last(query(scope, ("ref",)), "ref") or "")
+        principal = principal_of(scope)
+        if principal is not None and not allows(principal, READ, ref.name):
+            raise denied(principal, READ, ref.name)
         found = await self.call(scope, lambda r: r.resolve(ref))
-        if found.name not in visible(scope, READ, [found.name]):
-            principal = principal_of(scope)
-            assert principal is not None  # visible() hides nothing without keys
-            raise denied(principal, READ, found.name)
         return Reply.json(found.to_dict())
 
 

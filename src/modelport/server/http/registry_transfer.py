@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from modelport.domain.entities import ModelVersion
+from modelport.domain.names import validate_model_name
 from modelport.errors import (
     IntegrityError,
     InvalidRequestError,
@@ -48,6 +51,7 @@ TAR = "application/x-tar"
 MANIFEST_HEADER = b"x-modelport-manifest-sha256"
 SHA256_HEADER = b"x-modelport-sha256"
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 async def register(
@@ -61,16 +65,17 @@ async def register(
             f"registering takes the package as {TAR}, not {content_type or 'no content type'}"
         )
     manifest_sha = (header(scope, MANIFEST_HEADER) or "").strip().lower()
-    if len(manifest_sha) != 64:
+    if not _SHA256.fullmatch(manifest_sha):
         raise InvalidRequestError(
-            "X-Modelport-Manifest-Sha256 must carry the sha256 of modelport.yaml",
+            "X-Modelport-Manifest-Sha256 must carry the sha256 of modelport.yaml (64 hex digits)",
             field="X-Modelport-Manifest-Sha256",
         )
+    validate_model_name(name)  # before receiving what may be gigabytes
     limit = endpoint.context.settings.max_upload_bytes
-    with tempfile.TemporaryDirectory(prefix="modelport-upload-") as scratch:
-        archive = Path(scratch) / "package.tar"
+    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="modelport-upload-"))
+    try:
+        archive, package = scratch / "package.tar", scratch / "package"
         await _spool(scope, receive, archive, limit)
-        package = Path(scratch) / "package"
 
         def publish(registry: RegistryService) -> ModelVersion:
             unpack_verified(archive, package, manifest_sha)
@@ -78,6 +83,8 @@ async def register(
 
         version: ModelVersion = await endpoint.call(scope, publish)
         return version
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 async def _spool(scope: Scope, receive: Receive, target: Path, limit: int) -> None:
