@@ -35,6 +35,7 @@ from modelport.package.loaded import LoadedModel
 from modelport.package.manifest import Manifest
 from modelport.package.options import PackageOptions
 from modelport.package.reader import load_package
+from modelport.registry.lifecycle import check_signature
 from modelport.remote import packages
 from modelport.remote.deployments import DeploymentCalls
 from modelport.remote.errors import error_from_answer
@@ -311,7 +312,7 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         body = _move_body(str(Stage(stage)) if isinstance(stage, Stage) else stage,
                           archive_previous, force, skip_gates)  # fmt: skip
         found = self._json("POST", f"{_version(name, version)}/promote", json=body)
-        return wire.move_from_wire(found).version
+        return _warned(wire.move_from_wire(found), force).version
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
         """Archive a version (refused while staging or production points at it)."""
@@ -332,7 +333,7 @@ class RegistryClient(DeploymentCalls, KeyCalls):
         text = alias.value if isinstance(alias, Stage) else alias
         body = {"version": version, **_move_body(None, archive_previous, force, skip_gates)}
         found = self._json("PUT", f"{_model(name)}/aliases/{_part(text)}", json=body)
-        return wire.move_from_wire(found)
+        return _warned(wire.move_from_wire(found), force)
 
     # ---------------------------------------------------------------------- closing
 
@@ -346,6 +347,14 @@ class RegistryClient(DeploymentCalls, KeyCalls):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _warned(move: AliasMove, force: bool) -> AliasMove:
+    """``move``, after the ``MissingSignatureWarning`` the registry gave its caller (on
+    the server, where nobody sees it) for a version without a signature: the same rule,
+    applied to the version the server answers with."""
+    check_signature(move.version, move.alias, force=force)
+    return move
 
 
 def _body_of(response: httpx.Response) -> Any:

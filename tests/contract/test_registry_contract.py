@@ -33,6 +33,8 @@ from modelport.errors import (
     InvalidFilterError,
     InvalidNameError,
     InvalidReferenceError,
+    MissingSignatureError,
+    MissingSignatureWarning,
     ModelNotFoundError,
     VersionNotFoundError,
 )
@@ -173,6 +175,21 @@ def test_promotion_runs_the_gates_and_a_skip_needs_a_reason(
         "stage.promote", "production", 2, "alice")  # fmt: skip
     assert entry.after is not None and entry.after["skip_gates"] == "hotfix approved by Bea"
     assert registry.get_version(name, 1).status is VersionStatus.ARCHIVED
+
+
+def test_a_version_without_a_signature_warns_then_needs_force_for_production(
+    registry: Registry, name: str, data: Any
+) -> None:
+    frame, y = data
+    registry.register(LogisticRegression().fit(frame, y), name, PackageOptions(accelerate=False))
+    with pytest.warns(MissingSignatureWarning, match="has no signature"):
+        registry.set_alias(name, "champion", 1)
+    with pytest.raises(MissingSignatureError) as refused:
+        registry.promote(name, 1, "production", skip_gates="no holdout yet")
+    assert (refused.value.model, refused.value.version) == (name, 1)
+    registry.promote(name, 1, "production", force=True, skip_gates="no holdout yet")
+    entry = registry.get_audit_log(name, limit=1)[0]
+    assert entry.after is not None and entry.after["forced"] == ["signature"]
 
 
 def test_tags_and_descriptions(registry: Registry, name: str, data: Any) -> None:
