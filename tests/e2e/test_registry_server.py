@@ -61,7 +61,9 @@ def _keys(home: Path, **scopes: list[str]) -> dict[str, str]:
 def test_keys_decide_who_changes_what_and_the_audit_names_the_key(
     isolated_home: Path, tmp_path: Path
 ) -> None:
-    tokens = _keys(isolated_home, reader=["read"], deployer=["deploy:churn", "read:churn"])
+    tokens = _keys(
+        isolated_home, reader=["read"], deployer=["deploy:churn", "read:churn"], admin=["admin"]
+    )
     # The server's own user must not appear: changes are recorded under the key.
     with control_plane(isolated_home, MODELPORT_SECURITY__AUTH="on",
                        MODELPORT_USER="server-user") as server:  # fmt: skip
@@ -70,8 +72,15 @@ def test_keys_decide_who_changes_what_and_the_audit_names_the_key(
             anonymous.list_models()
         deployer = RegistryClient(server.url, api_key=tokens["deployer"], cache_dir=tmp_path / "c1")
         reader = RegistryClient(server.url, api_key=tokens["reader"], cache_dir=tmp_path / "c2")
-        with deployer, reader:
+        admin = RegistryClient(server.url, api_key=tokens["admin"], cache_dir=tmp_path / "c3")
+        with deployer, reader, admin:
             _deployer_then_reader(deployer, reader)
+            admin.register(_model(), "fraud", _options())
+            # Listings show a key only the models it may read.
+            assert [m.name for m in deployer.list_models()] == ["churn"]
+            assert {v.name for v in deployer.search_versions()} == {"churn"}
+            assert {e.model for e in deployer.get_audit_log()} == {"churn"}
+            assert [m.name for m in reader.list_models()] == ["churn", "fraud"]
 
 
 def _deployer_then_reader(deployer: RegistryClient, reader: RegistryClient) -> None:

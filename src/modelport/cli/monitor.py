@@ -64,7 +64,7 @@ def drift(
     start = parse_since(since)
     end = parse_since(until, field="until") if until is not None else None
     cli_state = state()
-    registry = cli_state.local_registry("modelport monitor drift")
+    registry = cli_state.registry()
     version = registry.resolve(ref)
     stats, _origin = registry.reference_stats(version)
     if stats is None:
