@@ -250,3 +250,16 @@ def test_https_is_verified_against_the_configured_ca_bundle(
         untrusting = RegistryClient.from_settings(Settings(registry_url=server.url))
         with untrusting, pytest.raises(StoreUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
             untrusting.list_models()
+
+
+def test_an_upload_over_the_limit_is_refused_with_413(isolated_home: Path, tmp_path: Path) -> None:
+    from modelport.errors import PayloadTooLargeError
+
+    with (
+        control_plane(isolated_home, MODELPORT_SERVE__MAX_UPLOAD_BYTES="2048") as server,
+        RegistryClient(server.url, cache_dir=tmp_path / "cache") as client,
+    ):
+        with pytest.raises(PayloadTooLargeError, match="2048 bytes"):
+            client.register(_model(), "churn", _options())
+        with pytest.raises(ModelNotFoundError):
+            client.get_model("churn")
