@@ -21,7 +21,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point modelport at a fresh home directory and clear the other settings."""
     home = tmp_path / "modelport-home"
     monkeypatch.setenv("MODELPORT_HOME", str(home))
-    for name in ("DATABASE_URL", "ARTIFACTS_URI", "USER", "VERSION_CHECK", "DEBUG"):
+    for name in ("DATABASE_URL", "ARTIFACTS_URI", "USER", "VERSION_CHECK", "DEBUG",
+                 "REGISTRY_URL", "API_KEY", "REGISTRY_CA_BUNDLE"):  # fmt: skip
         monkeypatch.delenv(f"MODELPORT_{name}", raising=False)
     return home
 

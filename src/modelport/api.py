@@ -4,6 +4,10 @@
 Each call builds the registry from ``Settings`` (the ``MODELPORT_*`` environment) and
 releases it afterwards, so there is no hidden global state. For many operations in a
 row, ``connect()`` returns a ``RegistryService`` to reuse (and close).
+
+With ``MODELPORT_REGISTRY_URL`` set, every function talks to that control plane over
+HTTP instead (``modelport.client.RegistryClient``, which has the same methods and
+raises the same errors): no database credentials are needed here.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modelport.bootstrap import build_registry
+from modelport.client import RegistryClient
 from modelport.config import Settings, VersionCheck
 from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.params import ParamSchema, ParamSpec, param_schema_of
 from modelport.domain.signature import Signature
+from modelport.errors import UnsupportedOperationError
 from modelport.flavors.catalog import default_catalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.location import locate_model
@@ -36,14 +42,21 @@ T = TypeVar("T")
 InferenceParams = ParamSchema | Mapping[str, Any] | Sequence[ParamSpec]
 
 
-def connect(settings: Settings | None = None) -> RegistryService:
-    """A registry for ``settings`` (default: from the environment). Close it when done,
-    or use it as a context manager."""
-    return build_registry(settings or Settings())
+Registry = RegistryService | RegistryClient
+
+
+def connect(settings: Settings | None = None) -> Registry:
+    """A registry for ``settings`` (default: from the environment): the control plane at
+    ``registry_url`` over HTTP when it is set, else the database and artifact store.
+    Close it when done, or use it as a context manager."""
+    settings = settings or Settings()
+    if settings.registry_url is not None:
+        return RegistryClient.from_settings(settings)
+    return build_registry(settings)
 
 
 @contextmanager
-def _registry(settings: Settings | None) -> Iterator[RegistryService]:
+def _registry(settings: Settings | None) -> Iterator[Registry]:
     registry = connect(settings)
     try:
         yield registry
@@ -51,7 +64,7 @@ def _registry(settings: Settings | None) -> Iterator[RegistryService]:
         registry.close()
 
 
-def _with_registry(settings: Settings | None, action: Callable[[RegistryService], T]) -> T:
+def _with_registry(settings: Settings | None, action: Callable[[Registry], T]) -> T:
     with _registry(settings) as registry:
         return action(registry)
 
@@ -399,6 +412,17 @@ def batch_predict(
     from modelport.batch.scoring import ScoringOptions
     from modelport.bootstrap import run_batch_job
 
+    settings = settings or Settings()
+    if settings.registry_url is not None:
+        # Its workers (threads, Dask or Ray) read the package from the artifact store and
+        # the job's state from the database themselves: no HTTP path for them yet.
+        raise UnsupportedOperationError(
+            "batch scoring reads the metadata database and artifact store itself, and "
+            f"MODELPORT_REGISTRY_URL ({settings.registry_url}) points here at a control "
+            "plane instead: run it where the stores are, without MODELPORT_REGISTRY_URL",
+            field="registry_url",
+        )
+
     job = BatchJob(
         model_ref=model_ref,
         inputs=input,
@@ -419,9 +443,7 @@ def batch_predict(
         workers=workers,
     )
 
-    return run_batch_job(
-        job, settings or Settings(), progress=progress, log_predictions=log_predictions
-    )
+    return run_batch_job(job, settings, progress=progress, log_predictions=log_predictions)
 
 
 def export(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from modelport.security.rate_limits import OnLimited, RateLimiter
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
+    from modelport.serving.loader import FollowedRegistry
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
     from modelport.webhooks.dispatcher import WebhookDispatcher
@@ -143,7 +144,7 @@ def build_server_app(
     serve = settings.serve
     uses_registry = any(s.ref is not None or s.deployment is not None for s in sources)
     loader = ModelLoader(
-        (lambda: build_registry(settings)) if uses_registry else None,
+        followed_registry(settings) if uses_registry else None,
         default_catalog(),
         accelerate=serve.accelerate,
         version_check=settings.version_check,
@@ -233,7 +234,11 @@ def build_server_app(
             else None
         ),
         alerts=alerts,
-        registry=_BuiltOnce(lambda: build_registry(settings)),
+        # Following a control plane by its URL, the server has no database of its own:
+        # its deployment routes answer 501 and changes go to the control plane.
+        registry=(
+            _BuiltOnce(lambda: build_registry(settings)) if settings.registry_url is None else None
+        ),
     )
     _secure(context, settings)
     _limit(context, settings)
@@ -436,6 +441,17 @@ def preload_server_app() -> None:
     import modelport.server.http.app  # noqa: F401
 
 
+def followed_registry(settings: Settings) -> Callable[[], FollowedRegistry]:
+    """How a server's workers reach the registry they follow: the control plane at
+    ``registry_url`` over HTTP (no database credentials on the replica), or the
+    database and artifact store of ``settings``."""
+    if settings.registry_url is not None:
+        from modelport.client import RegistryClient
+
+        return lambda: RegistryClient.from_settings(settings)
+    return lambda: build_registry(settings)
+
+
 def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[ModelSource]:
     """Pin every registry source to the version it names now (fetching the package when
     artifacts are remote), so that workers start without opening the database. A bare
@@ -443,6 +459,13 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
     its workers read it (and follow it) themselves."""
     if not any(source.ref is not None for source in sources):
         return list(sources)
+    if settings.registry_url is not None:
+        from modelport.client import RegistryClient
+        from modelport.remote.sources import pin_sources
+
+        policy = SigningPolicy.from_settings(settings.signing)
+        with RegistryClient.from_settings(settings) as client:
+            return pin_sources(client, sources, policy)
     with build_registry(settings) as registry:
         pinned = []
         for source in sources:

@@ -91,6 +91,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -277,6 +278,11 @@ class ServeSettings(BaseModel):
     )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest request body, decompressed."
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024,
+        ge=1024,
+        description="Largest package the control plane accepts in one registration upload.",
     )
     max_elements: int = Field(
         default=16 * 1024 * 1024, ge=1, description="Most tensor elements in one request."
@@ -1048,6 +1054,39 @@ class Settings(BaseSettings):
             "('strict') or a warning ('warn')."
         ),
     )
+
+    registry_url: str | None = Field(
+        default=None,
+        description=(
+            "A control plane (modelport ui) to use instead of opening the database: "
+            "https://host:port. The SDK and the CLI then talk to it over HTTP."
+        ),
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The API key sent to registry_url as 'Authorization: Bearer <key>'.",
+    )
+    registry_ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM CA certificates that verify registry_url's TLS certificate "
+        "(default: the system's).",
+    )
+    registry_timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds to wait for one answer from registry_url."
+    )
+
+    @field_validator("registry_url")
+    @classmethod
+    def _registry_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "registry_url must be an http:// or https:// URL such as "
+                "https://registry.example.com:5000"
+            )
+        return url.strip().rstrip("/")
 
     debug: bool = Field(
         default=False, description="Show full tracebacks for unexpected errors in the CLI."

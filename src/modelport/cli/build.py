@@ -18,6 +18,7 @@ from modelport.cli.container_engine import build_image, choose_engine
 from modelport.cli.output import print_json
 from modelport.cli.state import json_option, state
 from modelport.cli.wheelhouse import download_wheels, modelport_wheel
+from modelport.client import RegistryClient  # MODELPORT_REGISTRY_URL: the HTTP SDK
 from modelport.deploy.image import (
     CHECK_SCRIPT,
     PACKAGE_CONTEXT_DIR,
@@ -194,7 +195,10 @@ def _source(text: str) -> _Source:
         return _Source(name, None, manifest, found, None, str(found))
     registry = state().registry()
     version = registry.resolve(found)
-    directory = registry.artifacts.local_path(version.artifact_key)
+    if isinstance(registry, RegistryClient):  # MODELPORT_REGISTRY_URL: downloaded, checked
+        directory = registry.package_dir(version)
+    else:
+        directory = registry.artifacts.local_path(version.artifact_key)
     manifest = verify_package(directory, version.manifest_digest)
     reference = text.removeprefix("models:/")
     return _Source(

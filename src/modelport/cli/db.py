@@ -18,7 +18,9 @@ def db() -> None:
 @json_option
 def upgrade(as_json: bool) -> None:
     """Migrate the metadata database to this release's schema (back it up first)."""
-    before, after = upgrade_database(state().settings)
+    cli = state()
+    cli.require_database("modelport db upgrade")
+    before, after = upgrade_database(cli.settings)
     if as_json:
         print_json({"before": before, "after": after, "upgraded": before != after})
     elif before == after:
@@ -31,7 +33,9 @@ def upgrade(as_json: bool) -> None:
 @json_option
 def current(as_json: bool) -> None:
     """Show the database's schema revision and the one this release expects."""
-    revision, head = database_revision(state().settings)
+    cli = state()
+    cli.require_database("modelport db current")
+    revision, head = database_revision(cli.settings)
     if as_json:
         print_json({"revision": revision, "head": head, "up_to_date": revision == head})
         return

@@ -175,7 +175,7 @@ def _controller() -> Iterator[RolloutController]:
     from modelport.rollout.factory import build_controller
 
     cli_state = state()
-    ctl = build_controller(cli_state.settings, cli_state.registry())
+    ctl = build_controller(cli_state.settings, cli_state.local_registry("modelport deploy rollout"))
     try:
         yield ctl
     finally:

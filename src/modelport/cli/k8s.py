@@ -81,7 +81,7 @@ def render(*, ref: str, out: Path | None, force: bool, output_format: str, as_js
     """
     settings = state().settings
     artifacts_uri = values.pop("artifacts_uri") or settings.artifacts_uri
-    registry = state().registry()
+    registry = state().local_registry("modelport k8s (it points the pods at the stores)")
     route, source = _served(registry, ref)
     options = _options(values, route, source, artifacts_uri)
     if kserve:

@@ -6,12 +6,18 @@ import click
 
 from modelport.cli.output import print_fields, print_json, print_table, short_time
 from modelport.cli.state import json_option, state
+from modelport.client import RegistryClient
 from modelport.domain.keys import ACCEPTED_SCOPES, ApiKey
 from modelport.security.key_admin import KeyAdmin, parse_expiry
 
 
-def _admin() -> KeyAdmin:
-    return KeyAdmin(state().registry().metadata)
+def _admin() -> KeyAdmin | RegistryClient:
+    """The keys of the database, or of the control plane at MODELPORT_REGISTRY_URL (an
+    admin key's routes: ``/api/keys``)."""
+    registry = state().registry()
+    if isinstance(registry, RegistryClient):
+        return registry
+    return KeyAdmin(registry.metadata)
 
 
 @click.group()
@@ -47,14 +53,20 @@ def create_key(
     as_json: bool,
 ) -> None:
     """Create an API key and print it: it is shown this once (only a hash is stored)."""
-    created, token = _admin().create(
-        name,
-        scopes,
-        actor=state().settings.actor,
-        expires_in=parse_expiry(expires) if expires is not None else None,
-        rate_limit=rate_limit,
-        daily_quota=daily_quota,
-    )
+    admin = _admin()
+    if isinstance(admin, RegistryClient):  # the server parses and records the same
+        created, token = admin.create_key(
+            name, scopes, expires=expires, rate_limit=rate_limit, daily_quota=daily_quota
+        )
+    else:
+        created, token = admin.create(
+            name,
+            scopes,
+            actor=state().settings.actor,
+            expires_in=parse_expiry(expires) if expires is not None else None,
+            rate_limit=rate_limit,
+            daily_quota=daily_quota,
+        )
     if as_json:
         print_json({**created.to_dict(), "key": token})
         return
@@ -70,7 +82,8 @@ def create_key(
 @json_option
 def list_keys(as_json: bool) -> None:
     """List every key (never a secret): scopes, expiry, revocation."""
-    keys = _admin().list()
+    admin = _admin()
+    keys = admin.list_keys() if isinstance(admin, RegistryClient) else admin.list()
     if as_json:
         print_json([k.to_dict() for k in keys])
         return
@@ -102,7 +115,11 @@ def _state(key: ApiKey) -> str:
 def revoke_key(name_or_id: str, as_json: bool) -> None:
     """Revoke a key by its id, or by its name when one unrevoked key has it. Servers
     refuse it within [security] keys_refresh_s (default 5 s)."""
-    revoked = _admin().revoke(name_or_id, actor=state().settings.actor)
+    admin = _admin()
+    if isinstance(admin, RegistryClient):
+        revoked = admin.revoke_key(name_or_id)
+    else:
+        revoked = admin.revoke(name_or_id, actor=state().settings.actor)
     if as_json:
         print_json(revoked.to_dict())
         return

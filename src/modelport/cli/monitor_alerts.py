@@ -79,7 +79,7 @@ def run(*, once: bool, interval: str | None, config: Path | None, as_json: bool)
         every = parse_duration(interval) if interval is not None else settings.monitor.interval
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
-    engine = build_alert_engine(settings, state().registry())
+    engine = build_alert_engine(settings, state().local_registry("modelport monitor run"))
     loop = MonitorLoop(engine, every)
     if once:
         outcomes = loop.engine.evaluate()
@@ -188,7 +188,10 @@ def alerts(*, model: str | None, limit: int, config: Path | None, as_json: bool)
 
     settings = _settings(config)
     history = alert_history(
-        state().registry().metadata, settings.monitor.alerts, model=model, limit=limit
+        state().local_registry("modelport monitor alerts").metadata,
+        settings.monitor.alerts,
+        model=model,
+        limit=limit,
     )
     if as_json:
         print_json(history)

@@ -86,7 +86,7 @@ def report(
     start = parse_since(since, now, field="since")
     end = parse_since(until, now, field="until") if until else now
     cli = state()
-    registry = cli.registry()
+    registry = cli.local_registry("modelport monitor report")
     version = registry.resolve(version_ref(ref))
     subject = Subject(
         log_uri=cli.settings.resolved_prediction_log_uri,

@@ -81,7 +81,7 @@ def quickstart(name: str, serve: bool, port: int | None) -> int:
     click.echo(f"modelport home: {cli.settings.resolved_home}")
     click.echo("1/4 training a logistic regression on scikit-learn's breast-cancer data...")
     model, x_train, x_test, metrics, params = train_demo_model()
-    registry = cli.registry()
+    registry = cli.local_registry("modelport quickstart")
     click.echo("2/4 registering it with its training data as the sample...")
     scores = f"accuracy {metrics['accuracy']:.3f}, auc {metrics['auc']:.3f}"
     version = _registered_before(registry, name, model, x_test)

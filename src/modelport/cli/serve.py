@@ -20,7 +20,7 @@ import click
 from pydantic import ValidationError
 
 from modelport.config import ServeSettings, Settings, is_loopback
-from modelport.errors import InvalidArgumentError
+from modelport.errors import InvalidArgumentError, UnsupportedOperationError
 from modelport.metadata.store import MetadataStore
 from modelport.server.process.spec import DEFAULT_FACTORY
 from modelport.server.process.supervisor import run_server
@@ -324,6 +324,14 @@ def serve(
     announce = _JsonAnnouncement(models, settings.serve.workers) if as_json else None
     if not monitor:
         return serve_models(settings, models, factory=app_factory, announce=announce)
+    if settings.registry_url is not None:
+        # The alert states live in the metadata database, which a replica following a
+        # control plane by its URL does not open.
+        raise UnsupportedOperationError(
+            "--monitor keeps alert states in the metadata database, and MODELPORT_REGISTRY_URL "
+            f"({settings.registry_url}) points this server at a control plane instead: run "
+            "`modelport monitor run` where the database is"
+        )
     if not settings.monitor.alerts:
         raise InvalidArgumentError(
             "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "

@@ -239,7 +239,7 @@ def stats(ref: str, sample: Path, as_json: bool) -> None:
     from modelport.registry.reference_stats import STATS_TAG
 
     data = read_sample(sample, as_json=as_json)
-    registry = state().registry()
+    registry = state().local_registry("modelport version stats")
     with warnings_on_stderr(as_json=as_json):
         updated = registry.recompute_reference_stats(ref, data)
     computed, origin = registry.reference_stats(updated)

@@ -50,7 +50,7 @@ def sign(target: str, private_key: Path, signature: Path | None, as_json: bool) 
     else:
         from modelport.registry.signatures import SIGNATURE_TAG
 
-        updated = state().registry().sign_version(found, private_key)
+        updated = state().local_registry("modelport version sign").sign_version(found, private_key)
         key = updated.tags[SIGNATURE_TAG].partition(" ")[0]
         result = {"model": updated.name, "version": updated.version, "signature": key}
     result["key"] = private_key_fingerprint(private_key)
@@ -90,8 +90,9 @@ def verify(
         verified = verify_directory(found, used, keys, what=str(found))
         result: dict[str, Any] = {"package": str(found), "signature": str(used)}
     else:
-        version = state().registry().resolve(found)
-        verified = state().registry().verify_version(found, keys)
+        registry = state().local_registry("modelport version verify")
+        version = registry.resolve(found)
+        verified = registry.verify_version(found, keys)
         result = {"model": version.name, "version": version.version}
     result.update(verified=True, key=verified.fingerprint, public_key=str(verified.public_key))
     if as_json:

@@ -43,7 +43,7 @@ def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_
     if label is not None and holdout is None:
         raise InvalidArgumentError("--label names a column of --holdout FILE", field="label")
     cli = state()
-    registry = cli.registry()
+    registry = cli.local_registry("modelport version validate (it evaluates the gates here)")
     candidate = registry.resolve(version_ref(ref))
     gates = build_gates(cli.settings, registry)
     configured = cli.settings.gates

@@ -1,6 +1,8 @@
 """Loading the models a server serves, from the registry or from package directories.
 
-Everything here is synchronous and runs in the runtime's loading threads.
+The registry is the database's (``RegistryService``) or, for a server following a
+control plane by its URL, the HTTP client: anything with the calls ``FollowedRegistry``
+names. Everything here is synchronous and runs in the runtime's loading threads.
 """
 
 from __future__ import annotations
@@ -8,11 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from modelport.config import VersionCheck
 from modelport.domain.deployments import Deployment
+from modelport.domain.entities import ModelVersion
 from modelport.domain.refs import ModelRef
+from modelport.errors import UnsupportedOperationError
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.reader import load_package
@@ -21,6 +25,40 @@ from modelport.registry.reference_stats import load_file
 from modelport.registry.service import RegistryService
 from modelport.registry.signatures import verify_version
 from modelport.serving.sources import ModelSource
+
+
+class FollowedRegistry(Protocol):
+    """What a server asks of the registry it follows (``RegistryService`` and
+    ``modelport.client.RegistryClient`` both answer it)."""
+
+    def version_number(self, ref: str | ModelRef) -> int:
+        """The number of the version ``ref`` names now."""
+        ...
+
+    def find_deployment(self, name: str) -> Deployment | None:
+        """The deployment called ``name``, or None."""
+        ...
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        """One version of a model."""
+        ...
+
+    def load(
+        self, ref: str | ModelRef, *, version_check: VersionCheck | None = ...,
+        accelerate: bool = ...,
+    ) -> LoadedModel:  # fmt: skip
+        """Resolve, fetch, verify and load a version."""
+        ...
+
+    def reference_stats(
+        self, ref: str | ModelRef | ModelVersion
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The version's reference statistics and their origin."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
 
 
 class ModelLoader:
@@ -32,7 +70,7 @@ class ModelLoader:
 
     def __init__(
         self,
-        registry: Callable[[], RegistryService] | None,
+        registry: Callable[[], FollowedRegistry] | None,
         catalog: FlavorCatalog,
         *,
         accelerate: bool,
@@ -41,7 +79,7 @@ class ModelLoader:
     ) -> None:
         self._make_registry = registry
         self._signing = signing
-        self._registry: RegistryService | None = None
+        self._registry: FollowedRegistry | None = None
         self._lock = threading.Lock()
         self._catalog = catalog
         self._accelerate = accelerate
@@ -113,6 +151,16 @@ class ModelLoader:
             assert version is not None  # a registry source loads a resolved version
             registry = self._require_registry()
             found = registry.get_version(source.model_ref.name, version)
+            if not isinstance(registry, RegistryService):
+                # The signature file lives in the artifact store, which a server following
+                # a control plane by its URL does not reach.
+                raise UnsupportedOperationError(
+                    f"[signing] requires a signature for {found.ref}, and this server follows "
+                    "the registry by its URL: verify signatures with `modelport version "
+                    "verify` where the stores are, or serve it from the database",
+                    model=found.name,
+                    version=found.version,
+                )
             verify_version(registry.artifacts, found, keys)
 
     def reference_stats(
@@ -131,7 +179,7 @@ class ModelLoader:
         )
         return stats
 
-    def _require_registry(self) -> RegistryService:
+    def _require_registry(self) -> FollowedRegistry:
         with self._lock:  # loads run in two threads
             if self._registry is None:
                 assert self._make_registry is not None, "registry sources need a registry"

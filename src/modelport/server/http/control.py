@@ -9,10 +9,13 @@ the serving server's alone.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from modelport.server.http.access import OPEN
 from modelport.server.http.app import GET, ROUTES, RouteTable
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.registry_routes import REGISTRY_ROUTES
 
 TITLE = "modelport control plane"
 _SERVING_ONLY = frozenset({"/api/models", "/api/models/{name}"})
@@ -23,6 +26,13 @@ class ControlHealth(Endpoint):
     (what a load balancer in front of several instances asks)."""
 
     access = OPEN
+    # The OpenAPI operation, in place of the serving server's (MLflow's health check).
+    openapi: ClassVar[dict[str, Any]] = {
+        "get": {
+            "summary": "Control plane health: 200 while it takes requests, 503 once it drains",
+            "responses": {"200": {"description": "ok"}, "503": {"description": "draining"}},
+        }
+    }
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         if self.context.runtime.draining:
@@ -36,4 +46,4 @@ _SHARED: RouteTable = tuple(
     if (route[0].startswith("/api") and route[0] not in _SERVING_ONLY) or route[0] == "/metrics"
 )
 
-CONTROL_ROUTES: RouteTable = (("/health", GET, ControlHealth), *_SHARED)
+CONTROL_ROUTES: RouteTable = (("/health", GET, ControlHealth), *_SHARED, *REGISTRY_ROUTES)

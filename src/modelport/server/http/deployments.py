@@ -29,7 +29,7 @@ from modelport.server.http import deployment_bodies as bodies
 from modelport.server.http.access import Access, principal_of, visible
 from modelport.server.http.asgi import JSON, Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
-from modelport.server.http.errors import error_headers, status_of
+from modelport.server.http.errors import error_document, error_headers, status_of
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -65,9 +65,8 @@ class DeploymentEndpoint(Endpoint):
         if not isinstance(exc, ModelportError):
             return super()._error_reply(scope, exc)
         status, _ = status_of(exc)
-        details = exc.to_dict()
-        document = {"error": details.pop("message"), **details}
-        body = orjson.dumps(document, default=str)
+        # kind and fields beside the error's own keys: the HTTP client rebuilds the class.
+        body = orjson.dumps(error_document(exc), default=str)
         return Reply(status, body, JSON, error_headers(exc))
 
 

@@ -16,6 +16,7 @@ JSON body (MLflow's is text/plain).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -34,6 +35,12 @@ _STATUS: tuple[tuple[type[errors.ModelportError], int, str], ...] = (
     # statistics): 409 like other state conflicts, resolved by `modelport version stats`
     # and then the same request again. 422 would blame the request's content.
     (errors.MissingStatisticsError, 409, "RESOURCE_CONFLICT"),
+    # A package the registry cannot take as sent (an upload whose files do not match their
+    # digests, a malformed manifest, a pickle outside the allow-list), or a stored one
+    # changed behind its back: 422, the request was understood and the package is unusable.
+    (errors.IntegrityError, 422, "INVALID_PARAMETER_VALUE"),
+    (errors.CorruptPackageError, 422, "INVALID_PARAMETER_VALUE"),
+    (errors.UnsafeModelError, 422, "INVALID_PARAMETER_VALUE"),
     (errors.UnavailableError, 503, "TEMPORARILY_UNAVAILABLE"),
     (errors.AuthenticationError, 401, "UNAUTHENTICATED"),
     (errors.PermissionDeniedError, 403, "PERMISSION_DENIED"),
@@ -108,3 +115,16 @@ def _mlflow_message(exc: BaseException) -> str:
     message = _message(exc)
     prefix = next((text for cls, text in _MLFLOW_PREFIX if isinstance(exc, cls)), "")
     return prefix + message
+
+
+def error_document(exc: errors.ModelportError) -> dict[str, Any]:
+    """The registry routes' error body: ``{"error": message, "code": CODE, "kind":
+    ClassName, ...to_dict() fields, "fields": {every attribute}}``. ``kind`` and
+    ``fields`` let the HTTP client raise the same class with the same attributes."""
+    details = exc.to_dict()
+    document: dict[str, Any] = {"error": details.pop("message"), **details}
+    document["kind"] = type(exc).__name__
+    document["fields"] = {
+        key: value for key, value in vars(exc).items() if key != "message" and value is not None
+    }
+    return document

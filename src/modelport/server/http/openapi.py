@@ -12,6 +12,7 @@ from typing import Any
 from modelport import __version__
 from modelport.server.http import openapi_results, rest_schemas
 from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
+from modelport.server.http.openapi_registry import registry_paths, registry_schemas
 from modelport.server.http.openapi_security import SECURITY_SCHEMES, secure, security_paths
 
 
@@ -536,6 +537,7 @@ def _paths() -> dict[str, Any]:
         **openapi_results.paths(),
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         **deployment_paths(),
+        **registry_paths(),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
@@ -578,6 +580,7 @@ def _schemas() -> dict[str, Any]:
         IndexEntry=_INDEX_ENTRY,
     )
     schemas.update(deployment_schemas())
+    schemas.update(registry_schemas())
     schemas.update(openapi_results.SCHEMAS)
     return schemas
 
@@ -590,18 +593,26 @@ def openapi_document(
     """The document of an app serving ``routes`` (``app.ROUTES``, ``control.ROUTES``):
     exactly their paths and methods, no more."""
     routed: dict[str, set[str]] = {}
-    for path, methods, _ in routes:
-        routed.setdefault(path, set()).update(method.lower() for method in methods)
     every = {**_paths(), **security_paths()}
+    for path, methods, endpoint in routes:
+        routed.setdefault(path, set()).update(method.lower() for method in methods)
+        # An endpoint may describe itself (the control plane's /health is not MLflow's).
+        own = getattr(endpoint, "openapi", None)
+        if isinstance(own, dict):
+            every[path] = own
     paths = {
         path: {method: operation for method, operation in item.items() if method in routed[path]}
         for path, item in every.items()
         if path in routed
     }
     secure(paths)
+    schemas = _schemas()
+    if not any(path.startswith("/api/registry") for path in paths):
+        # The serving server answers no registry route: its document has none of theirs.
+        schemas = {k: v for k, v in schemas.items() if k not in registry_schemas()}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__},
         "paths": paths,
-        "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }
