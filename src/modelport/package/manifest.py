@@ -21,6 +21,11 @@ REFERENCE_STATS_FILE = "reference_stats.json"
 ACCELERATED_FILE = "accelerated/model.onnx"
 
 
+# libyaml's safe loader when PyYAML was built with it: the same safe subset, parsed ~10x
+# faster (a manifest with reference statistics took ~70 ms in the pure-Python loader).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -173,7 +178,7 @@ def read_manifest(directory: Path) -> Manifest:
             field=MANIFEST_FILE,
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CorruptPackageError(
             f"{MANIFEST_FILE} is not valid YAML: {exc}", field=MANIFEST_FILE

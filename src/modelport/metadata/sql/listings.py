@@ -32,25 +32,28 @@ from modelport.metadata.sql.tables import (
 _CHUNK = 5000
 
 
-def list_models(orm: Session, dialect: str) -> list[RegisteredModel]:
-    """Every model with its tags, aliases and newest version number, by name."""
-    models = orm.execute(
-        select(
-            ModelRow.id,
-            ModelRow.name,
-            ModelRow.description,
-            ModelRow.created_at,
-            ModelRow.updated_at,
-        ).order_by(sortable(ModelRow.name, dialect))
-    ).all()
+def list_models(orm: Session, dialect: str, name: str | None = None) -> list[RegisteredModel]:
+    """Every model (or the one called ``name``) with its tags, aliases and newest
+    version number, by name."""
+    statement = select(
+        ModelRow.id, ModelRow.name, ModelRow.description, ModelRow.created_at, ModelRow.updated_at
+    ).order_by(sortable(ModelRow.name, dialect))
+    newest_query = select(VersionRow.model_id, func.max(VersionRow.version))
+    tags_query = select(ModelTagRow.model_id, ModelTagRow.key, ModelTagRow.value)
+    aliases_query = select(AliasRow.model_id, AliasRow.alias, AliasRow.version)
+    if name is not None:
+        statement = statement.where(ModelRow.name == name)
+        one = select(ModelRow.id).where(ModelRow.name == name).scalar_subquery()
+        newest_query = newest_query.where(VersionRow.model_id == one)
+        tags_query = tags_query.where(ModelTagRow.model_id == one)
+        aliases_query = aliases_query.where(AliasRow.model_id == one)
+    models = orm.execute(statement).all()
     newest: dict[int, int] = {
         model_id: version
-        for model_id, version in orm.execute(
-            select(VersionRow.model_id, func.max(VersionRow.version)).group_by(VersionRow.model_id)
-        )
+        for model_id, version in orm.execute(newest_query.group_by(VersionRow.model_id))
     }
-    tags = _pairs(orm.execute(select(ModelTagRow.model_id, ModelTagRow.key, ModelTagRow.value)))
-    aliases = _pairs(orm.execute(select(AliasRow.model_id, AliasRow.alias, AliasRow.version)))
+    tags = _pairs(orm.execute(tags_query))
+    aliases = _pairs(orm.execute(aliases_query))
     return [
         RegisteredModel(
             name=name,

@@ -33,12 +33,10 @@ from modelport.metadata.sql.keys import SqlKeySession
 from modelport.metadata.sql.statements import (
     insert_row,
     model_not_found,
-    models_query,
     sortable,
     stored_metrics,
     upsert_row,
     version_values,
-    versions_query,
 )
 from modelport.metadata.sql.tables import (
     AliasRow,
@@ -63,8 +61,8 @@ class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession, SqlKeySession):
 
     # -- registered models
     def get_model(self, name: str) -> RegisteredModel | None:
-        row = self._orm.execute(models_query().where(ModelRow.name == name)).one_or_none()
-        return row[0].to_domain(row[1]) if row is not None else None
+        found = listings.list_models(self._orm, self._dialect, name)
+        return found[0] if found else None
 
     def list_models(self) -> list[RegisteredModel]:
         return listings.list_models(self._orm, self._dialect)
@@ -156,11 +154,9 @@ class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession, SqlKeySession):
 
     def get_version(self, name: str, version: int) -> ModelVersion | None:
         model_id = self._model_id(name)
-        query = versions_query().where(
-            VersionRow.model_id == model_id, VersionRow.version == version
-        )
-        row = self._orm.scalars(query).unique().one_or_none()
-        return row.to_domain() if row is not None else None
+        conditions = [VersionRow.model_id == model_id, VersionRow.version == version]
+        found = listings.list_versions(self._orm, conditions, [])
+        return found[0] if found else None
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         model_id = self._model_id(name)

@@ -1,5 +1,5 @@
-"""The SQL statements the metadata session builds on: eager queries for models and
-versions, dialect-aware inserts and upserts, and the values of a new version row."""
+"""The SQL statements the metadata session builds on: dialect-aware inserts and upserts,
+and the values of a new version row (models and versions are read in ``listings``)."""
 
 from __future__ import annotations
 
@@ -7,44 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, SQLColumnExpression, func, select
+from sqlalchemy import SQLColumnExpression
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import contains_eager, selectinload
 
 from modelport.domain.entities import NewVersion, VersionStatus
 from modelport.errors import InvalidArgumentError, ModelNotFoundError
-from modelport.metadata.sql.tables import ModelRow, VersionRow
-
-
-def models_query() -> Select[ModelRow, int | None]:
-    """Models with their tags and aliases, and each one's newest version number."""
-    newest = (
-        select(func.max(VersionRow.version))
-        .where(VersionRow.model_id == ModelRow.id)
-        .correlate(ModelRow)
-        .scalar_subquery()
-    )
-    return (
-        select(ModelRow, newest)
-        .options(selectinload(ModelRow.tags), selectinload(ModelRow.aliases))
-        .execution_options(populate_existing=True)
-    )
-
-
-def versions_query() -> Select[VersionRow]:
-    """Versions with their model, tags, metrics, params and aliases loaded."""
-    return (
-        select(VersionRow)
-        .join(VersionRow.model)
-        .options(
-            contains_eager(VersionRow.model),
-            selectinload(VersionRow.tags),
-            selectinload(VersionRow.metrics),
-            selectinload(VersionRow.params),
-            selectinload(VersionRow.aliases),
-        )
-        .execution_options(populate_existing=True)
-    )
 
 
 def sortable(column: SQLColumnExpression[str], dialect: str) -> SQLColumnExpression[str]:

@@ -36,9 +36,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, rela
 from modelport.domain.alerts import AlertDelivery, AlertEvent, AlertState, AlertStatus
 from modelport.domain.entities import (
     AuditEntry,
-    ModelVersion,
-    RegisteredModel,
-    VersionStatus,
 )
 
 # Explicit constraint names, so migrations can refer to them and SQLite and
@@ -118,18 +115,6 @@ class ModelRow(Base):
     tags: Mapped[list[ModelTagRow]] = relationship(viewonly=True, lazy="raise")
     aliases: Mapped[list[AliasRow]] = relationship(viewonly=True, lazy="raise")
 
-    def to_domain(self, newest_version: int | None) -> RegisteredModel:
-        """The domain model; ``newest_version`` is the highest existing version."""
-        return RegisteredModel(
-            name=self.name,
-            description=self.description,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            tags={tag.key: tag.value for tag in self.tags},
-            aliases={alias.alias: alias.version for alias in self.aliases},
-            latest_version=newest_version,
-        )
-
 
 class ModelTagRow(Base):
     """One tag of a registered model."""
@@ -173,25 +158,6 @@ class VersionRow(Base):
         viewonly=True,
         lazy="raise",
     )
-
-    def to_domain(self) -> ModelVersion:
-        """The domain version, with its aliases sorted by name."""
-        return ModelVersion(
-            name=self.model.name,
-            version=self.version,
-            flavor=self.flavor,
-            status=VersionStatus(self.status),
-            artifact_key=self.artifact_key,
-            manifest_digest=self.manifest_digest,
-            created_by=self.created_by,
-            created_at=self.created_at,
-            description=self.description,
-            tags={tag.key: tag.value for tag in self.tags},
-            metrics={metric.key: metric.value for metric in self.metrics},
-            params={param.key: param.value for param in self.params},
-            aliases=tuple(sorted(alias.alias for alias in self.aliases)),
-            signature=self.signature,
-        )
 
 
 class VersionTagRow(Base):
