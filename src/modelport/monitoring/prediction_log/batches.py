@@ -169,10 +169,15 @@ class RequestColumns:
             columns = self.matrices.get(name)
             if columns is not None and parts[0].ndim == 2:
                 by_column = _by_column(parts)  # one copy, then a view per column
+                # numbers: one Arrow array over the copy, a zero-copy slice per column
+                flat = _arrow(by_column.reshape(-1)) if by_column.dtype.kind in "biuf" else None
+                rows = by_column.shape[1]
                 for j, column in enumerate(columns):
                     if wanted is None or column in wanted:
                         names.append(INPUT_PREFIX + column)
-                        arrays.append(_arrow(by_column[j]))
+                        arrays.append(
+                            _arrow(by_column[j]) if flat is None else flat.slice(j * rows, rows)
+                        )
             elif wanted is None or name in wanted:
                 names.append(INPUT_PREFIX + name)
                 arrays.append(_arrow(_joined(parts)))
