@@ -249,7 +249,17 @@ def _row_texts(rows: np.ndarray) -> pa.Array:
 
 def _by_column(parts: list[np.ndarray]) -> np.ndarray:
     """The 2-D arrays ``parts`` stacked by rows and transposed, each row contiguous."""
-    return np.ascontiguousarray(_joined(parts).T)
+    first = parts[0]
+    if len(parts) == 1 or sum(map(len, parts)) < _FEW_ROWS * len(parts):
+        # many small parts: joined cheaply (``_joined``), then transposed
+        return np.ascontiguousarray(_joined(parts).T)
+    # fewer, bigger parts: one copy, each written in its transposed place
+    by_column = np.empty((first.shape[1], sum(map(len, parts))), np.result_type(*parts))
+    np.concatenate(parts, out=by_column.T)
+    return by_column
+
+
+_FEW_ROWS = 8  # rows per request below which joining the parts' bytes pays
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
