@@ -93,3 +93,22 @@ def test_rows_carry_the_deployment_and_arm_that_answered() -> None:
         ("alone", None, None),
     ]
     assert table.schema.field("deployment").type == table.schema.field("arm").type == "string"
+
+
+def test_big_and_small_requests_keep_every_row_in_its_place() -> None:
+    # Row numbers of many digits, a request bigger than any before it, a one-row request
+    # between them, and a matrix of integers beside one of floats: each row keeps its
+    # id, its request's scalars and its values.
+    big, small, whole = answered("big", 1500), answered("one", 1), answered("ints", 12)
+    whole.inputs = {"input": np.arange(24, dtype=np.int64).reshape(12, 2)}
+    whole.latency_s, whole.status = 0.5, 207
+    table = to_table([big, small, whole], None)
+    ids = table.column("prediction_id").to_pylist()
+    assert ids[:2] == ["big-0", "big-1"] and ids[1499] == "big-1499"
+    assert ids[1500:1503] == ["one-0", "ints-0", "ints-1"] and ids[-1] == "ints-11"
+    assert table.column("request_id").to_pylist()[1499:1502] == ["big", "one", "ints"]
+    assert table.column("status").to_pylist()[1500:1502] == [200, 207]
+    assert table.column("latency_s").to_pylist()[-1] == 0.5
+    assert table.column("in_age").to_pylist()[1499:1503] == [2998.0, 0.0, 0.0, 2.0]
+    assert table.column("in_income").to_pylist()[-1] == 23.0
+    assert len(set(ids)) == table.num_rows == 1513

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from modelport.errors import InvalidArgumentError
-from modelport.monitoring.prediction_log.records import INPUT_PREFIX, OUTPUT_PREFIX
 
 SUFFIX = ".parquet"
+TIME_COLUMN = "time"
 LABELS_DIR = "_labels"
 _TEMP_SUFFIX = ".tmp"
 
@@ -56,9 +56,10 @@ def write_segment(fs: fsspec.AbstractFileSystem, directory: str, name: str, tabl
     path = posixpath.join(directory, name + SUFFIX)
     options = {
         "use_dictionary": _dictionary_columns(table),
-        # min/max of every feature cost a fifth of the writing and prune nothing: a
-        # segment is one row group. Base columns (time, ids) keep theirs.
-        "write_statistics": [name for name in table.column_names if not _is_feature(name)],
+        # Only the time keeps its min/max: windows are filtered by it. Those of the
+        # features cost a fifth of the writing, those of the text ids a sixth, and prune
+        # nothing (a segment is one row group; ids are spread over all of it).
+        "write_statistics": [TIME_COLUMN] if TIME_COLUMN in table.column_names else False,
     }
     if isinstance(fs, LocalFileSystem):
         fs.makedirs(directory, exist_ok=True)
@@ -81,10 +82,6 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
         if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
         and f.name != "prediction_id"
     ]
-
-
-def _is_feature(name: str) -> bool:
-    return name.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
 
 
 def list_segments(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:

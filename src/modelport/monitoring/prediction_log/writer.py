@@ -38,7 +38,7 @@ from modelport.monitoring.prediction_log.records import PredictionRecord, to_tab
 from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
 
 logger = logging.getLogger(__name__)
-CONVERT_INTERVAL_S = 0.1
+CONVERT_INTERVAL_S = 0.2
 
 
 def _yield_gil() -> None:
