@@ -152,7 +152,7 @@ def test_an_mlp_quantizes_to_int8_within_the_tolerance(tmp_path: Path) -> None:
     model = mlp()
     directory = saved(model, tmp_path)
 
-    result = modelport.export(directory, tmp_path / "mlp.onnx", quantize="int8", tolerance=0.1)
+    result = modelport.export(directory, tmp_path / "mlp.onnx", quantize="int8", tolerance=0.15)
 
     quantization = result.quantization
     assert quantization is not None and quantization.applied
@@ -164,10 +164,10 @@ def test_an_mlp_quantizes_to_int8_within_the_tolerance(tmp_path: Path) -> None:
     accuracy = result.accuracy
     assert accuracy.within_tolerance and accuracy.label_agreement is not None
     assert accuracy.label_agreement >= 0.99 and accuracy.max_abs_diff is not None
-    assert 0 < accuracy.max_abs_diff <= 0.1
+    assert 0 < accuracy.max_abs_diff <= 0.15
     labels, probabilities = run_matrix(result.path, FRESH)
     assert np.mean(labels == model.predict(FRESH)) >= 0.97
-    assert np.abs(probabilities - model.predict_proba(FRESH)).max() <= 0.15
+    assert np.abs(probabilities - model.predict_proba(FRESH)).max() <= 0.2
     meta = session(result.path).get_modelmeta().custom_metadata_map
     assert meta["modelport.quantization"] == "int8-dynamic"
 
