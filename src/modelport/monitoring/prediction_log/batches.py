@@ -234,16 +234,19 @@ def _same(values: np.ndarray) -> np.ndarray:
     return values
 
 
-_ROW_TEXTS: list[pa.Array] = [pa.array(["0"])]
+# Row numbers' texts, made at the first use: building an Arrow array imports pandas
+# (pyarrow checks for pandas objects), which must not happen at import (cold start).
+_ROW_TEXTS: list[pa.Array] = []
 
 
 def _row_texts(rows: np.ndarray) -> pa.Array:
     """The decimal texts of ``rows`` (row numbers, >= 0), from a cached array of them."""
-    texts = _ROW_TEXTS[0]
+    texts = _ROW_TEXTS[0] if _ROW_TEXTS else None
     needed = int(rows.max()) + 1
-    if needed > len(texts):  # grows to the largest request seen; swapped whole (threads)
-        texts = pa.array([str(n) for n in range(max(needed, 2 * len(texts)))])
-        _ROW_TEXTS[0] = texts
+    if texts is None or needed > len(texts):  # grows to the largest request seen
+        size = max(needed, 2 * len(texts) if texts is not None else 64)
+        texts = pa.array([str(n) for n in range(size)])
+        _ROW_TEXTS[:] = [texts]  # swapped whole: other threads see the old or the new one
     return texts.take(rows)
 
 
