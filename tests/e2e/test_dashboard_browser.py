@@ -11,11 +11,8 @@ the dashboard chose (``X-Modelport-Version``). One browser for the module.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +33,8 @@ from modelport.monitoring.feedback.store import PREDICTION_ID, Label
 from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from modelport.package.options import PackageOptions
 from modelport.security.key_admin import KeyAdmin
-from testing_process import MODELPORT, ServerProcess, env_for, serving
+from testing_control_plane import control_plane
+from testing_process import ServerProcess, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -153,29 +151,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         tokens["ops"] = admin.create("ops", ["read", "deploy"], actor="tester")[1]
         tokens["viewer"] = admin.create("viewer", ["read"], actor="tester")[1]
     fill_log(settings, first, frame)
-    env = env_for(home, MODELPORT_SECURITY__AUTH="on", MODELPORT_GATES__TARGETS="[]")
-    log = home.parent / "ui.log"
-    with log.open("w") as stderr:
-        ui = subprocess.Popen(
-            [str(MODELPORT), "ui", "--port", "0", "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )  # fmt: skip
-    try:
-        assert ui.stdout is not None
-        line = ui.stdout.readline()
-        assert line, log.read_text()[-2000:]
-        url = json.loads(line)["url"]
-        with serving(home, ["churn"], MODELPORT_SERVE__POLL_INTERVAL_S="0.2") as served:
-            yield Live(url, served, tokens, frame, settings)
-    finally:
-        ui.send_signal(signal.SIGTERM)
-        try:
-            ui.wait(30)
-        except subprocess.TimeoutExpired:
-            ui.kill()
-            ui.wait(10)
-        if ui.stdout is not None:
-            ui.stdout.close()
+    with (
+        control_plane(home, MODELPORT_SECURITY__AUTH="on", MODELPORT_GATES__TARGETS="[]") as ui,
+        serving(home, ["churn"], MODELPORT_SERVE__POLL_INTERVAL_S="0.2") as served,
+    ):
+        yield Live(ui.url, served, tokens, frame, settings)
 
 
 @pytest.fixture(scope="module")
