@@ -210,6 +210,44 @@ def batching_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The TLS and proxy options ``serve`` and ``ui`` share."""
+    for option in reversed(
+        [
+            click.option(
+                "--tls-cert",
+                type=click.Path(path_type=Path),
+                help="Serve HTTPS with this PEM certificate (chain).",
+            ),
+            click.option(
+                "--tls-key",
+                type=click.Path(path_type=Path),
+                help="The certificate's PEM private key.  [default: in the --tls-cert file]",
+            ),
+            click.option(
+                "--tls-client-ca",
+                type=click.Path(path_type=Path),
+                help="Require client certificates signed by these PEM CA certificates "
+                "(mutual TLS).",
+            ),
+            click.option(
+                "--behind-proxy/--not-behind-proxy",
+                default=None,
+                help="A TLS-terminating proxy forwards requests: trust its X-Forwarded-For "
+                "and X-Forwarded-Proto (from --forwarded-allow-ips only).  [default: not "
+                "behind a proxy]",
+            ),
+            click.option(
+                "--forwarded-allow-ips",
+                help="With --behind-proxy, the proxies' addresses or networks, "
+                "comma-separated ('*': any).  [default: 127.0.0.1,::1]",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 config_option = click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -249,32 +287,7 @@ config_option = click.option(
     help="When a followed alias moves to a version whose inputs or outputs would break "
     "current clients, switch to it anyway.  [default: refuse, keep serving the old one]",
 )
-@click.option(
-    "--tls-cert",
-    type=click.Path(path_type=Path),
-    help="Serve HTTPS with this PEM certificate (chain).",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(path_type=Path),
-    help="The certificate's PEM private key.  [default: in the --tls-cert file]",
-)
-@click.option(
-    "--tls-client-ca",
-    type=click.Path(path_type=Path),
-    help="Require client certificates signed by these PEM CA certificates (mutual TLS).",
-)
-@click.option(
-    "--behind-proxy/--not-behind-proxy",
-    default=None,
-    help="A TLS-terminating proxy forwards requests: trust its X-Forwarded-For and "
-    "X-Forwarded-Proto (from --forwarded-allow-ips only).  [default: not behind a proxy]",
-)
-@click.option(
-    "--forwarded-allow-ips",
-    help="With --behind-proxy, the proxies' addresses or networks, comma-separated "
-    "('*': any).  [default: 127.0.0.1,::1]",
-)
+@tls_options
 @config_option
 @click.option(
     "--json",

@@ -20,6 +20,7 @@ from modelport.cli.serve import (
     config_option,
     plain_http_warning,
     proxy_hint,
+    tls_options,
 )
 from modelport.server.process.supervisor import run_server
 
@@ -38,26 +39,7 @@ DEFAULT_PORT = 5000  # mlflow server's: what people who run a registry server ex
     help="Port to bind; 0 picks a free one (also MODELPORT_UI_PORT).",
 )
 @click.option("--workers", type=int, help="Worker processes sharing the port.  [default: 1]")
-@click.option(
-    "--tls-cert", type=click.Path(path_type=Path), help="Serve HTTPS with this PEM certificate."
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(path_type=Path),
-    help="The certificate's PEM private key.  [default: in the --tls-cert file]",
-)
-@click.option(
-    "--tls-client-ca",
-    type=click.Path(path_type=Path),
-    help="Require client certificates signed by these PEM CA certificates (mutual TLS).",
-)
-@click.option(
-    "--behind-proxy/--not-behind-proxy",
-    default=None,
-    help="A TLS-terminating proxy forwards requests: trust its X-Forwarded-For and "
-    "X-Forwarded-Proto (from --forwarded-allow-ips only).",
-)
-@click.option("--forwarded-allow-ips", help="With --behind-proxy, the proxies' addresses.")
+@tls_options
 @click.option(
     "--access-log/--no-access-log", default=None, help="Log every request as a JSON line."
 )
