@@ -85,18 +85,22 @@ def wait_in_flight(url: str, count: int) -> None:
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(isolated_home: Path) -> None:
-    register_echo("slow", delay=0.4)
+    register_echo("slow", delay=0.8)
     with serving(isolated_home, ["slow", "--max-batch-size", "1"]) as server:
+        # Connected first, so that the five requests arrive together even on a loaded
+        # machine (all five must be in flight before the first one's 0.8 s are over).
+        clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(5)]
+        for client in clients:
+            assert client.get("/v2/health/ready").status_code == 200
         with ThreadPoolExecutor(5) as pool:
-            futures = [
-                pool.submit(lambda: infer(httpx.Client(base_url=server.url, timeout=30), "slow"))
-                for _ in range(5)
-            ]
-            wait_in_flight(server.url, 5)  # they take 2 s in all, one after the other
+            futures = [pool.submit(infer, client, "slow") for client in clients]
+            wait_in_flight(server.url, 5)  # they take 4 s in all, one after the other
             started = time.monotonic()
             code = server.stop()
             results = [f.result() for f in futures]
         assert code == 0
+        for client in clients:
+            client.close()
         assert [r[0] for r in results] == [200] * 5
         assert time.monotonic() - started < 10
         with pytest.raises(httpx.ConnectError):
