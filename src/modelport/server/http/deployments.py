@@ -15,21 +15,18 @@ existing name or failed gate, 415 not JSON.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-import orjson
-
 from modelport.domain.deployments import Deployment
-from modelport.errors import InvalidRequestError, ModelportError, UnsupportedOperationError
+from modelport.errors import InvalidRequestError
 from modelport.registry.service import RegistryService
 from modelport.server.http import deployment_bodies as bodies
-from modelport.server.http.access import Access, principal_of, visible
-from modelport.server.http.asgi import JSON, Receive, Scope
-from modelport.server.http.endpoint import Endpoint, Reply
-from modelport.server.http.errors import error_document, error_headers, status_of
+from modelport.server.http.access import Access, visible
+from modelport.server.http.asgi import Receive, Scope
+from modelport.server.http.endpoint import Reply
+from modelport.server.http.registry_endpoint import RegistryEndpoint
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -37,37 +34,14 @@ MAX_LIMIT = 1000
 Call = Callable[[RegistryService], Any]
 
 
-class DeploymentEndpoint(Endpoint):
-    """Base of the deployment routes: the registry in a thread, errors with their fields."""
-
-    async def call(self, scope: Scope, action: Call) -> Any:
-        """Run ``action`` on the worker's registry in a thread, acting as the request's
-        API key when the server checks keys (the audit trail records ``key:<name>``)."""
-        get_registry = self.context.registry
-        if get_registry is None:
-            raise UnsupportedOperationError("this server has no registry to keep deployments in")
-        principal = principal_of(scope)
-
-        def run() -> Any:
-            registry = get_registry()
-            if principal is not None:
-                registry = registry.acting_as(principal.actor)
-            return action(registry)
-
-        return await asyncio.to_thread(run)
+class DeploymentEndpoint(RegistryEndpoint):
+    """Base of the deployment routes: the registry in a thread, acting as the request's
+    key (``RegistryEndpoint.call``), errors with their fields."""
 
     async def body(self, scope: Scope, receive: Receive, verb: str) -> dict[str, Any]:
         """The request's JSON object, checked against the fields ``verb`` takes."""
         limit = self.context.settings.max_body_bytes
         return await bodies.read_json_body(scope, receive, limit, verb)
-
-    def _error_reply(self, scope: Scope, exc: Exception) -> Reply:
-        if not isinstance(exc, ModelportError):
-            return super()._error_reply(scope, exc)
-        status, _ = status_of(exc)
-        # kind and fields beside the error's own keys: the HTTP client rebuilds the class.
-        body = orjson.dumps(error_document(exc), default=str)
-        return Reply(status, body, JSON, error_headers(exc))
 
 
 class ApiDeployments(DeploymentEndpoint):
