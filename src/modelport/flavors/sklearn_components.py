@@ -4,21 +4,50 @@ requirements: a pipeline ending in an ``XGBClassifier`` needs ``xgboost`` too.""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sys
 import types
+from collections.abc import Mapping
 from typing import Any
+
+# packages_distributions() reads every installed distribution's metadata (half a second
+# with a hundred installed): kept while the import path holds the same distributions, so
+# a registration pays for it once per process and still finds one installed since.
+_DistributionsKey = tuple[tuple[str, frozenset[str]], ...]
+_cached: tuple[_DistributionsKey, Mapping[str, list[str]]] | None = None
 
 
 def component_distributions(model: Any) -> list[str]:
     """Sorted distributions (other than the standard library) that provide the classes
     and functions ``model`` is made of, e.g. ``xgboost`` for a pipeline ending in an
     ``XGBClassifier``."""
-    by_module = importlib.metadata.packages_distributions()
+    by_module = _distributions_by_module()
     found: set[str] = set()
     for module in _component_modules(model):
         if module not in sys.stdlib_module_names and module != "__main__":
             found.update(by_module.get(module, ()))
     return sorted(found)
+
+
+def _distributions_by_module() -> Mapping[str, list[str]]:
+    """``importlib.metadata.packages_distributions()``, computed again only when the
+    distributions on ``sys.path`` changed (one was installed, upgraded or removed)."""
+    global _cached
+    key = tuple((entry, _installed(entry)) for entry in sys.path)
+    if _cached is None or _cached[0] != key:
+        _cached = (key, importlib.metadata.packages_distributions())
+    return _cached[1]
+
+
+def _installed(entry: str) -> frozenset[str]:
+    """The metadata directories of the distributions installed in ``entry``."""
+    try:
+        with os.scandir(entry or ".") as found:
+            return frozenset(
+                item.name for item in found if item.name.endswith((".dist-info", ".egg-info"))
+            )
+    except OSError:  # a zip file or a missing directory on the path
+        return frozenset()
 
 
 def _component_modules(model: Any) -> set[str]:

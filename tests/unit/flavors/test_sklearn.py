@@ -738,3 +738,31 @@ def test_a_sample_with_other_columns_than_the_model_is_refused_by_name(
     if columns[0].startswith("Unnamed"):
         assert "to_csv(..., index=False)" in str(raised.value)
     assert not (tmp_path / "package").exists() or not any((tmp_path / "package").iterdir())
+
+
+def test_a_distribution_installed_after_a_registration_is_still_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The module-to-distribution map is kept between registrations (it costs half a
+    # second to build), so it must notice a distribution installed since.
+    from modelport.flavors.sklearn_components import component_distributions
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    model = LogisticRegression()
+    assert "scikit-learn" in component_distributions(model)
+    (site / "latecomer").mkdir()
+    (site / "latecomer" / "__init__.py").write_text(
+        "class Scaler:\n    def get_params(self, deep=True):\n        return {}\n"
+    )
+    info = site / "latecomer-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: latecomer\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text("latecomer\n")
+    importlib.invalidate_caches()
+    late = importlib.import_module("latecomer")
+    try:
+        assert "latecomer" in component_distributions(make_pipeline(late.Scaler(), model))
+    finally:
+        sys.modules.pop("latecomer", None)
