@@ -14,7 +14,7 @@ from typing import Any
 # with a hundred installed): kept while the import path holds the same distributions, so
 # a registration pays for it once per process and still finds one installed since.
 _DistributionsKey = tuple[tuple[str, frozenset[str]], ...]
-_cached: tuple[_DistributionsKey, Mapping[str, list[str]]] | None = None
+_cache: dict[_DistributionsKey, Mapping[str, list[str]]] = {}
 
 
 def component_distributions(model: Any) -> list[str]:
@@ -32,11 +32,11 @@ def component_distributions(model: Any) -> list[str]:
 def _distributions_by_module() -> Mapping[str, list[str]]:
     """``importlib.metadata.packages_distributions()``, computed again only when the
     distributions on ``sys.path`` changed (one was installed, upgraded or removed)."""
-    global _cached
     key = tuple((entry, _installed(entry)) for entry in sys.path)
-    if _cached is None or _cached[0] != key:
-        _cached = (key, importlib.metadata.packages_distributions())
-    return _cached[1]
+    if key not in _cache:
+        _cache.clear()  # only the current state is worth keeping
+        _cache[key] = importlib.metadata.packages_distributions()
+    return _cache[key]
 
 
 def _installed(entry: str) -> frozenset[str]:
