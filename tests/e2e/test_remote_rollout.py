@@ -277,3 +277,36 @@ def test_the_controller_over_the_url_drives_a_detached_rollout(
     resumed = invoke(plane.url, key, "resume", "churn")
     assert resumed.exit_code == EXIT_PAUSED, resumed.output  # no traffic: paused again
     assert "resumed by key:deployer at 10%" in resumed.output
+
+
+def test_bad_rollout_requests_are_refused_with_the_field_named(
+    plane: ServerProcess, tokens: dict[str, str]
+) -> None:
+    headers = {"authorization": f"Bearer {tokens['deployer']}"}
+    good = RolloutPlan().to_dict()
+    cases = [
+        ("/api/deployments/churn/rollout", {"version": 4}, 400, "plan"),
+        ("/api/deployments/churn/rollout", {"version": "4", "plan": good}, 400, "version"),
+        ("/api/deployments/churn/rollout", {"version": 4, "plan": {"steps": "x"}}, 400, "plan"),
+        ("/api/deployments/churn/rollout", {"version": 4, "plan": {**good, "steps": [200]}},
+         400, "plan"),
+        ("/api/deployments/churn/rollout", {"version": 4, "plan": good, "x": 1}, 400, "x"),
+        ("/api/deployments/churn/rollout", {"version": 9, "plan": good}, 404, None),
+        ("/api/deployments/ghost/rollout", {"version": 4, "plan": good}, 404, None),
+        ("/api/deployments/churn/rollout/pause", {}, 404, None),
+        ("/api/deployments/churn/rollout/tick", {"owner": ""}, 400, "owner"),
+        ("/api/deployments/churn/rollout/tick", {}, 400, "owner"),
+        ("/api/rollouts/tick", {"owner": "x" * 500}, 400, "owner"),
+    ]  # fmt: skip
+    with httpx.Client(base_url=plane.url, headers=headers, timeout=30) as http:
+        for path, body, status, field in cases:
+            answer = http.post(path, json=body)
+            where = (path, body, answer.text[:300])
+            assert answer.status_code == status, where
+            data = answer.json()
+            assert str(data["kind"]).endswith("Error"), where
+            if field is not None:
+                assert data["fields"]["field"] == field, where
+        garbage = http.post("/api/deployments/churn/rollout", content=b"[1,2]",
+                            headers={"content-type": "application/json"})  # fmt: skip
+        assert garbage.status_code == 400
