@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
+    from modelport.rollout.controller import RolloutController
     from modelport.security.rate_limits import OnLimited, RateLimiter
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
@@ -311,6 +312,7 @@ def build_control_app(
             lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
         ),
         registry=_BuiltOnce(lambda: build_registry(settings)),
+        rollouts=lambda registry, owner: _rollout_controller(settings, registry, owner),
     )
     _secure(context, settings)
     _limit(context, settings)
@@ -323,6 +325,15 @@ def build_control_app(
         title=TITLE,
         mounts=(_dashboard(context, settings),),
     )
+
+
+def _rollout_controller(
+    settings: Settings, registry: RegistryService, owner: str | None
+) -> RolloutController:
+    """The controller the CLI builds, for the control plane's rollout routes."""
+    from modelport.rollout.factory import build_controller
+
+    return build_controller(settings, registry, owner=owner)
 
 
 def _dashboard(context: ServerContext, settings: Settings) -> MountedApp:

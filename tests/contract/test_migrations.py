@@ -45,8 +45,8 @@ def execute(url: str, *statements: str) -> None:
             connection.execute(text(statement))
 
 
-def test_head_is_the_api_keys_revision() -> None:
-    assert schema.head_revision() == "0005"
+def test_head_is_the_revoked_sessions_revision() -> None:
+    assert schema.head_revision() == "0006"
 
 
 def test_migrations_ship_inside_the_package() -> None:
@@ -59,6 +59,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0003_alert_history.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0004_deployments.py").is_file()
     assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0005_api_keys.py").is_file()
+    assert (schema.MIGRATIONS_DIRECTORY / "versions" / "0006_revoked_sessions.py").is_file()
 
 
 def test_a_new_store_initializes_an_empty_database(sql_url: str) -> None:
@@ -215,6 +216,16 @@ def test_the_key_table_comes_and_goes_with_0005(sql_url: str) -> None:
     schema.downgrade(sql_url, "0004")
     assert "api_keys" not in table_names(sql_url)
     assert {"deployments", "registered_models"} <= table_names(sql_url)
+
+
+def test_the_revoked_session_table_comes_and_goes_with_0006(sql_url: str) -> None:
+    schema.upgrade(sql_url, "0005")
+    assert "revoked_sessions" not in table_names(sql_url)
+    schema.upgrade(sql_url)
+    assert "revoked_sessions" in table_names(sql_url)
+    schema.downgrade(sql_url, "0005")
+    assert "revoked_sessions" not in table_names(sql_url)
+    assert {"api_keys", "registered_models"} <= table_names(sql_url)
 
 
 def test_a_newer_schema_is_refused(sql_url: str) -> None:

@@ -1,4 +1,7 @@
-"""``modelport deploy rollout|resume|abort|progress|controller``: progressive rollouts.
+"""``modelport deploy rollout|pause|resume|abort|progress|controller``: progressive rollouts.
+
+With ``MODELPORT_REGISTRY_URL`` set, the control plane there acts (``cli.rollout_driver``):
+this command keeps the clock and asks it for one controller tick every poll.
 
 ``rollout`` puts a version on the first step as the deployment's canary and, unless
 ``--detach``, drives it in the foreground until it is promoted, rolled back or paused.
@@ -25,8 +28,8 @@ from modelport.cli.output import print_fields, print_json, print_table
 from modelport.cli.state import json_option, state
 
 if TYPE_CHECKING:
+    from modelport.cli.rollout_driver import Outcome, Rollouts
     from modelport.domain.rollout_plan import RolloutState
-    from modelport.rollout.controller import RolloutController, StepOutcome
 
 EXIT_PAUSED = 3
 reason_option = click.option("--reason", help="Why (recorded in the audit trail).")
@@ -35,15 +38,21 @@ detach_option = click.option(
     is_flag=True,
     help="Only record it; a running `modelport deploy controller` drives the rollout.",
 )
+_REMOTE = (
+    "With MODELPORT_REGISTRY_URL (and MODELPORT_API_KEY) set, the control plane there "
+    "acts, audited under the key's name; following and `deploy controller` keep the clock "
+    "here and ask it for one controller tick every poll (a lease per caller keeps two "
+    "callers from deciding the same step twice)."
+)
 
 
 def attach(group: click.Group) -> None:
     """Add the rollout commands to the ``deploy`` group."""
-    for command in (rollout, resume, abort, progress, controller):
+    for command in (rollout, pause, resume, abort, progress, controller):
         group.add_command(command)
 
 
-@click.command("rollout")
+@click.command("rollout", epilog=_REMOTE)
 @click.argument("name")
 @click.option("--version", "version", type=int, required=True, help="The version to roll out.")
 @click.option("--model", help="The version's model (default: the champion's).")
@@ -76,20 +85,19 @@ def rollout(
     accuracy, drift share) and advance, roll back, or pause for a person. Options left
     out come from the [rollout] section of the config. Exit code: 0 promoted, 1 rolled
     back or aborted, 3 paused (inconclusive)."""
-    from modelport.rollout.commands import start_rollout
     from modelport.rollout.policy import PlanOptions, plan_from_settings
 
     cli_state = state()
     options = PlanOptions(steps, interval, bake, min_requests, max_failures, max_wait)
     plan = plan_from_settings(cli_state.settings.rollout, options)
-    with _controller() as ctl:
-        started = start_rollout(ctl, name, version, plan, model=model, reason=reason)
+    with _rollouts() as driver:
+        started = driver.start(name, version, plan, model, reason)
         _show_started(started, as_json=as_json, detach=detach)
         if not detach:
-            _follow(ctl, name, as_json=as_json)
+            _follow(driver, name, as_json=as_json)
 
 
-@click.command("resume")
+@click.command("resume", epilog=_REMOTE)
 @click.argument("name")
 @reason_option
 @detach_option
@@ -98,46 +106,48 @@ def resume(name: str, *, reason: str | None, detach: bool, as_json: bool) -> Non
     """Resume the paused rollout of deployment NAME (its failures forgotten, its step
     judged afresh) and, unless --detach, drive it in the foreground. A running rollout
     whose controller stopped is driven again from where it was."""
-    from modelport.rollout.commands import resume_rollout
-
-    with _controller() as ctl:
-        resumed = resume_rollout(ctl, name, reason=reason)
+    with _rollouts() as driver:
+        resumed = driver.change("resume", name, reason)
         if detach:
             _show_state(resumed, as_json=as_json)
             return
         if not as_json:
             click.echo(f"{name}: {resumed.message}")
-        _follow(ctl, name, as_json=as_json)
+        _follow(driver, name, as_json=as_json)
 
 
-@click.command("abort")
+@click.command("abort", epilog=_REMOTE)
 @click.argument("name")
 @reason_option
 @json_option
 def abort(name: str, *, reason: str | None, as_json: bool) -> None:
     """Stop the rollout of deployment NAME and send all its traffic back to the champion."""
-    from modelport.rollout.commands import abort_rollout
-
-    with _controller() as ctl:
-        _show_state(abort_rollout(ctl, name, reason=reason), as_json=as_json)
+    with _rollouts() as driver:
+        _show_state(driver.change("abort", name, reason), as_json=as_json)
 
 
-@click.command("progress")
+@click.command("pause", epilog=_REMOTE)
+@click.argument("name")
+@reason_option
+@json_option
+def pause(name: str, *, reason: str | None, as_json: bool) -> None:
+    """Hold the running rollout of deployment NAME at its step: the canary keeps its
+    weight and no controller decides until `modelport deploy resume NAME`."""
+    with _rollouts() as driver:
+        _show_state(driver.change("pause", name, reason), as_json=as_json)
+
+
+@click.command("progress", epilog=_REMOTE)
 @click.argument("name")
 @json_option
 def progress(name: str, *, as_json: bool) -> None:
     """Show the rollout of deployment NAME: its status, step and latest decisions."""
-    from modelport.errors import NotFoundError
-
-    with _controller() as ctl:
-        ctl.registry.get_deployment(name)
-        found = ctl.state(name)
-    if found is None:
-        raise NotFoundError(f"deployment {name!r} has no rollout")
+    with _rollouts() as driver:
+        found = driver.status(name)
     _show_state(found, as_json=as_json)
 
 
-@click.command("controller")
+@click.command("controller", epilog=_REMOTE)
 @click.option("--once", is_flag=True, help="Look at every rollout once and exit.")
 @click.option("--poll", help="Time between two looks, e.g. 2s.  [default: rollout.poll_interval]")
 @json_option
@@ -153,33 +163,26 @@ def controller(*, once: bool, poll: str | None, as_json: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--poll") from None
     report = _reporter(as_json=as_json, quiet_waits=True)
-    with _controller() as ctl:
+    with _rollouts() as driver:
         if once:
-            try:
-                for outcome in ctl.tick_all():
-                    report(outcome)
-            finally:
-                ctl.release_all()
+            driver.once(report)
             return
         if not as_json:
             click.echo(f"driving rollouts, looking every {every.total_seconds():g}s; Ctrl+C stops")
         with _stopping() as stop:
-            ctl.run(stop, poll=every, report=report)
+            driver.run(stop, every, report)
 
 
 # ------------------------------------------------------------------------- helpers
 
 
 @contextmanager
-def _controller() -> Iterator[RolloutController]:
-    from modelport.rollout.factory import build_controller
+def _rollouts() -> Iterator[Rollouts]:
+    from modelport.cli.rollout_driver import rollouts
 
     cli_state = state()
-    ctl = build_controller(cli_state.settings, cli_state.local_registry("modelport deploy rollout"))
-    try:
-        yield ctl
-    finally:
-        ctl.close()  # deliver the decisions still queued for the webhooks
+    with rollouts(cli_state.settings, cli_state.registry()) as driver:
+        yield driver
 
 
 @contextmanager
@@ -195,14 +198,14 @@ def _stopping() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _follow(ctl: RolloutController, name: str, *, as_json: bool) -> None:
+def _follow(driver: Rollouts, name: str, *, as_json: bool) -> None:
     from modelport.domain.rollout_plan import RolloutStatus
 
     settings = state().settings
     final: RolloutState | None = None
     with _stopping() as stop:
-        final = ctl.follow(
-            name, stop, poll=settings.rollout.poll_interval, report=_reporter(as_json=as_json)
+        final = driver.follow(
+            name, stop, settings.rollout.poll_interval, _reporter(as_json=as_json)
         )
     if final is None or final.status is RolloutStatus.RUNNING:
         if not as_json:
@@ -221,11 +224,11 @@ def _follow(ctl: RolloutController, name: str, *, as_json: bool) -> None:
         click.get_current_context().exit(1)
 
 
-def _reporter(*, as_json: bool, quiet_waits: bool = False) -> Callable[[StepOutcome], None]:
+def _reporter(*, as_json: bool, quiet_waits: bool = False) -> Callable[[Outcome], None]:
     """Prints each decision (a JSON line under --json) and each new waiting message."""
     last: dict[str, str] = {}
 
-    def report(outcome: StepOutcome) -> None:
+    def report(outcome: Outcome) -> None:
         note = outcome.state.message if outcome.state is not None else outcome.note
         if outcome.decision is None and (quiet_waits or last.get(outcome.deployment) == note):
             return

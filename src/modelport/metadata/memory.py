@@ -23,6 +23,7 @@ from modelport.errors import ModelNotFoundError, VersionNotFoundError
 from modelport.metadata.keys import MemoryKeySession
 from modelport.metadata.memory_alerts import AlertRecords, MemoryAlertSession
 from modelport.metadata.memory_deployments import DeploymentRecords, MemoryDeploymentSession
+from modelport.metadata.sessions import MemorySessionRevocations
 from modelport.metadata.store import aliases_by_version, sort_versions
 
 
@@ -41,9 +42,12 @@ class _State:
     alerts: AlertRecords = field(default_factory=AlertRecords)
     deployments: DeploymentRecords = field(default_factory=DeploymentRecords)
     keys: dict[str, ApiKey] = field(default_factory=dict)
+    revoked_sessions: dict[str, datetime] = field(default_factory=dict)
 
 
-class MemorySession(MemoryAlertSession, MemoryDeploymentSession, MemoryKeySession):
+class MemorySession(
+    MemoryAlertSession, MemoryDeploymentSession, MemoryKeySession, MemorySessionRevocations
+):
     """A session over the in-memory state; see ``MetadataSession`` for the contract."""
 
     def __init__(self, state: _State) -> None:
@@ -51,6 +55,7 @@ class MemorySession(MemoryAlertSession, MemoryDeploymentSession, MemoryKeySessio
         self._alerts = state.alerts
         self._deployments = state.deployments
         self._keys = state.keys
+        self._revoked_sessions = state.revoked_sessions
 
     # -- helpers
     def _model_state(self, name: str) -> _ModelState:
@@ -229,6 +234,7 @@ class MemoryMetadataStore:
                 self._state.alerts = snapshot.alerts
                 self._state.deployments = snapshot.deployments
                 self._state.keys = snapshot.keys
+                self._state.revoked_sessions = snapshot.revoked_sessions
                 raise
 
     @contextmanager

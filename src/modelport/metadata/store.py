@@ -36,9 +36,10 @@ from modelport.domain.rollouts import RolloutRecord
 from modelport.domain.search import VersionFilter
 from modelport.errors import DeploymentNotFoundError, StaleDeploymentError
 from modelport.metadata.keys import KeyStore
+from modelport.metadata.sessions import SessionStore
 
 
-class MetadataSession(KeyStore, Protocol):
+class MetadataSession(KeyStore, SessionStore, Protocol):
     """Operations available inside one session (transaction).
 
     Methods that take a model ``name`` raise ``ModelNotFoundError`` when there is no

@@ -249,3 +249,8 @@ def _by_person(state: RolloutState, verdict: str, reason: str | None, time: str)
         "verdict": verdict,
         "reason": reason or "",
     }
+
+
+def rollout_status(controller: RolloutController, name: str) -> RolloutState:
+    """The stored rollout of deployment ``name`` (``NotFoundError`` when it has none)."""
+    return _load(controller, name)[0]

@@ -5,8 +5,10 @@ The numbers per arm are the ones ``GET /api/deployments/{name}/status`` and
 live accuracy from the prediction log, and each shadow's agreement with the champion.
 The rollout is the state the controller keeps (``rollout.records``), with its steps
 and the decisions and numbers behind them. The actions are the registry calls of the
-REST routes (promote, rollback, set weight) and of ``modelport deploy resume`` (pause,
-resume), made by a registry acting as the signed-in key, so the audit trail names it.
+REST routes (promote, rollback, set weight) and of ``modelport deploy pause|resume|abort``,
+made by a registry acting as the signed-in key, so the audit trail names it. While a
+rollout owns the deployment's canary (running or paused), promote and set weight are
+refused (409): the controller sets the weights; pause or abort the rollout instead.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from typing import Any
 
 from modelport.domain.deployments import Deployment, DeploymentEvent
 from modelport.domain.rollout_plan import RolloutState
-from modelport.errors import InvalidArgumentError, ModelportError
+from modelport.errors import ConflictError, InvalidArgumentError, ModelportError
 from modelport.registry.service import RegistryService
 from modelport.rollout.controller import RolloutController
 from modelport.rollout.records import RolloutRecords
 from modelport.server.http.deployment_results import compare_document, status_document
 
-ACTIONS = ("promote", "rollback", "weight", "pause", "resume")
+ACTIONS = ("promote", "rollback", "weight", "pause", "resume", "abort")
+ROLLOUT_ACTIONS = ("pause", "resume", "abort")
+CONTROLLED = ("promote", "weight")  # what the rollout controller does itself
 WINDOWS = ("15m", "1h", "6h", "24h", "7d")
 ControllerFactory = Callable[[RegistryService], RolloutController]
 
@@ -68,10 +72,32 @@ def deployment_view(
                 ]
         except ModelportError as exc:
             notes.append(f"No live numbers: {exc.message}")
-    loaded = RolloutRecords(registry, lambda: datetime.now(UTC)).load(name)
-    rollout = loaded[0] if loaded is not None else None
+    rollout = rollout_of(registry, name)
     history = registry.deployment_history(name, 20)
     return DeploymentView(deployment, since, arms, shadows, rollout, history, notes)
+
+
+def rollout_of(registry: RegistryService, name: str) -> RolloutState | None:
+    """The stored rollout of deployment ``name``, or None."""
+    loaded = RolloutRecords(registry, lambda: datetime.now(UTC)).load(name)
+    return loaded[0] if loaded is not None else None
+
+
+def refuse_while_rolling_out(registry: RegistryService, name: str, action: str) -> None:
+    """``ConflictError`` when ``action`` (promote, set weight) would fight the rollout
+    that owns deployment ``name``'s canary."""
+    if action not in CONTROLLED:
+        return
+    rollout = rollout_of(registry, name)
+    if rollout is None or not rollout.status.active:
+        return
+    instead = "pause or abort" if rollout.status.value == "running" else "resume or abort"
+    raise ConflictError(
+        f"deployment {name!r} has a rollout of {rollout.model}/{rollout.version} "
+        f"{rollout.status.value} at {rollout.weight:g}%: its controller sets the weights and "
+        f"promotes; {instead} the rollout instead (`modelport deploy "
+        f"{instead.split(maxsplit=1)[0]}|abort {name}`)"
+    )
 
 
 def act(
@@ -84,6 +110,7 @@ def act(
     """Take ``action`` on deployment ``name`` with the confirmed form's values; what
     happened, in words."""
     reason = form.get("reason") or None
+    refuse_while_rolling_out(registry, name, action)
     if action == "promote":
         arm = form.get("arm") or None
         done = registry.promote_deployment(name, arm, reason=reason)
@@ -95,13 +122,13 @@ def act(
         arm, weight = form.get("arm", ""), _weight(form.get("weight"))
         done = registry.set_arm_weight(name, arm, weight, reason=reason)
         return f"Arm {arm} now takes {weight:g}% of the traffic (revision {done.revision})."
-    if action in ("pause", "resume"):
+    if action in ROLLOUT_ACTIONS:
         if controllers is None:
             raise InvalidArgumentError("this control plane cannot change rollouts")
-        from modelport.rollout.commands import pause_rollout, resume_rollout
+        from modelport.rollout.commands import abort_rollout, pause_rollout, resume_rollout
 
         controller = controllers(registry)
-        change = pause_rollout if action == "pause" else resume_rollout
+        change = {"pause": pause_rollout, "resume": resume_rollout, "abort": abort_rollout}[action]
         try:
             state = change(controller, name, reason=reason)
         finally:
@@ -141,4 +168,9 @@ def describe_action(deployment: Deployment, action: str, form: Mapping[str, str]
         return f"Hold the rollout on {deployment.name} at its current step."
     if action == "resume":
         return f"Resume the paused rollout on {deployment.name}."
+    if action == "abort":
+        return (
+            f"Stop the rollout on {deployment.name} and send all its traffic back to "
+            f"{champion.ref}."
+        )
     raise InvalidArgumentError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")

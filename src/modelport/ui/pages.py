@@ -81,9 +81,9 @@ class Pages:
         return response
 
     async def logout(self, request: Request, viewer: Viewer) -> Response:
-        """POST /logout: drop the session."""
+        """POST /logout: revoke the session server-side and drop its cookie."""
         response = self.web.redirect(request, "/login")
-        self.web.sign_out(request, response)
+        await self.web.sign_out(request, response, viewer)
         return response
 
     # ------------------------------------------------------------------ models

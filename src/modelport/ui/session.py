@@ -12,6 +12,10 @@ rest, under a key derived from the API key's stored hash. So
   finds no key at the next re-read of the keys (``keys_refresh_s``) and the cookie is
   refused; it also ends after ``SESSION_S`` or at logout.
 
+Signing out is server-side: the session's id (the cookie's random part) is recorded in
+the metadata database until the cookie would have lapsed (``ui.revocations``), and every
+instance over that database refuses the cookie from then on, even a copy of it.
+
 Every action (a POST) carries a CSRF token in its form: with a session, the MAC of
 ``csrf.<nonce>`` under the same key (bound to the session, checkable anywhere); with no
 keys checked (``auth`` "off"), a random token that must equal the ``modelport_csrf``
@@ -52,6 +56,8 @@ class Viewer:
     principal: Principal | None
     csrf: str
     new_csrf: bool = False
+    session: str | None = None  # the session's id (its cookie's random part), if any
+    expires: int = 0  # when the session's cookie lapses (Unix time)
 
     @property
     def name(self) -> str | None:
@@ -134,7 +140,7 @@ class Sessions:
         csrf = keys.sign_for(key_id, f"csrf.{nonce}".encode())
         if csrf is None:
             return None
-        return Viewer(signed[0], _b64(csrf[1]))
+        return Viewer(signed[0], _b64(csrf[1]), session=nonce, expires=int(expires))
 
     @staticmethod
     def csrf_ok(viewer: Viewer, submitted: str | None) -> bool:

@@ -1,8 +1,9 @@
 """The dashboard's plumbing: sign-in, CSRF, rendering and error pages.
 
-Every page goes through ``Web.page`` (who is asking; sign-in when the server checks
-keys) and every action through ``Web.action`` (the same, then the CSRF token of its
-form, then the handler). Registry and log reads run in a thread, off the event loop.
+Every page goes through ``Web.page`` (who is asking, a signed-out session refused;
+sign-in when the server checks keys) and every action through ``Web.action`` (the
+same, then the CSRF token of its form, then the handler). Registry and log reads run
+in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelport.registry.service import RegistryService
 from modelport.server.http.asgi import Receive, Scope, Send
 from modelport.server.http.endpoint import ServerContext
 from modelport.server.http.errors import status_of
-from modelport.ui import charts
+from modelport.ui import charts, revocations
 from modelport.ui.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_S, Sessions, Viewer
 
 logger = logging.getLogger("modelport.ui")
@@ -56,6 +57,18 @@ class Web:
         self.sessions = Sessions(context.keys)
         self.templates = environment()
         self.static_version = _static_version()
+
+    async def viewer(self, request: Request) -> Viewer | None:
+        """Who sends this request: None without a valid session, or with one signed
+        out (on any instance: the metadata database says)."""
+        viewer = self.sessions.viewer(request.cookies)
+        if viewer is None or viewer.session is None:
+            return viewer
+        get = self.context.registry
+        if get is None:
+            return viewer
+        signed_out = await asyncio.to_thread(lambda: revocations.revoked(get(), viewer))
+        return None if signed_out else viewer
 
     async def registry(self, viewer: Viewer, call: Callable[[RegistryService], T]) -> T:
         """``call`` on the registry in a thread, acting as the viewer's key."""
@@ -108,7 +121,7 @@ class Web:
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The page for a path the dashboard does not have."""
         request = Request(scope, receive)
-        viewer = self.sessions.viewer(request.cookies)
+        viewer = await self.viewer(request)
         path = request.url.path
         exc = NotFoundError(f"the dashboard has no page {path}")
         await self.error(request, viewer, exc)(scope, receive, send)
@@ -117,7 +130,7 @@ class Web:
         """A GET page: the viewer (or the sign-in page), then ``handler``."""
 
         async def endpoint(request: Request) -> Response:
-            viewer = self.sessions.viewer(request.cookies)
+            viewer = await self.viewer(request)
             if viewer is None:
                 return self._to_login(request)
             try:
@@ -132,7 +145,7 @@ class Web:
         reads the form with ``form``)."""
 
         async def endpoint(request: Request) -> Response:
-            viewer = self.sessions.viewer(request.cookies)
+            viewer = await self.viewer(request)
             if viewer is None:
                 return self._to_login(request)
             try:
@@ -170,8 +183,10 @@ class Web:
         """Store the session cookie."""
         self._cookie(request, response, SESSION_COOKIE, cookie, max_age=SESSION_S)
 
-    def sign_out(self, request: Request, response: Response) -> None:
-        """Drop the session cookie."""
+    async def sign_out(self, request: Request, response: Response, viewer: Viewer) -> None:
+        """Revoke the viewer's session in the metadata database (every instance refuses
+        its cookie from now on, copies too), then drop the cookie."""
+        await self.registry(viewer, lambda registry: revocations.revoke(registry, viewer))
         secure = request.url.scheme == "https"
         path = request.scope.get("root_path", "") + "/"
         response.delete_cookie(

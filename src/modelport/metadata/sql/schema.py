@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # alembic is imported only when the schema must be read or ch
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration's revision; a test keeps it equal to alembic's head. Starting
 # against a database already at this revision needs one query and no alembic import.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 _READ_REVISION = text("SELECT version_num FROM alembic_version")
 VERSION_TABLE = "alembic_version"
 UPGRADE_COMMAND = "modelport db upgrade"

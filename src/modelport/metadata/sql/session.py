@@ -30,6 +30,7 @@ from modelport.metadata.sql.alerts import SqlAlertSession
 from modelport.metadata.sql.deployments import SqlDeploymentSession
 from modelport.metadata.sql.filters import version_conditions
 from modelport.metadata.sql.keys import SqlKeySession
+from modelport.metadata.sql.sessions import SqlSessionRevocations
 from modelport.metadata.sql.statements import (
     insert_row,
     model_not_found,
@@ -52,7 +53,9 @@ from modelport.metadata.sql.tables import (
 _NO_SYNC = {"synchronize_session": False}
 
 
-class SqlMetadataSession(SqlAlertSession, SqlDeploymentSession, SqlKeySession):
+class SqlMetadataSession(
+    SqlAlertSession, SqlDeploymentSession, SqlKeySession, SqlSessionRevocations
+):
     """One transaction on the metadata database; see ``MetadataSession`` for the contract."""
 
     def __init__(self, orm: Session) -> None:

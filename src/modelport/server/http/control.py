@@ -16,6 +16,7 @@ from modelport.server.http.app import GET, ROUTES, RouteTable
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
 from modelport.server.http.registry_routes import REGISTRY_ROUTES
+from modelport.server.http.rollouts import ROLLOUT_ROUTES
 
 TITLE = "modelport control plane"
 _SERVING_ONLY = frozenset({"/api/models", "/api/models/{name}"})
@@ -46,4 +47,9 @@ _SHARED: RouteTable = tuple(
     if (route[0].startswith("/api") and route[0] not in _SERVING_ONLY) or route[0] == "/metrics"
 )
 
-CONTROL_ROUTES: RouteTable = (("/health", GET, ControlHealth), *_SHARED, *REGISTRY_ROUTES)
+CONTROL_ROUTES: RouteTable = (
+    ("/health", GET, ControlHealth),
+    *_SHARED,
+    *REGISTRY_ROUTES,
+    *ROLLOUT_ROUTES,
+)

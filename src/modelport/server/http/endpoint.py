@@ -25,6 +25,7 @@ from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.maintenance import LogMaintenance
 from modelport.registry.service import RegistryService
+from modelport.rollout.controller import RolloutController
 from modelport.security.key_book import KeyBook
 from modelport.security.principal import Admission
 from modelport.server.http.access import ADMIN_ONLY, Access
@@ -56,6 +57,9 @@ class ServerContext:
     # The registry for the REST routes that read or change it (deployments), built at
     # their first request and shared after; call it in a thread (it opens the database).
     registry: Callable[[], RegistryService] | None = None
+    # The rollout controller over a registry, for a lease owner (None: a fresh one), as
+    # the CLI builds it; the control plane's rollout routes use it (None: not offered).
+    rollouts: Callable[[RegistryService, str | None], RolloutController] | None = None
     # The API keys requests are checked against (None: no keys checked), and how the
     # server authenticates, as GET /api reports it: "api-keys", "off" (loopback only)
     # or "insecure-no-auth" (reachable from elsewhere without keys).

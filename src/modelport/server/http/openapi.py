@@ -13,6 +13,7 @@ from modelport import __version__
 from modelport.server.http import openapi_results, rest_schemas
 from modelport.server.http.openapi_deployments import deployment_paths, deployment_schemas
 from modelport.server.http.openapi_registry import registry_paths, registry_schemas
+from modelport.server.http.openapi_rollouts import rollout_paths, rollout_schemas
 from modelport.server.http.openapi_security import SECURITY_SCHEMES, secure, security_paths
 
 
@@ -538,6 +539,7 @@ def _paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": {"summary": "This document", "responses": ok}},
         **deployment_paths(),
         **registry_paths(),
+        **rollout_paths(),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
@@ -581,6 +583,7 @@ def _schemas() -> dict[str, Any]:
     )
     schemas.update(deployment_schemas())
     schemas.update(registry_schemas())
+    schemas.update(rollout_schemas())
     schemas.update(openapi_results.SCHEMAS)
     return schemas
 
@@ -610,6 +613,8 @@ def openapi_document(
     if not any(path.startswith("/api/registry") for path in paths):
         # The serving server answers no registry route: its document has none of theirs.
         schemas = {k: v for k, v in schemas.items() if k not in registry_schemas()}
+    if not any("/rollout" in path for path in paths):  # nor of the rollout routes
+        schemas = {k: v for k, v in schemas.items() if k not in rollout_schemas()}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__},
