@@ -305,3 +305,25 @@ def _evaluated_at(plane: Plane) -> str | None:
     )
     state = answer.json()["rules"][0]["state"]
     return state["evaluated_at"] if state else None
+
+
+def test_ui_monitor_evaluates_the_rules_in_the_control_plane(tmp_path: Path) -> None:
+    home = tmp_path / "plane"
+    _register(home)
+    _log(home)
+    tokens = _keys(home)
+    with webhook_receiver() as receiver:
+        config = tmp_path / "rules.toml"
+        rules = RULE.format(url=receiver.url) + OUTGOING_LOOPBACK
+        config.write_text('[monitor]\ninterval = "1s"\n' + rules)
+        args = ["--config", str(config), "--monitor"]
+        with control_plane(home, args, MODELPORT_SECURITY__AUTH="on") as server:
+            plane = Plane(server, home, config, receiver, tokens)
+            _wait_for(lambda: len(receiver.requests) == 1, "the control plane's own round")
+            evaluated = _evaluated_at(plane)
+            _wait_for(lambda: _evaluated_at(plane) != evaluated, "the next round")
+            remote = plane.remote("reader", "monitor", "alerts", "churn", "--json")
+            assert json.loads(remote.stdout)["rules"][0]["state"]["status"] == "firing"
+            assert server.stop() == 0
+        assert len(receiver.requests) == 1
+    assert "evaluating 1 alert rules every" in server.stderr.read_text()
