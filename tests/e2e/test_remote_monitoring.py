@@ -7,6 +7,7 @@ webhooks; keys decide who may read and who may evaluate."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -327,3 +328,50 @@ def test_ui_monitor_evaluates_the_rules_in_the_control_plane(tmp_path: Path) -> 
             assert server.stop() == 0
         assert len(receiver.requests) == 1
     assert "evaluating 1 alert rules every" in server.stderr.read_text()
+
+
+def test_the_monitoring_routes_answer_bad_requests_with_errors_not_internals(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "plane"
+    _register(home)
+    internals = re.compile(r"Traceback|File \"|\.py\b|/tmp/|sqlite://|artifact_key")
+    report = "/api/monitoring/{}/report"
+    requests: list[tuple[str, str, dict[str, str]]] = [
+        *[("GET", report.format(name), {}) for name in ("ghost", "..%2F..%2Fetc", "x" * 300)],
+        *[
+            ("GET", report.format("churn"), query)
+            for query in (
+                {"version": "one"},
+                {"version": "0"},
+                {"version": "7"},
+                {"version": "1", "alias": "production"},
+                {"alias": "nope"},
+                {"since": "soon"},
+                {"until": "2020-13-45"},
+                {"format": "pdf"},
+                {"method": "a"},
+                {"method": "a=magic"},
+                {"threshold": "a=high"},
+                {"colour": "red"},
+            )
+        ],
+        ("GET", "/api/monitoring/alerts", {"limit": "0"}),
+        ("GET", "/api/monitoring/alerts", {"limit": "many"}),
+        ("POST", "/api/monitoring/alerts/evaluate", {}),  # no rules on this control plane
+        ("POST", "/api/monitoring/alerts/evaluate", {"now": "x"}),
+    ]
+    with control_plane(home) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        for method, path, params in requests:
+            answer = http.request(method, path, params=params)
+            where = (method, path, params, answer.status_code, answer.text[:300])
+            assert 400 <= answer.status_code < 500, where
+            data = answer.json()
+            if "no route" not in data["error"]:  # the router's own 404 is not the route's
+                assert str(data.get("kind", "")).endswith("Error"), where
+            assert not internals.search(answer.text), where
+        alerts = http.get("/api/monitoring/alerts").json()
+        assert alerts == {"model": None, "rules": [], "events": [], "deliveries": []}
+        empty = http.get(report.format("churn"), params={"format": "json"})
+        assert empty.status_code == 200
+        assert json.loads(empty.headers["x-modelport-report"])["predictions"] == 0
