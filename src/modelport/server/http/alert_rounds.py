@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from modelport.errors import UnsupportedOperationError
 from modelport.server.http.access import Access, allows, principal_of
-from modelport.server.http.alerts import _limit
+from modelport.server.http.alerts import history_limit
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Reply
 from modelport.server.http.registry_endpoint import RegistryEndpoint, query
@@ -84,5 +84,5 @@ class ApiAlertList(RegistryEndpoint):
         def readable(model: str) -> bool:
             return principal is None or allows(principal, ("read",), model)
 
-        data = await asyncio.to_thread(lists, _limit(scope), readable)
+        data = await asyncio.to_thread(lists, history_limit(scope), readable)
         return Reply.json(data)
