@@ -10,7 +10,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modelport.artifacts.local import LocalArtifactStore
@@ -301,6 +301,10 @@ def build_control_app(
             served.name, served.version_label, served.runtime
         ),
     )
+    history = AlertHistoryReader(
+        lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
+    )
+    registry = _BuiltOnce(lambda: build_registry(settings))
     context = ServerContext(
         runtime,
         serve,
@@ -308,10 +312,10 @@ def build_control_app(
         limits_for(serve.max_elements),
         prometheus_multiprocess_dir(),
         prediction_log_uri=settings.resolved_prediction_log_uri,
-        alerts=AlertHistoryReader(
-            lambda: create_metadata_store(settings.resolved_database_url), settings.monitor.alerts
-        ),
-        registry=_BuiltOnce(lambda: build_registry(settings)),
+        alerts=history,
+        alert_lists=history.readable,
+        alert_rounds=_alert_rounds(settings, registry),
+        registry=registry,
         rollouts=lambda registry, owner: _rollout_controller(settings, registry, owner),
     )
     _secure(context, settings)
@@ -334,6 +338,19 @@ def _rollout_controller(
     from modelport.rollout.factory import build_controller
 
     return build_controller(settings, registry, owner=owner)
+
+
+def _alert_rounds(
+    settings: Settings, registry: Callable[[], RegistryService]
+) -> Callable[[str | None], list[dict[str, Any]]]:
+    """The control plane's rounds of its own alert rules, the engine built on first use."""
+    from modelport.monitoring.alerts.rounds import AlertRounds
+
+    return AlertRounds(
+        lambda: build_alert_engine(settings, registry()),
+        configured=bool(settings.monitor.alerts),
+        actor=settings.actor,
+    )
 
 
 def _dashboard(context: ServerContext, settings: Settings) -> MountedApp:

@@ -40,13 +40,14 @@ from modelport.remote import packages
 from modelport.remote.deployments import DeploymentCalls
 from modelport.remote.errors import error_from_answer
 from modelport.remote.keys import KeyCalls
+from modelport.remote.monitoring import MonitoringCalls
 from modelport.remote.rollouts import RolloutCalls
 
 REGISTRY = "/api/registry"
 TAR = "application/x-tar"
 
 
-class RegistryClient(DeploymentCalls, KeyCalls, RolloutCalls):
+class RegistryClient(DeploymentCalls, KeyCalls, MonitoringCalls, RolloutCalls):
     """The registry of a control plane at ``url``, over HTTP."""
 
     def __init__(

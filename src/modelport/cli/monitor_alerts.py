@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +24,7 @@ from modelport.config import Settings, parse_duration
 from modelport.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from modelport.monitoring.alerts.engine import RuleOutcome
+    from modelport.cli.monitor_rounds import RemoteRounds
 
 config_option = click.option(
     "--config",
@@ -68,43 +71,88 @@ def run(*, once: bool, interval: str | None, config: Path | None, as_json: bool)
 
     One evaluator is enough for any number of serving replicas sharing the prediction
     log and the database; rule states survive restarts. Prints each change of state
-    (a JSON line each under --json).
+    (a JSON line each under --json). When MODELPORT_REGISTRY_URL is set, the control
+    plane evaluates its own rules (the [monitor.alerts] of `modelport ui`'s config) on
+    each round this command asks for (a key with admin, or deploy on every model), and
+    runs their webhooks and retrain actions.
     """
-    from modelport.bootstrap import build_alert_engine
-    from modelport.monitoring.alerts.loop import MonitorLoop
-
     settings = _settings(config)
-    _require_rules(settings)
     try:
         every = parse_duration(interval) if interval is not None else settings.monitor.interval
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
+    if settings.registry_url is not None:
+        rounds = remote_rounds(settings, every)
+        if once:
+            _print_outcomes(rounds.evaluate(), as_json=as_json, all_rules=True)
+            return
+        _loop(rounds.run_once, rounds.stopping, every, "the control plane's alert rules", as_json)
+        return
+    from modelport.bootstrap import build_alert_engine
+    from modelport.monitoring.alerts.loop import MonitorLoop
+
+    _require_rules(settings)
     engine = build_alert_engine(settings, state().local_registry("modelport monitor run"))
     loop = MonitorLoop(engine, every)
     if once:
-        outcomes = loop.engine.evaluate()
+        outcomes = [o.to_dict() for o in loop.engine.evaluate()]
         _print_outcomes(outcomes, as_json=as_json, all_rules=True)
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: loop.stopping.set())
+    _loop(
+        lambda: [o.to_dict() for o in loop.run_once()],
+        loop.stopping,
+        every,
+        f"{len(engine.rules)} alert rules",
+        as_json,
+    )
+
+
+def remote_rounds(settings: Settings, every: timedelta) -> RemoteRounds:
+    """Rounds of the control plane at ``MODELPORT_REGISTRY_URL``, noting on stderr that
+    rules of this machine's config are not the ones evaluated."""
+    from modelport.cli.monitor_rounds import RemoteRounds
+
+    if settings.monitor.alerts:
+        click.echo(
+            f"note: the control plane at {settings.registry_url} evaluates the rules of its "
+            f"own config; the {len(settings.monitor.alerts)} [monitor.alerts] rules of this "
+            "machine's config are not used",
+            err=True,
+        )
+    from modelport.remote.monitoring import MonitoringCalls
+
+    client = state().registry()
+    assert isinstance(client, MonitoringCalls)  # the URL is set: the HTTP client
+    return RemoteRounds(client.evaluate_alerts, every, lambda text: click.echo(text, err=True))
+
+
+def _loop(
+    round_: Callable[[], list[dict[str, Any]]],
+    stopping: threading.Event,
+    every: timedelta,
+    what: str,
+    as_json: bool,
+) -> None:
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     if not as_json:
-        click.echo(f"evaluating {len(engine.rules)} alert rules every {every}; Ctrl+C stops")
+        click.echo(f"evaluating {what} every {every}; Ctrl+C stops")
     try:
-        while not loop.stopping.is_set():
-            _print_outcomes(loop.run_once(), as_json=as_json, all_rules=False)
-            loop.stopping.wait(every.total_seconds())
+        while not stopping.is_set():
+            _print_outcomes(round_(), as_json=as_json, all_rules=False)
+            stopping.wait(every.total_seconds())
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _print_outcomes(outcomes: list[RuleOutcome], *, as_json: bool, all_rules: bool) -> None:
-    shown = [o for o in outcomes if all_rules or o.changed or o.error or o.lost_race]
+def _print_outcomes(outcomes: list[dict[str, Any]], *, as_json: bool, all_rules: bool) -> None:
+    shown = [o for o in outcomes if all_rules or o["changed"] or o["error"] or o["lost_race"]]
     if as_json:
         if all_rules:
-            print_json({"outcomes": [o.to_dict() for o in shown]})
+            print_json({"outcomes": shown})
         for outcome in [] if all_rules else shown:
-            click.echo(json.dumps(outcome.to_dict(), default=str))
+            click.echo(json.dumps(outcome, default=str))
         return
     if all_rules:
         rows = [_outcome_row(o) for o in shown]
@@ -112,21 +160,22 @@ def _print_outcomes(outcomes: list[RuleOutcome], *, as_json: bool, all_rules: bo
                     rows)  # fmt: skip
         return
     for outcome in shown:
-        status = outcome.state.status.value if outcome.state is not None else "-"
-        detail = outcome.error or ("notified" if outcome.notified else "")
-        click.echo(f"{outcome.rule}: {status} {detail}".rstrip())
+        status = outcome["state"]["status"] if outcome["state"] is not None else "-"
+        detail = outcome["error"] or ("notified" if outcome["notified"] else "")
+        click.echo(f"{outcome['rule']}: {status} {detail}".rstrip())
 
 
-def _outcome_row(outcome: RuleOutcome) -> list[Any]:
-    current = outcome.state
+def _outcome_row(outcome: dict[str, Any]) -> list[Any]:
+    current = outcome["state"]
+    lost = "another evaluator saved first" if outcome["lost_race"] else ""
     return [
-        outcome.rule,
-        current.status.value if current is not None else "-",
-        _number(current.value) if current is not None else "",
-        current.samples if current is not None else "",
-        "yes" if outcome.changed else "",
-        "yes" if outcome.notified else "",
-        outcome.error or ("another evaluator saved first" if outcome.lost_race else ""),
+        outcome["rule"],
+        current["status"] if current is not None else "-",
+        _number(current["value"]) if current is not None else "",
+        current["samples"] if current is not None else "",
+        "yes" if outcome["changed"] else "",
+        "yes" if outcome["notified"] else "",
+        outcome["error"] or lost,
     ]
 
 
@@ -183,16 +232,24 @@ def rules(*, prometheus: bool, out: Path | None, config: Path | None, as_json: b
 @json_option
 def alerts(*, model: str | None, limit: int, config: Path | None, as_json: bool) -> None:
     """The alert rules (of MODEL when given) with their states, the latest transitions
-    and the delivery log."""
+    and the delivery log. When MODELPORT_REGISTRY_URL is set, the control plane's
+    (its rules, of the models the key may read)."""
     from modelport.monitoring.alerts.history import alert_history
 
     settings = _settings(config)
-    history = alert_history(
-        state().local_registry("modelport monitor alerts").metadata,
-        settings.monitor.alerts,
-        model=model,
-        limit=limit,
-    )
+    if settings.registry_url is not None:
+        from modelport.remote.monitoring import MonitoringCalls
+
+        client = state().registry()
+        assert isinstance(client, MonitoringCalls)  # the URL is set: the HTTP client
+        history = client.alert_history(model, limit=limit)
+    else:
+        history = alert_history(
+            state().local_registry("modelport monitor alerts").metadata,
+            settings.monitor.alerts,
+            model=model,
+            limit=limit,
+        )
     if as_json:
         print_json(history)
         return

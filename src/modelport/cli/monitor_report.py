@@ -5,16 +5,14 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from modelport.cli.inputs import parse_pairs, version_ref
 from modelport.cli.output import print_json
 from modelport.cli.state import json_option, state
-
-if TYPE_CHECKING:
-    from modelport.monitoring.report import MonitoringReport
+from modelport.domain.refs import ModelRef
 
 
 @click.command("report")
@@ -71,65 +69,89 @@ def report(
     latency, errors, label coverage and live metrics beside the registered ones, drift
     per feature, histograms of reference against current data, all of these over time,
     and the alert history. It holds aggregates only, never a logged row, and the HTML
-    page opens offline (no script, font or stylesheet to fetch).
+    page opens offline (no script, font or stylesheet to fetch). When
+    MODELPORT_REGISTRY_URL is set, the control plane builds it from its prediction log
+    and database (a key with read on the model) and this command writes it here.
     """
-    from modelport.monitoring.drift.selection import parse_options
-    from modelport.monitoring.report import Sources, Subject, build_report, render
-    from modelport.monitoring.report.history import alert_source
     from modelport.monitoring.windows import parse_since
 
-    options = parse_options(
-        parse_pairs(methods, "--method"), parse_pairs(thresholds, "--threshold")
+    method_map, threshold_map = (
+        parse_pairs(methods, "--method"),
+        parse_pairs(thresholds, "--threshold"),
     )
     fmt = fmt or ("json" if out is not None and out.suffix.lower() == ".json" else "html")
     now = datetime.now(UTC)
-    start = parse_since(since, now, field="since")
-    end = parse_since(until, now, field="until") if until else now
-    cli = state()
-    registry = cli.local_registry("modelport monitor report")
-    version = registry.resolve(version_ref(ref))
-    subject = Subject(
-        log_uri=cli.settings.resolved_prediction_log_uri,
-        model=version.name,
-        version=str(version.version),
-        stats=registry.reference_stats(version)[0],
-        registered_metrics=dict(version.metrics),
-        drift_options=options,
+    window = (
+        parse_since(since, now, field="since"),
+        parse_since(until, now, field="until") if until else now,
     )
-    sources = Sources.default(alerts=alert_source(registry.metadata, version.name))
-    built = build_report(subject, start, end, sources=sources, now=now)
-    text = render(built, fmt)
+    cli = state()
+    ref_parsed = version_ref(ref)
+    if cli.settings.registry_url is not None:
+        from modelport.remote.monitoring import MonitoringCalls
+
+        client = cli.registry()
+        assert isinstance(client, MonitoringCalls)  # the URL is set: the HTTP client
+        text, summary = client.monitoring_report(
+            ref_parsed, window, fmt=fmt, methods=method_map, thresholds=threshold_map
+        )
+    else:
+        text, summary = _local_report(
+            ref_parsed,
+            window=window,
+            fmt=fmt,
+            methods=method_map,
+            thresholds=threshold_map,
+            now=now,
+        )
     if out is None:
         sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-    if out is not None:
-        _say_written(built, out, fmt, len(text.encode()), as_json=as_json)
+        return
+    out.write_text(text, encoding="utf-8")
+    _say_written(summary, out, fmt, len(text.encode()), as_json=as_json)
 
 
-def _say_written(built: MonitoringReport, out: Path, fmt: str, size: int, *, as_json: bool) -> None:
-    drift = built.drift
+def _local_report(
+    ref: ModelRef,
+    *,
+    window: tuple[datetime, datetime],
+    fmt: str,
+    methods: dict[str, str],
+    thresholds: dict[str, str],
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """The report built here, over the database and prediction log of the settings."""
+    from modelport.monitoring.drift.selection import parse_options
+    from modelport.monitoring.report import render
+    from modelport.monitoring.report.versions import report_summary, version_report
+
+    cli = state()
+    built = version_report(
+        cli.local_registry("modelport monitor report"),
+        cli.settings.resolved_prediction_log_uri,
+        ref,
+        window,
+        drift_options=parse_options(methods, thresholds),
+        now=now,
+    )
+    return render(built, fmt), report_summary(built)
+
+
+def _say_written(summary: dict[str, Any], out: Path, fmt: str, size: int, *, as_json: bool) -> None:
     if as_json:
         print_json(
             {
                 "out": str(out),
                 "format": fmt,
                 "bytes": size,
-                "model": built.model,
-                "version": built.version,
-                "since": built.window.since.isoformat(),
-                "until": built.window.until.isoformat(),
-                "predictions": built.serving.rows,
-                "drifted_columns": drift.drifted_columns if drift else None,
-                "dataset_drift": drift.dataset_drift if drift else None,
-                "notes": list(built.notes),
+                **{key: value for key, value in summary.items() if key != "columns"},
             }
         )
         return
-    summary = f"{built.serving.rows:,} predictions"
-    if drift is not None:
-        summary += f", {drift.drifted_columns} of {len(drift.columns)} columns drifted"
-    what = f"{built.model} version {built.version}"
-    click.echo(f"wrote {out} ({size / 1024:.0f} KiB): {what}, {summary}")
-    for note in built.notes:
+    text = f"{summary['predictions']:,} predictions"
+    if summary["columns"] is not None:
+        text += f", {summary['drifted_columns']} of {summary['columns']} columns drifted"
+    what = f"{summary['model']} version {summary['version']}"
+    click.echo(f"wrote {out} ({size / 1024:.0f} KiB): {what}, {text}")
+    for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)

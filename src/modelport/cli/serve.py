@@ -20,7 +20,7 @@ import click
 from pydantic import ValidationError
 
 from modelport.config import ServeSettings, Settings, is_loopback
-from modelport.errors import InvalidArgumentError, UnsupportedOperationError
+from modelport.errors import InvalidArgumentError
 from modelport.metadata.store import MetadataStore
 from modelport.server.process.spec import DEFAULT_FACTORY
 from modelport.server.process.supervisor import run_server
@@ -300,7 +300,9 @@ config_option = click.option(
     "--monitor",
     is_flag=True,
     help="Also evaluate the [monitor.alerts] rules of the config in this process "
-    "(one machine; with several replicas run `modelport monitor run` once instead).",
+    "(one machine; with several replicas run `modelport monitor run` once instead). "
+    "With MODELPORT_REGISTRY_URL, ask the control plane to evaluate its own rules "
+    "every monitor.interval instead (a key with admin, or deploy on every model).",
 )
 @click.option(
     "--insecure-no-auth",
@@ -338,13 +340,15 @@ def serve(
     if not monitor:
         return serve_models(settings, models, factory=app_factory, announce=announce)
     if settings.registry_url is not None:
-        # The alert states live in the metadata database, which a replica following a
-        # control plane by its URL does not open.
-        raise UnsupportedOperationError(
-            "--monitor keeps alert states in the metadata database, and MODELPORT_REGISTRY_URL "
-            f"({settings.registry_url}) points this server at a control plane instead: run "
-            "`modelport monitor run` where the database is"
-        )
+        # The alert states live in the control plane's database: it evaluates its own
+        # rules on each round this server asks for.
+        from modelport.cli.serve_monitor_remote import RemoteServeMonitor
+
+        remote = RemoteServeMonitor(settings, announce)
+        try:
+            return serve_models(settings, models, factory=app_factory, announce=remote)
+        finally:
+            remote.close()
     if not settings.monitor.alerts:
         raise InvalidArgumentError(
             "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "

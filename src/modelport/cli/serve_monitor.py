@@ -4,6 +4,7 @@ It starts once every worker is ready (from the "serving" announcement, which als
 gives the server's own ``/metrics`` URL for ``prediction_log_drops``) and stops when
 the server has drained. Its log lines are JSON on stderr like the supervisor's.
 For one machine; with several replicas run one ``modelport monitor run`` instead.
+``modelport ui --monitor`` runs the same evaluator in the control plane's supervisor.
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ _STOP_WAIT_S = 30.0
 class ServeMonitor:
     """An ``announce`` callback that starts the evaluator; ``close`` stops it."""
 
-    def __init__(self, settings: Settings, announce: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        announce: Callable[[str], None] | None,
+        *,
+        own_metrics: bool = True,
+    ) -> None:
         self._settings = settings
+        # A serving server scrapes its own /metrics for prediction_log_drops; the
+        # control plane (`modelport ui --monitor`) logs no predictions.
+        self._own_metrics = own_metrics
         self._announce = announce or _print
         self._registry: RegistryService | None = None
         self._loop: MonitorLoop | None = None
@@ -46,7 +56,8 @@ class ServeMonitor:
         logger.addHandler(self._handler)
         logger.setLevel(logging.INFO)
         self._registry = build_registry(self._settings)
-        engine = build_alert_engine(self._settings, self._registry, metrics_urls=[f"{url}/metrics"])
+        own = [f"{url}/metrics"] if self._own_metrics else []
+        engine = build_alert_engine(self._settings, self._registry, metrics_urls=own)
         self._loop = MonitorLoop(engine, self._settings.monitor.interval)
         self._loop.start()
         logger.info("evaluating %d alert rules every %s", len(engine.rules), self._loop.interval)

@@ -22,6 +22,7 @@ from modelport.cli.serve import (
     proxy_hint,
     tls_options,
 )
+from modelport.errors import InvalidArgumentError
 from modelport.server.process.supervisor import run_server
 
 CONTROL_FACTORY = "modelport.bootstrap:build_control_app"
@@ -51,12 +52,22 @@ DEFAULT_PORT = 5000  # mlflow server's: what people who run a registry server ex
     help="Serve without API keys even on an address other machines can reach.",
 )
 @click.option(
+    "--monitor",
+    is_flag=True,
+    help="Also evaluate the [monitor.alerts] rules of the config every monitor.interval "
+    "in this process (then no `modelport monitor run` is needed).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help='Once ready, print {"url": ..., "dashboard": ...}.'
 )
-def ui(*, config: Path | None, as_json: bool, **options: Any) -> int:
+def ui(*, config: Path | None, monitor: bool, as_json: bool, **options: Any) -> int:
     """Run the control plane until Ctrl+C: the registry's REST API (what
     MODELPORT_REGISTRY_URL points the SDK and CLI at), deployments, monitoring, keys,
-    the OpenAPI document at /api/openapi.json and the dashboard at /ui/."""
+    the OpenAPI document at /api/openapi.json and the dashboard at /ui/.
+
+    The [monitor.alerts] rules of the config are the ones `modelport monitor run` and
+    `serve --monitor` ask it to evaluate over MODELPORT_REGISTRY_URL; with --monitor it
+    evaluates them itself every monitor.interval."""
     settings = build_settings(config, **options)
     for check in (plain_http_warning, proxy_hint):
         hint = check(settings.serve)
@@ -74,4 +85,20 @@ def ui(*, config: Path | None, as_json: bool, **options: Any) -> int:
                 f"modelport control plane on {url} (dashboard: {url}/ui/) with {workers} worker(s)"
             )
 
-    return run_server(settings, (), factory=CONTROL_FACTORY, announce=announce)
+    if not monitor:
+        return run_server(settings, (), factory=CONTROL_FACTORY, announce=announce)
+    from modelport.cli.serve_monitor import ServeMonitor
+    from modelport.monitoring.alerts.engine import check_rules
+
+    if not settings.monitor.alerts:
+        raise InvalidArgumentError(
+            "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "
+            "config file (--config or MODELPORT_CONFIG)",
+            field="monitor.alerts",
+        )
+    check_rules(settings.monitor.alerts)  # before the server starts, not once it is up
+    evaluator = ServeMonitor(settings, announce, own_metrics=False)
+    try:
+        return run_server(settings, (), factory=CONTROL_FACTORY, announce=evaluator)
+    finally:
+        evaluator.close()

@@ -70,6 +70,11 @@ class AlertEngine:
         self._actions = actions
         self._clock = clock
 
+    @property
+    def store(self) -> MetadataStore:
+        """The metadata store the states are kept in."""
+        return self._store
+
     def evaluate(self, now: datetime | None = None) -> list[RuleOutcome]:
         """Evaluate every rule once, in name order."""
         at = now or self._clock()

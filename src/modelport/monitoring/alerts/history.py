@@ -19,15 +19,23 @@ def alert_history(
     *,
     model: str | None = None,
     limit: int = 50,
+    readable: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
-    """Rules (of ``model``'s name when given) with their state, newest events and
-    deliveries first. Rules stored but no longer configured still show their state."""
+    """Rules (of ``model``'s name when given, of the models ``readable`` accepts when
+    given) with their state, newest events and deliveries first. Rules stored but no
+    longer configured still show their state."""
+    some = model is not None or readable is not None
     with store.reader() as session:
         states = {state.rule: state for state in session.list_alert_states()}
-        events = session.list_alert_events(limit=limit * 4 if model else limit)
-        deliveries = session.list_alert_deliveries(limit=limit * 4 if model else limit)
+        events = session.list_alert_events(limit=limit * 4 if some else limit)
+        deliveries = session.list_alert_deliveries(limit=limit * 4 if some else limit)
     names = sorted(set(rules) | set(states))
-    wanted = {name for name in names if model is None or _model_of(rules, states, name) == model}
+    models = {name: _model_of(rules, states, name) for name in names}
+    wanted = {
+        name
+        for name in names
+        if (model is None or models[name] == model) and (readable is None or readable(models[name]))
+    }
     listed = [
         {
             "name": name,
@@ -73,8 +81,14 @@ class AlertHistoryReader:
         self._lock = threading.Lock()
 
     def __call__(self, model: str, limit: int) -> dict[str, Any]:
+        return alert_history(self._opened(), self._rules, model=model, limit=limit)
+
+    def readable(self, limit: int, readable: Callable[[str], bool]) -> dict[str, Any]:
+        """``alert_history`` of every model ``readable`` accepts (by model name)."""
+        return alert_history(self._opened(), self._rules, limit=limit, readable=readable)
+
+    def _opened(self) -> MetadataStore:
         with self._lock:
             if self._store is None:
                 self._store = self._open_store()
-            store = self._store
-        return alert_history(store, self._rules, model=model, limit=limit)
+            return self._store

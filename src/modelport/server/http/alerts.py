@@ -28,11 +28,12 @@ class ApiAlerts(Endpoint):
         history = self.context.alerts
         if history is None:
             raise UnsupportedOperationError("this server keeps no alert history", model=model)
-        data = await asyncio.to_thread(history, model, _limit(scope))
+        data = await asyncio.to_thread(history, model, history_limit(scope))
         return Reply.json(data)
 
 
-def _limit(scope: Scope) -> int:
+def history_limit(scope: Scope) -> int:
+    """The ``limit`` query parameter (default ``DEFAULT_LIMIT``), from 1 to ``MAX_LIMIT``."""
     query = scope.get("query_string", b"").decode("latin-1")
     values = parse_qs(query).get("limit") if query else None
     if not values:

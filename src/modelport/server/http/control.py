@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from modelport.server.http import alert_rounds, monitoring_report
 from modelport.server.http.access import OPEN
 from modelport.server.http.app import GET, ROUTES, RouteTable
 from modelport.server.http.asgi import Receive, Scope
@@ -47,9 +48,17 @@ _SHARED: RouteTable = tuple(
     if (route[0].startswith("/api") and route[0] not in _SERVING_ONLY) or route[0] == "/metrics"
 )
 
+# What the CLI's monitoring commands call when MODELPORT_REGISTRY_URL points them here.
+_MONITORING: RouteTable = (
+    ("/api/monitoring/alerts", GET, alert_rounds.ApiAlertList),
+    ("/api/monitoring/alerts/evaluate", ("POST",), alert_rounds.ApiAlertRound),
+    ("/api/monitoring/{model}/report", GET, monitoring_report.ApiMonitoringReport),
+)
+
 CONTROL_ROUTES: RouteTable = (
     ("/health", GET, ControlHealth),
     *_SHARED,
+    *_MONITORING,
     *REGISTRY_ROUTES,
     *ROLLOUT_ROUTES,
 )

@@ -54,6 +54,10 @@ class ServerContext:
     log_maintenance: LogMaintenance | None = None
     # (model, limit) -> the alert history document; None when the server keeps none.
     alerts: Callable[[str, int], dict[str, Any]] | None = None
+    # (limit, readable model?) -> the alert history of every readable model, and
+    # (actor or None) -> the outcomes of one round of the rules (the control plane's).
+    alert_lists: Callable[[int, Callable[[str], bool]], dict[str, Any]] | None = None
+    alert_rounds: Callable[[str | None], list[dict[str, Any]]] | None = None
     # The registry for the REST routes that read or change it (deployments), built at
     # their first request and shared after; call it in a thread (it opens the database).
     registry: Callable[[], RegistryService] | None = None
