@@ -40,12 +40,13 @@ from modelport.remote import packages
 from modelport.remote.deployments import DeploymentCalls
 from modelport.remote.errors import error_from_answer
 from modelport.remote.keys import KeyCalls
+from modelport.remote.versions import VersionCalls
 
 REGISTRY = "/api/registry"
 TAR = "application/x-tar"
 
 
-class RegistryClient(DeploymentCalls, KeyCalls):
+class RegistryClient(DeploymentCalls, KeyCalls, VersionCalls):
     """The registry of a control plane at ``url``, over HTTP."""
 
     def __init__(

@@ -83,16 +83,34 @@ def key_fingerprint(public_key: Path) -> str:
 
 def private_key_fingerprint(private_key: Path, *, password: str | None = None) -> str:
     """The fingerprint of a PEM private key's public half (as its trusted key's)."""
+    return _fingerprint(_read_private_key(private_key, password).public_key())
+
+
+def public_key_pem(private_key: Path, *, password: str | None = None) -> bytes:
+    """The PEM of a PEM private key's public half (what a registry checks a signature
+    made on another machine with; the private key stays there)."""
+    serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
+    public: bytes = (
+        _read_private_key(private_key, password)
+        .public_key()
+        .public_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+    )
+    return public
+
+
+def _read_private_key(private_key: Path, password: str | None) -> Any:
     serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
     try:
-        key = serialization.load_pem_private_key(
+        return serialization.load_pem_private_key(
             private_key.read_bytes(), password.encode() if password else None
         )
     except (OSError, ValueError, TypeError) as exc:
         raise InvalidArgumentError(
             f"cannot read the private key {private_key}: {exc}", field="key"
         ) from None
-    return _fingerprint(key.public_key())
 
 
 def _fingerprint(public_key: Any) -> str:
