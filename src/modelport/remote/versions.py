@@ -123,10 +123,9 @@ class VersionCalls:
         params = {"to": target, **({"label": label} if label is not None else {})}
         if holdout is None:
             return report_from_wire(self._json("POST", path, params=params))
-        fmt = _holdout_format(holdout)
+        params.update(format=_holdout_format(holdout), holdout=str(holdout))
         with holdout.open("rb") as body:
-            found = self._json("POST", path, content=body, headers=_DATA,
-                               params={**params, "format": fmt})  # fmt: skip
+            found = self._json("POST", path, content=body, headers=_DATA, params=params)
         return report_from_wire(found)
 
 

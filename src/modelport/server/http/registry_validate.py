@@ -5,7 +5,8 @@ version validate`` does over the database).
 The gates are the control plane's ``[gates]``, as promotions through it run them: the
 versions load from its store, the shadow and latency numbers come from its prediction
 log. A labelled holdout may be uploaded as the body (``?format=csv|parquet&label=y``,
-at most ``[serve] max_upload_bytes``); without one, its own ``[gates] holdout`` is used.
+at most ``[serve] max_upload_bytes``; ``holdout=`` its path on the client, which the
+report names it by); without one, its own ``[gates] holdout`` is used.
 The answer is the report (200 whatever the gates decided): every gate's outcome and
 numbers, and ``exit_code`` 0 (passed), 1 (a gate failed) or 2 (a gate could not be
 evaluated). Needs ``deploy`` on the model: the gates run the model's code on uploaded
@@ -67,6 +68,7 @@ class ApiRegistryValidate(RegistryEndpoint):
                 *path_params("name", "version"),
                 query_param("to", TEXT, "the stage or alias (default production)"),
                 query_param("label", TEXT, "the label column of the uploaded holdout"),
+                query_param("holdout", TEXT, "the holdout's name on the client, for the report"),
                 _UPLOAD["parameter"],
             ],
             "requestBody": _UPLOAD["body"],
@@ -79,7 +81,7 @@ class ApiRegistryValidate(RegistryEndpoint):
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         name, number = scope["path_params"]["name"], version_param(scope)
-        params = query(scope, ("to", "label", "format"))
+        params = query(scope, ("to", "label", "format", "holdout"))
         target, label = last(params, "to") or "production", last(params, "label")
         await self.call(scope, lambda r: r.get_version(name, number))  # 404 before the upload
         if "format" not in params:
@@ -98,7 +100,7 @@ class ApiRegistryValidate(RegistryEndpoint):
             report = await self.call(
                 scope, lambda r: _evaluate(r, name, number, target, holdout=holdout, label=label)
             )
-        return Reply.json(report.to_dict())
+        return Reply.json(_naming(report, str(holdout), last(params, "holdout")))
 
 
 def _evaluate(
@@ -117,3 +119,17 @@ def _evaluate(
     if holdout is None:
         return gates.check(candidate, target)  # with [gates] holdout, if configured
     return gates.evaluate(candidate, target, holdout=holdout, label=label)
+
+
+def _naming(report: GateReport, scratch: str, name: str | None) -> dict[str, Any]:
+    """The report as JSON, naming the holdout as the client does (``?holdout=``, its
+    path there) rather than by this server's scratch copy."""
+    document = report.to_dict()
+    if name:
+        for result in document["results"]:
+            result["message"] = result["message"].replace(scratch, name)
+            details = result["details"]
+            for key, value in details.items():
+                if value == scratch:
+                    details[key] = name
+    return document
