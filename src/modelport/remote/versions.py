@@ -55,7 +55,7 @@ class VersionCalls:
         DataFrame or an array) and its predictions there; stored beside its package."""
         version = self.resolve(ref)
         with tempfile.TemporaryFile() as spool:
-            fmt = _write_sample(sample, spool)
+            fmt = write_sample(sample, spool)
             found = self._json("POST", f"{_version_path(version)}/stats", content=spool,
                                params={"format": fmt}, headers=_DATA)  # fmt: skip
         return wire.version_from_wire(found)
@@ -139,7 +139,7 @@ def report_from_wire(data: dict[str, Any]) -> GateReport:
                       baseline=data.get("baseline"))  # fmt: skip
 
 
-def _write_sample(sample: Any, spool: IO[bytes]) -> str:
+def write_sample(sample: Any, spool: IO[bytes]) -> str:
     """Write ``sample`` to ``spool`` as the server reads it back unchanged; its format."""
     import numpy as np
     import pandas as pd
