@@ -268,3 +268,59 @@ def test_validate_over_the_url_runs_the_control_planes_gates_with_the_same_exit_
         assert "Gates for churn/2 going to production (there now: version 1)" in out
         code, _, err = cli.remote(tokens["reader"], *validate)
         assert code == 1 and _error(err)["code"] == "PERMISSION_DENIED"
+
+
+def test_serve_through_the_url_takes_signed_versions_only_where_required(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("model_signing")
+    import subprocess
+    import time
+
+    from modelport.security.signing_keys import generate_key_pair
+    from testing_models import EchoModel
+    from testing_process import MODELPORT, env_for, serving
+
+    keys = generate_key_pair(tmp_path / "release")
+    config = tmp_path / "replica.toml"
+    config.write_text(
+        f'[signing]\ntrusted_keys = ["{keys.public_key}"]\nrequire_signed = ["production"]\n'
+    )
+    row = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
+
+    def answer(url: str) -> str:
+        response = httpx.post(f"{url}/v2/models/echo/infer", json=row, timeout=10)
+        assert response.status_code == 200, response.text
+        return str(response.headers["x-modelport-version"])
+
+    with (
+        control_plane(tmp_path / "registry") as plane,
+        RegistryClient(plane.url, cache_dir=tmp_path / "cache") as client,
+    ):
+        for offset in (0, 100):
+            options = PackageOptions(sample_input=np.zeros((4, 3)),
+                                     flavor_options={"config": {"offset": offset}})  # fmt: skip
+            client.register(EchoModel(), "echo", options)
+        client.sign_version("echo/1", keys.private_key)
+        client.promote("echo", 1, "production")
+        env = {"MODELPORT_REGISTRY_URL": plane.url, "MODELPORT_CONFIG": str(config),
+               "MODELPORT_SERVE__POLL_INTERVAL_S": "0.2"}  # fmt: skip
+        with serving(tmp_path / "replica", ["echo@production"], **env) as server:
+            assert answer(server.url) == "1"
+            client.promote("echo", 2, "production")  # unsigned: the replica refuses it
+            deadline = time.monotonic() + 30
+            while True:
+                stale = httpx.get(f"{server.url}/api/models/echo", timeout=10).json()["stale"]
+                if stale and stale.get("version") == 2:
+                    break
+                assert time.monotonic() < deadline, "the unsigned version was never refused"
+                time.sleep(0.1)
+            assert "echo/2 is not signed (no model.sig)" in stale["detail"]
+            assert answer(server.url) == "1"
+        result = subprocess.run(
+            [str(MODELPORT), "serve", "echo@production", "--port", "0"],
+            env=env_for(tmp_path / "replica", **env),
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert "echo/2 is not signed (no model.sig)" in result.stderr

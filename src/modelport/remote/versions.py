@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,14 +85,14 @@ class VersionCalls:
         version = self.resolve(ref)
         directory = self.package_dir(version)
         with tempfile.TemporaryDirectory(prefix="modelport-verify-") as scratch:
-            signature = self._signature(version, Path(scratch))
+            signature = self.download_signature(version, Path(scratch) / SIGNATURE_FILE)
             return verify_directory(directory, signature, list(public_keys or ()),
                                     what=f"{version.name}/{version.version}",
                                     model=version.name, version=version.version)  # fmt: skip
 
-    def _signature(self, version: ModelVersion, scratch: Path) -> Path | None:
-        """The version's stored signature in ``scratch``, checked against the sha256 its
-        tag records (None: unsigned)."""
+    def download_signature(self, version: ModelVersion, target: Path) -> Path | None:
+        """The version's stored signature written to ``target``, checked against the
+        sha256 its tag records; None when the version is unsigned."""
         tag = version.tags.get(SIGNATURE_TAG)
         if not tag:
             return None
@@ -104,9 +105,10 @@ class VersionCalls:
                 version=version.version,
                 field=SIGNATURE_FILE,
             )
-        path = scratch / SIGNATURE_FILE
-        path.write_bytes(body)
-        return path
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_bytes(body)
+        partial.replace(target)  # whole, even with other processes sharing the cache
+        return target
 
     def validate_version(
         self,
