@@ -228,7 +228,13 @@ def test_the_server_stores_only_a_signature_of_the_package_it_holds(
                 "public_key": other.public_key.read_text()}  # fmt: skip
         refused = httpx.post(path, json=body, headers=headers, timeout=60)
         assert refused.status_code == 409 and refused.json()["fields"]["reason"] == "untrusted"
+        for garbage in ("not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"):
+            body["public_key"] = garbage
+            refused = httpx.post(path, json=body, headers=headers, timeout=60)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["field"] == "public_key" and "/tmp" not in refused.text
         reader_headers = {"authorization": f"Bearer {tokens['reader']}"}
+
         assert httpx.post(path, json=body, headers=reader_headers, timeout=60).status_code == 403
         unsigned = httpx.get(path, headers=reader_headers, timeout=60)
         assert unsigned.status_code == 409 and unsigned.json()["fields"]["reason"] == "unsigned"

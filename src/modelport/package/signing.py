@@ -37,6 +37,8 @@ SIGNATURE_FILE = "model.sig"
 ANY_TARGET = "*"
 """In ``require_signed``: every version and package a server loads."""
 
+# The curves model_signing signs and verifies with.
+_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 # Python writes these next to custom model code when it is imported.
 _BYTECODE_DIR = "__pycache__"
 # What model_signing's verifier says when the files differ from the signed ones.
@@ -99,6 +101,23 @@ def public_key_pem(private_key: Path, *, password: str | None = None) -> bytes:
         )
     )
     return public
+
+
+def check_public_key_pem(pem: bytes) -> None:
+    """Refuse ``pem`` (sent by a client) unless it is an EC P-256, P-384 or P-521 public
+    key in PEM, what signatures verify with; the message names no file."""
+    serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
+    ec = require("cryptography.hazmat.primitives.asymmetric.ec", extra="signing")
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise InvalidArgumentError(
+            "public_key is not a PEM public key", field="public_key"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+        raise InvalidArgumentError(
+            "public_key is not an EC P-256, P-384 or P-521 public key", field="public_key"
+        )
 
 
 def _read_private_key(private_key: Path, password: str | None) -> Any:

@@ -33,6 +33,7 @@ from modelport.package.reader import verify_package
 from modelport.package.signing import (
     SIGNATURE_FILE,
     Verified,
+    check_public_key_pem,
     private_key_fingerprint,
     sign_directory,
     verify_directory,
@@ -118,6 +119,7 @@ class VersionSigning:
         the private key never leaves it), once it holds for the package as stored: made
         by ``public_key`` (PEM) over exactly the stored files, checked against the
         digests recorded at registration first. ``SignatureVerificationError`` otherwise."""
+        check_public_key_pem(public_key)  # before its scratch file could appear in a message
         directory = self._context.artifacts.local_path(version.artifact_key)
         verify_package(directory, version.manifest_digest)
         with tempfile.TemporaryDirectory(prefix="modelport-attach-") as scratch:

@@ -71,6 +71,7 @@ def read_table(path: Path) -> Any:
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except (ValueError, OSError) as exc:  # pyarrow's and pandas' errors derive from these
+        why = str(exc).replace(str(path), "the upload")  # never the server's scratch path
         raise InvalidRequestError(
-            f"the uploaded file cannot be read as {path.suffix.lstrip('.')}: {exc}", field="body"
+            f"the uploaded file cannot be read as {path.suffix.lstrip('.')}: {why}", field="body"
         ) from None

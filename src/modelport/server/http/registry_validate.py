@@ -100,7 +100,8 @@ class ApiRegistryValidate(RegistryEndpoint):
             report = await self.call(
                 scope, lambda r: _evaluate(r, name, number, target, holdout=holdout, label=label)
             )
-        return Reply.json(_naming(report, str(holdout), last(params, "holdout")))
+        named = last(params, "holdout") or f"the uploaded holdout.{suffix}"
+        return Reply.json(_naming(report, str(holdout), named))
 
 
 def _evaluate(
@@ -121,15 +122,14 @@ def _evaluate(
     return gates.evaluate(candidate, target, holdout=holdout, label=label)
 
 
-def _naming(report: GateReport, scratch: str, name: str | None) -> dict[str, Any]:
+def _naming(report: GateReport, scratch: str, name: str) -> dict[str, Any]:
     """The report as JSON, naming the holdout as the client does (``?holdout=``, its
-    path there) rather than by this server's scratch copy."""
+    path there), never by this server's scratch copy."""
     document = report.to_dict()
-    if name:
-        for result in document["results"]:
-            result["message"] = result["message"].replace(scratch, name)
-            details = result["details"]
-            for key, value in details.items():
-                if value == scratch:
-                    details[key] = name
+    for result in document["results"]:
+        result["message"] = result["message"].replace(scratch, name)
+        details = result["details"]
+        for key, value in details.items():
+            if value == scratch:
+                details[key] = name
     return document
