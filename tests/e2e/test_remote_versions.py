@@ -149,7 +149,8 @@ def test_sign_and_verify_over_the_url_keep_the_private_key_here(
     other = generate_key_pair(tmp_path / "other")
     config = tmp_path / "server.toml"
     config.write_text(
-        f'[signing]\ntrusted_keys = ["{keys.public_key}"]\nrequire_signed = ["production"]\n'
+        f'[signing]\ntrusted_keys = ["{keys.public_key}"]\n'
+        'require_signed = ["production", "champion"]\n'
     )
     sign = ["version", "sign", "churn/1", "--key", str(keys.private_key), "--json"]
     verify = ["version", "verify", "churn/1", "--public-key", str(keys.public_key), "--json"]
@@ -187,6 +188,12 @@ def test_sign_and_verify_over_the_url_keep_the_private_key_here(
 
         code, _, err = cli.remote(tokens["reader"], *sign)
         assert code == 1 and _error(err)["code"] == "PERMISSION_DENIED"
+        champion = ["alias", "set", "churn", "champion", "2", "--force", "--json"]
+        code, _, err = cli.remote(tokens["deployer"], *champion)  # unsigned: refused there
+        assert code == 1 and _error(err)["code"] == "SIGNATURE_VERIFICATION_FAILED"
+        champion[4] = "1"
+        code, _, err = cli.remote(tokens["deployer"], *champion)
+        assert code == 0, err
         unsigned = ["version", "verify", "churn/2", "--public-key", str(keys.public_key)]
         remote_code, _, remote_err = cli.remote(tokens["reader"], *unsigned)
         local_code, _, local_err = cli.local(*unsigned)
