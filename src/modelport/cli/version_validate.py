@@ -39,6 +39,11 @@ def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_
     yet, no holdout given, no latency budget set) or error (could not be evaluated),
     with its numbers. Exit code 0: every gate passed or was skipped; 1: a gate failed;
     2: a gate could not be evaluated.
+
+    With MODELPORT_REGISTRY_URL set, the control plane runs its own gates ([gates] of
+    its config, its prediction log for the shadow numbers), as it does for promotions:
+    --holdout FILE is uploaded (at most its [serve] max_upload_bytes); without it, its
+    [gates] holdout is used. Needs a deploy key on the model.
     """
     if label is not None and holdout is None:
         raise InvalidArgumentError("--label names a column of --holdout FILE", field="label")
