@@ -42,12 +42,13 @@ from modelport.remote.errors import error_from_answer
 from modelport.remote.keys import KeyCalls
 from modelport.remote.monitoring import MonitoringCalls
 from modelport.remote.rollouts import RolloutCalls
+from modelport.remote.versions import VersionCalls
 
 REGISTRY = "/api/registry"
 TAR = "application/x-tar"
 
 
-class RegistryClient(DeploymentCalls, KeyCalls, MonitoringCalls, RolloutCalls):
+class RegistryClient(DeploymentCalls, KeyCalls, MonitoringCalls, RolloutCalls, VersionCalls):
     """The registry of a control plane at ``url``, over HTTP."""
 
     def __init__(

@@ -234,12 +234,16 @@ def stats(ref: str, sample: Path, as_json: bool) -> None:
     """Compute the reference statistics drift monitoring needs for REF (NAME/VERSION,
     NAME@ALIAS) from SAMPLE and the version's predictions on it: for versions registered
     before them. They are stored beside the package (which stays unchanged, digests and
-    all) and preferred from now on."""
+    all) and preferred from now on.
+
+    With MODELPORT_REGISTRY_URL set, SAMPLE is uploaded (at most the control plane's
+    [serve] max_upload_bytes) and the control plane computes and stores them (a deploy
+    key on the model)."""
     from modelport.cli.inputs import read_sample
     from modelport.registry.reference_stats import STATS_TAG
 
     data = read_sample(sample, as_json=as_json)
-    registry = state().local_registry("modelport version stats")
+    registry = state().registry()
     with warnings_on_stderr(as_json=as_json):
         updated = registry.recompute_reference_stats(ref, data)
     computed, origin = registry.reference_stats(updated)

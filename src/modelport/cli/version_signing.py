@@ -39,7 +39,12 @@ _signature_option = click.option(
 def sign(target: str, private_key: Path, signature: Path | None, as_json: bool) -> None:
     """Sign TARGET: a registered version (NAME/VERSION, NAME@ALIAS) or a package
     directory, in the OpenSSF Model Signing format (a Sigstore bundle over the sha256 of
-    every file). The model_signing command verifies it too."""
+    every file). The model_signing command verifies it too.
+
+    With MODELPORT_REGISTRY_URL set, the version's package is downloaded (every sha256
+    checked) and signed here: only the signature and the public key go to the control
+    plane, which stores it once it holds for the package it keeps (a deploy key on the
+    model). The private key never leaves this machine."""
     from modelport.package.signing import private_key_fingerprint, sign_directory
 
     found = locate_model(target)
@@ -50,7 +55,7 @@ def sign(target: str, private_key: Path, signature: Path | None, as_json: bool) 
     else:
         from modelport.registry.signatures import SIGNATURE_TAG
 
-        updated = state().local_registry("modelport version sign").sign_version(found, private_key)
+        updated = state().registry().sign_version(found, private_key)
         key = updated.tags[SIGNATURE_TAG].partition(" ")[0]
         result = {"model": updated.name, "version": updated.version, "signature": key}
     result["key"] = private_key_fingerprint(private_key)
@@ -78,7 +83,10 @@ def verify(
 ) -> None:
     """Verify TARGET (a registered version or a package directory) against its
     signature: made by a trusted key, and every file exactly as signed. Exit code 1
-    names the file or signature that failed."""
+    names the file or signature that failed.
+
+    With MODELPORT_REGISTRY_URL set, a version's package and signature are downloaded
+    (every sha256 checked) and verified here, with these public keys."""
     keys = list(public_keys) or [
         Path(k).expanduser() for k in state().settings.signing.trusted_keys
     ]
@@ -90,7 +98,7 @@ def verify(
         verified = verify_directory(found, used, keys, what=str(found))
         result: dict[str, Any] = {"package": str(found), "signature": str(used)}
     else:
-        registry = state().local_registry("modelport version verify")
+        registry = state().registry()
         version = registry.resolve(found)
         verified = registry.verify_version(found, keys)
         result = {"model": version.name, "version": version.version}

@@ -9,8 +9,10 @@ import click
 from modelport.cli.inputs import version_ref
 from modelport.cli.output import print_json, print_table, warnings_on_stderr
 from modelport.cli.state import json_option, state
+from modelport.config import Settings
 from modelport.domain.gates import GateReport
 from modelport.errors import InvalidArgumentError
+from modelport.registry.service import RegistryService
 
 
 @click.command("validate")
@@ -37,25 +39,50 @@ def validate(ref: str, target: str, holdout: Path | None, label: str | None, as_
     yet, no holdout given, no latency budget set) or error (could not be evaluated),
     with its numbers. Exit code 0: every gate passed or was skipped; 1: a gate failed;
     2: a gate could not be evaluated.
-    """
-    from modelport.rollout.gates_default import build_gates
 
+    With MODELPORT_REGISTRY_URL set, the control plane runs its own gates ([gates] of
+    its config, its prediction log for the shadow numbers), as it does for promotions:
+    --holdout FILE is uploaded (at most its [serve] max_upload_bytes); without it, its
+    [gates] holdout is used. Needs a deploy key on the model.
+    """
     if label is not None and holdout is None:
         raise InvalidArgumentError("--label names a column of --holdout FILE", field="label")
     cli = state()
-    registry = cli.local_registry("modelport version validate (it evaluates the gates here)")
-    candidate = registry.resolve(version_ref(ref))
-    gates = build_gates(cli.settings, registry)
-    configured = cli.settings.gates
-    if holdout is None and configured.holdout:
-        holdout, label = Path(configured.holdout).expanduser(), label or configured.label
+    registry = cli.registry()
     with warnings_on_stderr(as_json=as_json):
-        report = gates.evaluate(candidate, target, holdout=holdout, label=label)
+        if isinstance(registry, RegistryService):
+            report = _evaluate_here(
+                cli.settings, registry, ref, target, holdout=holdout, label=label
+            )
+        else:  # the control plane's gates, over its prediction log
+            report = registry.validate_version(
+                version_ref(ref), target, holdout=holdout, label=label
+            )
     if as_json:
         print_json(report.to_dict())
     else:
         _print(report)
     raise click.exceptions.Exit(report.exit_code)
+
+
+def _evaluate_here(
+    settings: Settings,
+    registry: RegistryService,
+    ref: str,
+    target: str,
+    *,
+    holdout: Path | None,
+    label: str | None,
+) -> GateReport:
+    """The gates of this machine's settings, over the database."""
+    from modelport.rollout.gates_default import build_gates
+
+    candidate = registry.resolve(version_ref(ref))
+    gates = build_gates(settings, registry)
+    configured = settings.gates
+    if holdout is None and configured.holdout:
+        holdout, label = Path(configured.holdout).expanduser(), label or configured.label
+    return gates.evaluate(candidate, target, holdout=holdout, label=label)
 
 
 def _print(report: GateReport) -> None:

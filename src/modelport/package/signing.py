@@ -37,6 +37,8 @@ SIGNATURE_FILE = "model.sig"
 ANY_TARGET = "*"
 """In ``require_signed``: every version and package a server loads."""
 
+# The curves model_signing signs and verifies with.
+_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 # Python writes these next to custom model code when it is imported.
 _BYTECODE_DIR = "__pycache__"
 # What model_signing's verifier says when the files differ from the signed ones.
@@ -83,16 +85,51 @@ def key_fingerprint(public_key: Path) -> str:
 
 def private_key_fingerprint(private_key: Path, *, password: str | None = None) -> str:
     """The fingerprint of a PEM private key's public half (as its trusted key's)."""
+    return _fingerprint(_read_private_key(private_key, password).public_key())
+
+
+def public_key_pem(private_key: Path, *, password: str | None = None) -> bytes:
+    """The PEM of a PEM private key's public half (what a registry checks a signature
+    made on another machine with; the private key stays there)."""
+    serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
+    public: bytes = (
+        _read_private_key(private_key, password)
+        .public_key()
+        .public_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+    )
+    return public
+
+
+def check_public_key_pem(pem: bytes) -> None:
+    """Refuse ``pem`` (sent by a client) unless it is an EC P-256, P-384 or P-521 public
+    key in PEM, what signatures verify with; the message names no file."""
+    serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
+    ec = require("cryptography.hazmat.primitives.asymmetric.ec", extra="signing")
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise InvalidArgumentError(
+            "public_key is not a PEM public key", field="public_key"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+        raise InvalidArgumentError(
+            "public_key is not an EC P-256, P-384 or P-521 public key", field="public_key"
+        )
+
+
+def _read_private_key(private_key: Path, password: str | None) -> Any:
     serialization = require("cryptography.hazmat.primitives.serialization", extra="signing")
     try:
-        key = serialization.load_pem_private_key(
+        return serialization.load_pem_private_key(
             private_key.read_bytes(), password.encode() if password else None
         )
     except (OSError, ValueError, TypeError) as exc:
         raise InvalidArgumentError(
             f"cannot read the private key {private_key}: {exc}", field="key"
         ) from None
-    return _fingerprint(key.public_key())
 
 
 def _fingerprint(public_key: Any) -> str:

@@ -264,6 +264,14 @@ class RegistryService:
         the OpenSSF Model Signing format; store the signature beside it (audited)."""
         return VersionSigning(self._context).sign(self.resolve(ref), private_key, password=password)
 
+    def attach_signature(
+        self, ref: str | ModelRef, signature: bytes, public_key: bytes
+    ) -> ModelVersion:
+        """Store a signature of the version's package made elsewhere (``RegistryClient.
+        sign_version`` signs its downloaded copy), once it holds for the stored files with
+        ``public_key`` (PEM); ``SignatureVerificationError`` otherwise (audited as a signing)."""
+        return VersionSigning(self._context).attach(self.resolve(ref), signature, public_key)
+
     def verify_version(
         self, ref: str | ModelRef, public_keys: Sequence[Path] | None = None
     ) -> Verified:

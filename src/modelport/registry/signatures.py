@@ -33,6 +33,7 @@ from modelport.package.reader import verify_package
 from modelport.package.signing import (
     SIGNATURE_FILE,
     Verified,
+    check_public_key_pem,
     private_key_fingerprint,
     sign_directory,
     verify_directory,
@@ -105,17 +106,45 @@ class VersionSigning:
         """Sign the version's package with ``private_key`` and store the signature; the
         package is checked against the digests recorded at registration first, so that
         only what was registered is ever signed."""
-        context = self._context
-        directory = context.artifacts.local_path(version.artifact_key)
+        directory = self._context.artifacts.local_path(version.artifact_key)
         verify_package(directory, version.manifest_digest)
         with tempfile.TemporaryDirectory(prefix="modelport-sign-") as scratch:
             signature = Path(scratch) / SIGNATURE_FILE
             sign_directory(directory, private_key, signature, password=password)
-            body = signature.read_bytes()
             fingerprint = private_key_fingerprint(private_key, password=password)
-            digest = hashlib.sha256(body).hexdigest()
-            key = f"{version.artifact_key}.sig-{digest[:16]}"
-            if not context.artifacts.exists(key):
+            return self._store(version, signature.read_bytes(), fingerprint)
+
+    def attach(self, version: ModelVersion, signature: bytes, public_key: bytes) -> ModelVersion:
+        """Store a signature made elsewhere (a client signing its downloaded copy, so that
+        the private key never leaves it), once it holds for the package as stored: made
+        by ``public_key`` (PEM) over exactly the stored files, checked against the
+        digests recorded at registration first. ``SignatureVerificationError`` otherwise."""
+        check_public_key_pem(public_key)  # before its scratch file could appear in a message
+        directory = self._context.artifacts.local_path(version.artifact_key)
+        verify_package(directory, version.manifest_digest)
+        with tempfile.TemporaryDirectory(prefix="modelport-attach-") as scratch:
+            received, key = Path(scratch) / SIGNATURE_FILE, Path(scratch) / "signer.pub"
+            received.write_bytes(signature)
+            key.write_bytes(public_key)
+            verified = verify_directory(
+                directory,
+                received,
+                [key],
+                what=f"{version.name}/{version.version}",
+                model=version.name,
+                version=version.version,
+            )
+        return self._store(version, signature, verified.fingerprint)
+
+    def _store(self, version: ModelVersion, body: bytes, fingerprint: str) -> ModelVersion:
+        """Upload ``body`` beside the package, point the version's tag at it (audited)
+        and announce the tag; the signature it replaces is deleted."""
+        context = self._context
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"{version.artifact_key}.sig-{digest[:16]}"
+        if not context.artifacts.exists(key):
+            with tempfile.TemporaryDirectory(prefix="modelport-sign-") as scratch:
+                (Path(scratch) / SIGNATURE_FILE).write_bytes(body)
                 context.artifacts.put_directory(Path(scratch), key, {SIGNATURE_FILE: digest})
         previous = signature_key(version)
         tag = f"{key} {digest}"

@@ -2,7 +2,9 @@
 client: each registry reference resolved to the version it names now, its package
 downloaded into the local cache with every digest checked, and its recomputed reference
 statistics (when it has some) written beside it, so that the workers start from local
-files as they do over the database."""
+files as they do over the database. Where ``[signing] require_signed`` covers a source,
+the workers verify the downloaded package against the signature they download beside it
+(``RegistryClient.verify_version``), with this server's trusted keys."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from modelport.errors import UnsupportedOperationError
 from modelport.package.signing import SigningPolicy
 from modelport.serving.sources import ModelSource
 
@@ -32,14 +33,13 @@ def pin_sources(
         if ref.is_latest and client.find_deployment(ref.name) is not None:
             pinned.append(source.serving_deployment(ref.name))
             continue
-        if signing is not None and signing.requires(source.alias):
-            raise UnsupportedOperationError(
-                f"[signing] requires a signature for {source.describe()}, and this server "
-                "follows the registry by its URL, which does not carry signatures: serve it "
-                "from the database, or drop the requirement for this alias"
-            )
         version = client.resolve(ref)
         directory = client.package_dir(version)
+        signature = None
+        if signing is not None and signing.requires(source.alias):  # the workers verify it
+            signature = client.download_signature(
+                version, directory.with_name(directory.name + ".sig")
+            )
         stats, origin = client.reference_stats(version)
         stats_path = None
         if stats is not None and origin == "recomputed":
@@ -47,6 +47,12 @@ def pin_sources(
             stats_file.write_text(json.dumps(stats), encoding="utf-8")
             stats_path = str(stats_file)
         pinned.append(
-            source.pinned(version.version, str(directory), version.manifest_digest, stats_path)
+            source.pinned(
+                version.version,
+                str(directory),
+                version.manifest_digest,
+                stats_path,
+                str(signature) if signature is not None else None,
+            )
         )
     return pinned

@@ -8,7 +8,7 @@ names. Everything here is synchronous and runs in the runtime's loading threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,11 +16,10 @@ from modelport.config import VersionCheck
 from modelport.domain.deployments import Deployment
 from modelport.domain.entities import ModelVersion
 from modelport.domain.refs import ModelRef
-from modelport.errors import UnsupportedOperationError
 from modelport.flavors.catalog import FlavorCatalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.reader import load_package
-from modelport.package.signing import SIGNATURE_FILE, SigningPolicy, verify_directory
+from modelport.package.signing import SIGNATURE_FILE, SigningPolicy, Verified, verify_directory
 from modelport.registry.reference_stats import load_file
 from modelport.registry.service import RegistryService
 from modelport.registry.signatures import verify_version
@@ -54,6 +53,12 @@ class FollowedRegistry(Protocol):
         self, ref: str | ModelRef | ModelVersion
     ) -> tuple[dict[str, Any] | None, str]:
         """The version's reference statistics and their origin."""
+        ...
+
+    def verify_version(
+        self, ref: str | ModelRef, public_keys: Sequence[Path] | None = ...
+    ) -> Verified:
+        """Verify the version's package against its signature and ``public_keys``."""
         ...
 
     def close(self) -> None:
@@ -151,17 +156,10 @@ class ModelLoader:
             assert version is not None  # a registry source loads a resolved version
             registry = self._require_registry()
             found = registry.get_version(source.model_ref.name, version)
-            if not isinstance(registry, RegistryService):
-                # The signature file lives in the artifact store, which a server following
-                # a control plane by its URL does not reach.
-                raise UnsupportedOperationError(
-                    f"[signing] requires a signature for {found.ref}, and this server follows "
-                    "the registry by its URL: verify signatures with `modelport version "
-                    "verify` where the stores are, or serve it from the database",
-                    model=found.name,
-                    version=found.version,
-                )
-            verify_version(registry.artifacts, found, keys)
+            if isinstance(registry, RegistryService):
+                verify_version(registry.artifacts, found, keys)
+            else:  # a control plane's: its package and signature downloaded, checked here
+                registry.verify_version(ModelRef(found.name, version=found.version), keys)
 
     def reference_stats(
         self, source: ModelSource, version: int | None, loaded: LoadedModel

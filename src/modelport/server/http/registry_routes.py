@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from modelport.server.http import registry_models as models
+from modelport.server.http import registry_signatures as signatures
+from modelport.server.http import registry_stats as stats
 from modelport.server.http import registry_transfer as transfer
+from modelport.server.http import registry_validate as validate
 from modelport.server.http import registry_versions as versions
 from modelport.server.http.app import RouteTable
 
@@ -23,6 +26,9 @@ REGISTRY_ROUTES: RouteTable = (
     (f"{_VERSION}/reference-stats", ("GET",), versions.ApiRegistryReferenceStats),
     (f"{_VERSION}/files", ("GET",), transfer.ApiRegistryFiles),
     (f"{_VERSION}/file", ("GET",), transfer.ApiRegistryFile),
+    (f"{_VERSION}/stats", ("POST",), stats.ApiRegistryStats),
+    (f"{_VERSION}/signature", ("GET", "POST"), signatures.ApiRegistrySignature),
+    (f"{_VERSION}/validate", ("POST",), validate.ApiRegistryValidate),
     ("/api/registry/versions", ("GET",), models.ApiRegistrySearch),
     ("/api/registry/resolve", ("GET",), models.ApiRegistryResolve),
     ("/api/registry/audit", ("GET",), models.ApiRegistryAudit),

@@ -75,7 +75,7 @@ async def register(
     scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="modelport-upload-"))
     try:
         archive, package = scratch / "package.tar", scratch / "package"
-        await _spool(scope, receive, archive, limit)
+        await spool_body(scope, receive, archive, limit)
 
         def publish(registry: RegistryService) -> ModelVersion:
             unpack_verified(archive, package, manifest_sha)
@@ -87,20 +87,24 @@ async def register(
         await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
-async def _spool(scope: Scope, receive: Receive, target: Path, limit: int) -> None:
+async def spool_body(
+    scope: Scope, receive: Receive, target: Path, limit: int, what: str = "the package"
+) -> None:
+    """Write the request body (``what``, in messages) to ``target``, refusing more than
+    ``limit`` bytes (413)."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the package is larger than the limit of {limit} bytes")
+        raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
     size = 0
     with target.open("wb") as out:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise InvalidRequestError("the client disconnected before sending the package")
+                raise InvalidRequestError(f"the client disconnected before sending {what}")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLargeError(f"the package is larger than the limit of {limit} bytes")
+                raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
             if chunk:
                 await asyncio.to_thread(out.write, chunk)
             if not message.get("more_body", False):
