@@ -28,6 +28,7 @@ from modelport.serving.sources import ModelSource
 if TYPE_CHECKING:
     from modelport.batch.job import BatchJob, BatchSummary
     from modelport.batch.source import PackageSource
+    from modelport.domain.refs import ModelRef
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
@@ -571,6 +572,8 @@ def package_source(
     from modelport.domain.refs import ModelRef, parse_ref
 
     parsed = parse_ref(ref)
+    if settings.registry_url is not None:
+        return _registry_package_source(parsed, settings, accelerate, tuple(trust), version)
     registry = build_registry(settings)
     try:
         found = registry.resolve(parsed if version is None else ModelRef(parsed.name, version))
@@ -590,6 +593,62 @@ def package_source(
         version_check=settings.version_check,
         trust=tuple(trust),
     )
+
+
+def _registry_package_source(
+    parsed: ModelRef, settings: Settings, accelerate: bool, trust: tuple[str, ...],
+    version: int | None,
+) -> PackageSource:  # fmt: skip
+    """``package_source`` over the control plane at ``registry_url``: resolved and
+    downloaded (every sha256 checked) into this machine's cache now, so that local
+    workers start from files; workers elsewhere download it themselves."""
+    from modelport.batch.source import PackageSource
+    from modelport.client import RegistryClient
+    from modelport.domain.refs import ModelRef
+    from modelport.errors import UnsupportedOperationError
+
+    policy = SigningPolicy.from_settings(settings.signing)
+    if policy is not None and policy.requires(parsed.alias):
+        raise UnsupportedOperationError(
+            f"[signing] requires a signature for {parsed}, and batch scoring follows the "
+            "registry by its URL, which does not carry signatures: score it where the "
+            "stores are, or drop the requirement for this alias",
+            field="registry_url",
+        )
+    assert settings.registry_url is not None
+    with RegistryClient.from_settings(settings) as client:
+        found = client.resolve(parsed if version is None else ModelRef(parsed.name, version))
+        client.package_dir(found)
+    return PackageSource(
+        version=found,
+        artifacts_uri=client.url,
+        cache_dir=str(settings.cache_dir),
+        open_store=create_artifact_store,
+        accelerate=accelerate,
+        version_check=settings.version_check,
+        trust=trust,
+        fetch_package=fetch_registry_package,
+    )
+
+
+def fetch_registry_package(source: PackageSource) -> Path:
+    """The package of ``source`` (a control plane's version) on this machine: the copy
+    in its cache, or downloaded now through the control plane with this process's own
+    ``MODELPORT_API_KEY`` and ``MODELPORT_REGISTRY_CA_BUNDLE`` (a worker's environment;
+    the driver's key never travels with the source)."""
+    from modelport.client import RegistryClient
+    from modelport.package.location import MANIFEST_FILE
+    from modelport.remote.packages import cache_entry
+
+    version = source.version
+    cached = cache_entry(Path(source.cache_dir), source.artifacts_uri, version.name,
+                         version.version, version.manifest_digest)  # fmt: skip
+    if (cached / MANIFEST_FILE).is_file():
+        return cached
+    settings = Settings(registry_url=source.artifacts_uri)
+    with RegistryClient.from_settings(settings) as client:
+        client.cache_dir = Path(source.cache_dir)
+        return client.package_dir(version)
 
 
 def run_batch_job(
