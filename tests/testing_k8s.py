@@ -98,3 +98,21 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
 def documents(path: Path) -> list[dict[str, Any]]:
     """The YAML documents of one rendered file."""
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def validate_directory(directory: Path) -> list[dict[str, Any]]:
+    """Every document of the ``*.yaml`` files in ``directory``, each validated: the
+    built-in kinds with ``kubernetes-validate --strict``, the others against their CRD."""
+    files = sorted(directory.glob("*.yaml"))
+    output = validate_builtin(files)
+    rendered = []
+    for path in files:
+        for document in documents(path):
+            key = (document["apiVersion"], document["kind"])
+            if key in custom_kinds():
+                validate_custom(document)
+            else:
+                assert f"passed for resource {document['kind'].lower()}/" in output
+                assert f"{path} passed" in output, output
+            rendered.append(document)
+    return rendered

@@ -6,12 +6,20 @@ where the database is."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import re
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +29,7 @@ from modelport.config import Settings
 from modelport.security.key_admin import KeyAdmin
 from testing_batch import expected, read_output, register, rows
 from testing_control_plane import control_plane
+from testing_k8s import documents, validate_directory
 from testing_process import MODELPORT, ServerProcess, env_for
 
 
@@ -127,3 +136,133 @@ def test_a_worker_elsewhere_downloads_the_package_with_its_own_key(
     predicted = elsewhere.load().predict(data[["tenure", "charges"]])
     np.testing.assert_array_equal(np.asarray(predicted), expected(data))
     assert list((tmp_path / "worker-cache" / "registry").glob("*/churn/*/modelport.yaml"))
+
+
+# ---------------------------------------------------------------- kubernetes manifests
+
+
+def _pod(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]
+
+
+def test_k8s_render_over_the_url_points_the_pods_at_the_control_plane(
+    plane: Plane, tmp_path: Path
+) -> None:
+    from testing_tls import make_pki
+
+    register()
+    ca = make_pki(tmp_path / "pki").ca.cert  # what verifies the control plane here
+    args = ("k8s", "render", "churn@production", "--image", "registry.example/modelport:1",
+            "--namespace", "ml")  # fmt: skip
+    remote = plane.remote(*args, "--out", str(tmp_path / "remote"),
+                          MODELPORT_REGISTRY_CA_BUNDLE=str(ca))  # fmt: skip
+    local = plane.local(*args, "--artifacts-uri", "s3://models/a", "--out",
+                        str(tmp_path / "local"))  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
+    assert "warning" not in remote.stderr  # no artifact store to share: none is read
+
+    rendered = validate_directory(tmp_path / "remote")
+    expected_kinds = {d["kind"] for d in validate_directory(tmp_path / "local")}
+    assert {d["kind"] for d in rendered} == expected_kinds
+    config = next(d for d in rendered if d["kind"] == "ConfigMap")["data"]
+    assert config["MODELPORT_REGISTRY_URL"] == plane.server.url
+    assert config["MODELPORT_REGISTRY_CA_BUNDLE"] == "/etc/modelport/registry-ca/ca.pem"
+    assert "MODELPORT_ARTIFACTS_URI" not in config
+    container = _pod(rendered)["containers"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert env["MODELPORT_API_KEY"] == {"name": "churn-registry-key", "key": "api-key"}
+    assert "MODELPORT_DATABASE_URL" not in env and "AWS_ACCESS_KEY_ID" not in env
+    assert {"name": "registry-ca", "mountPath": "/etc/modelport/registry-ca",
+            "readOnly": True} in container["volumeMounts"]  # fmt: skip
+    assert {"name": "registry-ca", "configMap": {"name": "churn-registry-ca", "items": [
+        {"key": "ca.pem", "path": "ca.pem"}]}} in _pod(rendered)["volumes"]  # fmt: skip
+    assert container["args"] == _pod(documents_of(tmp_path / "local"))["containers"][0]["args"]
+    text = "".join(p.read_text() for p in (tmp_path / "remote").glob("*.yaml"))
+    assert plane.admin not in text and plane.admin.split("_")[-1] not in text
+
+    # Named objects, and KServe, validate too.
+    kserve = plane.remote(*args, "--kserve", "--registry-key-secret", "serving-key",
+                          "--registry-url", "https://control.ml.svc:5000", "--out",
+                          str(tmp_path / "kserve"))  # fmt: skip
+    assert kserve.returncode == 0, kserve.stderr
+    docs = {d["kind"]: d for d in validate_directory(tmp_path / "kserve")}
+    model = docs["InferenceService"]["spec"]["predictor"]["model"]
+    assert "storageUri" not in model
+    assert {"name": "MODELPORT_API_KEY", "valueFrom": {"secretKeyRef": {
+        "name": "serving-key", "key": "api-key"}}} in model["env"]  # fmt: skip
+    assert docs["ConfigMap"]["data"]["MODELPORT_REGISTRY_URL"] == "https://control.ml.svc:5000"
+
+    # Over the database, the registry options have nothing to point at.
+    refused = plane.local(*args, "--registry-key-secret", "k")
+    assert refused.returncode == 1 and "MODELPORT_REGISTRY_URL" in refused.stderr
+    missing = plane.remote("k8s", "render", "nope@production", "--image", "i")
+    assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def documents_of(directory: Path) -> list[dict[str, Any]]:
+    return [d for path in sorted(directory.glob("*.yaml")) for d in documents(path)]
+
+
+# ------------------------------------------------------------------------- quickstart
+
+
+def _steps(output: str) -> list[str]:
+    """The output without its first line (the home, which differs by machine)."""
+    return output.splitlines()[1:]
+
+
+def test_quickstart_over_the_url_registers_there_and_serves_from_it(
+    plane: Plane, tmp_path: Path
+) -> None:
+    remote = plane.remote("quickstart", "--no-serve")
+    assert remote.returncode == 0, remote.stderr
+    local_home = tmp_path / "local-home"
+    local = _run(local_home, ("quickstart", "--no-serve"), 180, {})
+    assert local.returncode == 0, local.stderr
+    assert _steps(remote.stdout) == _steps(local.stdout)
+    assert "registered models:/breast-cancer/1" in remote.stdout
+    shown = plane.local("version", "show", "breast-cancer@production", "--json")
+    assert json.loads(shown.stdout)["created_by"] == "key:admin"  # on the control plane
+
+    # Serving: the same model from the control plane, until Ctrl+C.
+    env = env_for(plane.client_home, MODELPORT_REGISTRY_URL=plane.server.url,
+                  MODELPORT_API_KEY=plane.admin)  # fmt: skip
+    process = subprocess.Popen(
+        [str(MODELPORT), "quickstart", "--port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        output = _read_until(process, "Serving until Ctrl+C.\n")
+        assert "reusing it" in output and "3/4 it is already in production" in output
+        assert re.search(r"prediction over HTTP: 1 \(p\(benign\) = 0\.\d+\)", output), output
+        url = re.search(r"on (http://127\.0\.0\.1:\d+) ", output)
+        assert url, output
+        body = re.search(r"-d '(\{\"inputs\": \[\[.*\]\]\})'", output)
+        assert body, output
+        answer = httpx.post(f"{url.group(1)}/invocations", content=body.group(1),
+                            headers={"Content-Type": "application/json"}, timeout=10)  # fmt: skip
+        assert answer.json() == {"predictions": [1]}
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl+C: drain and exit 0
+        code = process.wait(30)
+        process.stdout.close()
+    assert code == 0
+    listed = plane.local("version", "list", "breast-cancer", "--json")
+    assert [v["version"] for v in json.loads(listed.stdout)] == [1]
+
+
+def _read_until(process: subprocess.Popen[str], end: str, timeout: float = 120) -> str:
+    lines: queue.Queue[str] = queue.Queue()
+    stream = process.stdout
+    assert stream is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    output = ""
+    deadline = time.monotonic() + timeout
+    while not output.endswith(end):
+        assert process.poll() is None and time.monotonic() < deadline, output
+        with contextlib.suppress(queue.Empty):
+            output += lines.get(timeout=0.5)
+    return output
