@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.security.rate_limits import OnLimited, RateLimiter
+    from modelport.security.server_auth import ServerAuth
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
     from modelport.serving.loader import FollowedRegistry
@@ -313,7 +314,7 @@ def build_control_app(
         ),
         registry=_BuiltOnce(lambda: build_registry(settings)),
     )
-    _secure(context, settings)
+    _secure(context, settings, control_plane=True)
     _limit(context, settings)
     return ServerApp(
         context,
@@ -339,16 +340,29 @@ def _dashboard(context: ServerContext, settings: Settings) -> MountedApp:
     return MountedApp("/ui", dashboard, HARDENING)
 
 
-def _secure(context: ServerContext, settings: Settings) -> None:
+def _secure(context: ServerContext, settings: Settings, *, control_plane: bool = False) -> None:
     """The worker's API keys (read now, re-read in the background once serving)."""
-    from modelport.security.server_auth import server_auth
-
-    auth = server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
+    auth = build_server_auth(settings, control_plane=control_plane)
     if auth.warning is not None:
         logger.warning(auth.warning)
     context.keys, context.auth = auth.keys, auth.mode
     context.metrics_public = settings.security.metrics_public
     context.keys_refresh_s = settings.security.keys_refresh_s
+
+
+def build_server_auth(settings: Settings, *, control_plane: bool = False) -> ServerAuth:
+    """How a server checks API keys: against the metadata database, or, for a replica
+    following a control plane by its URL, through that control plane (no database
+    settings on the replica). Refuses, naming the fix, when no key can be checked."""
+    if settings.registry_url is not None and not control_plane:
+        from modelport.client import RegistryClient
+        from modelport.remote.key_checks import remote_server_auth
+
+        client = RegistryClient.from_settings(settings)
+        return remote_server_auth(settings, client.verify_key, client.close)
+    from modelport.security.server_auth import server_auth
+
+    return server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
 
 
 def build_admission(

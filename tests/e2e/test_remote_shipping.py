@@ -30,7 +30,7 @@ from modelport.security.key_admin import KeyAdmin
 from testing_batch import expected, read_output, register, rows
 from testing_control_plane import control_plane
 from testing_k8s import documents, validate_directory
-from testing_process import MODELPORT, ServerProcess, env_for
+from testing_process import MODELPORT, ServerProcess, env_for, serving
 
 
 @dataclass
@@ -266,3 +266,66 @@ def _read_until(process: subprocess.Popen[str], end: str, timeout: float = 120) 
         with contextlib.suppress(queue.Empty):
             output += lines.get(timeout=0.5)
     return output
+
+
+# -------------------------------------------------------- replica API-key checks
+
+
+def test_a_replica_checks_its_callers_keys_through_the_control_plane(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    register()
+    admin = _admin_key(isolated_home)
+    client_home = tmp_path / "client-home"
+    client_home.mkdir()
+    ttl = 1.0
+    with control_plane(isolated_home, MODELPORT_SECURITY__AUTH="on",
+                       MODELPORT_SECURITY__KEYS_REFRESH_S=str(ttl)) as server:  # fmt: skip
+        plane = Plane(server, isolated_home, client_home, admin)
+        replica_key = _created(plane, "replica", "read", "verify")
+        caller_key = _created(plane, "caller", "predict")
+        replica_home = tmp_path / "replica-home"
+        replica_home.mkdir()
+        env = {"MODELPORT_REGISTRY_URL": server.url, "MODELPORT_API_KEY": replica_key,
+               "MODELPORT_SECURITY__AUTH": "on"}  # fmt: skip
+        with serving(replica_home, ["churn@production"], **env) as replica:
+            body = {"dataframe_split": {"columns": ["customer_id", "tenure", "charges"],
+                                        "data": [[1, 12, 70.5]]}}  # fmt: skip
+
+            def predict(key: str) -> httpx.Response:
+                return httpx.post(f"{replica.url}/invocations", json=body, timeout=10,
+                                  headers={"authorization": f"Bearer {key}"})  # fmt: skip
+
+            accepted = predict(caller_key)
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["predictions"] == [1]
+            bogus = caller_key[:-4] + "AAAA"
+            refused = predict(bogus)
+            assert refused.status_code == 401 and "error_code" in refused.json()
+            # The caller's key may predict, not read the registry or change deployments.
+            listed = httpx.get(f"{replica.url}/api/deployments", timeout=10,
+                               headers={"authorization": f"Bearer {caller_key}"})  # fmt: skip
+            assert listed.status_code == 403
+
+            revoked = plane.remote("key", "revoke", "caller")
+            assert revoked.returncode == 0, revoked.stderr
+            deadline = time.monotonic() + ttl + 5  # the TTL, and the control plane's re-read
+            while predict(caller_key).status_code != 401:
+                assert time.monotonic() < deadline, "the revoked key still works"
+                time.sleep(0.1)
+        assert not (replica_home / "modelport.db").exists()  # no database on the replica
+
+        # A replica key without the verify scope is refused at start, saying why.
+        reader = _created(plane, "reader", "read")
+        started = _run(replica_home, ("serve", "churn@production", "--port", "0"), 60,
+                       {**env, "MODELPORT_API_KEY": reader})  # fmt: skip
+        assert started.returncode != 0
+        assert "verify" in started.stderr and "reader" in started.stderr
+
+
+def _created(plane: Plane, name: str, *scopes: str) -> str:
+    """A key made with `modelport key create` over the URL; its token."""
+    args = [arg for scope in scopes for arg in ("--scope", scope)]
+    done = plane.remote("key", "create", "--name", name, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["key"])

@@ -15,6 +15,7 @@ from modelport.server.http.access import OPEN
 from modelport.server.http.app import GET, ROUTES, RouteTable
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.key_verify import KeyVerify
 from modelport.server.http.registry_routes import REGISTRY_ROUTES
 
 TITLE = "modelport control plane"
@@ -46,4 +47,10 @@ _SHARED: RouteTable = tuple(
     if (route[0].startswith("/api") and route[0] not in _SERVING_ONLY) or route[0] == "/metrics"
 )
 
-CONTROL_ROUTES: RouteTable = (("/health", GET, ControlHealth), *_SHARED, *REGISTRY_ROUTES)
+CONTROL_ROUTES: RouteTable = (
+    ("/health", GET, ControlHealth),
+    # Before /api/keys/{key_id}: replicas following this control plane check keys here.
+    ("/api/keys/verify", ("POST",), KeyVerify),
+    *_SHARED,
+    *REGISTRY_ROUTES,
+)
