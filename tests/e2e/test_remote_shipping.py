@@ -113,6 +113,25 @@ def test_batch_predict_over_the_url_writes_what_a_local_run_writes(
     assert len(cached) == 1
 
 
+def test_batch_predict_on_dask_over_the_url_writes_what_a_local_run_writes(
+    plane: Plane, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    register()
+    rows(3_000).to_parquet(tmp_path / "in.parquet", row_group_size=1_000)
+    args = ("batch", "predict", "churn@production", "--input", str(tmp_path / "in.parquet"),
+            "--chunk-rows", "1000", "--engine", "dask", "--workers", "2", "--json")  # fmt: skip
+
+    remote = plane.remote(*args, "--output", str(tmp_path / "remote.parquet"), timeout=300)
+    local = plane.local(*args, "--output", str(tmp_path / "local.parquet"), timeout=300)
+
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
+    assert json.loads(remote.stdout)["rows_out"] == json.loads(local.stdout)["rows_out"] == 3_000
+    pd.testing.assert_frame_equal(read_output(tmp_path / "remote.parquet"),
+                                  read_output(tmp_path / "local.parquet"))  # fmt: skip
+
+
 def test_a_worker_elsewhere_downloads_the_package_with_its_own_key(
     plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -322,6 +322,10 @@ def serve(
     naming an existing path is a path: write models:/churn for the registry's model.
     Settings also come from MODELPORT_SERVE__* variables and the [serve] table of the
     config file; options given here win.
+
+    With MODELPORT_REGISTRY_URL set, the server follows that control plane instead of
+    the database, and checks its callers' API keys through it (its own
+    MODELPORT_API_KEY needs the read and verify scopes).
     """
     settings = build_settings(config, **options)
     for check in (plain_http_warning, proxy_hint, drain_delay_hint):
