@@ -116,3 +116,32 @@ def validate_directory(directory: Path) -> list[dict[str, Any]]:
                 assert f"{path} passed" in output, output
             rendered.append(document)
     return rendered
+
+
+def kubelet_env(
+    container: dict[str, Any], config_maps: dict[str, dict[str, str]], secrets: dict[str, str]
+) -> dict[str, str]:
+    """The container's environment: envFrom first, env on top; a missing optional
+    Secret key leaves its variable out, a missing required one fails the test."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+            continue
+        ref = item["valueFrom"]["secretKeyRef"]
+        if ref["key"] in secrets:
+            env[item["name"]] = secrets[ref["key"]]
+        else:
+            assert ref.get("optional"), f"the pod needs the Secret key {ref['key']}"
+    return env
+
+
+def on_loopback(args: list[str]) -> list[str]:
+    """The pod binds every address of its own network; this test binds loopback, on a
+    free port (the probes use the port's name, so they follow)."""
+    args = list(args)
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = "0"
+    return args

@@ -29,7 +29,7 @@ from modelport.config import Settings
 from modelport.security.key_admin import KeyAdmin
 from testing_batch import expected, read_output, register, rows
 from testing_control_plane import control_plane
-from testing_k8s import documents, validate_directory
+from testing_k8s import documents, kubelet_env, on_loopback, validate_directory
 from testing_process import MODELPORT, ServerProcess, env_for, serving
 
 
@@ -348,3 +348,84 @@ def _created(plane: Plane, name: str, *scopes: str) -> str:
     done = plane.remote("key", "create", "--name", name, *args, "--json")
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["key"])
+
+
+def test_the_verify_route_answers_only_verify_keys_and_says_nothing_of_its_own(
+    plane: Plane, tmp_path: Path
+) -> None:
+    from modelport.client import RegistryClient
+    from modelport.errors import (
+        AuthenticationError,
+        InvalidRequestError,
+        PermissionDeniedError,
+        UnsupportedMediaTypeError,
+    )
+
+    reader = _created(plane, "reader", "read")
+    verifier = _created(plane, "verifier", "verify")
+    url = plane.server.url
+    with RegistryClient(url, api_key=verifier, cache_dir=tmp_path) as client:
+        assert client.verify_key(reader)["scopes"] == ["read"]
+        assert client.verify_key(reader + "x") == {"valid": False, "ttl_s": 5.0}
+    with RegistryClient(url, api_key=reader, cache_dir=tmp_path) as client:
+        with pytest.raises(PermissionDeniedError) as denied:  # read is not enough
+            client.verify_key(verifier)
+        assert denied.value.scope == "verify"
+    with RegistryClient(url, cache_dir=tmp_path) as client, pytest.raises(AuthenticationError):
+        client.verify_key(verifier)
+    headers = {"authorization": f"Bearer {verifier}"}
+    for body, error in (({"key": 1}, InvalidRequestError), ({"key": "k", "x": 1},
+                        InvalidRequestError)):  # fmt: skip
+        answer = httpx.post(f"{url}/api/keys/verify", json=body, headers=headers, timeout=10)
+        assert answer.status_code == 400 and answer.json()["kind"] == error.__name__
+    answer = httpx.post(f"{url}/api/keys/verify", content=b"key", headers=headers, timeout=10)
+    assert answer.status_code == 415
+    assert answer.json()["kind"] == UnsupportedMediaTypeError.__name__
+    document = httpx.get(f"{url}/api/openapi.json", headers=headers, timeout=10).json()
+    assert list(document["paths"]["/api/keys/verify"]) == ["post"]
+
+
+def test_the_rendered_pod_follows_the_control_plane_with_only_its_secret(
+    plane: Plane, tmp_path: Path
+) -> None:
+    """The Deployment's container, started with exactly the command, arguments and
+    environment rendered over the URL (the Secret holding the replica's key), on
+    loopback: it serves the model from the control plane and checks callers' keys
+    through it, with no database setting at all."""
+    import os
+
+    register()
+    rendered = plane.remote("k8s", "render", "churn@production", "--image", "i", "--json")
+    assert rendered.returncode == 0, rendered.stderr
+    items = json.loads(rendered.stdout)["items"]
+    config_maps = {i["metadata"]["name"]: i["data"] for i in items if i["kind"] == "ConfigMap"}
+    (container,) = _pod(items)["containers"]
+    replica_key = _created(plane, "churn-pods", "read", "verify")
+    caller_key = _created(plane, "caller", "predict")
+    env = kubelet_env(container, config_maps, {"api-key": replica_key})
+    assert not [name for name in env if "DATABASE" in name or "ARTIFACTS" in name]
+    env["MODELPORT_HOME"] = str(tmp_path / "mounted-home")  # the emptyDir mounted there
+    (tmp_path / "mounted-home").mkdir()
+    base = {key: os.environ[key] for key in ("PATH", "PYTHONPATH") if key in os.environ}
+    command = [str(MODELPORT), *on_loopback(container["args"])]
+    log = tmp_path / "pod.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, env={**base, **env}, stdout=subprocess.PIPE,
+                                   stderr=stderr, text=True)  # fmt: skip
+    try:
+        line = _read_until(process, "\n", timeout=90)
+        match = re.search(r"on (http://127\.0\.0\.1:\d+) ", line)
+        assert match, line + log.read_text()[-2000:]
+        body = {"dataframe_split": {"columns": ["customer_id", "tenure", "charges"],
+                                    "data": [[1, 12, 70.5]]}}  # fmt: skip
+        answer = httpx.post(f"{match.group(1)}/invocations", json=body, timeout=10,
+                            headers={"authorization": f"Bearer {caller_key}"})  # fmt: skip
+        assert answer.status_code == 200 and answer.json()["predictions"] == [1]
+        assert httpx.post(f"{match.group(1)}/invocations", json=body,
+                          timeout=10).status_code == 401  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        assert process.stdout is not None
+        process.stdout.close()
+    assert not (tmp_path / "mounted-home" / "modelport.db").exists()

@@ -21,13 +21,15 @@ from modelport.domain.keys import VERIFY
 from modelport.errors import (
     AuthenticationError,
     InvalidRequestError,
+    ModelportError,
     UnsupportedMediaTypeError,
     UnsupportedOperationError,
 )
 from modelport.security.failures import FailureThrottle
 from modelport.server.http.access import Access, principal_of
-from modelport.server.http.asgi import Receive, Scope, header, read_body
+from modelport.server.http.asgi import JSON, Receive, Scope, header, read_body
 from modelport.server.http.endpoint import Endpoint, Reply, ServerContext
+from modelport.server.http.errors import error_document, error_headers, status_of
 
 FAILURES_PER_MINUTE = 600
 _BODY_LIMIT = 4096
@@ -76,6 +78,15 @@ class KeyVerify(Endpoint):
     def __init__(self, context: ServerContext) -> None:
         super().__init__(context)
         self._throttle = FailureThrottle(limit=FAILURES_PER_MINUTE)
+
+    def _error_reply(self, scope: Scope, exc: Exception) -> Reply:
+        # The registry routes' error document (kind and fields): the client raises the
+        # same class with the same attributes (remote.errors).
+        if not isinstance(exc, ModelportError):
+            return super()._error_reply(scope, exc)
+        status, _ = status_of(exc)
+        return Reply(status, orjson.dumps(error_document(exc), default=str), JSON,
+                     error_headers(exc))  # fmt: skip
 
     async def handle(self, scope: Scope, receive: Receive) -> Reply:
         keys = self.context.keys
