@@ -629,7 +629,6 @@ def _registry_package_source(
             "stores are, or drop the requirement for this alias",
             field="registry_url",
         )
-    assert settings.registry_url is not None
     with RegistryClient.from_settings(settings) as client:
         found = client.resolve(parsed if version is None else ModelRef(parsed.name, version))
         client.package_dir(found)
@@ -659,10 +658,20 @@ def fetch_registry_package(source: PackageSource) -> Path:
                          version.version, version.manifest_digest)  # fmt: skip
     if (cached / MANIFEST_FILE).is_file():
         return cached
+    from modelport.errors import AuthenticationError
+
     settings = Settings(registry_url=source.artifacts_uri)
     with RegistryClient.from_settings(settings) as client:
         client.cache_dir = Path(source.cache_dir)
-        return client.package_dir(version)
+        try:
+            return client.package_dir(version)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"this worker downloads {version.ref} through the control plane at "
+                f"{source.artifacts_uri}, which refused its key ({exc}): set "
+                "MODELPORT_API_KEY (a key with read) in the workers' environment",
+                model=version.name,
+            ) from None
 
 
 def run_batch_job(

@@ -141,6 +141,7 @@ def test_a_worker_elsewhere_downloads_the_package_with_its_own_key(
     import pickle
 
     from modelport.bootstrap import package_source
+    from modelport.errors import AuthenticationError
 
     register()
     monkeypatch.setenv("MODELPORT_REGISTRY_URL", plane.server.url)
@@ -155,6 +156,14 @@ def test_a_worker_elsewhere_downloads_the_package_with_its_own_key(
     predicted = elsewhere.load().predict(data[["tenure", "charges"]])
     np.testing.assert_array_equal(np.asarray(predicted), expected(data))
     assert list((tmp_path / "worker-cache" / "registry").glob("*/churn/*/modelport.yaml"))
+
+    # A worker without a key of its own is told what to set.
+    monkeypatch.delenv("MODELPORT_API_KEY")
+    keyless = pickle.loads(pickle.dumps(source))
+    object.__setattr__(keyless, "cache_dir", str(tmp_path / "keyless-cache"))
+    object.__setattr__(keyless, "trust", ("nothing.*",))  # another load key again
+    with pytest.raises(AuthenticationError, match="MODELPORT_API_KEY"):
+        keyless.load()
 
 
 # ---------------------------------------------------------------- kubernetes manifests
