@@ -52,7 +52,8 @@ class _Verdict:
 
 
 class RemoteKeyBook:
-    """``KeyChecks`` through the control plane: verdicts cached by token."""
+    """``KeyChecks`` through the control plane: verdicts cached by the Authorization
+    header as sent."""
 
     def __init__(self, ask: Ask, *, close: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
@@ -63,28 +64,33 @@ class RemoteKeyBook:
         self._asking: dict[str, asyncio.Future[_Verdict]] = {}
 
     def authenticate(self, authorization: str | None) -> Principal | None:
-        """The cached verdict on the key (a dict look-up); None when it must be asked."""
-        token = _token(authorization)
-        verdict = self._verdicts.get(token)
+        """The cached verdict on the key (a dict look-up by the header as sent); None
+        when it must be asked; ``AuthenticationError`` at once for no key or a text
+        that is not a key's shape (nothing to ask about)."""
+        verdict = self._verdicts.get(authorization) if authorization is not None else None
         if verdict is None or verdict.until <= self._clock():
+            _token(authorization)
             return None
         return _principal(verdict)
 
     async def verify(self, authorization: str | None) -> Principal:
-        """Ask the control plane (in a thread; one question per token at a time)."""
+        """Ask the control plane (in a thread; one question per key at a time)."""
         token = _token(authorization)
-        pending = self._asking.get(token)
+        assert authorization is not None  # _token refused None
+        pending = self._asking.get(authorization)
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.to_thread(self._verdict, token))
-            self._asking[token] = pending
-            pending.add_done_callback(lambda _: self._asking.pop(token, None))
+            ask = asyncio.to_thread(self._verdict, authorization, token)
+            pending = asyncio.ensure_future(ask)
+            self._asking[authorization] = pending
+            pending.add_done_callback(lambda _: self._asking.pop(authorization, None))
         return _principal(await asyncio.shield(pending))
 
-    def _verdict(self, token: str) -> _Verdict:
+    def _verdict(self, header: str, token: str) -> _Verdict:
+        """Ask about ``token`` and keep the verdict under the ``header`` it came in."""
         try:
             answer = self._ask(token)
         except StoreUnavailableError as exc:
-            stale = self._verdicts.get(token)
+            stale = self._verdicts.get(header)
             if stale is not None and stale.principal is not None:
                 logger.warning(
                     "cannot reach the control plane to re-check key %r (%s); accepting it "
@@ -92,7 +98,7 @@ class RemoteKeyBook:
                 )  # fmt: skip
                 # Asked again in a second, not at every request while it is away.
                 kept = _Verdict(self._clock() + _RETRY_S, stale.principal, stale.expires_at)
-                self._verdicts[token] = kept
+                self._verdicts[header] = kept
                 return kept
             raise UnavailableError(
                 "this server checks API keys through its control plane, which cannot be "
@@ -107,7 +113,7 @@ class RemoteKeyBook:
         verdict = _from_answer(answer, self._clock())
         if len(self._verdicts) >= MAX_CACHED:  # bounded: a flood of tokens cannot grow it
             self._verdicts.clear()
-        self._verdicts[token] = verdict
+        self._verdicts[header] = verdict
         return verdict
 
     def expires_at(self, key_id: str) -> float | None:
