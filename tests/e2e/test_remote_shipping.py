@@ -393,6 +393,18 @@ def test_the_verify_route_answers_only_verify_keys_and_says_nothing_of_its_own(
     document = httpx.get(f"{url}/api/openapi.json", headers=headers, timeout=10).json()
     assert list(document["paths"]["/api/keys/verify"]) == ["post"]
 
+    # A replica relaying a flood of bad tokens is slowed by the control plane too.
+    from modelport.server.http.key_verify import FAILURES_PER_MINUTE
+
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
+        answers = [http.post("/api/keys/verify", json={"key": f"mp_x_{n}"}).status_code
+                   for n in range(FAILURES_PER_MINUTE)]  # fmt: skip
+        # One failed verification was counted above: the limit's last one, then 429.
+        assert answers == [200] * (FAILURES_PER_MINUTE - 1) + [429]
+        other = {"authorization": f"Bearer {plane.admin}"}  # counted per calling key
+        assert http.post("/api/keys/verify", json={"key": "mp_x_y"},
+                         headers=other).status_code == 200  # fmt: skip
+
 
 def test_the_rendered_pod_follows_the_control_plane_with_only_its_secret(
     plane: Plane, tmp_path: Path
