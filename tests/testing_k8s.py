@@ -98,3 +98,50 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
 def documents(path: Path) -> list[dict[str, Any]]:
     """The YAML documents of one rendered file."""
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def validate_directory(directory: Path) -> list[dict[str, Any]]:
+    """Every document of the ``*.yaml`` files in ``directory``, each validated: the
+    built-in kinds with ``kubernetes-validate --strict``, the others against their CRD."""
+    files = sorted(directory.glob("*.yaml"))
+    output = validate_builtin(files)
+    rendered = []
+    for path in files:
+        for document in documents(path):
+            key = (document["apiVersion"], document["kind"])
+            if key in custom_kinds():
+                validate_custom(document)
+            else:
+                assert f"passed for resource {document['kind'].lower()}/" in output
+                assert f"{path} passed" in output, output
+            rendered.append(document)
+    return rendered
+
+
+def kubelet_env(
+    container: dict[str, Any], config_maps: dict[str, dict[str, str]], secrets: dict[str, str]
+) -> dict[str, str]:
+    """The container's environment: envFrom first, env on top; a missing optional
+    Secret key leaves its variable out, a missing required one fails the test."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+            continue
+        ref = item["valueFrom"]["secretKeyRef"]
+        if ref["key"] in secrets:
+            env[item["name"]] = secrets[ref["key"]]
+        else:
+            assert ref.get("optional"), f"the pod needs the Secret key {ref['key']}"
+    return env
+
+
+def on_loopback(args: list[str]) -> list[str]:
+    """The pod binds every address of its own network; this test binds loopback, on a
+    free port (the probes use the port's name, so they follow)."""
+    args = list(args)
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = "0"
+    return args

@@ -24,7 +24,6 @@ from modelport.config import Settings, VersionCheck
 from modelport.domain.entities import AuditEntry, ModelVersion, RegisteredModel
 from modelport.domain.params import ParamSchema, ParamSpec, param_schema_of
 from modelport.domain.signature import Signature
-from modelport.errors import UnsupportedOperationError
 from modelport.flavors.catalog import default_catalog
 from modelport.package.loaded import LoadedModel
 from modelport.package.location import locate_model
@@ -407,22 +406,17 @@ def batch_predict(
     ``progress``: True shows a bar on a terminal and periodic lines otherwise; None (the
     default) a bar on a terminal only. ``log_predictions`` writes the scores to the
     prediction log, to be joined with labels later.
+
+    With ``MODELPORT_REGISTRY_URL`` set, the reference is resolved by the control plane
+    and its package downloaded into the local cache (every sha256 checked) before any
+    row is scored; workers on other machines download it with their own
+    ``MODELPORT_API_KEY``.
     """
     from modelport.batch.job import BatchJob
     from modelport.batch.scoring import ScoringOptions
     from modelport.bootstrap import run_batch_job
 
     settings = settings or Settings()
-    if settings.registry_url is not None:
-        # Its workers (threads, Dask or Ray) read the package from the artifact store and
-        # the job's state from the database themselves: no HTTP path for them yet.
-        raise UnsupportedOperationError(
-            "batch scoring reads the metadata database and artifact store itself, and "
-            f"MODELPORT_REGISTRY_URL ({settings.registry_url}) points here at a control "
-            "plane instead: run it where the stores are, without MODELPORT_REGISTRY_URL",
-            field="registry_url",
-        )
-
     job = BatchJob(
         model_ref=model_ref,
         inputs=input,

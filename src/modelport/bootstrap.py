@@ -28,11 +28,13 @@ from modelport.serving.sources import ModelSource
 if TYPE_CHECKING:
     from modelport.batch.job import BatchJob, BatchSummary
     from modelport.batch.source import PackageSource
+    from modelport.domain.refs import ModelRef
     from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.rollout.controller import RolloutController
     from modelport.security.rate_limits import OnLimited, RateLimiter
+    from modelport.security.server_auth import ServerAuth
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
     from modelport.serving.loader import FollowedRegistry
@@ -318,7 +320,7 @@ def build_control_app(
         registry=registry,
         rollouts=lambda registry, owner: _rollout_controller(settings, registry, owner),
     )
-    _secure(context, settings)
+    _secure(context, settings, control_plane=True)
     _limit(context, settings)
     return ServerApp(
         context,
@@ -366,16 +368,29 @@ def _dashboard(context: ServerContext, settings: Settings) -> MountedApp:
     return MountedApp("/ui", dashboard, HARDENING)
 
 
-def _secure(context: ServerContext, settings: Settings) -> None:
+def _secure(context: ServerContext, settings: Settings, *, control_plane: bool = False) -> None:
     """The worker's API keys (read now, re-read in the background once serving)."""
-    from modelport.security.server_auth import server_auth
-
-    auth = server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
+    auth = build_server_auth(settings, control_plane=control_plane)
     if auth.warning is not None:
         logger.warning(auth.warning)
     context.keys, context.auth = auth.keys, auth.mode
     context.metrics_public = settings.security.metrics_public
     context.keys_refresh_s = settings.security.keys_refresh_s
+
+
+def build_server_auth(settings: Settings, *, control_plane: bool = False) -> ServerAuth:
+    """How a server checks API keys: against the metadata database, or, for a replica
+    following a control plane by its URL, through that control plane (no database
+    settings on the replica). Refuses, naming the fix, when no key can be checked."""
+    if settings.registry_url is not None and not control_plane:
+        from modelport.client import RegistryClient
+        from modelport.remote.key_checks import remote_server_auth
+
+        client = RegistryClient.from_settings(settings)
+        return remote_server_auth(settings, client.verify_key, client.close)
+    from modelport.security.server_auth import server_auth
+
+    return server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
 
 
 def build_admission(
@@ -599,6 +614,8 @@ def package_source(
     from modelport.domain.refs import ModelRef, parse_ref
 
     parsed = parse_ref(ref)
+    if settings.registry_url is not None:
+        return _registry_package_source(parsed, settings, accelerate, tuple(trust), version)
     registry = build_registry(settings)
     try:
         found = registry.resolve(parsed if version is None else ModelRef(parsed.name, version))
@@ -618,6 +635,67 @@ def package_source(
         version_check=settings.version_check,
         trust=tuple(trust),
     )
+
+
+def _registry_package_source(
+    parsed: ModelRef, settings: Settings, accelerate: bool, trust: tuple[str, ...],
+    version: int | None,
+) -> PackageSource:  # fmt: skip
+    """``package_source`` over the control plane at ``registry_url``: resolved and
+    downloaded (every sha256 checked) into this machine's cache now, so that local
+    workers start from files; workers elsewhere download it themselves. A signature
+    ``[signing] require_signed`` asks for is downloaded and verified here."""
+    from modelport.batch.source import PackageSource
+    from modelport.client import RegistryClient
+    from modelport.domain.refs import ModelRef
+
+    policy = SigningPolicy.from_settings(settings.signing)
+    with RegistryClient.from_settings(settings) as client:
+        found = client.resolve(parsed if version is None else ModelRef(parsed.name, version))
+        client.package_dir(found)
+        if policy is not None and policy.requires(parsed.alias):
+            # as over the database: verified here, before any worker loads it
+            client.verify_version(ModelRef(found.name, found.version), policy.trusted_keys)
+    return PackageSource(
+        version=found,
+        artifacts_uri=client.url,
+        cache_dir=str(settings.cache_dir),
+        open_store=create_artifact_store,
+        accelerate=accelerate,
+        version_check=settings.version_check,
+        trust=trust,
+        fetch_package=fetch_registry_package,
+    )
+
+
+def fetch_registry_package(source: PackageSource) -> Path:
+    """The package of ``source`` (a control plane's version) on this machine: the copy
+    in its cache, or downloaded now through the control plane with this process's own
+    ``MODELPORT_API_KEY`` and ``MODELPORT_REGISTRY_CA_BUNDLE`` (a worker's environment;
+    the driver's key never travels with the source)."""
+    from modelport.client import RegistryClient
+    from modelport.package.location import MANIFEST_FILE
+    from modelport.remote.packages import cache_entry
+
+    version = source.version
+    cached = cache_entry(Path(source.cache_dir), source.artifacts_uri, version.name,
+                         version.version, version.manifest_digest)  # fmt: skip
+    if (cached / MANIFEST_FILE).is_file():
+        return cached
+    from modelport.errors import AuthenticationError
+
+    settings = Settings(registry_url=source.artifacts_uri)
+    with RegistryClient.from_settings(settings) as client:
+        client.cache_dir = Path(source.cache_dir)
+        try:
+            return client.package_dir(version)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"this worker downloads {version.ref} through the control plane at "
+                f"{source.artifacts_uri}, which refused its key ({exc}): set "
+                "MODELPORT_API_KEY (a key with read) in the workers' environment",
+                model=version.name,
+            ) from None
 
 
 def run_batch_job(

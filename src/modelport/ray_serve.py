@@ -288,10 +288,9 @@ def check_auth(settings: Settings) -> str | None:
     """Refuse, before any replica starts, a proxy address that requires API keys when
     none is usable (``[security] auth = "auto"`` requires them off loopback, as for
     ``modelport serve``); the warning of one serving other machines without keys."""
-    from modelport.bootstrap import create_metadata_store
-    from modelport.security.server_auth import server_auth
+    from modelport.bootstrap import build_server_auth
 
-    auth = server_auth(settings, lambda: create_metadata_store(settings.resolved_database_url))
+    auth = build_server_auth(settings)
     if auth.keys is not None:
         auth.keys.stop()  # each replica reads the keys itself
     return auth.warning

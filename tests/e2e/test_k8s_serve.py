@@ -27,6 +27,7 @@ from modelport.cli.main import main
 from modelport.config import Settings
 from modelport.package.options import PackageOptions
 from modelport.security.key_admin import KeyAdmin
+from testing_k8s import kubelet_env, on_loopback
 from testing_models import EchoModel
 from testing_process import MODELPORT
 
@@ -43,38 +44,9 @@ def _render(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, A
     return items
 
 
-def _kubelet_env(
-    container: dict[str, Any], config_maps: dict[str, dict[str, str]], secrets: dict[str, str]
-) -> dict[str, str]:
-    """The container's environment: envFrom first, env on top; a missing optional
-    Secret key leaves its variable out, a missing required one fails the test."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(config_maps[source["configMapRef"]["name"]])
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = item["value"]
-            continue
-        ref = item["valueFrom"]["secretKeyRef"]
-        if ref["key"] in secrets:
-            env[item["name"]] = secrets[ref["key"]]
-        else:
-            assert ref.get("optional"), f"the pod needs the Secret key {ref['key']}"
-    return env
-
-
 def _expand(args: list[str], env: dict[str, str]) -> list[str]:
     """Kubernetes' ``$(VAR)`` expansion in arguments."""
     return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env[m.group(1)], a) for a in args]
-
-
-def _on_loopback(args: list[str]) -> list[str]:
-    """The pod binds every address of its own network; this test binds loopback, on a
-    free port (the probes use the port's name, so they follow)."""
-    args = list(args)
-    args[args.index("--host") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = "0"
-    return args
 
 
 def _merged_kserve_container(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -130,7 +102,7 @@ def test_the_rendered_container_serves_its_probes_and_drains_in_its_grace_period
         grace = pod["terminationGracePeriodSeconds"]
         ready_path = container["readinessProbe"]["httpGet"]["path"]
         live_path = container["livenessProbe"]["httpGet"]["path"]
-    env = _kubelet_env(container, config_maps, {"database-url": database,
+    env = kubelet_env(container, config_maps, {"database-url": database,
                                                 "metrics-key": metrics_key})  # fmt: skip
     assert env["MODELPORT_HOME"] == "/var/lib/modelport"
     env["MODELPORT_HOME"] = str(tmp_path / "mounted-home")  # the emptyDir mounted there
@@ -145,7 +117,7 @@ def test_the_rendered_container_serves_its_probes_and_drains_in_its_grace_period
     command = [
         str(MODELPORT),
         *container["command"][1:],
-        *_on_loopback(_expand(container["args"], env)),
+        *on_loopback(_expand(container["args"], env)),
     ]
     assert container["command"] == ["modelport"]
     base = {key: os.environ[key] for key in ("PATH", "PYTHONPATH") if key in os.environ}

@@ -16,7 +16,11 @@ import yaml
 import modelport
 from modelport.cli.main import main
 from modelport.package.options import PackageOptions
-from testing_k8s import custom_kinds, documents, validate_builtin, validate_custom
+from testing_k8s import (
+    validate_builtin,
+    validate_custom,
+    validate_directory,
+)
 from testing_models import EchoModel
 
 
@@ -42,22 +46,6 @@ def registered(isolated_home: Path) -> Path:
     return isolated_home
 
 
-def _validate_directory(directory: Path) -> list[dict[str, object]]:
-    files = sorted(directory.glob("*.yaml"))
-    output = validate_builtin(files)
-    rendered = []
-    for path in files:
-        for document in documents(path):
-            key = (document["apiVersion"], document["kind"])
-            if key in custom_kinds():
-                validate_custom(document)
-            else:
-                assert f"passed for resource {document['kind'].lower()}/" in output
-                assert f"{path} passed" in output, output
-            rendered.append(document)
-    return rendered
-
-
 VARIANTS = {
     "defaults": [],
     "every-option": [
@@ -81,7 +69,7 @@ def test_rendered_kubernetes_files_validate_offline(
         *VARIANTS[variant],
     )  # fmt: skip
     assert code == 0, err
-    kinds = {doc["kind"] for doc in _validate_directory(out)}
+    kinds = {doc["kind"] for doc in validate_directory(out)}
     assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
                      "PodDisruptionBudget", "ServiceMonitor"}  # fmt: skip
     assert stdout.count("wrote ") == 6
@@ -93,7 +81,7 @@ def test_rendered_kubernetes_files_validate_offline(
         "--artifacts-uri", "s3://models/artifacts", "--out", str(kserve), *VARIANTS[variant],
     )  # fmt: skip
     assert code == 0, err
-    kinds = {doc["kind"] for doc in _validate_directory(kserve)}
+    kinds = {doc["kind"] for doc in validate_directory(kserve)}
     assert kinds == {"ConfigMap", "ServingRuntime", "InferenceService"}
 
 
@@ -122,7 +110,7 @@ def test_a_canary_deployment_renders_a_kserve_canary_that_validates(
         "--artifacts-uri", "s3://models/artifacts", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err
-    docs = {doc["kind"]: doc for doc in _validate_directory(out)}
+    docs = {doc["kind"]: doc for doc in validate_directory(out)}
     assert set(docs) == {"ConfigMap", "ServingRuntime", "InferenceService"}
     predictor = docs["InferenceService"]["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 20

@@ -5,6 +5,11 @@ The driver resolves the reference once (``bootstrap.package_source``) and sends 
 small, picklable description to every worker (Dask, Ray, Spark): the model itself never
 travels through a scheduler, and a worker needs no database, only the artifact store.
 Each worker process loads a given source once and keeps it for all its tasks.
+
+A driver following a control plane by its URL (``MODELPORT_REGISTRY_URL``) downloads
+the package into its cache first and sends a source whose ``fetch_package`` finds it
+there, or, on a worker of another machine, downloads it through the control plane with
+that worker's own ``MODELPORT_API_KEY``: no key travels through the scheduler.
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ if TYPE_CHECKING:
 OpenStore = Callable[[str, Path], ArtifactStore]
 """``bootstrap.create_artifact_store``: a module-level function, so it pickles by name."""
 
+FetchPackage = Callable[["PackageSource"], Path]
+"""``bootstrap.fetch_registry_package``: the source's package directory, downloaded
+through the control plane at ``artifacts_uri`` when this machine has no copy yet."""
+
 
 @dataclass(frozen=True)
 class PackageSource:
-    """A resolved version and the artifact store holding its package."""
+    """A resolved version and the artifact store holding its package (or, with
+    ``fetch_package``, the control plane at ``artifacts_uri`` serving it)."""
 
     version: ModelVersion
     artifacts_uri: str
@@ -38,6 +48,7 @@ class PackageSource:
     accelerate: bool = True
     version_check: VersionCheck = "strict"
     trust: tuple[str, ...] = ()
+    fetch_package: FetchPackage | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> str:
@@ -57,14 +68,10 @@ class PackageSource:
         from modelport.flavors.catalog import default_catalog
         from modelport.package.reader import load_package
 
-        if self.artifacts_uri == "memory://":
-            raise InvalidArgumentError(
-                "an in-memory artifact store cannot be read by other processes; "
-                "use a directory or an object store (MODELPORT_ARTIFACTS_URI)",
-                field="artifacts_uri",
-            )
-        store = self.open_store(self.artifacts_uri, Path(self.cache_dir))
-        directory = store.local_path(self.version.artifact_key)
+        if self.fetch_package is not None:
+            directory = self.fetch_package(self)
+        else:
+            directory = self._stored_package()
         return load_package(
             directory,
             default_catalog(),
@@ -75,6 +82,16 @@ class PackageSource:
             version=self.version,
             accelerate=self.accelerate,
         )
+
+    def _stored_package(self) -> Path:
+        if self.artifacts_uri == "memory://":
+            raise InvalidArgumentError(
+                "an in-memory artifact store cannot be read by other processes; "
+                "use a directory or an object store (MODELPORT_ARTIFACTS_URI)",
+                field="artifacts_uri",
+            )
+        store = self.open_store(self.artifacts_uri, Path(self.cache_dir))
+        return store.local_path(self.version.artifact_key)
 
 
 # One per worker process, by design: a Dask, Ray or Spark worker runs many tasks of one

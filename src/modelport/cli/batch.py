@@ -131,6 +131,11 @@ def predict(
     scored and written in chunks, on every core. A progress bar shows on a terminal,
     a line every few seconds otherwise; --json prints a summary at the end.
 
+    With MODELPORT_REGISTRY_URL set, REF is resolved by that control plane and its
+    package downloaded into MODELPORT_HOME/cache/registry (every sha256 checked) before
+    scoring here; Dask or Ray workers on other machines download it with their own
+    MODELPORT_REGISTRY_URL and MODELPORT_API_KEY.
+
     \b
     Examples:
       modelport batch predict churn@production --input data.parquet --output scores.parquet

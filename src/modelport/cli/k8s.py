@@ -2,14 +2,16 @@
 
 The registry is read to check REF and to see whether it names a deployment (and, for
 KServe, its arms and where its package is stored); the manifests themselves come from
-``modelport.deploy``, which writes nothing. See docs/kubernetes.md.
+``modelport.deploy``, which writes nothing. See docs/kubernetes.md. With
+``MODELPORT_REGISTRY_URL`` set, the registry is that control plane and the pods follow
+it too (``deploy.registry_access``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,9 +29,13 @@ from modelport.deploy.manifests import (
     kubernetes_name,
     to_yaml,
 )
+from modelport.deploy.registry_access import RegistryAccess
 from modelport.domain.refs import parse_ref_or_name
 from modelport.errors import InvalidArgumentError
 from modelport.registry.service import RegistryService
+
+if TYPE_CHECKING:
+    from modelport.client import RegistryClient
 
 
 @click.group()
@@ -61,6 +67,13 @@ def k8s() -> None:
 @click.option("--service-account", help="The pods' service account (e.g. object-store access).")
 @click.option("--artifacts-uri", help="The artifact store the pods read.  "
               "[default: MODELPORT_ARTIFACTS_URI]")  # fmt: skip
+@click.option("--registry-url", help="With MODELPORT_REGISTRY_URL set: the control plane's URL as "
+              "the pods reach it.  [default: MODELPORT_REGISTRY_URL]")  # fmt: skip
+@click.option("--registry-key-secret", help="With MODELPORT_REGISTRY_URL set: the Secret holding "
+              "the pods' API key (key api-key).  [default: NAME-registry-key]")  # fmt: skip
+@click.option("--registry-ca-configmap", help="With MODELPORT_REGISTRY_URL set: the ConfigMap "
+              "holding the control plane's CA bundle (key ca.pem), mounted into the pods.  "
+              "[default: NAME-registry-ca when MODELPORT_REGISTRY_CA_BUNDLE is set]")  # fmt: skip
 @click.option("--prediction-log", help="A shared prediction log URI (s3://...) for the pods.")
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without a key.")
 @click.option("--kserve", is_flag=True, help="A KServe InferenceService and ServingRuntime.")
@@ -78,17 +91,28 @@ def render(*, ref: str, out: Path | None, force: bool, output_format: str, as_js
 
     Secrets are referenced, never written: create the Secret (NAME-secrets, key
     database-url) yourself; see docs/kubernetes.md.
+
+    With MODELPORT_REGISTRY_URL set, REF is checked on that control plane and the pods
+    follow it instead of the stores: MODELPORT_REGISTRY_URL in the ConfigMap, the API
+    key from the Secret --registry-key-secret (create it with `kubectl create secret
+    generic NAME-registry-key --from-literal=api-key=mp_...`; a key with `read`, or
+    `read` and `verify` when the pods check their callers' keys), and the CA
+    bundle from the ConfigMap --registry-ca-configmap (`kubectl create configmap
+    NAME-registry-ca --from-file=ca.pem=ca.pem`). No database URL, no object store.
     """
     settings = state().settings
+    access = _registry_access(values, settings.registry_url, settings.registry_ca_bundle)
     artifacts_uri = values.pop("artifacts_uri") or settings.artifacts_uri
-    registry = state().local_registry("modelport k8s (it points the pods at the stores)")
+    if access is not None:
+        artifacts_uri = None  # the pods download packages from the control plane
+    registry = state().registry()
     route, source = _served(registry, ref)
-    options = _options(values, route, source, artifacts_uri)
+    options = _options(values, route, source, artifacts_uri, access)
     if kserve:
         manifests = render_kserve(options, _kserve_model(registry, ref, route, options))
     else:
         manifests = render_kubernetes(options)
-    if not options.object_store:
+    if not options.object_store and options.registry is None:
         warning = (
             f"the artifact store {artifacts_uri or '(MODELPORT_HOME/artifacts)'} is not an "
             "object store the pods share: set --artifacts-uri (or MODELPORT_ARTIFACTS_URI) "
@@ -107,7 +131,40 @@ def render(*, ref: str, out: Path | None, force: bool, output_format: str, as_js
         click.echo(f"wrote {out / name}")
 
 
-def _served(registry: RegistryService, ref: str) -> tuple[str, str]:
+def _registry_access(
+    values: dict[str, Any], url: str | None, ca_bundle: Path | None
+) -> dict[str, str | None] | None:
+    """The --registry-* choices when the pods follow a control plane (None: they read
+    the stores); those options without MODELPORT_REGISTRY_URL are refused."""
+    chosen = {key: values.pop(key) for key in
+              ("registry_url", "registry_key_secret", "registry_ca_configmap")}  # fmt: skip
+    if url is None:
+        given = [f"--{key.replace('_', '-')}" for key, value in chosen.items() if value]
+        if given:
+            raise InvalidArgumentError(
+                f"{', '.join(given)} need MODELPORT_REGISTRY_URL: without it the pods read "
+                "the metadata database and artifact store",
+                field=given[0].removeprefix("--"),
+            )
+        return None
+    chosen["registry_url"] = chosen["registry_url"] or url
+    chosen["ca_bundle"] = str(ca_bundle) if ca_bundle is not None else None
+    return chosen
+
+
+def _access(chosen: dict[str, str | None] | None, name: str) -> RegistryAccess | None:
+    """The pods' access to the control plane, with the default object names of ``name``."""
+    if chosen is None:
+        return None
+    ca = chosen["registry_ca_configmap"]
+    return RegistryAccess(
+        url=str(chosen["registry_url"]),
+        key_secret=chosen["registry_key_secret"] or f"{name}-registry-key",
+        ca_config_map=ca or (f"{name}-registry-ca" if chosen["ca_bundle"] else None),
+    )
+
+
+def _served(registry: RegistryService | RegistryClient, ref: str) -> tuple[str, str]:
     """The route name and the ``serve`` argument: a deployment's name serves the
     deployment; any other reference must name a version that exists now."""
     parsed = parse_ref_or_name(ref)
@@ -118,7 +175,7 @@ def _served(registry: RegistryService, ref: str) -> tuple[str, str]:
 
 
 def _kserve_model(
-    registry: RegistryService, ref: str, route: str, options: ManifestOptions
+    registry: RegistryService | RegistryClient, ref: str, route: str, options: ManifestOptions
 ) -> KServeModel:
     parsed = parse_ref_or_name(ref)
     found = registry.find_deployment(parsed.name) if parsed.is_latest else None
@@ -132,13 +189,15 @@ def _kserve_model(
     return KServeModel(route, storage_uri=uri, canary_percent=canary)
 
 
-def _options(values: dict[str, Any], route: str, source: str, artifacts_uri: str | None) -> (
-        ManifestOptions):  # fmt: skip
+def _options(values: dict[str, Any], route: str, source: str, artifacts_uri: str | None,
+             access: dict[str, str | None] | None) -> ManifestOptions:  # fmt: skip
     resources = Resources(
         values.pop("cpu"), values.pop("memory"), values.pop("cpu_limit"), values.pop("memory_limit")
     )
+    name = values.pop("name") or kubernetes_name(route)
     return ManifestOptions(
-        name=values.pop("name") or kubernetes_name(route),
+        name=name,
+        registry=_access(access, name),
         source=source,
         resources=resources,
         artifacts_uri=artifacts_uri,

@@ -9,6 +9,10 @@ Running it again reuses the version it registered before when the freshly traine
 model predicts exactly as that one does (training is deterministic), instead of adding
 an identical version each time. The server's JSON logs go to a file under
 ``MODELPORT_HOME/logs``, so that its output stays readable.
+
+With ``MODELPORT_REGISTRY_URL`` set, it registers and promotes through that control
+plane, and the server it ends with follows the control plane by its URL (as
+``modelport serve`` does there): the same steps, the same output.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from modelport.flavors.dependencies import require
 from modelport.package.options import PackageOptions
 
 if TYPE_CHECKING:
+    from modelport.client import RegistryClient
     from modelport.domain.entities import ModelVersion
     from modelport.registry.service import RegistryService
 
@@ -76,12 +81,17 @@ def train_demo_model() -> tuple[Any, Any, Any, dict[str, float], dict[str, Any]]
     help="Port to serve on; 0 picks a free one.  [default: 8080, or a free one if taken]",
 )
 def quickstart(name: str, serve: bool, port: int | None) -> int:
-    """Train a demo model, register it, put it in production and serve it."""
+    """Train a demo model, register it, put it in production and serve it.
+
+    With MODELPORT_REGISTRY_URL (and MODELPORT_API_KEY) set, the model is registered
+    and promoted on that control plane, and served here from it, as `modelport serve`
+    does.
+    """
     cli = state()
     click.echo(f"modelport home: {cli.settings.resolved_home}")
     click.echo("1/4 training a logistic regression on scikit-learn's breast-cancer data...")
     model, x_train, x_test, metrics, params = train_demo_model()
-    registry = cli.local_registry("modelport quickstart")
+    registry = cli.registry()
     click.echo("2/4 registering it with its training data as the sample...")
     scores = f"accuracy {metrics['accuracy']:.3f}, auc {metrics['auc']:.3f}"
     version = _registered_before(registry, name, model, x_test)
@@ -126,7 +136,7 @@ _TAG = "quickstart"
 
 
 def _registered_before(
-    registry: RegistryService, name: str, model: Any, features: Any
+    registry: RegistryService | RegistryClient, name: str, model: Any, features: Any
 ) -> ModelVersion | None:
     """The newest version quickstart registered under ``name``, when it predicts what
     ``model`` predicts on ``features`` (the same labels, probabilities within 1e-9);

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from modelport.config import ServeSettings, Settings, is_loopback
 from modelport.errors import InvalidArgumentError
-from modelport.metadata.store import MetadataStore
 from modelport.server.process.spec import DEFAULT_FACTORY
 from modelport.server.process.supervisor import run_server
 from modelport.serving.sources import ModelSource, check_unique, parse_source
@@ -163,17 +162,12 @@ def serve_models(
     return run_server(settings, sources, factory=factory, resolver=resolver, announce=announce)
 
 
-def check_auth(settings: Settings) -> None:
+def check_auth(settings: Settings, *, control_plane: bool = False) -> None:
     """Refuse to start when keys are required and none is usable (before any worker
     starts, naming the fix); warn loudly when serving other machines without keys."""
-    from modelport.security.server_auth import server_auth
+    from modelport.bootstrap import build_server_auth
 
-    def open_store() -> MetadataStore:
-        from modelport.bootstrap import create_metadata_store  # only when keys are needed
-
-        return create_metadata_store(settings.resolved_database_url)
-
-    auth = server_auth(settings, open_store)
+    auth = build_server_auth(settings, control_plane=control_plane)
     if auth.keys is not None:
         auth.keys.stop()  # the workers read the keys themselves
     if auth.warning is not None:
@@ -330,6 +324,10 @@ def serve(
     naming an existing path is a path: write models:/churn for the registry's model.
     Settings also come from MODELPORT_SERVE__* variables and the [serve] table of the
     config file; options given here win.
+
+    With MODELPORT_REGISTRY_URL set, the server follows that control plane instead of
+    the database, and checks its callers' API keys through it (its own
+    MODELPORT_API_KEY needs the read and verify scopes).
     """
     settings = build_settings(config, **options)
     for check in (plain_http_warning, proxy_hint, drain_delay_hint):

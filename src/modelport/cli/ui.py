@@ -73,7 +73,7 @@ def ui(*, config: Path | None, monitor: bool, as_json: bool, **options: Any) -> 
         hint = check(settings.serve)
         if hint is not None:
             click.echo(hint, err=True)
-    check_auth(settings)
+    check_auth(settings, control_plane=True)
     workers = settings.serve.workers
 
     def announce(line: str) -> None:

@@ -124,7 +124,7 @@ def serving_runtime(options: ManifestOptions) -> dict[str, Any]:
             "runAsUser": options.uid,
             "runAsGroup": options.uid,
         },
-        "volumeMounts": volume_mounts(),
+        "volumeMounts": volume_mounts(options),
     }
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
@@ -145,7 +145,7 @@ def serving_runtime(options: ManifestOptions) -> dict[str, Any]:
             ],
             "protocolVersions": ["v2"],
             "containers": [container],
-            "volumes": volumes(),
+            "volumes": volumes(options),
         },
     }
 

@@ -69,7 +69,7 @@ def container(options: ManifestOptions) -> dict[str, Any]:
         **probes(),
         "resources": options.resources.to_dict(),
         "securityContext": container_security(),
-        "volumeMounts": volume_mounts(),
+        "volumeMounts": volume_mounts(options),
     }
     if options.prestop_sleep_s:
         spec["lifecycle"] = {"preStop": {"sleep": {"seconds": options.prestop_sleep_s}}}
@@ -83,7 +83,7 @@ def pod_spec(options: ManifestOptions) -> dict[str, Any]:
         "terminationGracePeriodSeconds": options.termination_grace_s,
         "securityContext": pod_security(options),
         "containers": [container(options)],
-        "volumes": volumes(),
+        "volumes": volumes(options),
     }
     if options.service_account:
         spec["serviceAccountName"] = options.service_account

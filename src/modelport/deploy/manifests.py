@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from modelport.config import ServeSettings
+from modelport.deploy.registry_access import RegistryAccess
 from modelport.errors import InvalidArgumentError
 
 # The server's health routes (docs/serving.md); they never take an API key.
@@ -100,10 +101,14 @@ class ManifestOptions:
     prediction_log_uri: str | None = None
     metrics_public: bool = False
     service_account: str | None = None
+    # Set: the pods follow this control plane by its URL instead of reading the stores.
+    registry: RegistryAccess | None = None
 
     def check(self) -> None:
         """Refuse what Kubernetes or the server would refuse, naming the option."""
-        for option, value in (("name", self.name), ("secret", self.secret_name)):
+        names = [("name", self.name), ("secret", self.secret_name)]
+        names.extend(self.registry.names() if self.registry is not None else [])
+        for option, value in names:
             if not _DNS_LABEL.match(value):
                 raise InvalidArgumentError(
                     f"--{option} {value!r} is not a Kubernetes name: lower-case letters, "
@@ -150,7 +155,10 @@ class ManifestOptions:
 
     @property
     def object_store(self) -> bool:
-        """Whether artifacts live in an object store (credentials, storageUri)."""
+        """Whether the pods read artifacts from an object store (credentials,
+        storageUri); pods following a control plane read none."""
+        if self.registry is not None:
+            return False
         return artifacts_scheme(self.artifacts_uri) in OBJECT_STORE_SCHEMES
 
     @property
@@ -234,7 +242,9 @@ def config_data(options: ManifestOptions) -> dict[str, str]:
         "MODELPORT_USER": f"k8s:{options.name}",
         "PYTHONDONTWRITEBYTECODE": "1",  # the root file system is read-only
     }
-    if options.artifacts_uri:
+    if options.registry is not None:
+        data.update(options.registry.config())
+    elif options.artifacts_uri:
         data["MODELPORT_ARTIFACTS_URI"] = options.artifacts_uri
     if options.prediction_log_uri:
         data["MODELPORT_PREDICTION_LOG__URI"] = options.prediction_log_uri
@@ -243,12 +253,17 @@ def config_data(options: ManifestOptions) -> dict[str, str]:
 
 def secret_env(options: ManifestOptions) -> list[dict[str, Any]]:
     """Variables read from the Secret, by reference. The database URL is required:
-    keys live there, and a server that must check keys refuses to start without one."""
-    env = [_secret_ref("MODELPORT_DATABASE_URL", options.secret_name, DATABASE_URL_KEY)]
+    keys live there, and a server that must check keys refuses to start without one.
+    Pods following a control plane read its API key instead (they check their callers'
+    keys through it) and no database URL."""
+    if options.registry is not None:
+        env = options.registry.env()
+    else:
+        env = [_secret_ref("MODELPORT_DATABASE_URL", options.secret_name, DATABASE_URL_KEY)]
     env.append(
         _secret_ref("MODELPORT_RATE_LIMIT_URL", options.secret_name, RATE_LIMIT_URL_KEY, True)
     )
-    if artifacts_scheme(options.artifacts_uri) == "s3":
+    if options.object_store and artifacts_scheme(options.artifacts_uri) == "s3":
         env.extend(_secret_ref(var, options.secret_name, key, True) for var, key in S3_KEYS)
     return env
 
@@ -305,20 +320,25 @@ def pod_security(options: ManifestOptions) -> dict[str, Any]:
     }
 
 
-def volumes() -> list[dict[str, Any]]:
+def volumes(options: ManifestOptions) -> list[dict[str, Any]]:
     """Writable scratch space: /tmp (the server's private directories, metrics files)
-    and MODELPORT_HOME (artifact cache, default prediction log)."""
+    and MODELPORT_HOME (artifact cache, default prediction log); and the control
+    plane's CA bundle when the pods follow one that has it."""
+    extra = options.registry.volumes() if options.registry is not None else []
     return [
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "home", "emptyDir": {"sizeLimit": "10Gi"}},
+        *extra,
     ]
 
 
-def volume_mounts() -> list[dict[str, Any]]:
+def volume_mounts(options: ManifestOptions) -> list[dict[str, Any]]:
     """Where ``volumes()`` are mounted."""
+    extra = options.registry.volume_mounts() if options.registry is not None else []
     return [
         {"name": "tmp", "mountPath": TMP_MOUNT},
         {"name": "home", "mountPath": HOME_MOUNT},
+        *extra,
     ]
 
 

@@ -6,7 +6,8 @@ hash of the secret, never the secret itself (``security.keys`` makes and checks 
 
 Scopes are ``ACTION`` or ``ACTION:MODEL``: ``predict``, ``feedback``, ``read`` and
 ``deploy`` may name one model (or deployment); ``admin`` (manages keys, implies every
-scope) and ``metrics`` name none.
+scope), ``metrics`` and ``verify`` (a serving replica checking its callers' keys
+through the control plane, ``POST /api/keys/verify``) name none.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from modelport.errors import InvalidArgumentError
 
 ADMIN = "admin"
 METRICS = "metrics"
+VERIFY = "verify"
 MODEL_ACTIONS = ("predict", "feedback", "read", "deploy")
-PLAIN_ACTIONS = (ADMIN, METRICS)
-ACCEPTED_SCOPES = "predict[:MODEL], feedback[:MODEL], read[:MODEL], deploy[:MODEL], admin, metrics"
+PLAIN_ACTIONS = (ADMIN, METRICS, VERIFY)
+ACCEPTED_SCOPES = (
+    "predict[:MODEL], feedback[:MODEL], read[:MODEL], deploy[:MODEL], admin, metrics, verify"
+)
 KEY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

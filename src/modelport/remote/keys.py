@@ -37,6 +37,13 @@ class KeyCalls:
         """Every key (never a secret)."""
         return [wire.key_from_wire(k) for k in self._json("GET", "/api/keys")["keys"]]
 
+    def verify_key(self, token: str) -> dict[str, Any]:
+        """The control plane's verdict on ``token`` (``POST /api/keys/verify``, with a
+        ``verify`` or ``admin`` key): ``{"valid", "ttl_s", "key_id", "name", "scopes",
+        "rate_limit", "daily_quota", "expires_at"}``; what a replica following it asks."""
+        found: dict[str, Any] = self._json("POST", "/api/keys/verify", json={"key": token})
+        return found
+
     def revoke_key(self, name_or_id: str) -> ApiKey:
         """Revoke a key by its id, or by its name when one unrevoked key has it."""
         found = self._json("DELETE", f"/api/keys/{quote(name_or_id, safe='')}")

@@ -98,6 +98,15 @@ class KeyBook:
             raise AuthenticationError(f"{UNUSABLE}: send Authorization: Bearer <key>")
         return entry.principal
 
+    async def verify(self, authorization: str | None) -> Principal:
+        """``authenticate``: every key is in the book already (``KeyChecks``)."""
+        return self.authenticate(authorization)
+
+    def expires_at(self, key_id: str) -> float | None:
+        """When the key ``key_id`` expires (epoch seconds; None: never or unknown)."""
+        entry = self._state[0].get(key_id)
+        return entry.expires_at if entry is not None else None
+
     def sign_for(self, key_id: str, message: bytes) -> tuple[Principal, bytes] | None:
         """``message`` signed for the key ``key_id`` (HMAC-SHA256 under a key derived from
         its stored hash, which never leaves this book), with its principal; None when

@@ -18,6 +18,7 @@ from modelport.domain.keys import ApiKey
 from modelport.errors import InvalidArgumentError
 from modelport.metadata.store import MetadataStore
 from modelport.security.key_book import KeyBook
+from modelport.security.key_checks import KeyChecks
 
 logger = logging.getLogger("modelport.security")
 
@@ -30,7 +31,7 @@ class ServerAuth:
     """How a server authenticates (``mode``) and its keys (None unless ``api-keys``)."""
 
     mode: str
-    keys: KeyBook | None
+    keys: KeyChecks | None
 
     @property
     def warning(self) -> str | None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from modelport.domain.keys import ADMIN
 from modelport.security.failures import FailureThrottle
-from modelport.security.key_book import KeyBook
+from modelport.security.key_checks import KeyChecks
 from modelport.security.principal import Principal
 from modelport.server.http.access import allows, allows_some
 
@@ -81,7 +81,7 @@ class Viewer:
 class Sessions:
     """Opens and checks dashboard sessions against the worker's ``KeyBook``."""
 
-    def __init__(self, keys: KeyBook | None, throttle: FailureThrottle | None = None) -> None:
+    def __init__(self, keys: KeyChecks | None, throttle: FailureThrottle | None = None) -> None:
         self._keys = keys
         self._throttle = throttle if throttle is not None else FailureThrottle()
 
@@ -101,6 +101,8 @@ class Sessions:
         self._throttle.check(address)
         try:
             principal = keys.authenticate("Bearer " + token.strip())
+            if principal is None:  # a book over the database knows every key
+                raise AuthenticationError("missing, malformed, unknown, revoked or expired API key")
         except AuthenticationError:
             self._throttle.failed(address)
             raise
@@ -127,7 +129,7 @@ class Sessions:
             return Viewer(None, secrets.token_urlsafe(24), new_csrf=True)
         return Viewer(None, token)
 
-    def _session(self, keys: KeyBook, cookie: str, now: float | None) -> Viewer | None:
+    def _session(self, keys: KeyChecks, cookie: str, now: float | None) -> Viewer | None:
         parts = cookie.split(".")
         if len(parts) != 4 or not parts[1].isdigit():
             return None

@@ -16,6 +16,7 @@ from modelport.server.http.access import OPEN
 from modelport.server.http.app import GET, ROUTES, RouteTable
 from modelport.server.http.asgi import Receive, Scope
 from modelport.server.http.endpoint import Endpoint, Reply
+from modelport.server.http.key_verify import KeyVerify
 from modelport.server.http.registry_routes import REGISTRY_ROUTES
 from modelport.server.http.rollouts import ROLLOUT_ROUTES
 
@@ -57,6 +58,8 @@ _MONITORING: RouteTable = (
 
 CONTROL_ROUTES: RouteTable = (
     ("/health", GET, ControlHealth),
+    # Before /api/keys/{key_id}: replicas following this control plane check keys here.
+    ("/api/keys/verify", ("POST",), KeyVerify),
     *_SHARED,
     *_MONITORING,
     *REGISTRY_ROUTES,

@@ -26,7 +26,7 @@ from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.maintenance import LogMaintenance
 from modelport.registry.service import RegistryService
 from modelport.rollout.controller import RolloutController
-from modelport.security.key_book import KeyBook
+from modelport.security.key_checks import KeyChecks
 from modelport.security.principal import Admission
 from modelport.server.http.access import ADMIN_ONLY, Access
 from modelport.server.http.asgi import JSON, REQUEST_ID_KEY, Headers, Receive, Scope, Send, respond
@@ -67,7 +67,7 @@ class ServerContext:
     # The API keys requests are checked against (None: no keys checked), and how the
     # server authenticates, as GET /api reports it: "api-keys", "off" (loopback only)
     # or "insecure-no-auth" (reachable from elsewhere without keys).
-    keys: KeyBook | None = None
+    keys: KeyChecks | None = None
     auth: str = "off"
     metrics_public: bool = False  # /metrics without a key ([security] metrics_public)
     keys_refresh_s: float = 5.0

@@ -5,8 +5,9 @@ has an ``Admission``; otherwise the endpoint is served bare and pays nothing. A 
 request is checked in this order:
 
 1. the client address's failed authentications (429, ``limit="auth"``, after 20 in 60 s);
-2. ``Authorization: Bearer <key>`` against the worker's ``KeyBook`` (401 with
-   ``WWW-Authenticate`` for a missing, malformed, unknown, revoked or expired key);
+2. ``Authorization: Bearer <key>`` against the worker's keys (``KeyChecks``: 401 with
+   ``WWW-Authenticate`` for a missing, malformed, unknown, revoked or expired key); a
+   key they must still ask about (a replica's, not seen within its TTL) is awaited;
 3. the route's ``Access`` for the model the request names (403 naming the scope);
 4. ``ServerContext.admission.admit(principal, model)`` when set and some limit could
    apply (``may_limit``; 429 from its limits).
@@ -22,7 +23,7 @@ import logging
 
 from modelport.errors import AuthenticationError, ModelportError, PermissionDeniedError
 from modelport.security.failures import FailureThrottle
-from modelport.security.key_book import KeyBook
+from modelport.security.key_checks import KeyChecks
 from modelport.security.principal import Admission, Principal
 from modelport.server.http.access import PRINCIPAL_KEY, require
 from modelport.server.http.asgi import ASGIApp, Receive, Scope, Send, header, respond
@@ -37,7 +38,7 @@ class Guard:
 
     def __init__(
         self,
-        keys: KeyBook | None,
+        keys: KeyChecks | None,
         admission: Admission | None,
         *,
         throttle: FailureThrottle | None = None,
@@ -58,24 +59,43 @@ class Guard:
         return Guarded(endpoint, self)
 
     def authenticate(self, scope: Scope) -> Principal | None:
-        """The request's principal (None without keys); 401 or 429 otherwise."""
+        """The request's principal (None without keys; ``UNVERIFIED`` for a key the
+        keys must still ask about: then ``verify``); 401 or 429 otherwise."""
         keys = self.keys
         if keys is None:
             return None
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
+        address = _address(scope)
         self.throttle.check(address)
         try:
-            return keys.authenticate(header(scope, b"authorization"))
+            principal = keys.authenticate(header(scope, b"authorization"))
         except AuthenticationError:
-            self.throttle.failed(address)
-            logger.info(
-                "refused %s %s from %s: no usable API key",
-                scope["method"],
-                scope["path"],
-                address,
-            )
+            self._failed(scope, address)
             raise
+        return UNVERIFIED if principal is None else principal
+
+    async def verify(self, scope: Scope) -> Principal:
+        """The principal of a key ``authenticate`` could not answer for yet."""
+        assert self.keys is not None
+        try:
+            return await self.keys.verify(header(scope, b"authorization"))
+        except AuthenticationError:
+            self._failed(scope, _address(scope))
+            raise
+
+    def _failed(self, scope: Scope, address: str) -> None:
+        self.throttle.failed(address)
+        logger.info(
+            "refused %s %s from %s: no usable API key", scope["method"], scope["path"], address
+        )
+
+
+# What Guard.authenticate answers for a key not known here yet (compared by identity).
+UNVERIFIED = Principal("", "")
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 class Guarded:
@@ -100,6 +120,8 @@ class Guarded:
         endpoint = self._endpoint
         try:
             principal = self._guard.authenticate(scope)
+            if principal is UNVERIFIED:
+                principal = await self._guard.verify(scope)
             model = endpoint.access_model(scope)
             if principal is not None:
                 self._authorize(scope, principal, model)

@@ -102,8 +102,14 @@ class WorkerSpec:
         cls, settings: Settings, sources: Sequence[ModelSource], factory: str, listen_fd: int
     ) -> WorkerSpec:
         """The spec for serving ``sources`` with ``settings``."""
+        dumped = settings.model_dump(mode="json")
+        if settings.api_key is not None:
+            # JSON masks a SecretStr ("**********"); the worker needs the key itself to
+            # reach the control plane. The spec file is this user's alone, as the
+            # database URL (with its password) in it is.
+            dumped["api_key"] = settings.api_key.get_secret_value()
         return cls(
-            settings=settings.model_dump(mode="json"),
+            settings=dumped,
             sources=[source.to_dict() for source in sources],
             factory=factory,
             workers=settings.serve.workers,
