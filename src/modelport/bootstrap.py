@@ -655,7 +655,7 @@ def _registry_package_source(
         client.package_dir(found)
         if policy is not None and policy.requires(parsed.alias):
             # as over the database: verified here, before any worker loads it
-            client.verify_version(ModelRef(found.name, found.version), policy.trusted_keys)
+            client.check_signature(found, policy.trusted_keys)
     return PackageSource(
         version=found,
         artifacts_uri=client.url,

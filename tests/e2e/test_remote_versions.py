@@ -169,6 +169,11 @@ def test_sign_and_verify_over_the_url_keep_the_private_key_here(
 
         code, remote_out, err = cli.remote(tokens["reader"], *verify)
         assert code == 0, err
+        # The control plane checked its own copy too and recorded it, as a local run does
+        # (the dashboard's "signature verified" status reads it).
+        remote_entry = _last_audit(cli.home, "version.verify")
+        assert remote_entry.actor == "key:reader"
+        assert remote_entry.after == {"outcome": "passed", "key": signed["key"]}
         code, local_out, err = cli.local(*verify)
         assert code == 0, err
         assert json.loads(remote_out) == json.loads(local_out)
@@ -176,10 +181,24 @@ def test_sign_and_verify_over_the_url_keep_the_private_key_here(
 
         wrong = ["version", "verify", "churn/1", "--public-key", str(other.public_key), "--json"]
         remote_code, _, remote_err = cli.remote(tokens["reader"], *wrong)
+        failed = _last_audit(cli.home, "version.verify")
+        assert failed.actor == "key:reader"
+        assert failed.after == {"outcome": "failed", "reason": "untrusted"}
         local_code, _, local_err = cli.local(*wrong)
         assert remote_code == local_code == 1
         assert _error(remote_err) == _error(local_err)
         assert _error(remote_err)["code"] == "SIGNATURE_VERIFICATION_FAILED"
+        # The route names a bad key as it was sent, never by the server's scratch file.
+        route = f"{cli.url}/api/registry/models/churn/versions/1/verify"
+        reader = {"authorization": f"Bearer {tokens['reader']}"}
+        bad = httpx.post(route, headers=reader,
+                         json={"public_keys": [{"name": "k.pub", "pem": "nope"}]})  # fmt: skip
+        assert bad.status_code == 400, bad.text
+        assert "k.pub is not a PEM public key" in bad.json()["error"]
+        assert "modelport-verify-keys" not in bad.text
+        sneaky = httpx.post(route, headers=reader,
+                            json={"public_keys": [{"name": "../k.pub", "pem": "x"}]})  # fmt: skip
+        assert sneaky.status_code == 400 and "public_keys[0].name" in sneaky.json()["error"]
 
         # Signed now: production takes it, through the URL, the server checking.
         code, _, err = cli.remote(tokens["deployer"], *promote)

@@ -281,6 +281,11 @@ class RegistryService:
         keys = public_keys if public_keys is not None else self._trusted_keys()
         return VersionSigning(self._context).verify(self.resolve(ref), keys)
 
+    def check_signature(self, version: ModelVersion, public_keys: Sequence[Path]) -> Verified:
+        """Verify the version's package against its signature and ``public_keys`` with
+        nothing recorded (what serving and batch check before they load a version)."""
+        return signatures.verify_version(self.artifacts, version, public_keys)
+
     def signature_file(self, version: ModelVersion) -> Path | None:
         """The local copy of the version's signature (checked), or None when unsigned."""
         return signatures.signature_file(self.artifacts, version)

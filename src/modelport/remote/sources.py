@@ -4,7 +4,7 @@ downloaded into the local cache with every digest checked, and its recomputed re
 statistics (when it has some) written beside it, so that the workers start from local
 files as they do over the database. Where ``[signing] require_signed`` covers a source,
 the workers verify the downloaded package against the signature they download beside it
-(``RegistryClient.verify_version``), with this server's trusted keys."""
+(``RegistryClient.check_signature``), with this server's trusted keys."""
 
 from __future__ import annotations
 

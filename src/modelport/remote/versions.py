@@ -16,6 +16,7 @@ the promotion gates of a registered version, with ``RegistryService``'s signatur
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -28,7 +29,12 @@ from modelport.domain import wire
 from modelport.domain.entities import ModelVersion
 from modelport.domain.gates import GateOutcome, GateReport, GateResult
 from modelport.domain.refs import ModelRef
-from modelport.errors import IntegrityError, InvalidArgumentError
+from modelport.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    ModelportError,
+    SignatureVerificationError,
+)
 from modelport.package.signing import (
     SIGNATURE_FILE,
     Verified,
@@ -81,14 +87,33 @@ class VersionCalls:
         self, ref: str | ModelRef, public_keys: Sequence[Path] | None = None
     ) -> Verified:
         """Verify the version's package, downloaded here, against its stored signature
-        and ``public_keys``; ``SignatureVerificationError`` naming what failed."""
+        and ``public_keys``; ``SignatureVerificationError`` naming what failed. The
+        control plane then verifies its stored copy with the same keys and records the
+        outcome (``version.verify``), as a verification over the database does."""
         version = self.resolve(ref)
+        keys = list(public_keys or ())
+        try:
+            verified = self.check_signature(version, keys)
+        except SignatureVerificationError:
+            with contextlib.suppress(ModelportError):  # it fails there too: recorded
+                self._record_verification(version, keys)
+            raise
+        self._record_verification(version, keys)  # a server copy that differs: raised
+        return verified
+
+    def check_signature(self, version: ModelVersion, public_keys: Sequence[Path]) -> Verified:
+        """The version's package, downloaded here (digests checked), verified against its
+        stored signature and ``public_keys``; nothing recorded on the server."""
         directory = self.package_dir(version)
         with tempfile.TemporaryDirectory(prefix="modelport-verify-") as scratch:
             signature = self.download_signature(version, Path(scratch) / SIGNATURE_FILE)
-            return verify_directory(directory, signature, list(public_keys or ()),
+            return verify_directory(directory, signature, list(public_keys),
                                     what=f"{version.name}/{version.version}",
                                     model=version.name, version=version.version)  # fmt: skip
+
+    def _record_verification(self, version: ModelVersion, public_keys: Sequence[Path]) -> None:
+        keys = [{"name": key.name, "pem": key.read_text(encoding="utf-8")} for key in public_keys]
+        self._json("POST", f"{_version_path(version)}/verify", json={"public_keys": keys})
 
     def download_signature(self, version: ModelVersion, target: Path) -> Path | None:
         """The version's stored signature written to ``target``, checked against the

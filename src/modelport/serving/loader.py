@@ -21,8 +21,6 @@ from modelport.package.loaded import LoadedModel
 from modelport.package.reader import load_package
 from modelport.package.signing import SIGNATURE_FILE, SigningPolicy, Verified, verify_directory
 from modelport.registry.reference_stats import load_file
-from modelport.registry.service import RegistryService
-from modelport.registry.signatures import verify_version
 from modelport.serving.sources import ModelSource
 
 
@@ -55,9 +53,7 @@ class FollowedRegistry(Protocol):
         """The version's reference statistics and their origin."""
         ...
 
-    def verify_version(
-        self, ref: str | ModelRef, public_keys: Sequence[Path] | None = ...
-    ) -> Verified:
+    def check_signature(self, version: ModelVersion, public_keys: Sequence[Path]) -> Verified:
         """Verify the version's package against its signature and ``public_keys``."""
         ...
 
@@ -156,10 +152,8 @@ class ModelLoader:
             assert version is not None  # a registry source loads a resolved version
             registry = self._require_registry()
             found = registry.get_version(source.model_ref.name, version)
-            if isinstance(registry, RegistryService):
-                verify_version(registry.artifacts, found, keys)
-            else:  # a control plane's: its package and signature downloaded, checked here
-                registry.verify_version(ModelRef(found.name, version=found.version), keys)
+            # a control plane's: its package and signature downloaded, checked here
+            registry.check_signature(found, keys)
 
     def reference_stats(
         self, source: ModelSource, version: int | None, loaded: LoadedModel

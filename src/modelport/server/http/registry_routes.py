@@ -7,6 +7,7 @@ from modelport.server.http import registry_signatures as signatures
 from modelport.server.http import registry_stats as stats
 from modelport.server.http import registry_transfer as transfer
 from modelport.server.http import registry_validate as validate
+from modelport.server.http import registry_verify as verify
 from modelport.server.http import registry_versions as versions
 from modelport.server.http.app import RouteTable
 
@@ -29,6 +30,7 @@ REGISTRY_ROUTES: RouteTable = (
     (f"{_VERSION}/stats", ("POST",), stats.ApiRegistryStats),
     (f"{_VERSION}/signature", ("GET", "POST"), signatures.ApiRegistrySignature),
     (f"{_VERSION}/validate", ("POST",), validate.ApiRegistryValidate),
+    (f"{_VERSION}/verify", ("POST",), verify.ApiRegistryVerify),
     ("/api/registry/versions", ("GET",), models.ApiRegistrySearch),
     ("/api/registry/resolve", ("GET",), models.ApiRegistryResolve),
     ("/api/registry/audit", ("GET",), models.ApiRegistryAudit),
