@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -25,11 +23,11 @@ from modelport.client import RegistryClient
 from modelport.config import Settings
 from modelport.domain.rollout_plan import RolloutPlan
 from modelport.errors import ConflictError, NotFoundError, PermissionDeniedError
-from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from modelport.security.key_admin import KeyAdmin
 from testing_control_plane import control_plane
 from testing_deployments import add_versions
 from testing_process import ServerProcess
+from testing_traffic import logged_traffic
 
 pytestmark = pytest.mark.timeout(240)
 FAST = ["--interval", "50ms", "--bake", "0s", "--min-requests", "5"]
@@ -85,33 +83,8 @@ def _arms(home: Path) -> list[tuple[str, int, float]]:
 def traffic(home: Path) -> Iterator[None]:
     """Versions 3 and 4 of churn answer requests, logged in the control plane's
     prediction log now and then until the block ends."""
-    root_uri = Settings(home=home).resolved_prediction_log_uri
-    stop = threading.Event()
-
-    def serve() -> None:
-        count = 0
-        while not stop.is_set():
-            writer = PredictionLogWriter(root_uri, flush_interval_s=60)
-            for version in (3, 4):
-                for _ in range(5):
-                    count += 1
-                    request = f"r{count}"
-                    writer.put(
-                        PredictionRecord(
-                            f"{request}-0", request, datetime.now(UTC), "churn", str(version),
-                            "v2", 0.002, 200, {"x": count}, {"predictions": 1},
-                        )
-                    )  # fmt: skip
-            writer.close()
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with logged_traffic(Settings(home=home).resolved_prediction_log_uri):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def test_a_foreground_rollout_over_the_url_promotes_the_canary(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,9 +18,9 @@ import pytest
 from modelport.bootstrap import build_registry
 from modelport.config import Settings
 from modelport.domain.entities import NewVersion
-from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from modelport.registry.service import RegistryService
 from testing_process import MODELPORT, env_for
+from testing_traffic import logged_traffic
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow, pytest.mark.postgres]
 WAIT_S = 90
@@ -30,31 +29,8 @@ WAIT_S = 90
 @contextmanager
 def traffic(home: Path) -> Iterator[None]:
     """Versions 3 and 4 of churn answer requests, logged as they come, until the block ends."""
-    stop = threading.Event()
-
-    def serve() -> None:
-        count = 0
-        while not stop.is_set():
-            writer = PredictionLogWriter(str(home / "predictions"), flush_interval_s=60)
-            for version in (3, 4):
-                for _ in range(5):
-                    count += 1
-                    writer.put(
-                        PredictionRecord(
-                            f"r{count}-0", f"r{count}", datetime.now(UTC), "churn", str(version),
-                            "v2", 0.002, 200, {"x": count}, {"predictions": 1},
-                        )
-                    )  # fmt: skip
-            writer.close()
-            stop.wait(0.05)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with logged_traffic(str(home / "predictions"), pause_s=0.05):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def add_versions(registry: RegistryService, name: str, count: int) -> None:

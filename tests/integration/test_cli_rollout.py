@@ -5,9 +5,7 @@ pauses (exit 3) when no traffic comes, and a person resumes or aborts it."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,8 @@ from modelport.bootstrap import build_registry
 from modelport.cli.deploy_rollout import EXIT_PAUSED
 from modelport.cli.main import cli
 from modelport.config import Settings
-from modelport.monitoring.prediction_log import PredictionLogWriter, PredictionRecord
 from modelport.registry.service import RegistryService
+from testing_traffic import logged_traffic
 
 from .test_deployments import add_versions
 
@@ -47,31 +45,8 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[RegistryService]:
 @pytest.fixture
 def traffic(registry: RegistryService) -> Iterator[None]:
     """Both versions answer requests, logged now and then until the test ends."""
-    root_uri = Settings().resolved_prediction_log_uri
-    stop = threading.Event()
-
-    def serve() -> None:
-        count = 0
-        while not stop.is_set():
-            writer = PredictionLogWriter(root_uri, flush_interval_s=60)
-            for version in (3, 4):
-                for _ in range(5):
-                    count += 1
-                    request = f"r{count}"
-                    writer.put(
-                        PredictionRecord(
-                            f"{request}-0", request, datetime.now(UTC), "churn", str(version),
-                            "v2", 0.002, 200, {"x": count}, {"predictions": 1},
-                        )
-                    )  # fmt: skip
-            writer.close()
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
+    with logged_traffic(Settings().resolved_prediction_log_uri):
+        yield
 
 
 def arms(registry: RegistryService) -> list[tuple[str, int, float]]:

@@ -347,16 +347,9 @@ def serve(
             return serve_models(settings, models, factory=app_factory, announce=remote)
         finally:
             remote.close()
-    if not settings.monitor.alerts:
-        raise InvalidArgumentError(
-            "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "
-            "config file (--config or MODELPORT_CONFIG)",
-            field="monitor.alerts",
-        )
-    from modelport.cli.serve_monitor import ServeMonitor
-    from modelport.monitoring.alerts.engine import check_rules
+    from modelport.cli.serve_monitor import ServeMonitor, require_rules
 
-    check_rules(settings.monitor.alerts)  # before the server starts, not once it is up
+    require_rules(settings)
     evaluator = ServeMonitor(settings, announce)
     try:
         return serve_models(settings, models, factory=app_factory, announce=evaluator)

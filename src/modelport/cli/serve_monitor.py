@@ -25,6 +25,21 @@ _LOGGER = "modelport.monitoring.alerts"
 _STOP_WAIT_S = 30.0
 
 
+def require_rules(settings: Settings) -> None:
+    """Refuse ``--monitor`` without alert rules, or with a bad one, before the server
+    starts rather than once it is up."""
+    from modelport.errors import InvalidArgumentError
+    from modelport.monitoring.alerts.engine import check_rules
+
+    if not settings.monitor.alerts:
+        raise InvalidArgumentError(
+            "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "
+            "config file (--config or MODELPORT_CONFIG)",
+            field="monitor.alerts",
+        )
+    check_rules(settings.monitor.alerts)
+
+
 class ServeMonitor:
     """An ``announce`` callback that starts the evaluator; ``close`` stops it."""
 

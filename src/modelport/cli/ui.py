@@ -22,7 +22,6 @@ from modelport.cli.serve import (
     proxy_hint,
     tls_options,
 )
-from modelport.errors import InvalidArgumentError
 from modelport.server.process.supervisor import run_server
 
 CONTROL_FACTORY = "modelport.bootstrap:build_control_app"
@@ -87,16 +86,9 @@ def ui(*, config: Path | None, monitor: bool, as_json: bool, **options: Any) -> 
 
     if not monitor:
         return run_server(settings, (), factory=CONTROL_FACTORY, announce=announce)
-    from modelport.cli.serve_monitor import ServeMonitor
-    from modelport.monitoring.alerts.engine import check_rules
+    from modelport.cli.serve_monitor import ServeMonitor, require_rules
 
-    if not settings.monitor.alerts:
-        raise InvalidArgumentError(
-            "--monitor has no rules to evaluate: add [monitor.alerts.NAME] tables to the "
-            "config file (--config or MODELPORT_CONFIG)",
-            field="monitor.alerts",
-        )
-    check_rules(settings.monitor.alerts)  # before the server starts, not once it is up
+    require_rules(settings)
     evaluator = ServeMonitor(settings, announce, own_metrics=False)
     try:
         return run_server(settings, (), factory=CONTROL_FACTORY, announce=evaluator)
