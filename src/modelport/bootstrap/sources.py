@@ -10,7 +10,7 @@ from modelport.bootstrap.stores import build_registry
 from modelport.config import Settings
 from modelport.package.signing import SigningPolicy
 from modelport.registry.service import RegistryService
-from modelport.serving.sources import ModelSource
+from modelport.serving.sources import ModelSource, pin_all
 
 if TYPE_CHECKING:
     from modelport.serving.loader import FollowedRegistry
@@ -42,17 +42,11 @@ def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[
         with RegistryClient.from_settings(settings) as client:
             return pin_sources(client, sources, policy)
     with build_registry(settings) as registry:
-        pinned = []
-        for source in sources:
-            if source.ref is None:
-                pinned.append(source)
-                continue
-            ref = source.model_ref
-            if ref.is_latest and registry.find_deployment(ref.name) is not None:
-                pinned.append(source.serving_deployment(ref.name))
-                continue
-            pinned.append(_pin(registry, source))
-        return pinned
+        return pin_all(
+            sources,
+            lambda name: registry.find_deployment(name) is not None,
+            lambda source: _pin(registry, source),
+        )
 
 
 def _pin(registry: RegistryService, source: ModelSource) -> ModelSource:
