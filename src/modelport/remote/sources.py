@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelport.package.signing import SigningPolicy
-from modelport.serving.sources import ModelSource
+from modelport.serving.sources import ModelSource, pin_all
 
 if TYPE_CHECKING:
     from modelport.client import RegistryClient  # the layer above: it calls this module
@@ -24,35 +24,31 @@ def pin_sources(
 ) -> list[ModelSource]:
     """``sources`` with every registry reference pinned (a bare name that is also a
     deployment's serves the deployment, which the workers follow themselves)."""
-    pinned = []
-    for source in sources:
-        if source.ref is None:
-            pinned.append(source)
-            continue
-        ref = source.model_ref
-        if ref.is_latest and client.find_deployment(ref.name) is not None:
-            pinned.append(source.serving_deployment(ref.name))
-            continue
-        version = client.resolve(ref)
-        directory = client.package_dir(version)
-        signature = None
-        if signing is not None and signing.requires(source.alias):  # the workers verify it
-            signature = client.download_signature(
-                version, directory.with_name(directory.name + ".sig")
-            )
-        stats, origin = client.reference_stats(version)
-        stats_path = None
-        if stats is not None and origin == "recomputed":
-            stats_file = directory.with_name(directory.name + ".stats.json")
-            stats_file.write_text(json.dumps(stats), encoding="utf-8")
-            stats_path = str(stats_file)
-        pinned.append(
-            source.pinned(
-                version.version,
-                str(directory),
-                version.manifest_digest,
-                stats_path,
-                str(signature) if signature is not None else None,
-            )
-        )
-    return pinned
+    return pin_all(
+        sources,
+        lambda name: client.find_deployment(name) is not None,
+        lambda source: _pin(client, source, signing),
+    )
+
+
+def _pin(client: RegistryClient, source: ModelSource, signing: SigningPolicy | None) -> ModelSource:
+    """``source`` pinned to the version it names now: its package downloaded (digests
+    checked), with its signature and recomputed statistics beside it when there are."""
+    version = client.resolve(source.model_ref)
+    directory = client.package_dir(version)
+    signature = None
+    if signing is not None and signing.requires(source.alias):  # the workers verify it
+        signature = client.download_signature(version, directory.with_name(directory.name + ".sig"))
+    stats, origin = client.reference_stats(version)
+    stats_path = None
+    if stats is not None and origin == "recomputed":
+        stats_file = directory.with_name(directory.name + ".stats.json")
+        stats_file.write_text(json.dumps(stats), encoding="utf-8")
+        stats_path = str(stats_file)
+    return source.pinned(
+        version.version,
+        str(directory),
+        version.manifest_digest,
+        stats_path,
+        str(signature) if signature is not None else None,
+    )

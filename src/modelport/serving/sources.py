@@ -11,7 +11,7 @@ rule ``modelport.load`` follows too (text naming an existing path is a path; wri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,3 +165,24 @@ def check_unique(sources: Iterable[ModelSource]) -> list[ModelSource]:
             )
         seen[source.name] = source
     return list(seen.values())
+
+
+def pin_all(
+    sources: Iterable[ModelSource],
+    is_deployment: Callable[[str], bool],
+    pin: Callable[[ModelSource], ModelSource],
+) -> list[ModelSource]:
+    """``sources`` with every registry reference pinned by ``pin`` (to the version it
+    names now, with the files workers read). A bare name that ``is_deployment`` serves
+    the deployment instead: its workers read (and follow) it themselves."""
+    pinned = []
+    for source in sources:
+        if source.ref is None:
+            pinned.append(source)
+            continue
+        ref = source.model_ref
+        if ref.is_latest and is_deployment(ref.name):
+            pinned.append(source.serving_deployment(ref.name))
+        else:
+            pinned.append(pin(source))
+    return pinned

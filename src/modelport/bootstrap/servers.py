@@ -1,7 +1,5 @@
-"""The composition root: builds stores and the registry from Settings.
-
-This is the only module that chooses concrete back ends (SQL, fsspec, memory).
-"""
+"""The serving server's and the control plane's worker apps, with their keys, limits,
+prediction log, drift sketches and alert engine wired from Settings."""
 
 from __future__ import annotations
 
@@ -9,27 +7,18 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from modelport.artifacts.local import LocalArtifactStore
-from modelport.artifacts.memory import MemoryArtifactStore
-from modelport.artifacts.store import ArtifactStore
+from modelport.bootstrap.sources import followed_registry
+from modelport.bootstrap.stores import build_alert_engine, build_registry, create_metadata_store
 from modelport.config import Settings, prometheus_multiprocess_dir
-from modelport.errors import InvalidArgumentError, MissingDependencyError
+from modelport.errors import InvalidArgumentError
 from modelport.flavors.catalog import default_catalog
-from modelport.metadata.memory import MemoryMetadataStore
-from modelport.metadata.store import MetadataStore
 from modelport.package.signing import SigningPolicy
 from modelport.registry.service import RegistryService
 from modelport.serving.sources import ModelSource
 
 if TYPE_CHECKING:
-    from modelport.batch.job import BatchJob, BatchSummary
-    from modelport.batch.source import PackageSource
-    from modelport.domain.refs import ModelRef
-    from modelport.monitoring.alerts.engine import AlertEngine
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
     from modelport.rollout.controller import RolloutController
@@ -37,85 +26,10 @@ if TYPE_CHECKING:
     from modelport.security.server_auth import ServerAuth
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
-    from modelport.serving.loader import FollowedRegistry
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
-    from modelport.webhooks.dispatcher import WebhookDispatcher
 
 logger = logging.getLogger("modelport.server")
-MEMORY_URI = "memory://"
-_FSSPEC_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
-
-
-def create_metadata_store(url: str) -> MetadataStore:
-    """A metadata store for ``url``: ``memory://``, ``sqlite:///...`` or ``postgresql+psycopg://...``.
-
-    SQL stores check the schema on start: a new, empty database is initialized, an
-    out-of-date one is refused with the command that fixes it.
-    """
-    if url == MEMORY_URI:
-        return MemoryMetadataStore()
-    from modelport.metadata.sql.store import SqlMetadataStore
-
-    return SqlMetadataStore(url)
-
-
-def create_artifact_store(uri: str, cache_dir: Path) -> ArtifactStore:
-    """An artifact store for ``uri``: a path or ``file://`` URI, ``memory://``, or any
-    fsspec URI such as ``s3://bucket/prefix`` (downloads are cached in ``cache_dir``)."""
-    if uri == MEMORY_URI:
-        return MemoryArtifactStore()
-    scheme = urlsplit(uri).scheme
-    if scheme == "":
-        return LocalArtifactStore(Path(uri))
-    if scheme == "file":
-        return LocalArtifactStore(Path(urlsplit(uri).path))
-    from modelport.artifacts.remote import FsspecArtifactStore
-
-    try:
-        return FsspecArtifactStore(uri, cache_dir)
-    except ImportError as exc:
-        package, extra = _FSSPEC_EXTRAS.get(scheme, (exc.name or scheme, "all"))
-        raise MissingDependencyError(
-            f"artifacts at {scheme}:// need {package}; install it with: "
-            f"pip install 'modelport[{extra}]'",
-            package=package,
-            extra=extra,
-        ) from None
-
-
-def build_registry(settings: Settings) -> RegistryService:
-    """The registry configured by ``settings``, with the promotion gates of ``[gates]``."""
-    from modelport.rollout.gates_default import build_gates
-
-    metadata = create_metadata_store(settings.resolved_database_url)
-    try:
-        artifacts = create_artifact_store(settings.resolved_artifacts_uri, settings.cache_dir)
-    except BaseException:
-        metadata.close()
-        raise
-    registry = RegistryService(
-        metadata,
-        artifacts,
-        default_catalog(),
-        actor=settings.actor,
-        version_check=settings.version_check,
-        on_event=build_webhooks(settings),
-    )
-    # The gates load versions through the registry they guard.
-    registry.gates = build_gates(settings, registry)
-    registry.signing = SigningPolicy.from_settings(settings.signing)
-    return registry
-
-
-def build_webhooks(settings: Settings) -> WebhookDispatcher | None:
-    """The dispatcher posting registry events to ``[webhooks.NAME]``, or None without any
-    (the registry's ``close`` delivers what it still has queued)."""
-    if not settings.webhooks:
-        return None
-    from modelport.webhooks.dispatcher import WebhookDispatcher
-
-    return WebhookDispatcher(settings.webhooks, policy=settings.outgoing.policy())
 
 
 def build_server_app(
@@ -482,249 +396,3 @@ def preload_server_app() -> None:
     """Import what ``build_server_app`` needs (a new worker calls this while it waits for
     its start message: imports are most of a cold start)."""
     import modelport.server.http.app  # noqa: F401
-
-
-def followed_registry(settings: Settings) -> Callable[[], FollowedRegistry]:
-    """How a server's workers reach the registry they follow: the control plane at
-    ``registry_url`` over HTTP (no database credentials on the replica), or the
-    database and artifact store of ``settings``."""
-    if settings.registry_url is not None:
-        from modelport.client import RegistryClient
-
-        return lambda: RegistryClient.from_settings(settings)
-    return lambda: build_registry(settings)
-
-
-def resolve_sources(settings: Settings, sources: Sequence[ModelSource]) -> list[ModelSource]:
-    """Pin every registry source to the version it names now (fetching the package when
-    artifacts are remote), so that workers start without opening the database. A bare
-    model name (``churn``) that is also the name of a deployment serves the deployment:
-    its workers read it (and follow it) themselves."""
-    if not any(source.ref is not None for source in sources):
-        return list(sources)
-    if settings.registry_url is not None:
-        from modelport.client import RegistryClient
-        from modelport.remote.sources import pin_sources
-
-        policy = SigningPolicy.from_settings(settings.signing)
-        with RegistryClient.from_settings(settings) as client:
-            return pin_sources(client, sources, policy)
-    with build_registry(settings) as registry:
-        pinned = []
-        for source in sources:
-            if source.ref is None:
-                pinned.append(source)
-                continue
-            ref = source.model_ref
-            if ref.is_latest and registry.find_deployment(ref.name) is not None:
-                pinned.append(source.serving_deployment(ref.name))
-                continue
-            pinned.append(_pin(registry, source))
-        return pinned
-
-
-def _pin(registry: RegistryService, source: ModelSource) -> ModelSource:
-    """``source`` pinned to the version it names now, with the local files workers read."""
-    version = registry.resolve(source.model_ref)
-    directory = registry.artifacts.local_path(version.artifact_key)
-    stats = registry.recomputed_stats_file(version)
-    # Only where the policy asks: a broken signature tag stops nothing else.
-    policy = registry.signing
-    required = policy is not None and policy.requires(source.alias)
-    signature = registry.signature_file(version) if required else None
-    return source.pinned(
-        version.version,
-        str(directory),
-        version.manifest_digest,
-        str(stats) if stats is not None else None,
-        str(signature) if signature is not None else None,
-    )
-
-
-def build_alert_engine(
-    settings: Settings,
-    registry: RegistryService,
-    *,
-    metrics_urls: Sequence[str] = (),
-) -> AlertEngine:
-    """The alert engine of ``settings.monitor``: its rules over the prediction log,
-    states in the registry's metadata database. ``metrics_urls`` add to the configured
-    ``/metrics`` URLs (``serve --monitor`` passes its own)."""
-    from modelport.monitoring.alerts.actions import ActionRunner
-    from modelport.monitoring.alerts.engine import AlertEngine, check_rules
-    from modelport.monitoring.alerts.readings import SignalReader
-
-    rules = settings.monitor.alerts
-    check_rules(rules)
-    log_uri = settings.resolved_prediction_log_uri
-    urls = [*settings.monitor.metrics_urls, *metrics_urls]
-    policy = settings.outgoing.policy()
-    reader = SignalReader(
-        log_uri, registry=registry, metrics_urls=urls, policy=policy.trusting(metrics_urls)
-    )
-    actions = ActionRunner(
-        registry.metadata,
-        log_uri=log_uri,
-        retrain_dir=settings.resolved_retrain_dir,
-        policy=policy,
-    )
-    return AlertEngine(rules, registry.metadata, reader, actions)
-
-
-def _require_sql(url: str) -> None:
-    if url == MEMORY_URI:
-        raise InvalidArgumentError(
-            "the metadata store is in memory (memory://); it has no schema to migrate",
-            field="database_url",
-        )
-
-
-def database_revision(settings: Settings) -> tuple[str | None, str]:
-    """The metadata database's schema revision and the one this release expects."""
-    from modelport.metadata.sql.schema import current_revision, head_revision
-
-    _require_sql(settings.resolved_database_url)
-    return current_revision(settings.resolved_database_url), head_revision()
-
-
-def upgrade_database(settings: Settings) -> tuple[str | None, str]:
-    """Migrate the metadata database to this release's schema; the revisions before and after."""
-    from modelport.metadata.sql.schema import current_revision, head_revision, upgrade
-
-    url = settings.resolved_database_url
-    _require_sql(url)
-    before = current_revision(url)
-    upgrade(url)
-    return before, head_revision()
-
-
-def package_source(
-    ref: str,
-    settings: Settings,
-    *,
-    accelerate: bool = True,
-    trust: Sequence[str] = (),
-    version: int | None = None,
-) -> PackageSource:
-    """Resolve ``ref`` once, for batch workers that load its package from the artifact
-    store alone (``batch.source``); ``version`` loads that version of ``ref``'s model
-    instead (a resumed job's). Where ``[signing] require_signed`` covers ``ref``'s alias,
-    the version's signature is verified here, before any worker loads it (as serve does)."""
-    from modelport.batch.source import PackageSource
-    from modelport.domain.refs import ModelRef, parse_ref
-
-    parsed = parse_ref(ref)
-    if settings.registry_url is not None:
-        return _registry_package_source(parsed, settings, accelerate, tuple(trust), version)
-    registry = build_registry(settings)
-    try:
-        found = registry.resolve(parsed if version is None else ModelRef(parsed.name, version))
-        policy = registry.signing
-        if policy is not None and policy.requires(parsed.alias):
-            from modelport.registry.signatures import verify_version
-
-            verify_version(registry.artifacts, found, policy.trusted_keys)
-    finally:
-        registry.close()
-    return PackageSource(
-        version=found,
-        artifacts_uri=settings.resolved_artifacts_uri,
-        cache_dir=str(settings.cache_dir),
-        open_store=create_artifact_store,
-        accelerate=accelerate,
-        version_check=settings.version_check,
-        trust=tuple(trust),
-    )
-
-
-def _registry_package_source(
-    parsed: ModelRef, settings: Settings, accelerate: bool, trust: tuple[str, ...],
-    version: int | None,
-) -> PackageSource:  # fmt: skip
-    """``package_source`` over the control plane at ``registry_url``: resolved and
-    downloaded (every sha256 checked) into this machine's cache now, so that local
-    workers start from files; workers elsewhere download it themselves. A signature
-    ``[signing] require_signed`` asks for is downloaded and verified here."""
-    from modelport.batch.source import PackageSource
-    from modelport.client import RegistryClient
-    from modelport.domain.refs import ModelRef
-
-    policy = SigningPolicy.from_settings(settings.signing)
-    with RegistryClient.from_settings(settings) as client:
-        found = client.resolve(parsed if version is None else ModelRef(parsed.name, version))
-        client.package_dir(found)
-        if policy is not None and policy.requires(parsed.alias):
-            # as over the database: verified here, before any worker loads it
-            client.check_signature(found, policy.trusted_keys)
-    return PackageSource(
-        version=found,
-        artifacts_uri=client.url,
-        cache_dir=str(settings.cache_dir),
-        open_store=create_artifact_store,
-        accelerate=accelerate,
-        version_check=settings.version_check,
-        trust=trust,
-        fetch_package=fetch_registry_package,
-    )
-
-
-def fetch_registry_package(source: PackageSource) -> Path:
-    """The package of ``source`` (a control plane's version) on this machine: the copy
-    in its cache, or downloaded now through the control plane with this process's own
-    ``MODELPORT_API_KEY`` and ``MODELPORT_REGISTRY_CA_BUNDLE`` (a worker's environment;
-    the driver's key never travels with the source)."""
-    from modelport.client import RegistryClient
-    from modelport.package.location import MANIFEST_FILE
-    from modelport.remote.packages import cache_entry
-
-    version = source.version
-    cached = cache_entry(Path(source.cache_dir), source.artifacts_uri, version.name,
-                         version.version, version.manifest_digest)  # fmt: skip
-    if (cached / MANIFEST_FILE).is_file():
-        return cached
-    from modelport.errors import AuthenticationError
-
-    settings = Settings(registry_url=source.artifacts_uri)
-    with RegistryClient.from_settings(settings) as client:
-        client.cache_dir = Path(source.cache_dir)
-        try:
-            return client.package_dir(version)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"this worker downloads {version.ref} through the control plane at "
-                f"{source.artifacts_uri}, which refused its key ({exc}): set "
-                "MODELPORT_API_KEY (a key with read) in the workers' environment",
-                model=version.name,
-            ) from None
-
-
-def run_batch_job(
-    job: BatchJob,
-    settings: Settings,
-    *,
-    progress: bool | None = None,
-    log_predictions: bool = False,
-) -> BatchSummary:
-    """Run a batch job (``batch.job``) with the registry and stores of ``settings``; its
-    output is then written to the prediction log when ``log_predictions``."""
-    from modelport.batch.job import run_batch
-    from modelport.batch.progress import progress_for
-    from modelport.domain.refs import parse_ref_or_name
-
-    ref = str(parse_ref_or_name(job.model_ref))
-
-    def resolve(_: str, version: int | None) -> PackageSource:
-        return package_source(ref, settings, version=version)
-
-    summary = run_batch(job, resolve, progress=progress_for(progress))
-    if log_predictions:
-        from modelport.batch.logged import log_output
-
-        log_output(
-            summary.output,
-            model=summary.model,
-            version=summary.version,
-            uri=settings.resolved_prediction_log_uri,
-            settings=settings.prediction_log,
-        )
-    return summary
