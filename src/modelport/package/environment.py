@@ -19,7 +19,14 @@ def installed_version(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return None
+        pass
+    # metadata.version walks sys.meta_path, which an import in another thread may change
+    # under it (setuptools' distutils shim adds and removes itself there), skipping the
+    # path finder: a model loading beside another then saw its framework "not installed".
+    # Look on sys.path itself before saying so.
+    context = metadata.DistributionFinder.Context(name=distribution)
+    found = next(iter(metadata.MetadataPathFinder.find_distributions(context)), None)
+    return found.version if found is not None else None
 
 
 def capture_environment(libraries: Iterable[str], framework: str | None) -> EnvironmentSection:

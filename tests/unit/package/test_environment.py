@@ -20,6 +20,29 @@ def test_capture_pins_installed_versions_in_order() -> None:
     assert env.framework == "numpy"
 
 
+def test_a_meta_path_changing_under_the_lookup_still_finds_installed_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What a lookup sees while another thread's import takes an entry off sys.meta_path:
+    # the path finder skipped. An installed framework must not read as "not installed".
+    import sys
+
+    from modelport.package.environment import installed_version
+
+    without_path_finder = [f for f in sys.meta_path if not hasattr(f, "find_distributions")]
+    monkeypatch.setattr(sys, "meta_path", without_path_finder)
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.version("numpy")  # the race, as the standard library answers it
+    assert installed_version("numpy") == numpy_version()
+    assert installed_version("not-a-real-dist") is None
+
+
+def numpy_version() -> str:
+    import numpy
+
+    return numpy.__version__
+
+
 def test_same_environment_has_no_differences() -> None:
     report = compare_environment(capture_environment(["numpy"], "numpy"))
     assert report.differences == () and report.serious == ()
