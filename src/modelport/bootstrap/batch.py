@@ -13,7 +13,8 @@ from modelport.package.signing import SigningPolicy
 
 if TYPE_CHECKING:
     from modelport.batch.job import BatchJob, BatchSummary
-    from modelport.batch.source import PackageSource
+    from modelport.batch.source import FetchPackage, PackageSource
+    from modelport.domain.entities import ModelVersion
     from modelport.domain.refs import ModelRef
 
 
@@ -25,66 +26,54 @@ def package_source(
     trust: Sequence[str] = (),
     version: int | None = None,
 ) -> PackageSource:
-    """Resolve ``ref`` once, for batch workers that load its package from the artifact
-    store alone (``batch.source``); ``version`` loads that version of ``ref``'s model
-    instead (a resumed job's). Where ``[signing] require_signed`` covers ``ref``'s alias,
-    the version's signature is verified here, before any worker loads it (as serve does)."""
+    """Resolve ``ref`` once, for batch workers that load its package themselves
+    (``batch.source``): from the artifact store, or through the control plane at
+    ``registry_url``, which downloads it (every sha256 checked) into this machine's cache
+    now so that local workers start from files (workers elsewhere download it
+    themselves). ``version`` loads that version of ``ref``'s model instead (a resumed
+    job's). Where ``[signing] require_signed`` covers ``ref``'s alias, the version's
+    signature is verified here, before any worker loads it (as serve does)."""
     from modelport.batch.source import PackageSource
     from modelport.domain.refs import ModelRef, parse_ref
 
     parsed = parse_ref(ref)
+    wanted = parsed if version is None else ModelRef(parsed.name, version)
+    policy = SigningPolicy.from_settings(settings.signing)
+    keys = policy.trusted_keys if policy is not None and policy.requires(parsed.alias) else None
     if settings.registry_url is not None:
-        return _registry_package_source(parsed, settings, accelerate, tuple(trust), version)
-    registry = build_registry(settings)
-    try:
-        found = registry.resolve(parsed if version is None else ModelRef(parsed.name, version))
-        policy = registry.signing
-        if policy is not None and policy.requires(parsed.alias):
-            from modelport.registry.signatures import verify_version
-
-            verify_version(registry.artifacts, found, policy.trusted_keys)
-    finally:
-        registry.close()
+        found, artifacts_uri = _through_control_plane(settings, wanted, keys)
+        fetch: FetchPackage | None = fetch_registry_package
+    else:
+        with build_registry(settings) as registry:
+            found = registry.resolve(wanted)
+            if keys is not None:
+                registry.check_signature(found, keys)
+        artifacts_uri, fetch = settings.resolved_artifacts_uri, None
     return PackageSource(
         version=found,
-        artifacts_uri=settings.resolved_artifacts_uri,
+        artifacts_uri=artifacts_uri,
         cache_dir=str(settings.cache_dir),
         open_store=create_artifact_store,
         accelerate=accelerate,
         version_check=settings.version_check,
         trust=tuple(trust),
+        fetch_package=fetch,
     )
 
 
-def _registry_package_source(
-    parsed: ModelRef, settings: Settings, accelerate: bool, trust: tuple[str, ...],
-    version: int | None,
-) -> PackageSource:  # fmt: skip
-    """``package_source`` over the control plane at ``registry_url``: resolved and
-    downloaded (every sha256 checked) into this machine's cache now, so that local
-    workers start from files; workers elsewhere download it themselves. A signature
-    ``[signing] require_signed`` asks for is downloaded and verified here."""
-    from modelport.batch.source import PackageSource
+def _through_control_plane(
+    settings: Settings, wanted: ModelRef, keys: Sequence[Path] | None
+) -> tuple[ModelVersion, str]:
+    """The version ``wanted`` names, its package downloaded here and its signature
+    verified with ``keys`` when given; and the control plane's URL."""
     from modelport.client import RegistryClient
-    from modelport.domain.refs import ModelRef
 
-    policy = SigningPolicy.from_settings(settings.signing)
     with RegistryClient.from_settings(settings) as client:
-        found = client.resolve(parsed if version is None else ModelRef(parsed.name, version))
+        found = client.resolve(wanted)
         client.package_dir(found)
-        if policy is not None and policy.requires(parsed.alias):
-            # as over the database: verified here, before any worker loads it
-            client.check_signature(found, policy.trusted_keys)
-    return PackageSource(
-        version=found,
-        artifacts_uri=client.url,
-        cache_dir=str(settings.cache_dir),
-        open_store=create_artifact_store,
-        accelerate=accelerate,
-        version_check=settings.version_check,
-        trust=trust,
-        fetch_package=fetch_registry_package,
-    )
+        if keys is not None:
+            client.check_signature(found, keys)
+        return found, client.url
 
 
 def fetch_registry_package(source: PackageSource) -> Path:
