@@ -15,12 +15,21 @@ cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serv
   alone, then with a shadow arm (version 2, every request copied: as slow as the
   champion), toggled live in the registry and followed by the server between runs, at
   c=8 and c=64, three rounds each. Target: the champion's p99 with the shadow <= 110% of without.
+  Each worker answers its shadow copies in a process of its own at idle priority
+  (``serve.shadow_process``): the shadow gets the CPU the champion leaves, and the copies
+  it cannot keep up with are dropped and counted. The table says what share of the
+  copies made during the shadow runs were dropped (``modelport_shadow_dropped_total``)
+  and answered (``modelport_arm_requests_total{arm="shadow"}``, counted once the shadow
+  has caught up after the run). After the shadow is removed, the next run waits until
+  the shadow processes have answered their backlog, so that it does not share the CPU.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -41,11 +50,44 @@ ROUNDS = 3
 
 @dataclass(frozen=True)
 class Run:
-    """One wrk run of one scenario."""
+    """One wrk run of one scenario; for a shadow run, the copies dropped and answered."""
 
     scenario: str
     concurrency: int
     result: bench.WrkResult
+    dropped: float = 0.0
+    answered: float = 0.0
+
+
+def shadow_counts(server: bench.Server) -> tuple[float, float]:
+    """The shadow copies dropped and answered so far, from ``/metrics``."""
+    _, body = bench.http_call(server.port, "GET", "/metrics")
+    text = body.decode()
+
+    def total(pattern: str) -> float:
+        return sum(float(v) for v in re.findall(rf"^{pattern}\{{[^}}]*\}} (\S+)$", text, re.M))
+
+    answered = sum(
+        float(v)
+        for v in re.findall(
+            r'^modelport_arm_requests_total\{[^}]*arm="shadow"[^}]*\} (\S+)$', text, re.M
+        )
+    )
+    return total("modelport_shadow_dropped_total"), answered
+
+
+def settled_counts(server: bench.Server) -> tuple[float, float]:
+    """The shadow counts once they stop moving: the shadow processes caught up (metrics
+    are written every second)."""
+    last = shadow_counts(server)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = shadow_counts(server)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def start(label: str, ref: str, workers: int, logs: Path) -> bench.Server:
@@ -126,8 +168,16 @@ def shadow_cost(body: Path, duration: int, workers: int, logs: Path) -> list[Run
             for _ in range(ROUNDS):
                 runs.append(measure(server, "champion alone", body, concurrency, duration))
                 change(lambda r: r.deploy_shadow("forest", 2, 1.0), server)
-                runs.append(measure(server, "champion + shadow", body, concurrency, duration))
+                before = settled_counts(server)
+                run = measure(server, "champion + shadow", body, concurrency, duration)
                 change(lambda r: r.remove_arm("forest", "shadow"), server)
+                after = settled_counts(server)
+                dropped, answered = (a - b for a, b in zip(after, before, strict=True))
+                runs.append(dataclasses.replace(run, dropped=dropped, answered=answered))
+                print(
+                    f"  {'':<34} shadow copies dropped {dropped:,.0f}, answered {answered:,.0f}",
+                    flush=True,
+                )
     finally:
         bench.stop_server(server)
     return runs
@@ -162,6 +212,17 @@ def report(canary: list[Run], shadow: list[Run]) -> None:
         f"= {share:.1%} | {'PASS' if share >= 0.95 else 'FAIL'} |"
     )
     for concurrency in (8, 64):
+        shadowed_runs = [
+            r for r in shadow if r.scenario == "champion + shadow" and r.concurrency == concurrency
+        ]
+        made = sum(r.result.requests for r in shadowed_runs)
+        dropped = sum(r.dropped for r in shadowed_runs)
+        answered = sum(r.answered for r in shadowed_runs)
+        print(
+            f"| shadow copies at c={concurrency}: answered / dropped of those made | "
+            f"{answered:,.0f} ({answered / made:.1%}) / {dropped:,.0f} ({dropped / made:.1%}) "
+            f"of {made:,} | (info) |"
+        )
         alone = mean(shadow, "champion alone", concurrency, "p99_ms")
         shadowed = mean(shadow, "champion + shadow", concurrency, "p99_ms")
         ratio = shadowed / alone

@@ -302,6 +302,13 @@ class ServeSettings(BaseModel):
         description="Keep one worker process started ahead (about 35 MB), so that a worker "
         "that dies is replaced without a process start.",
     )
+    shadow_process: bool = Field(
+        default=True,
+        description="Answer shadow arms' copies in a process of each worker's own, at idle "
+        "priority, so that a shadow only ever uses CPU the live arms leave free (copies "
+        "beyond what it keeps up with are dropped and counted); false answers them in the "
+        "worker's event loop, beside the caller's requests.",
+    )
     max_requests_per_connection: int = Field(
         default=100,
         ge=1,

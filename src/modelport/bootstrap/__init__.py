@@ -18,6 +18,7 @@ from modelport.bootstrap.servers import (
     build_prediction_log,
     build_server_app,
     build_server_auth,
+    build_shadow_app,
     preload_server_app,
 )
 from modelport.bootstrap.sources import followed_registry, resolve_sources
@@ -40,6 +41,7 @@ __all__ = [
     "build_prediction_log",
     "build_registry",
     "build_server_app",
+    "build_shadow_app",
     "build_server_auth",
     "build_webhooks",
     "create_artifact_store",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelport.security.server_auth import ServerAuth
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
+    from modelport.serving.deployed import ShadowSinkFactory
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
 
@@ -42,6 +43,51 @@ def build_server_app(
     on_failed: Callable[[str], None],
 ) -> ServerApp:
     """One worker's ASGI application serving ``sources`` (called in the worker process)."""
+    return _worker_app(
+        settings,
+        sources,
+        worker_index=worker_index,
+        workers=workers,
+        on_ready=on_ready,
+        on_failed=on_failed,
+        shadow_role=False,
+    )
+
+
+def build_shadow_app(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    *,
+    worker_index: int,
+    workers: int,
+    on_ready: Callable[[], None],
+    on_failed: Callable[[str], None],
+) -> ServerApp:
+    """The app of worker ``worker_index``'s shadow process
+    (``modelport.server.process.shadow_worker``): the worker's routes, log, metrics and
+    drift, its shadow copies answered in its own event loop, and no HTTP-side upkeep
+    (keys, limits, log maintenance, live gauges: the worker has them)."""
+    return _worker_app(
+        settings,
+        sources,
+        worker_index=worker_index,
+        workers=workers,
+        on_ready=on_ready,
+        on_failed=on_failed,
+        shadow_role=True,
+    )
+
+
+def _worker_app(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    *,
+    worker_index: int,
+    workers: int,
+    on_ready: Callable[[], None],
+    on_failed: Callable[[str], None],
+    shadow_role: bool,
+) -> ServerApp:
     from prometheus_client import CollectorRegistry
 
     from modelport.monitoring.drift_live import LiveDriftBook
@@ -128,6 +174,7 @@ def build_server_app(
         poll_interval_s=serve.poll_interval_s,
         deployments=loader.find_deployment,
         on_shadow_drop=metrics.shadow_drop,
+        shadow_sink=_shadow_sink(settings, sources, worker_index, workers, shadow_role),
     )
     from modelport.monitoring.alerts.history import AlertHistoryReader
 
@@ -147,7 +194,7 @@ def build_server_app(
         # One worker per server keeps the log compact and within its retention.
         log_maintenance=(
             LogMaintenance(settings.prediction_log, log_uri)
-            if log is not None and worker_index == 0
+            if log is not None and worker_index == 0 and not shadow_role
             else None
         ),
         alerts=alerts,
@@ -157,11 +204,12 @@ def build_server_app(
             _BuiltOnce(lambda: build_registry(settings)) if settings.registry_url is None else None
         ),
     )
-    _secure(context, settings)
-    _limit(context, settings)
+    if not shadow_role:
+        _secure(context, settings)
+        _limit(context, settings)
     live = settings.live_performance
     # One computation for all workers, over what the server logs.
-    if live.enabled and log is not None and worker_index == 0:
+    if live.enabled and log is not None and worker_index == 0 and not shadow_role:
         from modelport.monitoring.live_gauges import LiveGauges
 
         context.live_gauges = LiveGauges(
@@ -176,6 +224,38 @@ def build_server_app(
             windows=live.windows,
         )
     return ServerApp(context, workers=workers, on_ready=on_ready, on_failed=on_failed)
+
+
+def _shadow_sink(
+    settings: Settings,
+    sources: Sequence[ModelSource],
+    worker_index: int,
+    workers: int,
+    shadow_role: bool,
+) -> ShadowSinkFactory:
+    """Where a serving worker's deployments send their shadow copies: its shadow process
+    (started with the first shadow arm), unless ``serve.shadow_process`` is off; in the
+    shadow process itself, and in an app built outside a server's worker (no shared
+    metrics directory for a second process to count in), its own event loop."""
+    from modelport.serving.routing.shadow import ShadowQueue
+
+    metrics_dir = prometheus_multiprocess_dir()
+    if shadow_role or not settings.serve.shadow_process or metrics_dir is None:
+        return ShadowQueue
+    from modelport.server.process.shadow_link import ShadowLink, start_message
+
+    link = ShadowLink(
+        start_message(
+            settings.model_dump(mode="json"),
+            # Only the deployments: the shadow process has no use for the other routes.
+            [source.to_dict() for source in sources if source.deployment is not None],
+            worker_index,
+            workers,
+        ),
+        metrics_dir=metrics_dir,
+        stop_timeout_s=settings.serve.drain_timeout_s,
+    )
+    return link.sink
 
 
 def build_control_app(

@@ -25,7 +25,7 @@ from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
 from modelport.serving.route import Lag, Route
 from modelport.serving.routing.router import DeploymentRouter, LiveArm
-from modelport.serving.routing.shadow import ShadowArm, ShadowQueue
+from modelport.serving.routing.shadow import ShadowArm, ShadowQueue, ShadowSink
 from modelport.serving.served import ServedModel, describe_failure
 from modelport.serving.sources import ModelSource
 from modelport.serving.target import ArmLabel, InferenceTarget
@@ -37,6 +37,9 @@ DeploymentLookup = Callable[[str], Deployment | None]
 a loading thread (``RegistryService.find_deployment``)."""
 Prepare = Callable[[ModelSource, int], ServedModel]
 ArmWrapper = Callable[[ServedModel, ArmLabel], InferenceTarget]
+ShadowSinkFactory = Callable[[str, Callable[[str, str], None]], ShadowSink]
+"""Where a deployment's shadow copies go, given its name and the drop counter
+(default: a ``ShadowQueue`` in this process)."""
 VersionKey = tuple[str, int]
 
 
@@ -64,6 +67,7 @@ class DeploymentFollower:
         on_shadow_drop: Callable[[str, str], None],
         draining: Callable[[], bool],
         refusal: Callable[[ServedModel | None, ServedModel], str | None] = lambda a, b: None,
+        shadow_sink: ShadowSinkFactory = ShadowQueue,
     ) -> None:
         self._routes = [route for route in routes if route.source.deployment is not None]
         self._lookup = lookup
@@ -77,6 +81,7 @@ class DeploymentFollower:
         self._on_drop = on_shadow_drop
         self._draining = draining
         self._refusal = refusal
+        self._shadow_sink = shadow_sink
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -278,7 +283,7 @@ class DeploymentFollower:
             inner, served = target(arm)
             shadows.append((ShadowArm(arm.name, inner, served), arm.sample))
         if shadows and route.shadows is None:
-            route.shadows = ShadowQueue(deployment.name, self._on_drop)
+            route.shadows = self._shadow_sink(deployment.name, self._on_drop)
         return DeploymentRouter(
             deployment.name,
             live,

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from modelport.domain.deployments import Deployment
 from modelport.serving.routing.router import DeploymentRouter
-from modelport.serving.routing.shadow import ShadowQueue
+from modelport.serving.routing.shadow import ShadowSink
 from modelport.serving.served import ServedModel
 from modelport.serving.sources import ModelSource
 from modelport.serving.target import InferenceTarget
@@ -67,7 +67,7 @@ class Route:
     deployment: Deployment | None = None  # the revision served (deployment routes only)
     router: DeploymentRouter | None = None  # == target, for a deployment route
     arms: dict[tuple[str, int], ServedModel] = field(default_factory=dict)  # (model, version)
-    shadows: ShadowQueue | None = None  # the copies waiting for shadow arms
+    shadows: ShadowSink | None = None  # where copies for shadow arms go
     refused_revision: int | None = None  # a revision that failed to load: not tried again
 
     @property

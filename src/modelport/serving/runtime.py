@@ -40,14 +40,20 @@ from modelport.errors import (
 )
 from modelport.serving.batch_observer import BatchObserver
 from modelport.serving.compatibility import InterfaceChange, compare_interfaces
-from modelport.serving.deployed import ArmWrapper, DeploymentFollower, DeploymentLookup
+from modelport.serving.deployed import (
+    ArmWrapper,
+    DeploymentFollower,
+    DeploymentLookup,
+    ShadowSinkFactory,
+)
 from modelport.serving.following import Follower
 from modelport.serving.load_events import LoadEvents
 from modelport.serving.loader import ModelLoader
 from modelport.serving.route import HeldTarget, Lag, Route
+from modelport.serving.routing.shadow import ShadowQueue
 from modelport.serving.served import ServedModel, ServeOptions, describe_failure
 from modelport.serving.sources import ModelSource
-from modelport.serving.target import ArmLabel, InferenceTarget
+from modelport.serving.target import ArmLabel, InferenceRequest, InferenceTarget
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ class ModelRuntime:
         poll_interval_s: float = 2.0,
         deployments: DeploymentLookup | None = None,
         on_shadow_drop: Callable[[str, str], None] | None = None,
+        shadow_sink: ShadowSinkFactory = ShadowQueue,
     ) -> None:
         self._routes = {source.name: Route(source) for source in sources}
         self._names = sorted(self._routes)
@@ -111,7 +118,9 @@ class ModelRuntime:
             on_shadow_drop=on_shadow_drop or (lambda deployment, arm: None),
             draining=lambda: self._draining,
             refusal=_refusal,
+            shadow_sink=shadow_sink,
         )
+        self._on_shadow_drop = on_shadow_drop or (lambda deployment, arm: None)
 
     # ---------------------------------------------------------------- lookups
 
@@ -350,6 +359,26 @@ class ModelRuntime:
         )  # fmt: skip
 
     # ---------------------------------------------------------------- shutdown
+
+    def take_shadow_copy(self, deployment: str, arm: str, request: InferenceRequest) -> bool:
+        """Answer a copy another process made for shadow arm ``arm`` of ``deployment``
+        (sampled there), through this runtime's shadow queue; False when it was dropped:
+        the arm is not (or not yet) served here, or the queue is full. Both are counted."""
+        for route in self._routes.values():
+            router, sink = route.router, route.shadows
+            if router is None or sink is None or router.deployment != deployment:
+                continue
+            for shadow in router.shadow_arms:
+                if shadow.name == arm:
+                    return sink.offer(shadow, request)
+        self._on_shadow_drop(deployment, arm)
+        return False
+
+    @property
+    def shadow_backlog(self) -> int:
+        """Shadow copies taken and not answered yet, over every route."""
+        routes = self._routes.values()
+        return sum(route.shadows.pending for route in routes if route.shadows is not None)
 
     def begin_drain(self) -> None:
         """From now on: not ready, no new requests, no swaps."""

@@ -37,6 +37,7 @@ from modelport.server.http.forwarded import TrustedProxies
 from modelport.server.http.front import Front
 from modelport.server.http.guard import Guard, Guarded
 from modelport.serving.served import describe_failure
+from modelport.serving.target import InferenceRequest
 
 logger = logging.getLogger("modelport.server")
 
@@ -204,6 +205,15 @@ class ServerApp:
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests in flight finish."""
         self.context.runtime.begin_drain()
+
+    def take_shadow_copy(self, deployment: str, arm: str, request: InferenceRequest) -> bool:
+        """Answer a shadow copy a serving worker sent (``ModelRuntime.take_shadow_copy``)."""
+        return self.context.runtime.take_shadow_copy(deployment, arm, request)
+
+    @property
+    def shadow_backlog(self) -> int:
+        """Shadow copies taken and not answered yet."""
+        return self.context.runtime.shadow_backlog
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:

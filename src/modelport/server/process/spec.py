@@ -39,6 +39,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """An ASGI 3 application (structurally the same as ``starlette.types.ASGIApp``)."""
 
 DEFAULT_FACTORY = "modelport.bootstrap:build_server_app"
+# Builds the app of a worker's shadow process (``shadow_worker``): same signature.
+SHADOW_FACTORY = "modelport.bootstrap:build_shadow_app"
 # Imports the default app's libraries while a new worker waits for its start message.
 DEFAULT_PRELOAD = "modelport.bootstrap:preload_server_app"
 STARTUP_FAILED = 3  # a worker's exit code when it could not start (uvicorn's too)

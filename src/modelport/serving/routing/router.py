@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelport.domain.deployments import Sticky
-from modelport.serving.routing.shadow import Holdable, ShadowArm, ShadowQueue
+from modelport.serving.routing.shadow import Holdable, ShadowArm, ShadowSink
 from modelport.serving.routing.sticky import rendezvous, sticky_key
 from modelport.serving.routing.weighted import Sampler, SmoothWeighted
 from modelport.serving.target import InferenceRequest, InferenceResult, InferenceTarget
@@ -41,7 +41,7 @@ class DeploymentRouter:
         *,
         sticky: Sticky | None = None,
         shadows: Sequence[tuple[ShadowArm, float]] = (),
-        queue: ShadowQueue | None = None,
+        queue: ShadowSink | None = None,
     ) -> None:
         if not live:
             raise ValueError(f"deployment {deployment!r} has no live arm")

@@ -8,6 +8,11 @@ in the shadow's own metrics and prediction log rows (its wrappers record them), 
 the caller's answer. A queued copy holds its shadow's version (``Holdable``), so a
 reconciliation that removes the shadow retires that version only after the copies it
 was sent.
+
+Where the copies go is a ``ShadowSink``: ``ShadowQueue`` answers them in this process's
+event loop; the server's workers hand them instead to a process of their own that runs
+at idle priority (``modelport.server.process.shadow_link``), which answers them with a
+``ShadowQueue`` of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +53,24 @@ class ShadowArm:
     version: Holdable
 
 
+class ShadowSink(Protocol):
+    """Where a router offers its shadow copies (``ShadowQueue``, or another process)."""
+
+    def offer(self, arm: ShadowArm, request: InferenceRequest) -> bool:
+        """Take a copy of ``request`` for ``arm`` without waiting; False when dropped
+        (and counted)."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Copies taken and not answered yet (as far as this process knows)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop taking copies; the ones taken are answered (or counted as dropped)."""
+        ...
+
+
 class ShadowQueue:
     """The copies waiting for a deployment's shadow arms, and the task sending them."""
 
@@ -66,7 +89,13 @@ class ShadowQueue:
         self._drainer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._pending = 0
         self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Copies queued or being answered."""
+        return self._pending
 
     def offer(self, arm: ShadowArm, request: InferenceRequest) -> bool:
         """Queue a copy of ``request`` for ``arm`` without waiting; False when dropped."""
@@ -75,6 +104,7 @@ class ShadowQueue:
             self._on_drop(self._deployment, arm.name)
             return False
         arm.version.acquire()
+        self._pending += 1
         self._queue.put_nowait((arm, request))
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(
@@ -96,6 +126,7 @@ class ShadowQueue:
         except Exception:  # recorded by the arm's wrappers; never the caller's concern
             logger.debug("shadow arm %s of %s failed", arm.name, self._deployment, exc_info=True)
         finally:
+            self._pending -= 1
             arm.version.release()
             self._slots.release()
             self._queue.task_done()

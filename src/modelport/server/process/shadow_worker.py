@@ -1,0 +1,212 @@
+"""A worker's shadow process: ``python -m modelport.server.process.shadow_worker --channel FD``.
+
+Started by a serving worker (``modelport.server.process.shadow_link``) with one end of a
+socket pair. The first frame on it is the start message (the worker's settings, sources
+and index); the process builds the app in the shadow role (``SHADOW_FACTORY``: the same
+routes, deployments followed the same way, the same prediction log, metrics and drift,
+but its shadow copies answered here), runs its lifespan startup, then drops to the idle
+scheduling class (``SCHED_IDLE``, every thread) and answers the copies that follow, each
+frame one copy (``serving.routing.shadow_wire``). It reads a frame only while fewer
+than ``BACKLOG`` copies wait in it, so a shadow that cannot keep up holds the copies
+back in the socket and the worker drops the excess, without reading them here first.
+
+The end of the socket (the worker stopping, or dead) ends it: it answers the copies it
+took, runs the lifespan shutdown (the prediction log written) and exits 0. It ignores
+SIGINT and SIGTERM: its worker decides when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from modelport.config import Settings
+from modelport.server.process.channel import CHANNEL_OPTION
+from modelport.server.process.logs import install_json_logging
+from modelport.server.process.spec import SHADOW_FACTORY, STARTUP_FAILED, ASGIApp, ServerApp
+from modelport.server.process.worker import load_factory
+from modelport.serving.routing.shadow import CONCURRENCY
+from modelport.serving.routing.shadow_wire import HEADER, decode_copy
+from modelport.serving.sources import ModelSource
+from modelport.serving.target import InferenceRequest
+
+logger = logging.getLogger("modelport.server.process.shadow")
+
+BACKLOG = 2 * CONCURRENCY  # copies taken and not answered, beyond which reading waits
+_BACKLOG_POLL_S = 0.005
+
+
+class ShadowApp(ServerApp, Protocol):
+    """The app in the shadow role: answers copies instead of HTTP requests."""
+
+    def take_shadow_copy(self, deployment: str, arm: str, request: InferenceRequest) -> bool:
+        """Answer a copy for shadow ``arm`` of ``deployment``; False when dropped."""
+        ...
+
+    @property
+    def shadow_backlog(self) -> int:
+        """Copies taken and not answered yet."""
+        ...
+
+
+class LifespanStartupError(Exception):
+    """The app's lifespan startup failed (its message was logged)."""
+
+
+def go_idle() -> bool:
+    """Put every thread of this process in the idle scheduling class (threads started
+    later inherit it from their starter); nice 19 where there is none. Whether the idle
+    class was set."""
+    if not hasattr(os, "SCHED_IDLE"):  # not Linux
+        with contextlib.suppress(OSError):
+            os.nice(19)
+        return False
+    param = os.sched_param(0)
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                os.sched_setscheduler(int(task), os.SCHED_IDLE, param)
+    except OSError as exc:
+        logger.warning("cannot lower the shadow process's priority: %s", exc)
+        with contextlib.suppress(OSError):
+            os.nice(19)
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def lifespan(asgi: ASGIApp) -> AsyncIterator[None]:
+    """Run ``asgi``'s lifespan startup, and its shutdown on the way out (ASGI 3)."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+
+    async def send(message: Any) -> None:
+        await from_app.put(message)
+
+    async def run() -> None:
+        await asgi(scope, to_app.get, send)
+
+    task = asyncio.get_running_loop().create_task(run())
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    if started["type"] != "lifespan.startup.complete":
+        with contextlib.suppress(Exception):
+            await task
+        raise LifespanStartupError(started.get("message", ""))
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await task
+
+
+async def answer_copies(app: ShadowApp, sock: socket.socket) -> None:
+    """Start the app, answer the copies until the socket ends, stop the app."""
+    async with lifespan(app.asgi):
+        if go_idle():
+            logger.info("shadow process %d answers copies at idle priority", os.getpid())
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            while True:
+                while app.shadow_backlog >= BACKLOG:
+                    await asyncio.sleep(_BACKLOG_POLL_S)
+                try:
+                    header = await reader.readexactly(HEADER.size)
+                    body = await reader.readexactly(HEADER.unpack(header)[0])
+                except asyncio.IncompleteReadError:  # the worker is done (or gone)
+                    break
+                try:
+                    deployment, arm, request = decode_copy(body)
+                except Exception:  # a copy we cannot read must not stop the others
+                    logger.exception("shadow process: a copy could not be decoded")
+                    continue
+                app.take_shadow_copy(deployment, arm, request)
+        finally:
+            writer.close()
+
+
+def read_start(sock: socket.socket) -> dict[str, Any] | None:
+    """The start message, or None when the worker closed the socket first."""
+    header = _read_exactly(sock, HEADER.size)
+    if header is None:
+        return None
+    body = _read_exactly(sock, HEADER.unpack(header)[0])
+    if body is None:
+        return None
+    start: dict[str, Any] = pickle.loads(body)  # noqa: S301 (our own worker, a private socket)
+    return start
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``--channel FD``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != CHANNEL_OPTION or not args[1].isdigit():
+        print(f"usage: python -m {__spec__.name} {CHANNEL_OPTION} FD", file=sys.stderr)
+        return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the worker decides (see above)
+        signal.signal(signum, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(args[1]))
+    start = read_start(sock)
+    if start is None:
+        return 0
+    index = int(start["index"])
+    install_json_logging(
+        logging.WARNING, fields={"pid": os.getpid(), "worker": index, "role": "shadow"}
+    )
+    logging.getLogger("modelport").setLevel(logging.INFO)
+    settings = Settings.model_validate(start["settings"])
+    sources = [ModelSource.from_dict(source) for source in start["sources"]]
+    failures: list[str] = []
+    try:
+        app: ShadowApp = load_factory(SHADOW_FACTORY)(  # type: ignore[assignment]
+            settings,
+            sources,
+            worker_index=index,
+            workers=int(start["workers"]),
+            on_ready=lambda: None,
+            on_failed=failures.append,
+        )
+        _run(answer_copies(app, sock))
+    except LifespanStartupError:
+        why = failures[0] if failures else "see the lines above"
+        logger.error("shadow process of worker %d could not start: %s", index, why)
+        return STARTUP_FAILED
+    except Exception:
+        logger.exception("shadow process of worker %d failed", index)
+        return STARTUP_FAILED
+    return 0
+
+
+def _run(main: Any) -> None:
+    """Run ``main`` on uvloop when it is installed (as the workers do)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover (a dependency of the server)
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

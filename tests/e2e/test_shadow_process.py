@@ -1,0 +1,155 @@
+"""A deployment's shadow arm answered by real ``modelport serve`` processes: each worker
+hands its copies to a process of its own at idle priority, which logs the shadow's
+answers under the caller's request ids; a killed shadow process is counted and replaced;
+stopping the server stops it, with everything it answered written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import modelport
+from modelport.monitoring.prediction_log import query
+from modelport.package.options import PackageOptions
+from testing_models import EchoModel
+from testing_process import ServerProcess, serving
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes"),
+]
+
+X = np.zeros((4, 3))
+ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
+
+
+def deploy_with_shadow() -> None:
+    with modelport.connect() as registry:
+        for offset in (0.0, 100.0):
+            options = PackageOptions(sample_input=X, flavor_options={"config": {"offset": offset}})
+            registry.register(EchoModel(), "echo", options)
+        registry.create_deployment("echo", 1)
+        registry.deploy_shadow("echo", 2, 1.0)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def shadow_processes(server: ServerProcess) -> list[int]:
+    pids = []
+    for pid in descendants(server.process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"modelport.server.process.shadow_worker" in command:
+            pids.append(pid)
+    return pids
+
+
+def counter(client: httpx.Client, name: str, **labels: str) -> float:
+    text = client.get("/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def call(client: httpx.Client, request_id: str) -> None:
+    response = client.post("/v2/models/echo/infer", json=ROW, headers={"x-request-id": request_id})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-modelport-arm"] == "champion"
+    assert response.json()["outputs"][0]["data"] == [6.0]  # the champion's, never the shadow's
+
+
+def test_shadow_copies_are_answered_by_an_idle_priority_process_and_logged(
+    isolated_home: Path,
+) -> None:
+    deploy_with_shadow()
+    with (
+        serving(isolated_home, ["echo", "--workers", "2"]) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        shadows = shadow_processes(server)
+        assert len(shadows) == 2  # one per worker, started with the deployment
+        # Idle once started (loading the models ran at the normal priority).
+        wait_until(lambda: all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in shadows))
+        for i in range(20):
+            call(client, f"req-{i}")
+        wait_until(
+            lambda: (
+                counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 20
+            )
+        )
+        assert counter(client, "modelport_shadow_dropped_total") == 0
+    for pid in shadows:  # stopped with the server, not left behind
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    rows = query(str(isolated_home / "predictions"), "echo").to_pylist()
+    logged = {(r["request_id"], r["arm"], r["version"]) for r in rows}
+    for i in range(20):
+        assert (f"req-{i}", "champion", "1") in logged
+        assert (f"req-{i}", "shadow", "2") in logged
+    shadow_answers = {r["out_predictions"] for r in rows if r["arm"] == "shadow"}
+    assert shadow_answers == {106.0}  # version 2's answer, logged beside the champion's
+
+
+def test_a_killed_shadow_process_is_counted_and_replaced(isolated_home: Path) -> None:
+    deploy_with_shadow()
+    with (
+        serving(isolated_home, ["echo"]) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        (first,) = shadow_processes(server)
+        call(client, "before")
+        wait_until(
+            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 1
+        )
+        os.kill(first, signal.SIGKILL)
+        # The caller never notices; the copies made while no shadow process runs are
+        # dropped and counted, and a new process answers the later ones.
+        deadline = time.monotonic() + 30
+        i = 0
+        while counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") < 2:
+            assert time.monotonic() < deadline, "no new shadow process answered"
+            call(client, f"after-{i}")
+            i += 1
+            time.sleep(0.05)
+        assert counter(client, "modelport_shadow_dropped_total", arm="shadow") >= 1
+        (second,) = shadow_processes(server)
+        assert second != first
+        wait_until(lambda: os.sched_getscheduler(second) == os.SCHED_IDLE)
+        assert "shadow process is gone" in server.stderr.read_text()
