@@ -11,17 +11,21 @@ cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serv
   on 90%, version 2 on 10%), at c=64: both servers up, measured in turns (three rounds,
   so that the machine's drift hits both alike). Target: the canary's requests/s >= 95% of the single
   model's.
-* a shadow's cost to the caller: one server of the deployment ``forest``, its champion
-  alone, then with a shadow arm (version 2, every request copied: as slow as the
-  champion), toggled live in the registry and followed by the server between runs, at
-  c=8 and c=64, three rounds each. Target: the champion's p99 with the shadow <= 110% of without.
+* a shadow's cost to the caller: a server of the deployment ``forest`` (version 1 alone)
+  against a server of the deployment ``mirror`` (the same version 1, and a shadow arm of
+  version 2 getting every request: as slow as the champion), both up, measured in turns
+  at c=8 and c=64, three rounds each, the order flipped each round, so that the shadow
+  processes start with their server (not inside a measured run) and the machine's drift
+  hits both alike. Target: the champion's p99 with the shadow <= 110% of without.
   Each worker answers its shadow copies in a process of its own at idle priority
-  (``serve.shadow_process``): the shadow gets the CPU the champion leaves, and the copies
-  it cannot keep up with are dropped and counted. The table says what share of the
-  copies made during the shadow runs were dropped (``modelport_shadow_dropped_total``)
-  and answered (``modelport_arm_requests_total{arm="shadow"}``, counted once the shadow
-  has caught up after the run). After the shadow is removed, the next run waits until
-  the shadow processes have answered their backlog, so that it does not share the CPU.
+  (``serve.shadow_process``), paused while the rest of the machine keeps more than
+  ``serve.shadow_busy_limit`` (0.25) of the cores busy: the shadow gets only CPU the
+  champion leaves, and the copies it cannot keep up with are dropped and counted. The
+  table says what share of the copies made during the shadow runs were dropped
+  (``modelport_shadow_dropped_total``) and answered
+  (``modelport_arm_requests_total{arm="shadow"}``, counted once the shadow has caught up
+  after the run). Every run waits until the shadow processes have answered their
+  backlog, so that they idle during it.
 """
 
 from __future__ import annotations
@@ -159,27 +163,36 @@ def canary_overhead(body: Path, duration: int, workers: int, logs: Path) -> list
 
 
 def shadow_cost(body: Path, duration: int, workers: int, logs: Path) -> list[Run]:
-    """The champion alone, then with a shadow, toggled live on one server."""
+    """The champion alone against the same champion with a shadow: two servers, both up
+    (the one not measured idles), measured in turns, the order flipped each round."""
     runs = []
-    server = start("deployment forest", "forest", workers, logs)
+    servers = {}
     try:
-        bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        for label, name in (("champion alone", "forest"), ("champion + shadow", "mirror")):
+            servers[label] = start(label, name, workers, logs)
+        for server in servers.values():
+            bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        shadowed = servers["champion + shadow"]
         for concurrency in (8, 64):
-            for _ in range(ROUNDS):
-                runs.append(measure(server, "champion alone", body, concurrency, duration))
-                change(lambda r: r.deploy_shadow("forest", 2, 1.0), server)
-                before = settled_counts(server)
-                run = measure(server, "champion + shadow", body, concurrency, duration)
-                change(lambda r: r.remove_arm("forest", "shadow"), server)
-                after = settled_counts(server)
-                dropped, answered = (a - b for a, b in zip(after, before, strict=True))
-                runs.append(dataclasses.replace(run, dropped=dropped, answered=answered))
-                print(
-                    f"  {'':<34} shadow copies dropped {dropped:,.0f}, answered {answered:,.0f}",
-                    flush=True,
-                )
+            for turn in range(ROUNDS):
+                order = list(servers) if turn % 2 == 0 else list(reversed(servers))
+                for label in order:
+                    # the shadow processes' backlog answered: they idle during the run
+                    before = settled_counts(shadowed)
+                    run = measure(servers[label], label, body, concurrency, duration)
+                    if servers[label] is shadowed:
+                        after = settled_counts(shadowed)
+                        dropped, answered = (a - b for a, b in zip(after, before, strict=True))
+                        run = dataclasses.replace(run, dropped=dropped, answered=answered)
+                        print(
+                            f"  {'':<34} shadow copies dropped {dropped:,.0f}, "
+                            f"answered {answered:,.0f}",
+                            flush=True,
+                        )
+                    runs.append(run)
     finally:
-        bench.stop_server(server)
+        for server in servers.values():
+            bench.stop_server(server)
     return runs
 
 
@@ -244,6 +257,8 @@ def main(duration: int, workers: int) -> int:
         print("- routing overhead: single model vs two-arm canary", flush=True)
         canary = canary_overhead(bodies.single, duration, workers, logs)
         change(lambda r: r.remove_arm("forest", "canary"))
+        change(lambda r: r.create_deployment("mirror", 1, model="forest"))
+        change(lambda r: r.deploy_shadow("mirror", 2, 1.0, model="forest"))
         print("- a shadow's cost to the caller", flush=True)
         shadow = shadow_cost(bodies.single, duration, workers, logs)
         report(canary, shadow)

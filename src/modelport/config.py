@@ -309,6 +309,14 @@ class ServeSettings(BaseModel):
         "beyond what it keeps up with are dropped and counted); false answers them in the "
         "worker's event loop, beside the caller's requests.",
     )
+    shadow_busy_limit: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="The shadow process pauses (its copies wait, then are dropped and "
+        "counted) while the rest of the machine keeps more than this share of all cores "
+        "busy (from /proc/stat); 1 lets it use every idle moment.",
+    )
     max_requests_per_connection: int = Field(
         default=100,
         ge=1,

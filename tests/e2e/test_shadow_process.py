@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,8 @@ pytestmark = [
 ]
 
 X = np.zeros((4, 3))
+# The tests share the machine with others: the shadow answers whatever the CPU load.
+ANSWER_ALWAYS = {"MODELPORT_SERVE__SHADOW_BUSY_LIMIT": "1"}
 ROW = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
 
 
@@ -72,6 +76,12 @@ def shadow_processes(server: ServerProcess) -> list[int]:
     return pids
 
 
+def idle(pid: int) -> bool:
+    """Whether every thread of ``pid`` is in the idle scheduling class."""
+    tasks = [int(task) for task in os.listdir(f"/proc/{pid}/task")]
+    return len(tasks) > 1 and all(os.sched_getscheduler(t) == os.SCHED_IDLE for t in tasks)
+
+
 def counter(client: httpx.Client, name: str, **labels: str) -> float:
     text = client.get("/metrics").text
     total = 0.0
@@ -101,13 +111,13 @@ def test_shadow_copies_are_answered_by_an_idle_priority_process_and_logged(
 ) -> None:
     deploy_with_shadow()
     with (
-        serving(isolated_home, ["echo", "--workers", "2"]) as server,
+        serving(isolated_home, ["echo", "--workers", "2"], **ANSWER_ALWAYS) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         shadows = shadow_processes(server)
         assert len(shadows) == 2  # one per worker, started with the deployment
-        # Idle once started (loading the models ran at the normal priority).
-        wait_until(lambda: all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in shadows))
+        # Idle from the start, every thread (checked once the app has started its own).
+        wait_until(lambda: all(idle(pid) for pid in shadows))
         for i in range(20):
             call(client, f"req-{i}")
         wait_until(
@@ -130,7 +140,7 @@ def test_shadow_copies_are_answered_by_an_idle_priority_process_and_logged(
 def test_a_killed_shadow_process_is_counted_and_replaced(isolated_home: Path) -> None:
     deploy_with_shadow()
     with (
-        serving(isolated_home, ["echo"]) as server,
+        serving(isolated_home, ["echo"], **ANSWER_ALWAYS) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         (first,) = shadow_processes(server)
@@ -151,5 +161,38 @@ def test_a_killed_shadow_process_is_counted_and_replaced(isolated_home: Path) ->
         assert counter(client, "modelport_shadow_dropped_total", arm="shadow") >= 1
         (second,) = shadow_processes(server)
         assert second != first
-        wait_until(lambda: os.sched_getscheduler(second) == os.SCHED_IDLE)
+        wait_until(lambda: idle(second))
         assert "shadow process is gone" in server.stderr.read_text()
+
+
+def test_a_paused_shadow_answers_what_it_was_sent_when_the_server_stops(
+    isolated_home: Path,
+) -> None:
+    deploy_with_shadow()
+    spinners: list[subprocess.Popen[bytes]] = []
+    with (
+        serving(isolated_home, ["echo"], MODELPORT_SERVE__SHADOW_BUSY_LIMIT="0.5") as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        (shadow,) = shadow_processes(server)
+        wait_until(lambda: idle(shadow))
+        try:
+            # Every core busy: the shadow pauses; the copies wait for it.
+            spinners = [
+                subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(os.cpu_count() or 1)
+            ]
+            time.sleep(0.5)  # the gate's next reading sees them
+            for i in range(10):
+                call(client, f"paused-{i}")
+            time.sleep(1.5)  # metrics are written every second
+            answered = counter(client, "modelport_arm_requests_total", arm="shadow")
+            assert answered == 0
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+        assert server.stop() == 0
+    rows = query(str(isolated_home / "predictions"), "echo").to_pylist()
+    shadowed = {r["request_id"] for r in rows if r["arm"] == "shadow"}
+    assert shadowed == {f"paused-{i}" for i in range(10)}  # answered on the way out

@@ -196,6 +196,7 @@ class ServerMetrics:
             registry=registry,
         )
         self._rate_limited: dict[tuple[str, str], BufferedCounter] = {}
+        self._shadow_dropped: dict[tuple[str, str], BufferedCounter] = {}
 
     def rate_limit(self, limit: str, model: str) -> None:
         """Count one request refused by ``limit`` (``key``, ``model``, ``quota``)."""
@@ -206,8 +207,13 @@ class ServerMetrics:
         counter.inc()
 
     def shadow_drop(self, deployment: str, arm: str) -> None:
-        """Count one request copy dropped on its way to a shadow arm."""
-        self.shadow_dropped.labels(deployment, arm).inc()
+        """Count one request copy dropped on its way to a shadow arm (buffered: a shadow
+        that cannot keep up drops on the request path, request after request)."""
+        counter = self._shadow_dropped.get((deployment, arm))
+        if counter is None:
+            child = self.shadow_dropped.labels(deployment, arm)
+            counter = self._shadow_dropped[(deployment, arm)] = self.buffer.counter(child)
+        counter.inc()
 
     def arm(self, deployment: str, arm: str) -> ArmMetrics:
         """The recorder of one deployment arm's answers (one per arm: every revision of

@@ -15,9 +15,10 @@ to the process's socket together every ``FLUSH_S``, never waiting (a socket that
 not take them all keeps the rest here, up to ``MAX_BUFFERED_BYTES``; beyond that, new
 copies are dropped). The process starts when the worker first follows a deployment
 with a shadow arm; if it dies, copies are dropped until a new one has started (after a
-back-off). When the worker stops, its shadow process gets what is buffered, answers
-what it took, writes its log and exits; the worker waits for it (``stop_timeout_s``)
-and removes its live gauges.
+back-off). When the worker stops, it closes the stop socket (from then on the shadow
+process reads to the end whatever its CPU gate says), hands over what is buffered and
+ends the copies' socket: the shadow process answers every copy, writes its log and
+exits; the worker waits for it (``stop_timeout_s``) and removes its live gauges.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ MAX_BUFFERED_BYTES = 1 << 20  # beyond what the socket holds, per worker
 RESTART_BACKOFF_S = (1.0, 30.0)  # first wait before a new process, and the longest
 OnDrop = Callable[[str, str], None]
 Label = tuple[str, str, OnDrop]  # deployment, arm, and where a drop is counted
-Spawn = Callable[[socket.socket], "subprocess.Popen[bytes]"]
-"""Starts the shadow process with the given end of the socket pair (passed to it)."""
+Spawn = Callable[[socket.socket, socket.socket], "subprocess.Popen[bytes]"]
+"""Starts the shadow process with its ends of the copies' socket pair and of the stop
+socket pair (passed to it)."""
 
 
 def start_message(
@@ -82,6 +84,7 @@ class ShadowLink:
         self._spawn = spawn or _spawn
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
+        self._stopper: socket.socket | None = None  # closed: the worker is stopping
         self._pending: list[bytes] = []
         self._pending_labels: list[Label] = []
         self._pending_bytes = 0
@@ -116,7 +119,12 @@ class ShadowLink:
         ):
             on_drop(deployment, arm)
             return False
-        frame = encode_copy(deployment, arm, request)
+        try:
+            frame = encode_copy(deployment, arm, request)
+        except Exception:  # a copy that cannot be sent must never fail the caller
+            logger.exception("a copy for shadow %s of %s cannot be encoded", arm, deployment)
+            on_drop(deployment, arm)
+            return False
         self._pending.append(frame)
         self._pending_labels.append((deployment, arm, on_drop))
         self._pending_bytes += len(frame)
@@ -148,6 +156,7 @@ class ShadowLink:
         if process is None or sock is None:
             return
         deadline = time.monotonic() + self._stop_timeout
+        self._close_stopper()  # first: a process its CPU gate paused reads on to the end
         self._write()
         while (self._unsent or self._pending) and self._socket is not None:
             if time.monotonic() >= deadline:
@@ -181,17 +190,20 @@ class ShadowLink:
         if time.monotonic() < self._retry_at:
             return False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stopper, stop_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             ours.sendall(self._start)  # before any copy; the socket buffer holds it
-            self._process = self._spawn(theirs)
+            self._process = self._spawn(theirs, stop_theirs)
         except OSError as exc:
             ours.close()
+            stopper.close()
             self._failed(f"cannot start a shadow process: {exc}")
             return False
         finally:
             theirs.close()
+            stop_theirs.close()
         ours.setblocking(False)
-        self._socket = ours
+        self._socket, self._stopper = ours, stopper
         logger.info("shadow process %d started", self._process.pid)
         return True
 
@@ -204,6 +216,7 @@ class ShadowLink:
         logger.error("%s; shadow copies are dropped for %.0f s", why, wait)
         self._drop_buffered()
         self._stop_writer()
+        self._close_stopper()
         process, sock = self._process, self._socket
         self._process, self._socket = None, None
         if sock is not None:
@@ -212,6 +225,12 @@ class ShadowLink:
             with contextlib.suppress(OSError):
                 process.kill()
             self._reap(process)
+
+    def _close_stopper(self) -> None:
+        """Tell the process the worker is stopping: the end of its stop socket."""
+        if self._stopper is not None:
+            self._stopper.close()
+            self._stopper = None
 
     def _reap(self, process: subprocess.Popen[bytes]) -> None:
         """Collect the dead process in a thread (never block the loop), then forget it."""
@@ -311,8 +330,9 @@ class LinkSink:
             await self._link.release()
 
 
-def _spawn(theirs: socket.socket) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-P", "-m", SHADOW_MODULE, CHANNEL_OPTION, str(theirs.fileno())]
+def _spawn(copies: socket.socket, stop: socket.socket) -> subprocess.Popen[bytes]:
+    fds = (copies.fileno(), stop.fileno())
+    command = [sys.executable, "-P", "-m", SHADOW_MODULE, CHANNEL_OPTION, *map(str, fds)]
     return subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-        command, pass_fds=(theirs.fileno(),), env=dict(os.environ)
+        command, pass_fds=fds, env=dict(os.environ)
     )

@@ -1,17 +1,22 @@
-"""A worker's shadow process: ``python -m modelport.server.process.shadow_worker --channel FD``.
+"""A worker's shadow process: ``python -m modelport.server.process.shadow_worker --channel
+FD STOP``.
 
 Started by a serving worker (``modelport.server.process.shadow_link``) with one end of a
-socket pair. The first frame on it is the start message (the worker's settings, sources
+socket pair for the copies (``FD``) and one of a pair that only ever ends (``STOP``).
+The first frame on ``FD`` is the start message (the worker's settings, sources
 and index); the process builds the app in the shadow role (``SHADOW_FACTORY``: the same
 routes, deployments followed the same way, the same prediction log, metrics and drift,
-but its shadow copies answered here), runs its lifespan startup, then drops to the idle
-scheduling class (``SCHED_IDLE``, every thread) and answers the copies that follow, each
+but its shadow copies answered here) and runs its lifespan startup, all in the idle
+scheduling class (``SCHED_IDLE``, every thread), and answers the copies that follow, each
 frame one copy (``serving.routing.shadow_wire``). It reads a frame only while fewer
-than ``BACKLOG`` copies wait in it, so a shadow that cannot keep up holds the copies
-back in the socket and the worker drops the excess, without reading them here first.
+than ``BACKLOG`` copies wait in it and the rest of the machine leaves CPU to spare
+(``serve.shadow_busy_limit``, ``cpu_gate``), so a shadow that cannot keep up holds the
+copies back in the socket and the worker drops the excess, without reading them first.
 
 The end of the socket (the worker stopping, or dead) ends it: it answers the copies it
-took, runs the lifespan shutdown (the prediction log written) and exits 0. It ignores
+took, runs the lifespan shutdown (the prediction log written) and exits 0. A stopping
+worker closes its end of ``STOP`` first: from then on the process reads on to the end of
+the copies whatever the CPU gate says, so that every copy sent is answered. It ignores
 SIGINT and SIGTERM: its worker decides when it stops.
 """
 
@@ -30,6 +35,7 @@ from typing import Any, Protocol
 
 from modelport.config import Settings
 from modelport.server.process.channel import CHANNEL_OPTION
+from modelport.server.process.cpu_gate import CpuGate
 from modelport.server.process.logs import install_json_logging
 from modelport.server.process.spec import SHADOW_FACTORY, STARTUP_FAILED, ASGIApp, ServerApp
 from modelport.server.process.worker import load_factory
@@ -41,7 +47,7 @@ from modelport.serving.target import InferenceRequest
 logger = logging.getLogger("modelport.server.process.shadow")
 
 BACKLOG = 2 * CONCURRENCY  # copies taken and not answered, beyond which reading waits
-_BACKLOG_POLL_S = 0.005
+_WAIT_S = 0.01  # between two looks at the backlog and the gate
 
 
 class ShadowApp(ServerApp, Protocol):
@@ -110,16 +116,20 @@ async def lifespan(asgi: ASGIApp) -> AsyncIterator[None]:
         await task
 
 
-async def answer_copies(app: ShadowApp, sock: socket.socket) -> None:
-    """Start the app, answer the copies until the socket ends, stop the app."""
+async def answer_copies(
+    app: ShadowApp, sock: socket.socket, stop: socket.socket, gate: CpuGate
+) -> None:
+    """Start the app, answer the copies until the socket ends, stop the app. Copies are
+    read while the backlog has room and ``gate`` is open, or once ``stop`` ended."""
     async with lifespan(app.asgi):
-        if go_idle():
+        if go_idle():  # again: every thread the app started, whoever started it
             logger.info("shadow process %d answers copies at idle priority", os.getpid())
+        stopping = _stopping(stop)
         reader, writer = await asyncio.open_connection(sock=sock)
         try:
             while True:
-                while app.shadow_backlog >= BACKLOG:
-                    await asyncio.sleep(_BACKLOG_POLL_S)
+                while app.shadow_backlog >= BACKLOG or not (stopping.is_set() or gate.open()):
+                    await asyncio.sleep(_WAIT_S)
                 try:
                     header = await reader.readexactly(HEADER.size)
                     body = await reader.readexactly(HEADER.unpack(header)[0])
@@ -133,6 +143,20 @@ async def answer_copies(app: ShadowApp, sock: socket.socket) -> None:
                 app.take_shadow_copy(deployment, arm, request)
         finally:
             writer.close()
+
+
+def _stopping(stop: socket.socket) -> asyncio.Event:
+    """Set once the worker closed its end of ``stop`` (it is stopping)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def ended() -> None:
+        loop.remove_reader(stop.fileno())
+        stopping.set()
+
+    stop.setblocking(False)
+    loop.add_reader(stop.fileno(), ended)  # nothing is ever written: readable is the end
+    return stopping
 
 
 def read_start(sock: socket.socket) -> dict[str, Any] | None:
@@ -160,12 +184,13 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``--channel FD``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] != CHANNEL_OPTION or not args[1].isdigit():
-        print(f"usage: python -m {__spec__.name} {CHANNEL_OPTION} FD", file=sys.stderr)
+    if len(args) != 3 or args[0] != CHANNEL_OPTION or not all(a.isdigit() for a in args[1:]):
+        print(f"usage: python -m {__spec__.name} {CHANNEL_OPTION} FD STOP_FD", file=sys.stderr)
         return 2
     for signum in (signal.SIGINT, signal.SIGTERM):  # the worker decides (see above)
         signal.signal(signum, signal.SIG_IGN)
-    sock = socket.socket(fileno=int(args[1]))
+    go_idle()  # from the start: loading the models must not slow the serving workers either
+    sock, stop = (socket.socket(fileno=int(fd)) for fd in args[1:])
     start = read_start(sock)
     if start is None:
         return 0
@@ -186,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_ready=lambda: None,
             on_failed=failures.append,
         )
-        _run(answer_copies(app, sock))
+        _run(answer_copies(app, sock, stop, CpuGate(settings.serve.shadow_busy_limit)))
     except LifespanStartupError:
         why = failures[0] if failures else "see the lines above"
         logger.error("shadow process of worker %d could not start: %s", index, why)

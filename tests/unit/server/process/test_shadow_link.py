@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.timeout(60)
 
 # A shadow process stand-in that reads every frame and writes what it got at the end.
 READER = """
-import json, socket, sys
+import json, signal, socket, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as the shadow process: reads to the end
 from modelport.serving.routing.shadow_wire import HEADER, decode_copy
 sock = socket.socket(fileno=int(sys.argv[1]))
 def exactly(n):
@@ -60,9 +62,9 @@ def request(request_id: str, row: list[float]) -> InferenceRequest:
 
 
 def spawner(script: str, *args: str) -> shadow_link.Spawn:
-    def spawn(theirs: socket.socket) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-c", script, str(theirs.fileno()), *args]
-        return subprocess.Popen(command, pass_fds=(theirs.fileno(),))
+    def spawn(copies: socket.socket, stop: socket.socket) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-c", script, str(copies.fileno()), *args]
+        return subprocess.Popen(command, pass_fds=(copies.fileno(),))
 
     return spawn
 
@@ -97,7 +99,8 @@ def test_every_copy_reaches_the_process_whole_and_in_order(tmp_path: Path) -> No
 
 def test_a_process_that_stops_reading_makes_the_worker_drop_and_count() -> None:
     drops: Counter[tuple[str, str]] = Counter()
-    stuck = "import time, sys; time.sleep(60)"  # holds its end, never reads
+    # holds its end, never reads, and outlives SIGTERM: killed after stop_timeout_s
+    stuck = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
 
     async def run() -> tuple[int, int]:
         link = ShadowLink(
@@ -169,3 +172,23 @@ def test_a_copy_survives_the_wire(inputs: object) -> None:
         assert isinstance(copy.inputs, ArrayInputs) and isinstance(inputs, ArrayInputs)
         np.testing.assert_array_equal(copy.inputs.array, inputs.array)
         assert copy.inputs.array.dtype == np.int32
+
+
+def test_the_cpu_gate_closes_while_the_cores_are_busy() -> None:
+    from modelport.server.process.cpu_gate import INTERVAL_S, CpuGate
+
+    gate, never_closed = CpuGate(0.4), CpuGate(1.0)
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while gate.open():  # every core spinning: closes at the next reading
+            assert time.monotonic() < deadline, "the gate stayed open with every core busy"
+            time.sleep(INTERVAL_S)
+        assert never_closed.open()  # a limit of 1 never pauses the shadow
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
