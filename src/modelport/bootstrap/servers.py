@@ -55,27 +55,13 @@ def build_server_app(
 
 
 def build_shadow_app(
-    settings: Settings,
-    sources: Sequence[ModelSource],
-    *,
-    worker_index: int,
-    workers: int,
-    on_ready: Callable[[], None],
-    on_failed: Callable[[str], None],
+    settings: Settings, sources: Sequence[ModelSource], **worker: Any
 ) -> ServerApp:
-    """The app of worker ``worker_index``'s shadow process
-    (``modelport.server.process.shadow_worker``): the worker's routes, log, metrics and
-    drift, its shadow copies answered in its own event loop, and no HTTP-side upkeep
-    (keys, limits, log maintenance, live gauges: the worker has them)."""
-    return _worker_app(
-        settings,
-        sources,
-        worker_index=worker_index,
-        workers=workers,
-        on_ready=on_ready,
-        on_failed=on_failed,
-        shadow_role=True,
-    )
+    """The app of a worker's shadow process (``modelport.server.process.shadow_worker``),
+    called as ``build_server_app`` is: the worker's routes, log, metrics and drift, its
+    shadow copies answered in its own event loop, and no HTTP-side upkeep (keys, limits,
+    log maintenance, live gauges: the worker has them)."""
+    return _worker_app(settings, sources, **worker, shadow_role=True)
 
 
 def _worker_app(
