@@ -50,7 +50,7 @@ from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSpec
 from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.batches import Logged, requests_table
-from modelport.monitoring.prediction_log.segments import open_root, write_segment
+from modelport.monitoring.prediction_log.segments import open_root, required, write_segment
 from modelport.serving.binding import Bound, NamedInputs, Tensor
 from modelport.serving.interface import IOSpec, Layout, ModelIO
 from modelport.serving.logged import LoggedTarget
@@ -180,7 +180,7 @@ def parts(rows: int, per_flush: int, flushes: int) -> tuple[float, float]:
             started = time.process_time()
             table = requests_table(batches, None)
             convert += time.process_time() - started
-            write += cpu_of(functools.partial(write_segment, fs, scratch, f"s{n}", table))
+            write += cpu_of(functools.partial(write_segment, fs, scratch, f"s{n}", required(table)))
     return convert / (per_flush * flushes), write / (per_flush * flushes)
 
 

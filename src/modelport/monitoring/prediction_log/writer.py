@@ -37,7 +37,12 @@ from modelport.monitoring.prediction_log.batches import (
     logged,
 )
 from modelport.monitoring.prediction_log.records import PredictionRecord, to_table
-from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
+from modelport.monitoring.prediction_log.segments import (
+    day_dir,
+    open_root,
+    required,
+    write_segment,
+)
 
 logger = logging.getLogger(__name__)
 CONVERT_INTERVAL_S = 0.2
@@ -286,7 +291,7 @@ class PredictionLogWriter:
             try:
                 directory = day_dir(self._root, model, version, day)  # type: ignore[arg-type]
                 name = self._name + f"{next(self._seq):06d}"
-                write_segment(self._fs, directory, name, table)
+                write_segment(self._fs, directory, name, required(table))
             except Exception:  # a failed write must not stop the log: count it, say so
                 logger.exception("Could not write %d prediction log rows", table.num_rows)
                 self._drop(table.num_rows, model)
