@@ -49,12 +49,21 @@ import modelport
 from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSpec
 from modelport.monitoring.prediction_log import PredictionLogWriter
-from modelport.monitoring.prediction_log.batches import Logged, requests_table
-from modelport.monitoring.prediction_log.segments import open_root, required, write_segment
+from modelport.monitoring.prediction_log.segments import open_root, write_segment
 from modelport.serving.binding import Bound, NamedInputs, Tensor
 from modelport.serving.interface import IOSpec, Layout, ModelIO
 from modelport.serving.logged import LoggedTarget
 from modelport.serving.target import InferenceRequest, InferenceResult
+
+try:  # --baseline runs this file with an older modelport: what it had instead
+    from modelport.monitoring.prediction_log.batches import requests_table
+    from modelport.monitoring.prediction_log.segments import required
+except ImportError:
+    from modelport.monitoring.prediction_log.batches import to_table as requests_table
+
+    def required(table: Any) -> Any:
+        return table
+
 
 FEATURES = 20
 BIG = 64
@@ -141,15 +150,17 @@ def run_once(rows: int, count: int, rate: float, logging: bool) -> tuple[float, 
     return main, total - main
 
 
-def batches_of(rows: int, count: int) -> list[Logged]:
-    """The requests ``LoggedTarget`` queues for ``count`` requests (made by it, collected)."""
+def batches_of(rows: int, count: int) -> list[Any]:
+    """What ``LoggedTarget`` queues for ``count`` requests (made by it, collected)."""
     io = model_io()
-    collected: list[Logged] = []
+    collected: list[Any] = []
 
     class Collect:
-        def put_request(self, request: Logged) -> bool:
+        def put_request(self, request: Any) -> bool:
             collected.append(request)
             return True
+
+        put_batch = put_request  # an older modelport's LoggedTarget
 
     target = LoggedTarget(
         Ready(answers(rows, io)), Collect(), model="forest", version="1", io=io, status_of=str
