@@ -33,9 +33,14 @@ Two measurement fixes keep one server's background work out of the other's figur
   server's CPU per request, never in the next run's throughput (which may be the other
   server's).
 
+Each run also prints how many CPUs the rest of the machine kept busy meanwhile (from
+/proc/stat, less the measured server, wrk and this script), and the table gives their
+median: on a shared machine, runs that other work disturbed are visible as such.
+
 With ``--threads``, the server's CPU per request is also printed per thread name
-(``MainThread`` is the event loop, ``prediction-log`` the log's writer, ...), summed
-over its workers, to show where logging's cost lands.
+summed over its workers: ``MainThread`` is the event loop; Python 3.11 gives the
+others no system name (they show as the process's, ``python3``): the log's writer,
+the drift thread and the model's threads.
 
 Then every module in ``benchmarks/monitoring_parts/`` that has ``run(quick) -> list of
 {case, value, unit, target, verdict}`` runs (drift, live accuracy, ...), and its rows
@@ -49,6 +54,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -158,6 +164,22 @@ def thread_cpu(pids: Sequence[int]) -> dict[str, float]:
     return totals
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every CPU, every process)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / serve.CLK_TCK
+
+
+def own_seconds() -> float:
+    """CPU seconds of this script and its finished children (wrk)."""
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def wait_drift_loaded(servers: dict[str, serve.Server], ready_at: float) -> None:
     """Until every server's workers have imported the live drift's modules (see the
     module docstring): START_DELAY_S and a margin after the last one was ready, then
@@ -195,6 +217,7 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
         ready_at = time.monotonic()
         results: dict[tuple[int, str], list[serve.WrkResult]] = {}
         cpu: dict[tuple[int, str], list[float]] = {}  # server CPU seconds per request
+        others: list[float] = []  # CPUs busy with anything else, per run
         try:
             for server in servers.values():  # every worker serves: the drift delay starts
                 url = server.url("/v2/models/forest/infer")
@@ -212,9 +235,14 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
                         pids = servers[mode].tree()
                         before = sum(serve.cpu_seconds(pid) for pid in pids)
                         threads_before = thread_cpu(pids)
+                        machine, own, started = busy_seconds(), own_seconds(), time.monotonic()
                         result = serve.run_wrk(url, body, CONNECTIONS, duration)
                         time.sleep(SETTLE_S)  # its last flush: this server's CPU
                         used = sum(serve.cpu_seconds(pid) for pid in pids) - before
+                        # what the rest of the machine took meanwhile (other work on a
+                        # shared machine, the idle servers): CPUs busy on average
+                        machine = busy_seconds() - machine - used - (own_seconds() - own)
+                        others.append(machine / (time.monotonic() - started))
                         threads_used = {
                             name: seconds - threads_before.get(name, 0.0)
                             for name, seconds in thread_cpu(pids).items()
@@ -225,7 +253,8 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
                             f"  {rows:>2} rows c={CONNECTIONS} log {mode:<3} "
                             f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
                             f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
-                            f"server CPU {cpu[(rows, mode)][-1] * 1e6:6.1f} us/request",
+                            f"server CPU {cpu[(rows, mode)][-1] * 1e6:6.1f} us/request  "
+                            f"other processes {others[-1]:.2f} CPUs",
                             flush=True,
                         )
                         if args.threads:
@@ -243,7 +272,9 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
         finally:
             codes = {mode: serve.stop_server(server) for mode, server in servers.items()}
         logged = count_logged(home)
-    return log_rows(results, cpu, predicted, logged, dropped, codes)
+    rows = log_rows(results, cpu, predicted, logged, dropped, codes)
+    busy = f"median {statistics.median(others):.2f}, max {max(others):.2f} of {os.cpu_count()}"
+    return [*rows, info("CPUs busy with other processes during the runs", busy, "CPUs")]
 
 
 def count_logged(home: Path) -> int:
