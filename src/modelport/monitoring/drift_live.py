@@ -24,6 +24,7 @@ first scrape), never on a worker's start-up path.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import os
 import threading
@@ -146,6 +147,10 @@ class LiveDriftBook:
     def _load(self) -> None:
         import modelport.monitoring.drift_sketch  # noqa: F401 (pandas, scipy: slow imports)
 
+        # Those modules live as long as the worker: out of the cycle collector, as the
+        # server does with everything loaded before its first request (``gc.freeze``), so
+        # that its full passes do not walk them again and again.
+        gc.freeze()
         self._loaded.set()
 
     def _run(self) -> None:
