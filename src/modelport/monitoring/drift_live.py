@@ -147,16 +147,17 @@ class LiveDriftBook:
     def _load(self) -> None:
         import modelport.monitoring.drift_sketch  # noqa: F401 (pandas, scipy: slow imports)
 
-        # Those modules live as long as the worker: out of the cycle collector, as the
-        # server does with everything loaded before its first request (``gc.freeze``), so
-        # that its full passes do not walk them again and again.
-        gc.freeze()
         self._loaded.set()
 
     def _run(self) -> None:
         if self._stop.wait(START_DELAY_S):  # let the worker start and serve first
             return
         self._load()
+        # Those modules live as long as the worker: out of the cycle collector, as the
+        # server does with everything loaded before its first request (``gc.freeze``), so
+        # that its full passes do not walk them again and again (a worker's thread only:
+        # never in a process that merely reads the book).
+        gc.freeze()
         while not self._stop.wait(self._flush_s):
             try:
                 self.flush()
