@@ -19,7 +19,7 @@ again and again, which compresses better). Rows of the table, in CPU microsecond
 request (medians of ``--repeat`` runs, after a warm-up run):
 
 - request path: the main thread's CPU with the log minus without it (LoggedTarget
-  and ``put_batch``);
+  and ``put_request``);
 - writer thread: the rest of the process's CPU with the log (the background thread:
   Arrow, Parquet, file system), its last flush at ``close`` included;
 - then the parts of the writer, each timed alone on the same requests: ``to_table``
@@ -49,12 +49,21 @@ import modelport
 from modelport.domain.layout import MATRIX_INPUT
 from modelport.domain.signature import ColumnSpec
 from modelport.monitoring.prediction_log import PredictionLogWriter
-from modelport.monitoring.prediction_log.batches import PredictionBatch, to_table
 from modelport.monitoring.prediction_log.segments import open_root, write_segment
 from modelport.serving.binding import Bound, NamedInputs, Tensor
 from modelport.serving.interface import IOSpec, Layout, ModelIO
 from modelport.serving.logged import LoggedTarget
 from modelport.serving.target import InferenceRequest, InferenceResult
+
+try:  # --baseline runs this file with an older modelport: what it had instead
+    from modelport.monitoring.prediction_log.batches import requests_table
+    from modelport.monitoring.prediction_log.segments import required
+except ImportError:
+    from modelport.monitoring.prediction_log.batches import to_table as requests_table
+
+    def required(table: Any) -> Any:
+        return table
+
 
 FEATURES = 20
 BIG = 64
@@ -141,15 +150,17 @@ def run_once(rows: int, count: int, rate: float, logging: bool) -> tuple[float, 
     return main, total - main
 
 
-def batches_of(rows: int, count: int) -> list[PredictionBatch]:
-    """The batches ``LoggedTarget`` makes for ``count`` requests (made by it, collected)."""
+def batches_of(rows: int, count: int) -> list[Any]:
+    """What ``LoggedTarget`` queues for ``count`` requests (made by it, collected)."""
     io = model_io()
-    collected: list[PredictionBatch] = []
+    collected: list[Any] = []
 
     class Collect:
-        def put_batch(self, batch: PredictionBatch) -> bool:
-            collected.append(batch)
+        def put_request(self, request: Any) -> bool:
+            collected.append(request)
             return True
+
+        put_batch = put_request  # an older modelport's LoggedTarget
 
     target = LoggedTarget(
         Ready(answers(rows, io)), Collect(), model="forest", version="1", io=io, status_of=str
@@ -170,7 +181,7 @@ def cpu_of(work: Callable[[], Any]) -> float:
 
 
 def parts(rows: int, per_flush: int, flushes: int) -> tuple[float, float]:
-    """CPU seconds per request of ``to_table`` and of ``write_segment``, on flushes of
+    """CPU seconds per request of ``requests_table`` and of ``write_segment``, on flushes of
     ``per_flush`` requests (what the writer gathers in one conversion and one write)."""
     batches = batches_of(rows, per_flush)
     fs, _ = open_root("/")
@@ -178,14 +189,14 @@ def parts(rows: int, per_flush: int, flushes: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="modelport-log-path-") as scratch:
         for n in range(flushes):
             started = time.process_time()
-            table = to_table(batches, None)
+            table = requests_table(batches, None)
             convert += time.process_time() - started
-            write += cpu_of(functools.partial(write_segment, fs, scratch, f"s{n}", table))
+            write += cpu_of(functools.partial(write_segment, fs, scratch, f"s{n}", required(table)))
     return convert / (per_flush * flushes), write / (per_flush * flushes)
 
 
 PARTS = (
-    "request path (LoggedTarget + put_batch)",
+    "request path (LoggedTarget + put_request)",
     "writer thread (all of it)",
     "  of which to_table (Arrow)",
     "  of which write_segment (Parquet)",

@@ -18,6 +18,30 @@ higher. Beside them, the server's CPU time per request (every process of its tre
 logging server is stopped (SIGTERM) and the rows in its log are counted against the
 rows it predicted and the rows it dropped (both from its ``/metrics``).
 
+Two measurement fixes keep one server's background work out of the other's figures:
+
+- Each worker's live drift thread imports pandas and scipy ``START_DELAY_S`` (10 s)
+  after it first serves, holding the GIL for a second or two
+  (``monitoring.drift_live``). Measured runs start only once every server is past
+  that: ``START_DELAY_S`` plus a margin after the last server was ready, and
+  ``modelport_feature_drift`` in each server's ``/metrics`` (the gauges appear once
+  the imports are done). Before this, the first runs absorbed the imports (the first
+  "off" run measured ~7,300 req/s against ~11,100 in later ones).
+- After each wrk run the script waits ``SETTLE_S`` (longer than the log's 1 s flush
+  interval and the drift thread's 2 s fold) before it reads the server's CPU time and
+  starts the next run: the last flush of the requests a run sent is counted in that
+  server's CPU per request, never in the next run's throughput (which may be the other
+  server's).
+
+Each run also prints how many CPUs the rest of the machine kept busy meanwhile (from
+/proc/stat, less the measured server, wrk and this script), and the table gives their
+median: on a shared machine, runs that other work disturbed are visible as such.
+
+With ``--threads``, the server's CPU per request is also printed per thread name
+summed over its workers: ``MainThread`` is the event loop; Python 3.11 gives the
+others no system name (they show as the process's, ``python3``): the log's writer,
+the drift thread and the model's threads.
+
 Then every module in ``benchmarks/monitoring_parts/`` that has ``run(quick) -> list of
 {case, value, unit, target, verdict}`` runs (drift, live accuracy, ...), and its rows
 join the table.
@@ -30,6 +54,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -48,6 +73,8 @@ PARTS = HERE / "monitoring_parts"
 CONNECTIONS = 64
 THROUGHPUT_TARGET = 0.95
 P99_BUDGET_MS = 0.5
+SETTLE_S = 3.0  # > flush interval (1 s) and the drift thread's fold (every 2 s)
+DRIFT_MARGIN_S = 5.0  # after START_DELAY_S: the imports take a second or two
 Row = dict[str, Any]
 
 
@@ -63,6 +90,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--path-share",
         action="store_true",
         help="a third server with sample_rate 0: what the request path alone costs",
+    )
+    parser.add_argument(
+        "--threads", action="store_true", help="print the CPU per request per thread name"
     )
     return parser.parse_args(argv)
 
@@ -113,6 +143,60 @@ def counted_rows(server: serve.Server) -> tuple[float, float]:
     return total("modelport_predictions_total"), total("modelport_prediction_log_dropped_total")
 
 
+def thread_cpu(pids: Sequence[int]) -> dict[str, float]:
+    """CPU seconds so far per thread name, summed over the threads of ``pids``."""
+    totals: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                text = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            name = "MainThread" if task == str(pid) else name
+            fields = text[text.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / serve.CLK_TCK
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every CPU, every process)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / serve.CLK_TCK
+
+
+def own_seconds() -> float:
+    """CPU seconds of this script and its finished children (wrk)."""
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def wait_drift_loaded(servers: dict[str, serve.Server], ready_at: float) -> None:
+    """Until every server's workers have imported the live drift's modules (see the
+    module docstring): START_DELAY_S and a margin after the last one was ready, then
+    the drift gauges in each server's ``/metrics``."""
+    from modelport.monitoring.drift_live import START_DELAY_S
+
+    wait = ready_at + START_DELAY_S + DRIFT_MARGIN_S - time.monotonic()
+    print(f"- waiting {max(wait, 0):.0f} s for the live drift threads' imports", flush=True)
+    time.sleep(max(wait, 0.0))
+    for server in servers.values():
+        deadline = time.monotonic() + 60
+        while b"modelport_feature_drift" not in serve.http_call(server.port, "GET", "/metrics")[1]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.label}: no drift gauges after 60 s")
+            time.sleep(0.5)
+
+
 def run_log_part(args: argparse.Namespace) -> list[Row]:
     """Logging on vs off, turn by turn; the rows of the table."""
     serve.check_tools()
@@ -130,12 +214,19 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
         if args.path_share:  # the request path's share: batches made, then sampled out
             logs = scratch / "logs"
             servers["path"] = start("forest log path", True, args.workers, logs, sample_rate="0")
+        ready_at = time.monotonic()
         results: dict[tuple[int, str], list[serve.WrkResult]] = {}
         cpu: dict[tuple[int, str], list[float]] = {}  # server CPU seconds per request
+        others: list[float] = []  # CPUs busy with anything else, per run
         try:
+            for server in servers.values():  # every worker serves: the drift delay starts
+                url = server.url("/v2/models/forest/infer")
+                serve.run_wrk(url, bodies[1], CONNECTIONS, 1)
+            wait_drift_loaded(servers, ready_at)
             for server in servers.values():  # warm-up, not counted in the figures
                 url = server.url("/v2/models/forest/infer")
                 serve.run_wrk(url, bodies[1], CONNECTIONS, 1 if args.quick else 3)
+            time.sleep(SETTLE_S)
             for rows, body in bodies.items():
                 for turn in range(rounds):
                     order = tuple(servers) if turn % 2 == 0 else tuple(reversed(servers))
@@ -143,22 +234,47 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
                         url = servers[mode].url("/v2/models/forest/infer")
                         pids = servers[mode].tree()
                         before = sum(serve.cpu_seconds(pid) for pid in pids)
+                        threads_before = thread_cpu(pids)
+                        machine, own, started = busy_seconds(), own_seconds(), time.monotonic()
                         result = serve.run_wrk(url, body, CONNECTIONS, duration)
+                        time.sleep(SETTLE_S)  # its last flush: this server's CPU
                         used = sum(serve.cpu_seconds(pid) for pid in pids) - before
+                        # what the rest of the machine took meanwhile (other work on a
+                        # shared machine, the idle servers): CPUs busy on average
+                        machine = busy_seconds() - machine - used - (own_seconds() - own)
+                        others.append(machine / (time.monotonic() - started))
+                        threads_used = {
+                            name: seconds - threads_before.get(name, 0.0)
+                            for name, seconds in thread_cpu(pids).items()
+                        }
                         results.setdefault((rows, mode), []).append(result)
                         cpu.setdefault((rows, mode), []).append(used / max(result.requests, 1))
                         print(
                             f"  {rows:>2} rows c={CONNECTIONS} log {mode:<3} "
                             f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
                             f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
-                            f"server CPU {cpu[(rows, mode)][-1] * 1e6:6.1f} us/request",
+                            f"server CPU {cpu[(rows, mode)][-1] * 1e6:6.1f} us/request  "
+                            f"other processes {others[-1]:.2f} CPUs",
                             flush=True,
                         )
+                        if args.threads:
+                            per_thread = sorted(threads_used.items(), key=lambda kv: -kv[1])
+                            print(
+                                "      per thread (us/request): "
+                                + ", ".join(
+                                    f"{name} {seconds / max(result.requests, 1) * 1e6:.1f}"
+                                    for name, seconds in per_thread
+                                    if seconds > 0
+                                ),
+                                flush=True,
+                            )
             predicted, dropped = counted_rows(servers["on"])
         finally:
             codes = {mode: serve.stop_server(server) for mode, server in servers.items()}
         logged = count_logged(home)
-    return log_rows(results, cpu, predicted, logged, dropped, codes)
+    rows = log_rows(results, cpu, predicted, logged, dropped, codes)
+    busy = f"median {statistics.median(others):.2f}, max {max(others):.2f} of {os.cpu_count()}"
+    return [*rows, info("CPUs busy with other processes during the runs", busy, "CPUs")]
 
 
 def count_logged(home: Path) -> int:

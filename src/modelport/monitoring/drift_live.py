@@ -24,6 +24,7 @@ first scrape), never on a worker's start-up path.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import os
 import threading
@@ -152,6 +153,11 @@ class LiveDriftBook:
         if self._stop.wait(START_DELAY_S):  # let the worker start and serve first
             return
         self._load()
+        # Those modules live as long as the worker: out of the cycle collector, as the
+        # server does with everything loaded before its first request (``gc.freeze``), so
+        # that its full passes do not walk them again and again (a worker's thread only:
+        # never in a process that merely reads the book).
+        gc.freeze()
         while not self._stop.wait(self._flush_s):
             try:
                 self.flush()

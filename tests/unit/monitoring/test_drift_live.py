@@ -166,3 +166,25 @@ def test_collector_exports_the_gauges() -> None:
     assert (
         'modelport_dataset_drift_share{model="churn",version="3"} 0.666' in text
     )  # few: unshifted
+
+
+def test_the_drift_thread_freezes_what_it_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's drift thread moves the modules it loaded (pandas, scipy) out of the
+    cycle collector, as the server does at its start: full collections would walk them."""
+    import gc
+    import time
+
+    from modelport.monitoring import drift_live
+
+    monkeypatch.setattr(drift_live, "START_DELAY_S", 0.0)
+    gc.unfreeze()  # whatever an earlier test froze in this process
+    book = LiveDriftBook(window_s=600, min_rows=10, flush_s=0.05)
+    try:
+        book.feed("churn", "1", _stats(200), _extract)
+        deadline = time.monotonic() + 30
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gc.get_freeze_count() > 0
+    finally:
+        book.close()
+        gc.unfreeze()

@@ -55,6 +55,9 @@ def write_segment(fs: fsspec.AbstractFileSystem, directory: str, name: str, tabl
     """Write ``table`` as ``directory/name.parquet`` atomically; return its path."""
     path = posixpath.join(directory, name + SUFFIX)
     options = {
+        # LZ4 (Parquet's LZ4_RAW, read by DuckDB, Arrow, Spark and polars): a fifth less
+        # CPU than the default snappy for 64-row requests, and smaller files.
+        "compression": "lz4",
         "use_dictionary": _dictionary_columns(table),
         # Only the time keeps its min/max: windows are filtered by it. Those of the
         # features cost a fifth of the writing, those of the text ids a sixth, and prune
@@ -71,6 +74,18 @@ def write_segment(fs: fsspec.AbstractFileSystem, directory: str, name: str, tabl
         pq.write_table(table, buffer, **options)
         fs.pipe_file(path, buffer.getvalue())
     return path
+
+
+def required(table: pa.Table) -> pa.Table:
+    """``table`` with its columns that hold no null marked non-nullable (no copy): Parquet
+    then writes them without definition levels, a tenth of the writing for nothing.
+    For prediction segments, whose readers unify them with the nullable columns of other
+    segments (DuckDB's ``union_by_name``, Arrow's permissive concatenation)."""
+    fields = [
+        field.with_nullable(False) if field.nullable and column.null_count == 0 else field
+        for field, column in zip(table.schema, table.columns, strict=True)
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _dictionary_columns(table: pa.Table) -> list[str]:

@@ -1,10 +1,11 @@
 """A non-blocking prediction log: a bounded queue drained by one background thread.
 
-Guarantees: ``put`` and ``put_batch`` never block (they take a lock held only to
-append to a deque); when the queue holds ``max_queue_rows`` rows new ones are dropped,
+Guarantees: ``put``, ``put_batch`` and ``put_request`` never block (they take a lock
+held only to append to a list); when the queue holds ``max_queue_rows`` rows new ones are dropped,
 counted through ``on_drop`` and reported in a warning at the next flush (at most one
-warning per flush interval, never silently). The server logs one ``PredictionBatch``
-per request; Arrow conversion happens here, in the background thread. The thread
+warning per flush interval, never silently). The server logs one ``Logged`` tuple per
+request (``put_request``); grouping and Arrow conversion happen here, in the background
+thread. The thread
 writes what is queued every ``flush_interval_s``, or as soon as ``flush_rows`` rows
 are waiting, so a killed process loses at most what arrived since its last flush.
 ``close`` writes everything queued before it returns.
@@ -23,19 +24,25 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pyarrow as pa
 
 from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring.prediction_log.batches import (
+    Logged,
     PredictionBatch,
     RequestColumns,
-    layout_of,
+    grouped,
+    logged,
 )
 from modelport.monitoring.prediction_log.records import PredictionRecord, to_table
-from modelport.monitoring.prediction_log.segments import day_dir, open_root, write_segment
+from modelport.monitoring.prediction_log.segments import (
+    day_dir,
+    open_root,
+    required,
+    write_segment,
+)
 
 logger = logging.getLogger(__name__)
 CONVERT_INTERVAL_S = 0.2
@@ -77,9 +84,9 @@ class PredictionLogWriter:
         self._on_drop = on_drop
         self._max_rows = max_queue_rows
         self._queue: deque[PredictionRecord] = deque()
-        # Requests are appended to columns as they come (no object kept per request):
-        # by layout (model, version, the names of their arrays), under _lock.
-        self._requests: dict[tuple[Any, ...], RequestColumns] = {}
+        # Requests as they come (one tuple each, under _lock); the thread groups them
+        # by layout when it converts them, off the request path.
+        self._requests: list[Logged] = []
         self._queued_rows = 0  # under _lock, with the deque's appends and takes
         self._wake = threading.Event()
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}-"
@@ -130,22 +137,24 @@ class PredictionLogWriter:
     def put_batch(self, batch: PredictionBatch) -> bool:
         """Queue the rows of one request; False if they were dropped. Sampling keeps or
         leaves out a request's rows together."""
+        return self.put_request(logged(batch))
+
+    def put_request(self, request: Logged) -> bool:
+        """``put_batch`` of a request already in its queued form (the server's path: no
+        object made but the tuple, no work but the append)."""
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
             return True
-        rows = batch.rows
-        key = layout_of(batch)
-        full = False
+        rows = request[6]
         with self._lock:
-            accepted = not self._closed and self._queued_rows + rows <= self._max_rows
-            if accepted:
-                columns = self._requests.get(key)
-                if columns is None:
-                    columns = self._requests[key] = RequestColumns(batch)
-                columns.add(batch)
+            if self._closed or self._queued_rows + rows > self._max_rows:
+                accepted = full = False
+            else:
+                accepted = True
+                self._requests.append(request)
                 self._queued_rows += rows
                 full = self._queued_rows >= self._flush_rows
         if not accepted:
-            self._drop(rows, batch.model)
+            self._drop(rows, request[0].model)
             return False
         if full:
             self._wake.set()
@@ -177,9 +186,9 @@ class PredictionLogWriter:
         for item in records:  # put() raced with close: count, never lose silently
             self._release(1)
             self._drop(1, item.model)
-        for columns in requests:
-            self._release(columns.rows)
-            self._drop(columns.rows, columns.model)
+        for request in requests:
+            self._release(request[6])
+            self._drop(request[6], request[0].model)
         self._report_drops()
 
     def _drop(self, count: int, model: str) -> None:
@@ -205,35 +214,35 @@ class PredictionLogWriter:
             if closing:
                 return
 
-    def _take_all(self) -> tuple[list[PredictionRecord], list[RequestColumns]]:
+    def _take_all(self) -> tuple[list[PredictionRecord], list[Logged]]:
         with self._lock:  # their rows count as queued until they are written
             records = list(self._queue)
             self._queue.clear()
-            requests, self._requests = self._requests, {}
-        return records, list(requests.values())
+            requests, self._requests = self._requests, []
+        return records, requests
 
     def _release(self, rows: int) -> None:
         """``rows`` left the queue: written, or dropped after a failure."""
         with self._lock:
             self._queued_rows -= rows
 
-    def _stage(self, records: list[PredictionRecord], requests: list[RequestColumns]) -> None:
+    def _stage(self, records: list[PredictionRecord], requests: list[Logged]) -> None:
         """Convert to Arrow, one table per (model, version, day), kept until the next
         write."""
         by_day: defaultdict[tuple[str, str, object], list[PredictionRecord]] = defaultdict(list)
         for record in records:
             by_day[(record.model, record.version, record.day)].append(record)
-        for (model, version, day), grouped in by_day.items():
+        for (model, version, day), members in by_day.items():
             records_table = self._convert(
                 model,
                 version,
-                len(grouped),
-                functools.partial(to_table, [self._select(record) for record in grouped]),
+                len(members),
+                functools.partial(to_table, [self._select(record) for record in members]),
             )
             if records_table is not None:
                 self._staged[(model, version, day)].append(records_table)
-                self._staged_rows += len(grouped)
-        for columns in requests:
+                self._staged_rows += len(members)
+        for columns in self._grouped(requests):
             table = self._convert(
                 columns.model,
                 columns.version,
@@ -247,6 +256,16 @@ class PredictionLogWriter:
                     table if mask is None else table.filter(mask)
                 )
             self._staged_rows += columns.rows
+
+    def _grouped(self, requests: list[Logged]) -> list[RequestColumns]:
+        try:
+            return grouped(requests)
+        except Exception:  # a bad request must not stop the log: count it, say so
+            logger.exception("Could not group %d prediction log requests", len(requests))
+            for request in requests:
+                self._release(request[6])
+                self._drop(request[6], request[0].model)
+            return []
 
     def _convert(
         self, model: str, version: str, rows: int, build: Callable[[], pa.Table]
@@ -272,7 +291,7 @@ class PredictionLogWriter:
             try:
                 directory = day_dir(self._root, model, version, day)  # type: ignore[arg-type]
                 name = self._name + f"{next(self._seq):06d}"
-                write_segment(self._fs, directory, name, table)
+                write_segment(self._fs, directory, name, required(table))
             except Exception:  # a failed write must not stop the log: count it, say so
                 logger.exception("Could not write %d prediction log rows", table.num_rows)
                 self._drop(table.num_rows, model)
