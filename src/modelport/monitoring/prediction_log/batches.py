@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -98,6 +98,9 @@ Logged = tuple[
 ]
 """One request as the server hands it to the log: a plain tuple (making it costs a
 fraction of making an object with named fields), fields as in ``PredictionBatch``."""
+# The positions of the ``Logged`` fields the writer reads itself.
+ORIGIN: Final = 0
+ROWS: Final = 6
 
 _ORIGINS: dict[tuple[Any, ...], Origin] = {}
 

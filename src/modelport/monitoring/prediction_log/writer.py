@@ -30,6 +30,8 @@ import pyarrow as pa
 from modelport.config import PredictionLogSettings
 from modelport.errors import InvalidArgumentError
 from modelport.monitoring.prediction_log.batches import (
+    ORIGIN,
+    ROWS,
     Logged,
     PredictionBatch,
     RequestColumns,
@@ -144,7 +146,7 @@ class PredictionLogWriter:
         object made but the tuple, no work but the append)."""
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:  # noqa: S311 (sampling, not security)
             return True
-        rows = request[6]
+        rows = request[ROWS]
         with self._lock:
             if self._closed or self._queued_rows + rows > self._max_rows:
                 accepted = full = False
@@ -154,7 +156,7 @@ class PredictionLogWriter:
                 self._queued_rows += rows
                 full = self._queued_rows >= self._flush_rows
         if not accepted:
-            self._drop(rows, request[0].model)
+            self._drop(rows, request[ORIGIN].model)
             return False
         if full:
             self._wake.set()
@@ -187,8 +189,8 @@ class PredictionLogWriter:
             self._release(1)
             self._drop(1, item.model)
         for request in requests:
-            self._release(request[6])
-            self._drop(request[6], request[0].model)
+            self._release(request[ROWS])
+            self._drop(request[ROWS], request[ORIGIN].model)
         self._report_drops()
 
     def _drop(self, count: int, model: str) -> None:
@@ -263,8 +265,8 @@ class PredictionLogWriter:
         except Exception:  # a bad request must not stop the log: count it, say so
             logger.exception("Could not group %d prediction log requests", len(requests))
             for request in requests:
-                self._release(request[6])
-                self._drop(request[6], request[0].model)
+                self._release(request[ROWS])
+                self._drop(request[ROWS], request[ORIGIN].model)
             return []
 
     def _convert(
