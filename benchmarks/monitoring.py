@@ -74,7 +74,6 @@ CONNECTIONS = 64
 THROUGHPUT_TARGET = 0.95
 P99_BUDGET_MS = 0.5
 SETTLE_S = 3.0  # > flush interval (1 s) and the drift thread's fold (every 2 s)
-DRIFT_MARGIN_S = 5.0  # after START_DELAY_S: the imports take a second or two
 Row = dict[str, Any]
 
 
@@ -180,23 +179,6 @@ def own_seconds() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
-def wait_drift_loaded(servers: dict[str, serve.Server], ready_at: float) -> None:
-    """Until every server's workers have imported the live drift's modules (see the
-    module docstring): START_DELAY_S and a margin after the last one was ready, then
-    the drift gauges in each server's ``/metrics``."""
-    from modelport.monitoring.drift_live import START_DELAY_S
-
-    wait = ready_at + START_DELAY_S + DRIFT_MARGIN_S - time.monotonic()
-    print(f"- waiting {max(wait, 0):.0f} s for the live drift threads' imports", flush=True)
-    time.sleep(max(wait, 0.0))
-    for server in servers.values():
-        deadline = time.monotonic() + 60
-        while b"modelport_feature_drift" not in serve.http_call(server.port, "GET", "/metrics")[1]:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{server.label}: no drift gauges after 60 s")
-            time.sleep(0.5)
-
-
 def run_log_part(args: argparse.Namespace) -> list[Row]:
     """Logging on vs off, turn by turn; the rows of the table."""
     serve.check_tools()
@@ -222,7 +204,7 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
             for server in servers.values():  # every worker serves: the drift delay starts
                 url = server.url("/v2/models/forest/infer")
                 serve.run_wrk(url, bodies[1], CONNECTIONS, 1)
-            wait_drift_loaded(servers, ready_at)
+            serve.wait_drift_loaded(list(servers.values()), ready_at)
             for server in servers.values():  # warm-up, not counted in the figures
                 url = server.url("/v2/models/forest/infer")
                 serve.run_wrk(url, bodies[1], CONNECTIONS, 1 if args.quick else 3)

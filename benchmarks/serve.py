@@ -433,6 +433,31 @@ def wait_ready(server: Server, path: str, timeout: float = READY_TIMEOUT_S) -> N
     raise RuntimeError(f"{server.label} not ready after {timeout:.0f} s:\n{server.log_tail()}")
 
 
+DRIFT_MARGIN_S = 5.0  # after the drift thread's start delay: its imports take a second or two
+
+
+def wait_drift_loaded(servers: Sequence[Server], served_at: float) -> None:
+    """Until every worker of ``servers`` has imported the live drift's modules.
+
+    Each worker's live drift thread imports pandas and scipy ``START_DELAY_S`` (10 s)
+    after the worker starts serving, holding the GIL for a second or two
+    (``monitoring.drift_live``): a run measured meanwhile measures the imports. Waits
+    ``START_DELAY_S`` and a margin after ``served_at`` (when the servers last started
+    serving), then for the drift gauges in each server's ``/metrics`` (they appear once
+    the imports are done)."""
+    from modelport.monitoring.drift_live import START_DELAY_S
+
+    wait = served_at + START_DELAY_S + DRIFT_MARGIN_S - time.monotonic()
+    print(f"- waiting {max(wait, 0):.0f} s for the live drift threads' imports", flush=True)
+    time.sleep(max(wait, 0.0))
+    for server in servers:
+        deadline = time.monotonic() + 60
+        while b"modelport_feature_drift" not in http_call(server.port, "GET", "/metrics")[1]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.label}: no drift gauges after 60 s")
+            time.sleep(0.5)
+
+
 # ----------------------------------------------------------------------------- wrk
 
 

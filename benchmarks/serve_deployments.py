@@ -9,8 +9,8 @@ cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serv
 * routing overhead: ``modelport serve forest@production`` (one model) against
   ``modelport serve forest`` serving the deployment ``forest`` with a canary (version 1
   on 90%, version 2 on 10%), at c=64: both servers up, measured in turns (three rounds,
-  so that the machine's drift hits both alike). Target: the canary's requests/s >= 95% of the single
-  model's.
+  the order flipped each round, so that the machine's drift hits both alike). Target:
+  the canary's requests/s >= 95% of the single model's.
 * a shadow's cost to the caller: a server of the deployment ``forest`` (version 1 alone)
   against a server of the deployment ``mirror`` (the same version 1, and a shadow arm of
   version 2 getting every request: as slow as the champion), both up, measured in turns
@@ -26,6 +26,10 @@ cost the same), and measured with ``wrk`` (single-row MLflow requests, as ``serv
   (``modelport_arm_requests_total{arm="shadow"}``, counted once the shadow has caught up
   after the run). Every run waits until the shadow processes have answered their
   backlog, so that they idle during it.
+
+Both parts measure only once every worker's live drift thread has imported pandas and
+scipy (``serve.wait_drift_loaded``): those imports, 10 s after a worker first serves,
+hold its GIL for a second or two, and used to land in the first round's runs.
 """
 
 from __future__ import annotations
@@ -154,8 +158,9 @@ def canary_overhead(body: Path, duration: int, workers: int, logs: Path) -> list
             servers.append((label, start(label, ref, workers, logs)))
         for _, server in servers:
             bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
-        for _ in range(ROUNDS):
-            for label, server in servers:
+        bench.wait_drift_loaded([server for _, server in servers], time.monotonic())
+        for turn in range(ROUNDS):
+            for label, server in servers if turn % 2 == 0 else servers[::-1]:
                 runs.append(measure(server, label, body, 64, duration))
     finally:
         for _, server in servers:
@@ -173,6 +178,7 @@ def shadow_cost(body: Path, duration: int, workers: int, logs: Path) -> list[Run
             servers[label] = start(label, name, workers, logs)
         for server in servers.values():
             bench.run_wrk(server.url("/invocations"), body, 64, 2)  # warm-up
+        bench.wait_drift_loaded(list(servers.values()), time.monotonic())
         shadowed = servers["champion + shadow"]
         for concurrency in (8, 64):
             for turn in range(SHADOW_ROUNDS):
