@@ -1,6 +1,6 @@
 """Monitoring benchmark: is monitoring fast enough to leave on? One command, one table.
 
-    python benchmarks/monitoring.py [--quick] [--duration 8] [--rounds 3] [--workers 2]
+    python benchmarks/monitoring.py [--quick] [--duration 5] [--rounds 7] [--workers 2]
                                     [--skip-log | --log-only] [--path-share]
 
 The prediction log's part (issue 11, section 6): the accelerated forest of
@@ -11,10 +11,12 @@ and one logging every request with every input column and every output (V2 reque
 which answer predictions and probabilities). Load is ``wrk`` (serve.py's runner: one
 thread pinned to core 0) at 64 connections, with single-row requests and with 64-row
 requests. The two servers take turns, run by run, for ``--rounds`` rounds (the order
-flips each round), so that both see the same machine; the table compares the medians:
-throughput with logging on must be at least 95% of off, and p99 latency at most 0.5 ms
-higher. Beside them, the server's CPU time per request (every process of its tree, from
-/proc), which a busy shared machine disturbs less than throughput. After the runs the
+flips each round), so that both see the same machine; the verdicts take the median of
+the rounds' on/off ratios (throughput with logging on must be at least 95% of off) and
+of their p99 differences (at most 0.5 ms higher): on a shared machine one run moves by
++-20% (the same CPU loop, timed again and again, by +-30%), so one disturbed run must
+not decide, either way; the medians of each server's runs are printed beside them, and
+so is the server's CPU time per request (every process of its tree, from /proc). After the runs the
 logging server is stopped (SIGTERM) and the rows in its log are counted against the
 rows it predicted and the rows it dropped (both from its ``/metrics``).
 
@@ -80,8 +82,8 @@ Row = dict[str, Any]
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="on/off turns per scenario")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=7, help="on/off turns per scenario")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--skip-log", action="store_true", help="only the parts")
     parser.add_argument("--log-only", action="store_true", help="only the prediction log's part")
@@ -281,7 +283,12 @@ def log_rows(
         p99_off = statistics.median(r.p99_ms for r in off)
         p99_on = statistics.median(r.p99_ms for r in on)
         scenario = f"log every request, {size} row{'s' if size > 1 else ''}, c={CONNECTIONS}"
-        ratio = rate_on / rate_off
+        # Each round's on/off pair shares the machine's state: the verdicts take the median
+        # of the rounds' ratios and differences, which one disturbed run cannot decide.
+        ratio = statistics.median(
+            b.requests_per_s / a.requests_per_s for a, b in zip(off, on, strict=True)
+        )
+        p99_added = statistics.median(b.p99_ms - a.p99_ms for a, b in zip(off, on, strict=True))
         cpu_off = statistics.median(cpu[(size, "off")]) * 1e6
         cpu_on = statistics.median(cpu[(size, "on")]) * 1e6
         if (size, "path") in cpu:
@@ -301,15 +308,25 @@ def log_rows(
                 f"{cpu_off:.0f} / {cpu_on:.0f} ({(cpu_on / cpu_off - 1) * 100:+.1f}%)",
                 "us",
             ),
-            info(f"{scenario}: req/s off / on", f"{rate_off:,.0f} / {rate_on:,.0f}", "req/s"),
-            verdict(f"{scenario}: throughput on/off", ratio * 100, "%", ">= 95", ratio >= 0.95),
-            info(f"{scenario}: p99 off / on", f"{p99_off:.2f} / {p99_on:.2f}", "ms"),
+            info(
+                f"{scenario}: req/s off / on (medians)",
+                f"{rate_off:,.0f} / {rate_on:,.0f} ({rate_on / rate_off:.1%})",
+                "req/s",
+            ),
             verdict(
-                f"{scenario}: p99 on - off",
-                p99_on - p99_off,
+                f"{scenario}: throughput on/off (median of the rounds' ratios)",
+                ratio * 100,
+                "%",
+                ">= 95",
+                ratio >= 0.95,
+            ),
+            info(f"{scenario}: p99 off / on (medians)", f"{p99_off:.2f} / {p99_on:.2f}", "ms"),
+            verdict(
+                f"{scenario}: p99 on - off (median of the rounds' differences)",
+                p99_added,
                 "ms",
                 f"<= +{P99_BUDGET_MS}",
-                p99_on - p99_off <= P99_BUDGET_MS,
+                p99_added <= P99_BUDGET_MS,
             ),
         ]
     complete = logged + dropped == predicted and all(code == 0 for code in codes.values())
