@@ -6,8 +6,8 @@ the result. How long it waits for company adapts to the traffic:
 
 * a request that arrives at an idle model runs at once (after letting requests that
   already reached the server join it), so a lone client sees no added latency;
-* while requests keep arriving, the batch keeps collecting, but never longer than
-  ``max_wait_ms`` after its first request arrived;
+* when one did join meanwhile, requests keep arriving: the batch keeps collecting while
+  they do, but never longer than ``max_wait_ms`` after its first request arrived;
 * while the model is busy, new requests queue and go together in the next batch;
 * a request that fills a batch by itself, for an idle model that runs inline, skips the
   queue: nothing could join it, so it runs in its own coroutine at once.
@@ -224,10 +224,16 @@ class Batcher:
 
     async def _gather(self) -> None:
         limit = self._settings.max_batch_size
+        waiting = len(self._queue)
         for _ in range(_GATHER_TURNS):
             if self._queued_rows >= limit:
                 return
             await asyncio.sleep(0)
+        if len(self._queue) == waiting:
+            # Nobody joined while the loop read what had reached the server: no company is
+            # coming (a lone request, or an arm with a small share of a deployment's
+            # traffic), so the timed wait below would cost a timer and a loop turn per call.
+            return
         first = self._queue[0].enqueued
         latest = first + self._settings.max_wait_ms / 1000.0
         while self._queued_rows < limit and time.monotonic() < latest:

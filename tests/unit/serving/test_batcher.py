@@ -207,6 +207,54 @@ def test_a_lone_request_does_not_wait_for_company() -> None:
     run(scenario())
 
 
+def test_a_lone_request_never_waits_on_a_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody joined while the loop read what had arrived: the batch runs without the
+    timed wait (a small-share arm of a deployment would pay it on every call)."""
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float) -> None:
+        delays.append(delay)
+        await real_sleep(delay)
+
+    monkeypatch.setattr("modelport.serving.batcher.asyncio.sleep", recorded)
+
+    async def scenario() -> None:
+        model = Recorder()
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.00001)
+        batcher.start()
+        for value in (1.0, 2.0, 3.0):
+            assert (await submit(batcher, value)).tolist() == [value * 2]
+        await batcher.close()
+
+    run(scenario())
+    assert delays and set(delays) == {0}
+
+
+def test_company_arriving_while_a_batch_gathers_joins_it() -> None:
+    async def scenario() -> None:
+        model = Recorder()
+        settings = BatchingSettings(max_batch_size=1000, max_wait_ms=200)
+        batcher = Batcher(model, settings, name="m", expected_seconds=0.00001)
+        batcher.start()
+
+        async def later(value: float, turns: int) -> np.ndarray:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return await submit(batcher, value)
+
+        # one request now, one a turn later (while the first gathers), then more while
+        # the batch waits for company
+        answers = await asyncio.gather(
+            submit(batcher, 1.0), later(2.0, 1), *(later(float(v), 6) for v in range(3, 9))
+        )
+        assert [a.tolist() for a in answers] == [[v * 2.0] for v in range(1, 9)]
+        assert model.calls == [8]
+        await batcher.close()
+
+    run(scenario())
+
+
 def test_waiting_for_company_is_bounded_by_max_wait() -> None:
     async def scenario() -> None:
         model = Recorder()
