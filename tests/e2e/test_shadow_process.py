@@ -196,3 +196,48 @@ def test_a_paused_shadow_answers_what_it_was_sent_when_the_server_stops(
     rows = query(str(isolated_home / "predictions"), "echo").to_pylist()
     shadowed = {r["request_id"] for r in rows if r["arm"] == "shadow"}
     assert shadowed == {f"paused-{i}" for i in range(10)}  # answered on the way out
+
+
+def live_gauge_files(directory: Path, pid: int) -> list[Path]:
+    """The live gauges' files ``pid`` left in the server's metrics directory."""
+    return sorted(directory.glob(f"gauge_live*_{pid}.db"))
+
+
+def test_a_killed_workers_shadow_process_exits_and_removes_its_live_gauges(
+    isolated_home: Path,
+) -> None:
+    """Its socket ends with the worker: it answers what it holds, exits, and takes its
+    live gauges (model ready, registry reachable, ...) out of the server's metrics,
+    which the killed worker can no longer do."""
+    deploy_with_shadow()
+    with (
+        serving(isolated_home, ["echo"], **ANSWER_ALWAYS) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        (shadow,) = shadow_processes(server)
+        call(client, "before")
+        wait_until(
+            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 1
+        )
+        environ = Path(f"/proc/{shadow}/environ").read_bytes().split(b"\0")
+        (entry,) = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+        metrics = Path(entry.split(b"=", 1)[1].decode())
+        assert live_gauge_files(metrics, shadow)  # it reports models ready, as a worker
+        worker = int(Path(f"/proc/{shadow}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(worker, signal.SIGKILL)
+
+        def gone() -> bool:
+            stat = Path(f"/proc/{shadow}/stat")
+            return not stat.exists() or ") Z" in stat.read_text()
+
+        wait_until(gone)
+        assert live_gauge_files(metrics, shadow) == []
+        # The server replaces the worker (and its shadow process) and goes on serving.
+        # The worker started again serves the deployment as before (its champion answers,
+        # a shadow process of its own gets the copies).
+        wait_until(lambda: len(shadow_processes(server)) == 1 and gone(), 60)
+        wait_until(lambda: client.get("/v2/health/ready").status_code == 200, 60)
+        call(client, "after")
+        wait_until(
+            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 2
+        )

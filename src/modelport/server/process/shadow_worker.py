@@ -31,10 +31,12 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from modelport.config import Settings
-from modelport.server.process.channel import CHANNEL_OPTION
+from modelport.monitoring.multiprocess import forget_worker
+from modelport.server.process.channel import CHANNEL_OPTION, MULTIPROCESS_ENV
 from modelport.server.process.cpu_gate import CpuGate
 from modelport.server.process.logs import install_json_logging
 from modelport.server.process.spec import SHADOW_FACTORY, STARTUP_FAILED, ASGIApp, ServerApp
@@ -211,7 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_ready=lambda: None,
             on_failed=failures.append,
         )
-        _run(answer_copies(app, sock, stop, CpuGate(settings.serve.shadow_busy_limit)))
+        try:
+            _run(answer_copies(app, sock, stop, CpuGate(settings.serve.shadow_busy_limit)))
+        finally:
+            _forget_own_gauges()
     except LifespanStartupError:
         why = failures[0] if failures else "see the lines above"
         logger.error("shadow process of worker %d could not start: %s", index, why)
@@ -220,6 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.exception("shadow process of worker %d failed", index)
         return STARTUP_FAILED
     return 0
+
+
+def _forget_own_gauges() -> None:
+    """Remove this process's live gauges (models ready, registry reachable, ...) from the
+    server's metrics directory on the way out: the worker forgets them when it stops or
+    reaps its shadow process, but a worker that was killed cannot, and its shadow process
+    still exits (its socket ended), so it cleans up after itself."""
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        forget_worker(Path(directory), os.getpid())
 
 
 def _run(main: Any) -> None:

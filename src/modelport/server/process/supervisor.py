@@ -310,7 +310,10 @@ class Supervisor:
 
     def _restart(self, worker: WorkerSlot) -> None:
         try:
-            self._spawn(worker)
+            # The pins its siblings started from: without them, a worker started again
+            # would resolve its sources itself and serve a bare name's latest version
+            # where they serve the deployment of that name.
+            self._spawn(worker, pinned=self._resolver is not None)
         except OSError as exc:
             worker.crashes += 1
             delay = backoff(worker.crashes)
