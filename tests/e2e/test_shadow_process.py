@@ -92,6 +92,11 @@ def counter(client: httpx.Client, name: str, **labels: str) -> float:
     return total
 
 
+def answered(client: httpx.Client) -> float:
+    """Copies the shadow arms answered, as the server counts them."""
+    return counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok")
+
+
 def wait_until(check: Callable[[], bool], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -120,11 +125,7 @@ def test_shadow_copies_are_answered_by_an_idle_priority_process_and_logged(
         wait_until(lambda: all(idle(pid) for pid in shadows))
         for i in range(20):
             call(client, f"req-{i}")
-        wait_until(
-            lambda: (
-                counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 20
-            )
-        )
+        wait_until(lambda: answered(client) == 20)
         assert counter(client, "modelport_shadow_dropped_total") == 0
     for pid in shadows:  # stopped with the server, not left behind
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
@@ -145,15 +146,13 @@ def test_a_killed_shadow_process_is_counted_and_replaced(isolated_home: Path) ->
     ):
         (first,) = shadow_processes(server)
         call(client, "before")
-        wait_until(
-            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 1
-        )
+        wait_until(lambda: answered(client) == 1)
         os.kill(first, signal.SIGKILL)
         # The caller never notices; the copies made while no shadow process runs are
         # dropped and counted, and a new process answers the later ones.
         deadline = time.monotonic() + 30
         i = 0
-        while counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") < 2:
+        while answered(client) < 2:
             assert time.monotonic() < deadline, "no new shadow process answered"
             call(client, f"after-{i}")
             i += 1
@@ -216,9 +215,7 @@ def test_a_killed_workers_shadow_process_exits_and_removes_its_live_gauges(
     ):
         (shadow,) = shadow_processes(server)
         call(client, "before")
-        wait_until(
-            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 1
-        )
+        wait_until(lambda: answered(client) == 1)
         environ = Path(f"/proc/{shadow}/environ").read_bytes().split(b"\0")
         (entry,) = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
         metrics = Path(entry.split(b"=", 1)[1].decode())
@@ -238,6 +235,4 @@ def test_a_killed_workers_shadow_process_exits_and_removes_its_live_gauges(
         wait_until(lambda: len(shadow_processes(server)) == 1 and gone(), 60)
         wait_until(lambda: client.get("/v2/health/ready").status_code == 200, 60)
         call(client, "after")
-        wait_until(
-            lambda: counter(client, "modelport_arm_requests_total", arm="shadow", outcome="ok") == 2
-        )
+        wait_until(lambda: answered(client) == 2)
