@@ -217,12 +217,12 @@ def run_log_part(args: argparse.Namespace) -> list[Row]:
                     for mode in order:
                         url = servers[mode].url("/v2/models/forest/infer")
                         pids = servers[mode].tree()
-                        before = sum(serve.cpu_seconds(pid) for pid in pids)
+                        before = serve.tree_cpu_seconds(pids)
                         threads_before = thread_cpu(pids)
                         machine, own, started = busy_seconds(), own_seconds(), time.monotonic()
                         result = serve.run_wrk(url, body, CONNECTIONS, duration)
                         time.sleep(SETTLE_S)  # its last flush: this server's CPU
-                        used = sum(serve.cpu_seconds(pid) for pid in pids) - before
+                        used = serve.tree_cpu_seconds(pids) - before
                         # what the rest of the machine took meanwhile (other work on a
                         # shared machine, the idle servers): CPUs busy on average
                         machine = busy_seconds() - machine - used - (own_seconds() - own)
@@ -285,9 +285,7 @@ def log_rows(
         scenario = f"log every request, {size} row{'s' if size > 1 else ''}, c={CONNECTIONS}"
         # Each round's on/off pair shares the machine's state: the verdicts take the median
         # of the rounds' ratios and differences, which one disturbed run cannot decide.
-        ratio = statistics.median(
-            b.requests_per_s / a.requests_per_s for a, b in zip(off, on, strict=True)
-        )
+        ratio = serve.median_ratio(off, on)
         p99_added = statistics.median(b.p99_ms - a.p99_ms for a, b in zip(off, on, strict=True))
         cpu_off = statistics.median(cpu[(size, "off")]) * 1e6
         cpu_on = statistics.median(cpu[(size, "on")]) * 1e6

@@ -271,6 +271,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields is not None else 0.0
 
 
+def tree_cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU seconds so far of every process in ``pids`` (a server's ``tree()``)."""
+    return sum(map(cpu_seconds, pids))
+
+
 WORKER_MARKS = (
     b"modelport.server.process.worker",  # modelport's worker module
     b"modelport.server.worker",  # its module before the server was split (a baseline)
@@ -525,6 +530,14 @@ def run_wrk(url: str, body: Path, connections: int, duration: int) -> WrkResult:
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr}{result.stdout}")
     return parse_wrk(result.stdout)
+
+
+def median_ratio(base: Sequence[WrkResult], other: Sequence[WrkResult]) -> float:
+    """The median over rounds of ``other``'s requests/s over ``base``'s, the runs paired
+    by position (the same round): one disturbed run cannot decide, either way."""
+    return statistics.median(
+        b.requests_per_s / a.requests_per_s for a, b in zip(base, other, strict=True)
+    )
 
 
 # ----------------------------------------------------------------------------- models

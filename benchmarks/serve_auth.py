@@ -50,12 +50,12 @@ def run(
     CPU seconds per request (every process of its tree, from /proc)."""
     os.environ["AUTHORIZATION"] = f"Bearer {token}" if token else ""
     pids = server.tree()
-    before = sum(bench.cpu_seconds(pid) for pid in pids)
+    before = bench.tree_cpu_seconds(pids)
     try:
         result = bench.run_wrk(server.url("/invocations"), body, CONCURRENCY, duration)
     finally:
         os.environ.pop("AUTHORIZATION", None)
-    cpu = (sum(bench.cpu_seconds(pid) for pid in pids) - before) / max(result.requests, 1)
+    cpu = (bench.tree_cpu_seconds(pids) - before) / max(result.requests, 1)
     if result.errors != "0":
         raise RuntimeError(f"{label}: {result.errors} errors (refused requests?)")
     print(

@@ -168,10 +168,10 @@ def canary_overhead(body: Path, duration: int, workers: int, logs: Path) -> list
         for turn in range(ROUNDS):
             for label, server in servers if turn % 2 == 0 else servers[::-1]:
                 pids = server.tree()
-                before = sum(map(bench.cpu_seconds, pids))
+                before = bench.tree_cpu_seconds(pids)
                 run = measure(server, label, body, 64, duration)
                 time.sleep(SETTLE_S)  # the run's last log flush and drift fold count here
-                used = sum(map(bench.cpu_seconds, pids)) - before
+                used = bench.tree_cpu_seconds(pids) - before
                 runs.append(dataclasses.replace(run, cpu_us=used / run.result.requests * 1e6))
     finally:
         for _, server in servers:
@@ -237,9 +237,8 @@ def report(canary: list[Run], shadow: list[Run]) -> None:
     routed = mean(canary, "two-arm canary", 64, "requests_per_s")
     single_runs = [run for run in canary if run.scenario == "single model"]
     routed_runs = [run for run in canary if run.scenario == "two-arm canary"]
-    paired = statistics.median(
-        routed.result.requests_per_s / alone.result.requests_per_s
-        for alone, routed in zip(single_runs, routed_runs, strict=True)
+    paired = bench.median_ratio(
+        [run.result for run in single_runs], [run.result for run in routed_runs]
     )
     cpu_single = statistics.median(run.cpu_us for run in single_runs)
     cpu_routed = statistics.median(run.cpu_us for run in routed_runs)

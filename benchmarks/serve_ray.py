@@ -151,9 +151,9 @@ def measure(server: bench.Server, body: Path, duration: int) -> list[Run]:
     runs = []
     for connections in CONCURRENCY:
         pids = server.tree()
-        before = sum(bench.cpu_seconds(pid) for pid in pids)
+        before = bench.tree_cpu_seconds(pids)
         result = bench.run_wrk(url, body, connections, duration)
-        used = sum(bench.cpu_seconds(pid) for pid in server.tree()) - before
+        used = bench.tree_cpu_seconds(server.tree()) - before
         run = Run(server.label, connections, result, 1000 * used / max(result.requests, 1))
         print(
             f"  {server.label:<20} c={connections:<3} {result.requests_per_s:9.1f} req/s  "

@@ -111,6 +111,14 @@ def call(client: httpx.Client, request_id: str) -> None:
     assert response.json()["outputs"][0]["data"] == [6.0]  # the champion's, never the shadow's
 
 
+def one_copy_answered(server: ServerProcess, client: httpx.Client) -> int:
+    """The one worker's shadow process, once it has answered a first copy."""
+    (shadow,) = shadow_processes(server)
+    call(client, "before")
+    wait_until(lambda: answered(client) == 1)
+    return shadow
+
+
 def test_shadow_copies_are_answered_by_an_idle_priority_process_and_logged(
     isolated_home: Path,
 ) -> None:
@@ -144,9 +152,7 @@ def test_a_killed_shadow_process_is_counted_and_replaced(isolated_home: Path) ->
         serving(isolated_home, ["echo"], **ANSWER_ALWAYS) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
-        (first,) = shadow_processes(server)
-        call(client, "before")
-        wait_until(lambda: answered(client) == 1)
+        first = one_copy_answered(server, client)
         os.kill(first, signal.SIGKILL)
         # The caller never notices; the copies made while no shadow process runs are
         # dropped and counted, and a new process answers the later ones.
@@ -213,9 +219,7 @@ def test_a_killed_workers_shadow_process_exits_and_removes_its_live_gauges(
         serving(isolated_home, ["echo"], **ANSWER_ALWAYS) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
-        (shadow,) = shadow_processes(server)
-        call(client, "before")
-        wait_until(lambda: answered(client) == 1)
+        shadow = one_copy_answered(server, client)
         environ = Path(f"/proc/{shadow}/environ").read_bytes().split(b"\0")
         (entry,) = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
         metrics = Path(entry.split(b"=", 1)[1].decode())
