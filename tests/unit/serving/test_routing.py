@@ -16,7 +16,7 @@ from modelport.serving.interface import IOSpec, Layout, ModelIO
 from modelport.serving.routing.router import DeploymentRouter, LiveArm
 from modelport.serving.routing.shadow import ShadowArm, ShadowQueue
 from modelport.serving.routing.sticky import rendezvous, sticky_key
-from modelport.serving.routing.weighted import Sampler, SmoothWeighted
+from modelport.serving.routing.weighted import HELD_PER_TURN, Sampler, SmoothWeighted
 from modelport.serving.target import InferenceRequest, InferenceResult
 
 IO = ModelIO(Layout.TENSORS, (IOSpec("x", "FP64", (-1,)),), (IOSpec("y", "FP64", (-1,)),))
@@ -98,11 +98,50 @@ def test_a_sampler_takes_its_share_evenly() -> None:
     assert Sampler(1.0).take()
 
 
+async def one_per_turn(router: DeploymentRouter, call: InferenceRequest) -> InferenceResult:
+    """``call`` answered alone in its event loop turn, as under light load."""
+    await asyncio.sleep(0)
+    return await router.infer(call)
+
+
+async def in_turns(router: DeploymentRouter, requests: int, per_turn: int) -> list[list[str]]:
+    """The arms that answered ``requests`` requests arriving ``per_turn`` at a time (a
+    worker reading that many at once), turn by turn."""
+    turns = []
+    for start in range(0, requests, per_turn):
+        calls = [request(str(i)) for i in range(start, min(start + per_turn, requests))]
+        results = await asyncio.gather(*(router.infer(call) for call in calls))
+        turns.append([result.arm or "" for result in results])
+        await asyncio.sleep(0)
+    return turns
+
+
+def test_requests_read_together_go_to_one_arm_and_the_split_holds() -> None:
+    router = DeploymentRouter("churn", [live("champion", 90, 3), live("canary", 10, 4)])
+    turns = asyncio.run(in_turns(router, 10_000, 27))
+    # every turn's requests answered by one arm: each arm's model batches them together
+    assert all(len(set(arms)) == 1 for arms in turns)
+    counts = Counter(arm for arms in turns for arm in arms)
+    assert abs(counts["canary"] / 100 - 10.0) <= 1.0
+    assert abs(counts["champion"] / 100 - 90.0) <= 1.0
+
+
+def test_a_turn_holds_its_arm_for_at_most_a_bounded_number_of_requests() -> None:
+    router = DeploymentRouter("churn", [live("champion", 50, 3), live("canary", 50, 4)])
+
+    async def run() -> Counter[str | None]:
+        # one caller awaiting request after request without yielding: one long turn
+        return Counter([(await router.infer(request(str(i)))).arm for i in range(1000)])
+
+    arms = asyncio.run(run())
+    assert abs(arms["canary"] - 500) <= HELD_PER_TURN
+
+
 def test_router_splits_requests_by_weight_and_labels_the_arm() -> None:
     router = DeploymentRouter("churn", [live("champion", 90, 3), live("canary", 10, 4)])
 
     async def run() -> list[InferenceResult]:
-        return [await router.infer(request(str(i))) for i in range(1000)]
+        return [await one_per_turn(router, request(str(i))) for i in range(1000)]
 
     results = asyncio.run(run())
     arms = Counter(result.arm for result in results)
@@ -164,7 +203,7 @@ def test_sticky_router_gives_one_caller_one_arm_and_falls_back_to_weights() -> N
     async def run() -> tuple[set[str | None], Counter[str | None]]:
         pinned = request(headers=((b"x-user-id", b"alice"),))
         same = {(await router.infer(pinned)).arm for _ in range(50)}
-        keyless = Counter([(await router.infer(request())).arm for _ in range(100)])
+        keyless = Counter([(await one_per_turn(router, request())).arm for _ in range(100)])
         return same, keyless
 
     same, keyless = asyncio.run(run())

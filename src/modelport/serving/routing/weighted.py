@@ -4,19 +4,33 @@ Smooth weighted round-robin (nginx's): at every pick each arm's counter grows by
 weight, the arm with the largest counter is picked and its counter falls by the total.
 Over any run of requests each arm's share is within one request of its weight (100
 requests at 90/10 give exactly 90 and 10), and the picks are spread out rather than
-bunched (the canary's requests do not come in runs). No randomness: a test of the split
-has no tolerance to guess, and every worker splits its own requests the same way.
+bunched. No randomness: a test of the split has no tolerance to guess, and every worker
+splits its own requests the same way.
+
+One exception, for throughput: the requests a worker picks for in one turn of its event
+loop (the ones it read together) all go to the arm picked first in that turn, and each
+is counted against that arm as usual, so later turns make up for it. Spread one by one,
+a 10% arm got two or three requests of every turn at c=64: a model call of its own per
+turn, beside the champion's, for a tenth of the rows (measured: twice the model calls
+of one arm, and 10% less throughput). Held for the turn, each arm gets whole turns and
+batches as fully as one model alone. When requests arrive one per turn (light load), the
+split is the round-robin above. Over 10,000 requests each arm stays within one
+percentage point of its weight (tested), off by at most a turn's requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+
+HELD_PER_TURN = 64
+_running_loop = asyncio._get_running_loop  # None outside a loop; no exception raised
 
 
 class SmoothWeighted:
     """Picks indexes of ``weights`` in proportion to them (arms of weight 0 never)."""
 
-    __slots__ = ("_current", "_indexes", "_total", "_weights")
+    __slots__ = ("_current", "_held", "_held_left", "_indexes", "_loop", "_total", "_weights")
 
     def __init__(self, weights: Sequence[float]) -> None:
         positive = [(i, float(w)) for i, w in enumerate(weights) if w > 0]
@@ -26,17 +40,45 @@ class SmoothWeighted:
         self._weights = [w for _, w in positive]
         self._total = sum(self._weights)
         self._current = [0.0] * len(positive)
+        self._held: int | None = None  # the arm of the event loop's current turn
+        self._held_left = 0  # picks it may still take in this turn
+        self._loop: asyncio.AbstractEventLoop | None = None  # where its let-go is due
 
     def pick(self) -> int:
-        """The index of the next arm."""
+        """The index of the next arm: the one picked first in this event loop turn, if
+        any (outside a running loop, every call picks)."""
         current, weights = self._current, self._weights
-        best = 0
-        for i in range(len(weights)):
-            current[i] += weights[i]
-            if current[i] > current[best]:
-                best = i
+        best = self._held
+        if best is not None and self._held_left > 0 and _running_loop() is self._loop:
+            self._held_left -= 1
+            for i in range(len(weights)):
+                current[i] += weights[i]
+        else:
+            best = 0
+            for i in range(len(weights)):
+                current[i] += weights[i]
+                if current[i] > current[best]:
+                    best = i
+            self._hold(best)
         current[best] -= self._total
         return self._indexes[best]
+
+    def _hold(self, best: int) -> None:
+        loop = _running_loop()
+        if loop is None:
+            return
+        if loop is not self._loop:  # else a let-go is already due in its next turn
+            self._loop = loop
+            loop.call_soon(self._let_go)
+        self._held = best
+        # A turn's requests are as many as the worker read at once (its connections);
+        # a caller awaiting one request after another without yielding would make one
+        # endless turn: past this many, the turn's requests are split again.
+        self._held_left = HELD_PER_TURN - 1
+
+    def _let_go(self) -> None:
+        self._held = None
+        self._loop = None
 
 
 class Sampler:
