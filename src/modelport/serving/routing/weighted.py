@@ -30,7 +30,16 @@ _running_loop = asyncio._get_running_loop  # None outside a loop; no exception r
 class SmoothWeighted:
     """Picks indexes of ``weights`` in proportion to them (arms of weight 0 never)."""
 
-    __slots__ = ("_current", "_held", "_held_left", "_indexes", "_loop", "_total", "_weights")
+    __slots__ = (
+        "_current",
+        "_held",
+        "_held_left",
+        "_indexes",
+        "_loop",
+        "_owed",
+        "_total",
+        "_weights",
+    )
 
     def __init__(self, weights: Sequence[float]) -> None:
         positive = [(i, float(w)) for i, w in enumerate(weights) if w > 0]
@@ -42,30 +51,43 @@ class SmoothWeighted:
         self._current = [0.0] * len(positive)
         self._held: int | None = None  # the arm of the event loop's current turn
         self._held_left = 0  # picks it may still take in this turn
+        self._owed = 0  # picks it took in this turn, not yet counted in _current
         self._loop: asyncio.AbstractEventLoop | None = None  # where its let-go is due
 
     def pick(self) -> int:
         """The index of the next arm: the one picked first in this event loop turn, if
         any (outside a running loop, every call picks)."""
-        current, weights = self._current, self._weights
         best = self._held
         if best is not None and self._held_left > 0 and _running_loop() is self._loop:
+            # counted when the turn ends: a held pick costs a few attribute updates
             self._held_left -= 1
-            for i in range(len(weights)):
-                current[i] += weights[i]
-        else:
-            best = 0
-            for i in range(len(weights)):
-                current[i] += weights[i]
-                if current[i] > current[best]:
-                    best = i
-            self._hold(best)
+            self._owed += 1
+            return self._indexes[best]
+        self._settle()
+        current, weights = self._current, self._weights
+        best = 0
+        for i in range(len(weights)):
+            current[i] += weights[i]
+            if current[i] > current[best]:
+                best = i
         current[best] -= self._total
+        self._hold(best)
         return self._indexes[best]
+
+    def _settle(self) -> None:
+        """Count the held picks of the turn: each as one pick of the held arm."""
+        owed, held = self._owed, self._held
+        if owed and held is not None:
+            current, weights = self._current, self._weights
+            for i in range(len(weights)):
+                current[i] += weights[i] * owed
+            current[held] -= self._total * owed
+        self._owed = 0
 
     def _hold(self, best: int) -> None:
         loop = _running_loop()
         if loop is None:
+            self._held = None
             return
         if loop is not self._loop:  # else a let-go is already due in its next turn
             self._loop = loop
@@ -77,6 +99,7 @@ class SmoothWeighted:
         self._held_left = HELD_PER_TURN - 1
 
     def _let_go(self) -> None:
+        self._settle()
         self._held = None
         self._loop = None
 
