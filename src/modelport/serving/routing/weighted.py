@@ -23,6 +23,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+# A turn's requests are as many as the worker read at once (its connections); a caller
+# awaiting one request after another without yielding would make one endless turn: past
+# this many, the turn's requests are split again.
 HELD_PER_TURN = 64
 _running_loop = asyncio._get_running_loop  # None outside a loop; no exception raised
 
@@ -33,7 +36,6 @@ class SmoothWeighted:
     __slots__ = (
         "_current",
         "_held",
-        "_held_left",
         "_indexes",
         "_loop",
         "_owed",
@@ -50,17 +52,15 @@ class SmoothWeighted:
         self._total = sum(self._weights)
         self._current = [0.0] * len(positive)
         self._held: int | None = None  # the arm of the event loop's current turn
-        self._held_left = 0  # picks it may still take in this turn
-        self._owed = 0  # picks it took in this turn, not yet counted in _current
+        self._owed = 0  # picks it took since, not yet counted in _current
         self._loop: asyncio.AbstractEventLoop | None = None  # where its let-go is due
 
     def pick(self) -> int:
         """The index of the next arm: the one picked first in this event loop turn, if
         any (outside a running loop, every call picks)."""
         best = self._held
-        if best is not None and self._held_left > 0 and _running_loop() is self._loop:
+        if best is not None and self._owed < HELD_PER_TURN - 1 and _running_loop() is self._loop:
             # counted when the turn ends: a held pick costs a few attribute updates
-            self._held_left -= 1
             self._owed += 1
             return self._indexes[best]
         self._settle()
@@ -93,10 +93,6 @@ class SmoothWeighted:
             self._loop = loop
             loop.call_soon(self._let_go)
         self._held = best
-        # A turn's requests are as many as the worker read at once (its connections);
-        # a caller awaiting one request after another without yielding would make one
-        # endless turn: past this many, the turn's requests are split again.
-        self._held_left = HELD_PER_TURN - 1
 
     def _let_go(self) -> None:
         self._settle()
