@@ -27,10 +27,14 @@ if TYPE_CHECKING:
     from modelport.server.http.app import MountedApp, ServerApp
     from modelport.server.http.endpoint import ServerContext
     from modelport.serving.deployed import ShadowSinkFactory
+    from modelport.serving.drifting import DriftObserver
+    from modelport.serving.metered import VersionRecorder
     from modelport.serving.served import ServedModel
     from modelport.serving.target import ArmLabel, InferenceTarget
 
 logger = logging.getLogger("modelport.server")
+# A loaded version's drift feed (None: none) and recorder, shared by its arms.
+_Measured = tuple["DriftObserver | None", "VersionRecorder"]
 
 
 def build_server_app(
@@ -83,10 +87,11 @@ def _worker_app(
     from modelport.server.http.endpoint import ServerContext
     from modelport.server.http.errors import status_of
     from modelport.server.http.v2 import limits_for
+    from modelport.serving.drifting import DriftingTarget
     from modelport.serving.load_metrics import MetricsLoadEvents
     from modelport.serving.loader import ModelLoader
     from modelport.serving.logged import LoggedTarget
-    from modelport.serving.metered import MeteredTarget
+    from modelport.serving.metered import BothRecorders, MeteredTarget
     from modelport.serving.runtime import ModelRuntime
     from modelport.serving.served import ServeOptions
 
@@ -114,21 +119,22 @@ def _worker_app(
     log = build_prediction_log(settings, on_drop=metrics.prediction_log_drop)
 
     # One drift feed and version recorder per loaded version, however many arms (and
-    # revisions of a deployment) it answers for.
-    measured: weakref.WeakKeyDictionary[ServedModel, InferenceTarget] = weakref.WeakKeyDictionary()
+    # revisions of a deployment) it answers for. Neither refers to the version itself,
+    # so a retired version's entry goes with it.
+    measured: weakref.WeakKeyDictionary[ServedModel, _Measured] = weakref.WeakKeyDictionary()
 
     def wrap_arm(served: ServedModel, arm: ArmLabel | None) -> InferenceTarget:
-        metered = measured.get(served)
-        if metered is None:
-            metered = measured[served] = MeteredTarget(
-                _drifting(served, drift),
+        known = measured.get(served)
+        if known is None:
+            known = measured[served] = (
+                _drift_observer(served, drift),
                 metrics.version(served.name, served.version_label),
-                model=served.name,
-                version=served.version,
             )
-        if arm is not None:
-            recorder = metrics.arm(arm.deployment, arm.arm)
-            metered = MeteredTarget(metered, recorder, model=served.name, version=served.version)
+        observe, recorder = known
+        inner: InferenceTarget = served if observe is None else DriftingTarget(served, observe)
+        if arm is not None:  # one layer times the request for the version and the arm
+            recorder = BothRecorders(recorder, metrics.arm(arm.deployment, arm.arm))
+        metered = MeteredTarget(inner, recorder, model=served.name, version=served.version)
         if log is None:
             return metered
         return LoggedTarget(
@@ -429,12 +435,13 @@ class _BuiltOnce:
             built.close()
 
 
-def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarget:
-    """The served version, feeding the live drift sketches when it has statistics."""
-    from modelport.serving.drifting import DriftingTarget, extractor
+def _drift_observer(served: ServedModel, book: LiveDriftBook | None) -> DriftObserver | None:
+    """What feeds the served version's live drift sketches (None: it has no statistics,
+    or live drift is off)."""
+    from modelport.serving.drifting import extractor
 
     if book is None or served.reference_stats is None:
-        return served
+        return None
     io = served.io
     feed = book.feed(
         served.name,
@@ -442,7 +449,7 @@ def _drifting(served: ServedModel, book: LiveDriftBook | None) -> InferenceTarge
         served.reference_stats,
         lambda names: extractor(io, names),
     )
-    return DriftingTarget(served, feed.observe)
+    return feed.observe
 
 
 def build_prediction_log(

@@ -24,6 +24,13 @@ The same convoy makes a fast model look slow once it runs in a thread: a few slo
 measuring 4-9 ms under load. So a model whose threaded calls measure under 8 ms runs
 inline once every 64 calls, and that call's time replaces the estimate.
 
+One stalled call must not move a fast model off the loop either: on a shared machine a
+call now and then takes ten times its usual time (a stolen CPU, a page fault), which
+used to lift the smoothed estimate over 2 ms in one step and cost the next 64 calls the
+thread's convoy. So a call counts for at most OUTLIER_FACTOR times the estimate: a model
+that really became slow still reaches its thread after a few calls (the estimate grows
+by up to 1.6x a call), one stall moves it by less than that.
+
 Requests carrying inference parameters (``serving.params``) share a batch only with
 requests carrying equal ones: the model gets one ``params`` per call. When some queued
 request has params, a batch takes the first request and every later one with the same
@@ -75,6 +82,7 @@ INLINE_SECONDS = 0.002
 # it without the thread's GIL convoy; a probe blocks the loop for at most this long.
 PROBE_BELOW_SECONDS = 0.008
 PROBE_EVERY = 64
+OUTLIER_FACTOR = 4.0  # a call counts for at most this many times the estimate
 _GATHER_TURNS = 2  # event-loop turns that let already-received requests join a batch
 _WAIT_STEP_SECONDS = 0.0002
 
@@ -336,7 +344,11 @@ class Batcher:
         return result
 
     def _measured(self, elapsed: float) -> None:
-        self._seconds = elapsed if self._seconds is None else 0.8 * self._seconds + 0.2 * elapsed
+        estimate = self._seconds
+        if estimate is None:
+            self._seconds = elapsed
+        else:
+            self._seconds = 0.8 * estimate + 0.2 * min(elapsed, OUTLIER_FACTOR * estimate)
 
     def _run_alone(
         self, batch: Batch, rows: int, outputs: frozenset[str], now: float, params: Params

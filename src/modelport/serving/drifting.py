@@ -17,11 +17,14 @@ import numpy as np
 from modelport.serving.interface import PREDICTIONS, PROBABILITIES, Layout, ModelIO
 from modelport.serving.target import InferenceRequest, InferenceResult, InferenceTarget
 
+DriftObserver = Callable[[Any], None]
+"""Takes one answered request's ``(bound inputs, outputs)`` for a version's sketch."""
+
 
 class DriftingTarget:
     """Wraps one version's target and sketches what passes through it."""
 
-    def __init__(self, inner: InferenceTarget, observe: Callable[[Any], None]) -> None:
+    def __init__(self, inner: InferenceTarget, observe: DriftObserver) -> None:
         self._inner = inner
         self._observe = observe
 

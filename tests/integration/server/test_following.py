@@ -4,8 +4,10 @@ and keeps serving through a deleted alias or a registry outage."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,27 @@ def test_a_compatible_change_switches(settings: Settings, tmp_path: Path) -> Non
             state = echo_state(client)
             assert (state["wanted_version"], state["stale"]) == (2, None)
             assert metric(client, "modelport_model_stale", model="echo") == 0
+
+
+def test_a_retired_version_is_freed(settings: Settings, registry: RegistryService) -> None:
+    """What the server keeps per version (its metrics, drift feed and log target) must
+    not keep a retired version alive: each swap would leak one."""
+    app = build_server_app(
+        settings, [parse_source("echo@production")], worker_index=0, workers=1,
+        on_ready=lambda: None, on_failed=lambda message: None,
+    )  # fmt: skip
+    with TestClient(app.asgi) as client:
+        assert version_answering(client) == "1"
+        first = weakref.ref(app.context.runtime.routes()[0].current)
+        register(registry, np.zeros((4, 3)), offset=100)
+        registry.promote("echo", 2, "production")
+        wait_until(lambda: version_answering(client) == "2")
+
+        def freed() -> bool:
+            gc.collect()
+            return first() is None
+
+        wait_until(freed)
 
 
 def test_an_operator_may_allow_a_breaking_swap_for_one_model(

@@ -448,6 +448,51 @@ def test_a_fast_model_that_only_looks_slow_in_its_thread_returns_inline() -> Non
     assert where[PROBE_EVERY - 1 :] == [loop_thread] * 6
 
 
+def test_one_stalled_call_does_not_move_a_fast_model_to_a_thread() -> None:
+    """A call that stalls once (a stolen CPU) used to lift the estimate over the inline
+    limit in one step: the next 63 calls then paid for a thread."""
+    loop_thread = threading.current_thread().name
+
+    async def scenario() -> list[str]:
+        model = Recorder()
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.0001)
+        batcher.start()
+        where = []
+        for call in range(10):
+            model.delay = 0.03 if call == 2 else 0.0
+            model.threads.clear()
+            await submit(batcher, 1.0)
+            (name,) = model.threads
+            where.append(name)
+        await batcher.close()
+        return where
+
+    assert run(scenario()) == [loop_thread] * 10
+
+
+def test_a_model_that_becomes_slow_reaches_its_thread_within_a_few_calls() -> None:
+    loop_thread = threading.current_thread().name
+
+    async def scenario() -> list[str]:
+        model = Recorder(delay=0.02)
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.0005)
+        batcher.start()
+        where = []
+        for _ in range(12):
+            model.threads.clear()
+            await submit(batcher, 1.0)
+            (name,) = model.threads
+            where.append(name)
+        await batcher.close()
+        return where
+
+    where = run(scenario())
+    assert isinstance(where, list)
+    inline = where.index(next(name for name in where if name != loop_thread))
+    assert 1 <= inline <= 8  # 0.5 ms grows by 1.6x a call: past 2 ms after the 3rd call
+    assert all(name.startswith("model-m") for name in where[inline:])
+
+
 def test_a_model_slower_than_the_probe_limit_is_never_run_inline() -> None:
     async def scenario() -> set[str]:
         model = Recorder(delay=PROBE_BELOW_SECONDS + 0.002)
