@@ -38,7 +38,7 @@ from modelport.serving.interface import IOSpec, Layout, ModelIO
 Batch = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class Bound:
     """A request's inputs in the model's batch layout, and how many rows they hold."""
 
@@ -46,7 +46,7 @@ class Bound:
     rows: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class Tensor:
     """A decoded input: its array and, when the protocol declares one, its V2 datatype."""
 
@@ -54,14 +54,14 @@ class Tensor:
     datatype: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class NamedInputs:
     """Inputs by name: V2 tensors, or MLflow's ``{"inputs": {name: values}}``."""
 
     tensors: Mapping[str, Tensor]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class TableInputs:
     """A table of rows; ``columns`` None means the values are in the signature's order."""
 
@@ -69,7 +69,7 @@ class TableInputs:
     values: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class ArrayInputs:
     """One unnamed array (MLflow's ``instances``/``inputs`` lists)."""
 

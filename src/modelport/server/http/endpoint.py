@@ -86,7 +86,7 @@ class ServerContext:
         return started + timeout
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class Reply:
     """A complete response."""
 

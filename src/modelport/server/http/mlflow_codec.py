@@ -87,7 +87,7 @@ _BOOLS = frozenset({bool})
 _NESTED = frozenset({list, dict})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class MlflowTable:
     """Rows of values (``dataframe_split``, ``dataframe_records``, CSV, rows of scalars).
 
@@ -99,7 +99,7 @@ class MlflowTable:
     values: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class MlflowTensors:
     """Named columns or tensors: ``{"inputs": {name: values}}``, or ``instances`` as rows of
     ``{name: value}`` objects whose values are not all scalars (stacked per name)."""
@@ -107,7 +107,7 @@ class MlflowTensors:
     tensors: dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class MlflowArray:
     """One unnamed tensor: ``{"inputs": [[...]]}`` or ``{"instances": [[...]]}``."""
 
@@ -117,7 +117,7 @@ class MlflowArray:
 MlflowData = MlflowTable | MlflowTensors | MlflowArray
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class MlflowRequest:
     """A decoded ``/invocations`` body: the data and the optional ``params`` object."""
 

@@ -59,7 +59,7 @@ class _NotSimpleError(Exception):
 _REFUSALS = (_NotSimpleError, ValueError, TypeError, RuntimeError, KeyError, IndexError)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class FloatTable:
     """A body's table: ``key`` is its format key; ``columns`` is None when not named."""
 

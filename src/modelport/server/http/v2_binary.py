@@ -60,7 +60,7 @@ _MAX_HEADER_LENGTH = 2**31 - 1
 _PREFIX = struct.Struct("<I")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class Where:
     """Where in a request a problem is: the JSON path and how messages name the spot."""
 
@@ -195,7 +195,7 @@ _JSON_KINDS: Mapping[str, tuple[frozenset[type], str]] = MappingProxyType(
 _INTEGERS = (frozenset({int}), "integers")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class JsonTensor:
     """An input's JSON ``data`` with its declared datatype and shape."""
 

@@ -69,7 +69,7 @@ class V2Limits:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class DecodedInput:
     """One input tensor of a request.
 
@@ -84,7 +84,7 @@ class DecodedInput:
     array: npt.NDArray[Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class RequestedOutput:
     """An output the request asks for; ``binary`` is its ``parameters.binary_data``."""
 
@@ -92,7 +92,7 @@ class RequestedOutput:
     binary: bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class V2Request:
     """A decoded inference request.
 
@@ -109,7 +109,7 @@ class V2Request:
     parameters: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class _InputHeader:
     """An input's JSON entry, validated but not yet turned into an array."""
 

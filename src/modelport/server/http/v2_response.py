@@ -13,7 +13,7 @@ import orjson
 from modelport.server.http.v2_binary import datatype_of_dtype, encode_output
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see serving.target
 class EncodedOutput:
     """One output to send: ``binary`` picks the binary extension over JSON ``data``."""
 
