@@ -124,6 +124,7 @@ class Batcher:
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
         self._executor: ThreadPoolExecutor | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None  # where it started
         # Smoothed seconds per model call; unknown until measured (warm-up passes it in).
         self._seconds = expected_seconds
         self._threaded_calls = 0
@@ -136,7 +137,8 @@ class Batcher:
     def start(self) -> None:
         """Start the batching loop on the running event loop."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name=self._name)
+            self._event_loop = asyncio.get_running_loop()
+            self._task = self._event_loop.create_task(self._loop(), name=self._name)
 
     async def submit(
         self,
@@ -170,7 +172,8 @@ class Batcher:
             # A full batch for an idle model: nothing could join it, and an inline call
             # cannot overlap the loop's, so it runs here without the queue's round trip.
             return self._run_alone(batch, rows, outputs, now, params)
-        loop = asyncio.get_running_loop()
+        # Python 3.11's get_running_loop makes a getpid system call: once, not per request.
+        loop = self._event_loop or asyncio.get_running_loop()
         item = _Pending(batch, rows, outputs, now, deadline, loop.create_future(), params)
         self._queue.append(item)
         self._queued_rows += rows

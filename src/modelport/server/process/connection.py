@@ -61,6 +61,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from modelport.config import ConnectionSettings
+from modelport.server.process.coalescing import CoalescingTransport
 
 LINGER_S = 2.0
 # While draining, a connection idle this long is closed; a younger one may be about to
@@ -132,7 +133,8 @@ class WorkerConnection(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Track the connection; make room when the worker holds too many."""
         self.state.handshaking.discard(self)
-        super().connection_made(transport)
+        # A response's headers and body leave in one write (server.process.coalescing).
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
         self.since = self.state.clock
         if len(self.connections) > self.limits.max_connections:
             self._make_room()
