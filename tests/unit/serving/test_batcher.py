@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
@@ -60,6 +60,34 @@ def deadline(seconds: float = 5.0) -> float:
 async def submit(batcher: Batcher, value: float, rows: int = 1) -> np.ndarray:
     batch = {"x": np.full(rows, value)}
     return (await batcher.submit(batch, rows, OUT, deadline()))["y"]
+
+
+def threads_per_call(
+    model: Recorder,
+    expected_seconds: float,
+    calls: int,
+    delays: Callable[[int], float] | None = None,
+) -> list[str]:
+    """The thread each of ``calls`` lone requests, one after another, ran the model in
+    (``delays`` sets the model's delay for each call)."""
+
+    async def scenario() -> list[str]:
+        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=expected_seconds)
+        batcher.start()
+        where = []
+        for call in range(calls):
+            if delays is not None:
+                model.delay = delays(call)
+            model.threads.clear()
+            await submit(batcher, 1.0)
+            (name,) = model.threads
+            where.append(name)
+        await batcher.close()
+        return where
+
+    where = run(scenario())
+    assert isinstance(where, list)
+    return where
 
 
 def test_concurrent_requests_share_one_call_and_get_their_own_rows() -> None:
@@ -429,21 +457,7 @@ def test_a_fast_model_that_only_looks_slow_in_its_thread_returns_inline() -> Non
             self.delay = 0.0 if threading.current_thread().name == loop_thread else 0.003
             return super().__call__(batch, outputs, params)
 
-    async def scenario() -> list[str]:
-        model = SlowOnlyInAThread()
-        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.003)
-        batcher.start()
-        where = []
-        for _ in range(PROBE_EVERY + 5):
-            model.threads.clear()
-            await submit(batcher, 1.0)
-            (name,) = model.threads
-            where.append(name)
-        await batcher.close()
-        return where
-
-    where = run(scenario())
-    assert isinstance(where, list)
+    where = threads_per_call(SlowOnlyInAThread(), 0.003, PROBE_EVERY + 5)
     assert all(name.startswith("model-m") for name in where[: PROBE_EVERY - 1])
     assert where[PROBE_EVERY - 1 :] == [loop_thread] * 6
 
@@ -453,41 +467,15 @@ def test_one_stalled_call_does_not_move_a_fast_model_to_a_thread() -> None:
     limit in one step: the next 63 calls then paid for a thread."""
     loop_thread = threading.current_thread().name
 
-    async def scenario() -> list[str]:
-        model = Recorder()
-        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.0001)
-        batcher.start()
-        where = []
-        for call in range(10):
-            model.delay = 0.03 if call == 2 else 0.0
-            model.threads.clear()
-            await submit(batcher, 1.0)
-            (name,) = model.threads
-            where.append(name)
-        await batcher.close()
-        return where
+    def stalls_once(call: int) -> float:
+        return 0.03 if call == 2 else 0.0
 
-    assert run(scenario()) == [loop_thread] * 10
+    assert threads_per_call(Recorder(), 0.0001, 10, stalls_once) == [loop_thread] * 10
 
 
 def test_a_model_that_becomes_slow_reaches_its_thread_within_a_few_calls() -> None:
     loop_thread = threading.current_thread().name
-
-    async def scenario() -> list[str]:
-        model = Recorder(delay=0.02)
-        batcher = Batcher(model, BatchingSettings(), name="m", expected_seconds=0.0005)
-        batcher.start()
-        where = []
-        for _ in range(12):
-            model.threads.clear()
-            await submit(batcher, 1.0)
-            (name,) = model.threads
-            where.append(name)
-        await batcher.close()
-        return where
-
-    where = run(scenario())
-    assert isinstance(where, list)
+    where = threads_per_call(Recorder(delay=0.02), 0.0005, 12)
     inline = where.index(next(name for name in where if name != loop_thread))
     assert 1 <= inline <= 8  # 0.5 ms grows by 1.6x a call: past 2 ms after the 3rd call
     assert all(name.startswith("model-m") for name in where[inline:])

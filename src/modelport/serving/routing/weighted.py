@@ -59,7 +59,10 @@ class SmoothWeighted:
         """The index of the next arm: the one picked first in this event loop turn, if
         any (outside a running loop, every call picks)."""
         best = self._held
-        if best is not None and self._owed < HELD_PER_TURN - 1 and _running_loop() is self._loop:
+        # Held means a let-go is due at the end of this turn: no loop look-up per pick
+        # (Python 3.11's makes a getpid system call). Should a loop stop before its
+        # let-go ran, the next loop's picks hold at most the bound, then pick afresh.
+        if best is not None and self._owed < HELD_PER_TURN - 1:
             # counted when the turn ends: a held pick costs a few attribute updates
             self._owed += 1
             return self._indexes[best]
