@@ -236,7 +236,7 @@ def _requested_output(item: Any, index: int) -> RequestedOutput:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise where.error("name", f"name must be a non-empty string, got {brief(name)}")
-    where = Where(where.path, f"output {brief(name)}")
+    where = Where(where.path, "output", name)
     parameters = _optional_object(item.get("parameters"), where, "parameters")
     if parameters.get("classification") is not None:
         raise where.error("parameters.classification", "classification outputs are not supported")
@@ -285,7 +285,7 @@ def _input_header(item: Any, index: int, limits: V2Limits) -> _InputHeader:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise where.error("name", f"name must be a non-empty string, got {brief(name)}")
-    where = Where(where.path, f"input {brief(name)}")
+    where = Where(where.path, "input", name)
     datatype = _datatype(item.get("datatype"), where)
     shape = _shape(item.get("shape"), where, limits)
     size = _binary_size(_optional_object(item.get("parameters"), where, "parameters"), where)
