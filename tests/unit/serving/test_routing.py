@@ -126,6 +126,23 @@ def test_requests_read_together_go_to_one_arm_and_the_split_holds() -> None:
     assert abs(counts["champion"] / 100 - 90.0) <= 1.0
 
 
+def test_a_router_outliving_its_event_loop_keeps_its_split_in_the_next_one() -> None:
+    """A loop that stops mid-turn never lets its held pick go; the next loop's turns
+    are split again all the same."""
+    router = DeploymentRouter("churn", [live("champion", 90, 3), live("canary", 10, 4)])
+    dead = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(dead)  # a pick inside it, then it closes unrun
+    try:
+        assert router.pick(request("first")).name == "champion"  # held until its let-go
+    finally:
+        asyncio.events._set_running_loop(None)
+        dead.close()
+    turns = asyncio.run(in_turns(router, 10_000, 27))
+    counts = Counter(arm for arms in turns for arm in arms)
+    assert abs(counts["canary"] / 100 - 10.0) <= 1.0
+    assert sum(len(set(arms)) == 1 for arms in turns) >= len(turns) - 3
+
+
 def test_a_turn_holds_its_arm_for_at_most_a_bounded_number_of_requests() -> None:
     router = DeploymentRouter("churn", [live("champion", 50, 3), live("canary", 50, 4)])
 
