@@ -164,8 +164,32 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
     head = b"POST /body HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n"
     with open_connection(server.port, head) as sock:
         response = read_response(sock)
-        assert response.status == 413
+        assert (response.status, response.closes) == (413, True)
         assert wait_closed(sock, CLOSE_WITHIN_S) is not None  # the body is not awaited
+
+
+def test_an_answer_before_the_body_has_arrived_says_the_connection_closes(
+    server: Server,
+) -> None:
+    # A route that answers without reading the body (as a 403 for a key does): a client
+    # not told that the connection ends would send its next request on it, and lose it.
+    head = b"POST /pid HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\n"
+    with open_connection(server.port, head) as sock:
+        response = read_response(sock)
+        assert (response.status, response.closes) == (200, True)
+        sock.sendall(b"hello")  # the client was still sending: it reads no reset
+        assert wait_closed(sock, CLOSE_WITHIN_S) == b""
+
+
+def test_a_body_that_arrived_whole_but_was_not_read_keeps_the_connection(
+    server: Server,
+) -> None:
+    post = b"POST /pid HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"
+    with open_connection(server.port, post) as sock:
+        first = read_response(sock)
+        assert (first.status, first.closes) == (200, False)
+        sock.sendall(GET_PID)
+        assert read_response(sock).status == 200
 
 
 def test_a_chunked_body_within_the_limit_is_read(server: Server) -> None:

@@ -24,10 +24,12 @@ adds, per connection:
   is closed to make room, as nginx does; when there is none, the new connection's
   request is answered 503 with ``Retry-After: 1``. Bodies are counted as they arrive
   by the app, which refuses ``max_body_bytes`` with 413 (``server.http.asgi.read_body``).
-* **Closing after an early answer.** A response sent before the request's body has
-  fully arrived (413, 404, a timeout) ends the connection: the server stops parsing,
-  half-closes its side and reads and discards what the client still sends for up to
-  ``LINGER_S``, so that the client reads the answer rather than a reset.
+* **Closing after an early answer.** A response that starts before the request's body
+  has fully arrived (413, 404, a 403 for a key, a timeout) ends the connection, and says
+  so (``connection: close``, written by ``WorkerCycle``): a client that was not told
+  would send its next request on a connection being closed and lose it. The server then
+  stops parsing, half-closes its side and reads and discards what the client still
+  sends for up to ``LINGER_S``, so that the client reads the answer rather than a reset.
 * **Draining.** From SIGTERM on, every response carries ``connection: close``. When the
   worker stops accepting, requests that still arrive on open connections are answered
   (with ``connection: close``); a connection with no request is closed only once it has
@@ -53,11 +55,16 @@ import struct
 import termios
 import weakref
 from collections import Counter
+from collections.abc import Coroutine
 from typing import Any, cast
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from modelport.config import ConnectionSettings
@@ -100,6 +107,31 @@ class RefusedError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+class WorkerCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle; an answer that starts while the request's body
+    is still arriving carries ``connection: close`` (module docstring).
+
+    uvicorn closes the transport at the end of a response that says ``connection:
+    close``; here the connection lingers instead (``WorkerConnection.on_response_complete``),
+    so that the client, still sending, reads the answer rather than a reset.
+    """
+
+    answered_early = False
+
+    def send(self, message: Any) -> Coroutine[Any, Any, None]:
+        """uvicorn's ``send``; the response's head says ``connection: close`` when the
+        request's body has not all arrived."""
+        if self.response_started or not self.more_body:
+            return super().send(message)  # not awaited here: no extra coroutine per send
+        return self._start_early(message)
+
+    async def _start_early(self, message: Any) -> None:
+        self.answered_early = True
+        self.keep_alive = False  # uvicorn writes the header
+        await super().send(message)
+        self.keep_alive = True  # uvicorn would close at the response's end: it lingers
 
 
 class WorkerConnection(HttpToolsProtocol):
@@ -215,6 +247,9 @@ class WorkerConnection(HttpToolsProtocol):
         if self._over_capacity:
             raise RefusedError(503, "over_capacity", "the server has too many open connections")
         super().on_headers_complete()
+        # The cycle uvicorn just made, as ours; its task runs later, so the app gets
+        # ``WorkerCycle.send``. (uvicorn makes the cycle inside on_headers_complete.)
+        self.cycle.__class__ = WorkerCycle
         if self.state.draining:
             self.cycle.keep_alive = False
 
@@ -227,8 +262,7 @@ class WorkerConnection(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """uvicorn's; a connection answered before its request body arrived whole
         closes rather than parsing the rest."""
-        cycle = self.cycle
-        if cycle.more_body and cycle.response_complete and not self.transport.is_closing():
+        if cast(WorkerCycle, self.cycle).answered_early and not self.transport.is_closing():
             self.server_state.total_requests += 1
             self._linger()
             return
