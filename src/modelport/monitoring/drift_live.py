@@ -110,8 +110,10 @@ class LiveDriftBook:
         min_rows: int = 100,
         clock: Callable[[], float] = time.time,
         background: bool = True,
+        seed: int | None = None,
     ) -> None:
         self.window_s = window_s
+        self._seed = seed  # of the sketches' reservoir draws (tests); None: fresh entropy
         self.min_rows = min_rows
         self._flush_s = flush_s
         self._clock = clock
@@ -200,7 +202,9 @@ class LiveDriftBook:
 
         try:
             names = list(reference_columns(feed.stats))
-            sketch = VersionSketch(*key, feed.stats, feed.make_extract(names), self.window_s)
+            sketch = VersionSketch(
+                *key, feed.stats, feed.make_extract(names), self.window_s, seed=self._seed
+            )
         except Exception as exc:  # unusable statistics: serve on, without live drift
             feed.closed = True
             feed.take()

@@ -135,6 +135,8 @@ class VersionSketch:
         stats: Mapping[str, Any],
         extract: Extractor,
         window_s: float,
+        *,
+        seed: int | None = None,
     ) -> None:
         self.model, self.version = model, version
         self._extract = extract
@@ -147,7 +149,7 @@ class VersionSketch:
             edges = np.asarray(ref.summary["histogram"]["edges"]) if need == _BINS else None
             self.columns[name] = _Column(ref, need, edges)
         self._buckets: dict[int, _Bucket] = {}
-        self._rng = np.random.default_rng()
+        self._rng = np.random.default_rng(seed)
 
     def fold(self, payloads: list[Payload], now: float) -> None:
         """Add the requests' rows to the bucket of ``now``: their arrays are joined first

@@ -62,7 +62,10 @@ def _send(book_feed: Any, frame: pd.DataFrame, batch: int = 16) -> None:
 
 def test_counted_columns_equal_the_library_on_the_same_rows() -> None:
     stats = _stats(5000)  # large reference: Jensen-Shannon (counts) and Wasserstein (sample)
-    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock(), background=False)
+    # Seeded: the reservoir's draws are random. Over 150 unseeded runs the Wasserstein
+    # below differed from the full window's by 0.003 on average, with a standard
+    # deviation of 0.042: unseeded, the 0.1 bound failed about one run in a hundred.
+    book = LiveDriftBook(window_s=600, min_rows=10, clock=Clock(), background=False, seed=7)
     feed = book.feed("churn", "3", stats, _extract)
     current = _frame(3000, shift=0.5)
 
