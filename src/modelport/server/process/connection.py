@@ -192,6 +192,14 @@ class WorkerConnection(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:  # no WebSockets here: served as plain HTTP
             self.logger.warning("Unsupported upgrade request.")
             return
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and type(cycle) is RequestResponseCycle:
+            # Its body is still to come: the cycle becomes ours, so that an answer that
+            # starts before the body has arrived says it closes the connection. Only
+            # then: switching its class costs about a microsecond, and a request that
+            # arrives whole in one read (most) needs none. The app has not started yet
+            # (its task runs after this call), so it gets ``WorkerCycle.send``.
+            cycle.__class__ = WorkerCycle
         if self.phase == HEADERS:  # the header block is still incomplete after this chunk
             self._raw_bytes += len(data)
             if self._raw_bytes > self._max_header_bytes:
@@ -247,9 +255,6 @@ class WorkerConnection(HttpToolsProtocol):
         if self._over_capacity:
             raise RefusedError(503, "over_capacity", "the server has too many open connections")
         super().on_headers_complete()
-        # The cycle uvicorn just made, as ours; its task runs later, so the app gets
-        # ``WorkerCycle.send``. (uvicorn makes the cycle inside on_headers_complete.)
-        self.cycle.__class__ = WorkerCycle
         if self.state.draining:
             self.cycle.keep_alive = False
 
@@ -262,7 +267,8 @@ class WorkerConnection(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """uvicorn's; a connection answered before its request body arrived whole
         closes rather than parsing the rest."""
-        if cast(WorkerCycle, self.cycle).answered_early and not self.transport.is_closing():
+        cycle = self.cycle
+        if type(cycle) is WorkerCycle and cycle.answered_early and not self.transport.is_closing():
             self.server_state.total_requests += 1
             self._linger()
             return
