@@ -73,6 +73,7 @@ import serve  # noqa: E402 (after the path above)
 
 PARTS = HERE / "monitoring_parts"
 CONNECTIONS = 64
+CONVERTER = "modelport-log"  # the prediction log converter process names itself so
 THROUGHPUT_TARGET = 0.95
 P99_BUDGET_MS = 0.5
 SETTLE_S = 3.0  # > flush interval (1 s) and the drift thread's fold (every 2 s)
@@ -158,7 +159,8 @@ def thread_cpu(pids: Sequence[int]) -> dict[str, float]:
             except OSError:
                 continue
             name = text[text.index("(") + 1 : text.rindex(")")]
-            name = "MainThread" if task == str(pid) else name
+            # A process's first thread, unless it named itself (the log's converter does).
+            name = "MainThread" if task == str(pid) and name != CONVERTER else name
             fields = text[text.rindex(")") + 2 :].split()
             seconds = (int(fields[11]) + int(fields[12])) / serve.CLK_TCK
             totals[name] = totals.get(name, 0.0) + seconds

@@ -395,6 +395,25 @@ class PredictionLogSettings(BaseModel):
         gt=0,
         description="Seconds between the server's compaction and retention passes.",
     )
+    spool: bool = Field(
+        default=True,
+        description=(
+            "Serving workers spool rows to local files that a converter process writes at "
+            "idle priority (false: each worker converts and writes in a thread of its own)."
+        ),
+    )
+    spool_dir: str | None = Field(
+        default=None,
+        description="A local directory for the spool files; default home/spool/predictions.",
+    )
+    spool_max_mb: float = Field(
+        default=1024.0,
+        gt=0,
+        description=(
+            "Megabytes of spooled, not yet converted rows per worker beyond which new rows "
+            "are dropped and counted."
+        ),
+    )
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
@@ -1196,6 +1215,13 @@ class Settings(BaseSettings):
         if self.prediction_log.uri:
             return self.prediction_log.uri
         return str(self.resolved_home / "predictions")
+
+    @property
+    def resolved_prediction_spool_dir(self) -> Path:
+        """Where serving workers spool their rows, defaulting to ``home/spool/predictions``."""
+        if self.prediction_log.spool_dir:
+            return Path(self.prediction_log.spool_dir).expanduser()
+        return self.resolved_home / "spool" / "predictions"
 
     @property
     def resolved_retrain_dir(self) -> str:

@@ -21,6 +21,7 @@ from modelport.serving.sources import ModelSource
 if TYPE_CHECKING:
     from modelport.monitoring.drift_live import LiveDriftBook
     from modelport.monitoring.prediction_log import PredictionLogWriter
+    from modelport.monitoring.prediction_log.spool import SpoolSink
     from modelport.rollout.controller import RolloutController
     from modelport.security.rate_limits import OnLimited, RateLimiter
     from modelport.security.server_auth import ServerAuth
@@ -116,7 +117,10 @@ def _worker_app(
         if monitor.live_drift
         else None
     )
-    log = build_prediction_log(settings, on_drop=metrics.prediction_log_drop)
+    # A shadow process already runs at idle priority: its log needs no converter of its own.
+    log = build_prediction_log(
+        settings, on_drop=metrics.prediction_log_drop, spooled=not shadow_role
+    )
 
     # One drift feed and version recorder per loaded version, however many arms (and
     # revisions of a deployment) it answers for. Neither refers to the version itself,
@@ -453,15 +457,33 @@ def _drift_observer(served: ServedModel, book: LiveDriftBook | None) -> DriftObs
 
 
 def build_prediction_log(
-    settings: Settings, *, on_drop: Callable[[int, str], None] | None = None
-) -> PredictionLogWriter | None:
-    """This worker's prediction log writer, or None when ``[prediction_log] enabled`` is off."""
-    if not settings.prediction_log.enabled:
+    settings: Settings,
+    *,
+    on_drop: Callable[[int, str], None] | None = None,
+    spooled: bool = False,
+) -> PredictionLogWriter | SpoolSink | None:
+    """This worker's prediction log, or None when ``[prediction_log] enabled`` is off:
+    ``spooled`` (a serving worker, unless ``spool`` is off), a spool and its converter
+    process; otherwise a writer thread in this process."""
+    log = settings.prediction_log
+    if not log.enabled:
         return None
+    if spooled and log.spool:
+        from modelport.monitoring.prediction_log.spool import SpoolSink
+
+        return SpoolSink(
+            settings.resolved_prediction_spool_dir,
+            settings.resolved_prediction_log_uri,
+            flush_interval_s=log.flush_interval_s,
+            sample_rate=log.sample_rate,
+            columns=log.columns,
+            max_bytes=int(log.spool_max_mb * (1 << 20)),
+            on_drop=on_drop,
+        )
     from modelport.monitoring.prediction_log import PredictionLogWriter
 
     return PredictionLogWriter.from_settings(
-        settings.prediction_log, settings.resolved_prediction_log_uri, on_drop=on_drop
+        log, settings.resolved_prediction_log_uri, on_drop=on_drop
     )
 
 

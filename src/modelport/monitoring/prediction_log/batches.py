@@ -187,6 +187,13 @@ class RequestColumns:
     """The rows of requests that share a layout, as lists of scalars and arrays, so that
     turning them into Arrow (``table``) is a few calls on whole lists."""
 
+    # One value per request: tuples from the queued requests, arrays from the spool.
+    request_ids: Sequence[str] | pa.Array
+    times: Sequence[float] | np.ndarray
+    latencies: Sequence[float] | np.ndarray
+    statuses: Sequence[int] | np.ndarray
+    counts: Sequence[int] | np.ndarray
+
     def __init__(self, requests: Sequence[Logged]) -> None:
         first = requests[0]
         where = first[0]
@@ -210,10 +217,41 @@ class RequestColumns:
         self.rows = sum(self.counts)
         self.names = (tuple(first[7]), tuple(first[8]), tuple(first[9]))
 
+    @classmethod
+    def from_columns(
+        cls,
+        where: Origin,
+        protocol: str,
+        *,
+        request_ids: pa.Array,
+        times: np.ndarray,
+        latencies: np.ndarray,
+        statuses: np.ndarray,
+        counts: np.ndarray,
+        arrays: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    ) -> RequestColumns:
+        """Requests of one layout already in columns (the spool's converter reads them so):
+        one value per request in each of the first columns; ``arrays`` (inputs, outputs,
+        ids) hold every row of the requests, in order."""
+        columns = cls.__new__(cls)
+        columns.model, columns.version = where.model, where.version
+        columns.deployment, columns.arm = where.deployment, where.arm
+        columns.matrices = where.matrices
+        columns.request_ids = request_ids
+        columns.times, columns.latencies, columns.statuses = times, latencies, statuses
+        columns.protocols = (protocol,)
+        columns.counts = counts
+        columns.rows = int(counts.sum())
+        # one "request" holding every row: the table joins nothing
+        columns.inputs, columns.outputs, columns.ids = ((a,) for a in arrays)
+        columns.names = (tuple(arrays[0]), tuple(arrays[1]), tuple(arrays[2]))
+        return columns
+
     def days(self) -> list[tuple[date, np.ndarray | None]]:
         """The UTC days of the rows, each with its row mask (None: every row)."""
-        first = datetime.fromtimestamp(min(self.times), UTC).date()
-        last = datetime.fromtimestamp(max(self.times), UTC).date()
+        times = _numbers(self.times, np.float64)
+        first = datetime.fromtimestamp(float(times.min()), UTC).date()
+        last = datetime.fromtimestamp(float(times.max()), UTC).date()
         if first == last:
             return [(first, None)]
         counts = _numbers(self.counts, np.int64)
@@ -259,7 +297,11 @@ class RequestColumns:
 
     def _base_columns(self, counts: np.ndarray) -> list[pa.Array]:
         total = self.rows
-        ids = pa.array(self.request_ids, type=pa.string())
+        ids = (
+            self.request_ids
+            if isinstance(self.request_ids, pa.Array)
+            else pa.array(self.request_ids, type=pa.string())
+        )
         if total == len(counts):  # one row per request: no repeating
             request_ids, prediction_ids = ids, pc.binary_join_element_wise(ids, "0", "-")
             repeat: Callable[[np.ndarray], np.ndarray] = _same
@@ -353,9 +395,11 @@ _DTYPE = operator.attrgetter("dtype")
 _SHAPE = operator.attrgetter("shape")
 
 
-def _numbers(values: Sequence[Any], dtype: type[np.generic]) -> np.ndarray:
+def _numbers(values: Sequence[Any] | np.ndarray, dtype: type[np.generic]) -> np.ndarray:
     """Python numbers as an array: ``np.fromiter`` skips the type and shape discovery
     of ``np.array``, most of its cost."""
+    if isinstance(values, np.ndarray):
+        return values.astype(dtype, copy=False)
     return np.fromiter(values, dtype, len(values))
 
 

@@ -24,6 +24,7 @@ from modelport.monitoring.live_gauges import LiveGauges
 from modelport.monitoring.metrics import UNKNOWN_MODEL, ServerMetrics
 from modelport.monitoring.prediction_log import PredictionLogWriter
 from modelport.monitoring.prediction_log.maintenance import LogMaintenance
+from modelport.monitoring.prediction_log.spool import SpoolSink
 from modelport.registry.service import RegistryService
 from modelport.rollout.controller import RolloutController
 from modelport.security.key_checks import KeyChecks
@@ -50,7 +51,7 @@ class ServerContext:
     prediction_log_uri: str | None = None  # the prediction log and its labels
     drift: LiveDriftBook | None = None  # live drift sketches (None: off)
     live_gauges: LiveGauges | None = None  # worker 0 computes the live performance gauges
-    prediction_log: PredictionLogWriter | None = None
+    prediction_log: PredictionLogWriter | SpoolSink | None = None
     log_maintenance: LogMaintenance | None = None
     # (model, limit) -> the alert history document; None when the server keeps none.
     alerts: Callable[[str, int], dict[str, Any]] | None = None

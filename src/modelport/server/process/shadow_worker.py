@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from modelport.config import Settings
 from modelport.monitoring.multiprocess import forget_worker
+from modelport.priority import go_idle
 from modelport.server.process.channel import CHANNEL_OPTION, MULTIPROCESS_ENV
 from modelport.server.process.cpu_gate import CpuGate
 from modelport.server.process.logs import install_json_logging
@@ -67,27 +68,6 @@ class ShadowApp(ServerApp, Protocol):
 
 class LifespanStartupError(Exception):
     """The app's lifespan startup failed (its message was logged)."""
-
-
-def go_idle() -> bool:
-    """Put every thread of this process in the idle scheduling class (threads started
-    later inherit it from their starter); nice 19 where there is none. Whether the idle
-    class was set."""
-    if not hasattr(os, "SCHED_IDLE"):  # not Linux
-        with contextlib.suppress(OSError):
-            os.nice(19)
-        return False
-    param = os.sched_param(0)
-    try:
-        for task in os.listdir("/proc/self/task"):
-            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-                os.sched_setscheduler(int(task), os.SCHED_IDLE, param)
-    except OSError as exc:
-        logger.warning("cannot lower the shadow process's priority: %s", exc)
-        with contextlib.suppress(OSError):
-            os.nice(19)
-        return False
-    return True
 
 
 @contextlib.asynccontextmanager
