@@ -1,6 +1,7 @@
 """Fixtures every test can use.
 
-* ``isolated_home`` (automatic): modelport never touches the user's own ~/.modelport.
+* ``isolated_home`` (automatic): modelport never touches the user's own ~/.modelport, and
+  the prediction log's converter never waits for idle CPU.
 * ``postgres_url`` / ``postgres_schema_url``: the real PostgreSQL server, one fresh schema
   per test (see ``testing_databases``).
 * ``sqlite_url``: a SQLite file that does not exist yet.
@@ -24,6 +25,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("DATABASE_URL", "ARTIFACTS_URI", "USER", "VERSION_CHECK", "DEBUG",
                  "REGISTRY_URL", "API_KEY", "REGISTRY_CA_BUNDLE"):  # fmt: skip
         monkeypatch.delenv(f"MODELPORT_{name}", raising=False)
+    # Tests wait for logged rows on a machine their own servers keep busy: the prediction
+    # log's converter must not wait for idle CPU (up to spool_max_lag_s) there. The gate
+    # itself is tested in tests/integration/test_prediction_spool.py.
+    monkeypatch.setenv("MODELPORT_PREDICTION_LOG__SPOOL_BUSY_LIMIT", "1")
     return home
 
 

@@ -406,6 +406,20 @@ class PredictionLogSettings(BaseModel):
         default=None,
         description="A local directory for the spool files; default home/spool/predictions.",
     )
+    spool_busy_limit: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "The converter pauses while the rest of the machine keeps more than this share "
+            "of all cores busy (from /proc/stat), up to spool_max_lag_s; 1: never pauses."
+        ),
+    )
+    spool_max_lag_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds the converter pauses at most: then it converts, busy or not.",
+    )
     spool_max_mb: float = Field(
         default=1024.0,
         gt=0,

@@ -220,3 +220,37 @@ def test_requests_the_spool_cannot_hold_are_dropped_and_counted(tmp_path: Path) 
     kept = table(tmp_path / "log", "forest").num_rows
     assert kept + sum(rows for rows, _ in drops) == 60
     assert {model for _, model in drops} == {"forest"}
+
+
+def test_a_busy_machine_defers_conversion_up_to_the_longest_lag(tmp_path: Path) -> None:
+    # A limit of 0: any CPU used by other processes (this test's, at least) keeps the
+    # gate closed, so after its first pass only the longest lag lets the converter work.
+    log = tmp_path / "log"
+    sink = SpoolSink(
+        tmp_path / "spool", str(log), flush_interval_s=0.2, busy_limit=0.0, max_lag_s=4.0
+    )
+
+    def logged() -> int:
+        files = list(log.glob("**/*.parquet"))
+        return table(log, "forest").num_rows if files else 0
+
+    put = 0
+    deadline = time.monotonic() + 30
+    while logged() == 0 and time.monotonic() < deadline:  # until the first pass
+        sink.put_request(forest(put))
+        put += 1
+        time.sleep(0.01)
+    first_pass = time.monotonic()
+    before = logged()
+    assert before > 0
+    for i in range(put, put + 50):
+        sink.put_request(forest(i))
+    put += 50
+    while time.monotonic() < first_pass + 2.0:  # this process keeps a core busy
+        sum(range(10_000))
+    assert logged() == before  # deferred: the machine is busy
+    while logged() < put and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert logged() == put  # converted once the longest lag passed
+    assert time.monotonic() - first_pass >= 3.0
+    sink.close()

@@ -478,6 +478,8 @@ def build_prediction_log(
             sample_rate=log.sample_rate,
             columns=log.columns,
             max_bytes=int(log.spool_max_mb * (1 << 20)),
+            busy_limit=log.spool_busy_limit,
+            max_lag_s=log.spool_max_lag_s,
             on_drop=on_drop,
         )
     from modelport.monitoring.prediction_log import PredictionLogWriter

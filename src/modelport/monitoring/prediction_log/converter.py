@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -46,7 +47,7 @@ from modelport.monitoring.prediction_log.segments import (
 )
 from modelport.monitoring.prediction_log.spool import LOCK_SUFFIX, OFFSET_SUFFIX, SUFFIX
 from modelport.monitoring.prediction_log.spool_format import Layout, Run, read_frames
-from modelport.priority import go_idle, go_normal
+from modelport.priority import CpuGate, go_idle, go_normal
 
 logger = logging.getLogger("modelport.prediction_log.converter")
 PROCESS_NAME = "modelport-log"
@@ -248,6 +249,12 @@ def _alive(token: str) -> bool:
     return False
 
 
+def _due(gate: CpuGate, converted_at: float, max_lag_s: float) -> bool:
+    """Whether a pass may run: the machine leaves CPU to spare, or the rows waited long
+    enough (a machine busy for good must not keep its log from being written)."""
+    return gate.open() or time.monotonic() - converted_at >= max_lag_s
+
+
 def run(spec: dict[str, Any]) -> None:
     """The converter process's loop (see the module's docstring)."""
     stop = threading.Event()
@@ -261,11 +268,19 @@ def run(spec: dict[str, Any]) -> None:
         converter.own(token)
         converter.sweep()
         passes = 0
+        first = True
+        gate = CpuGate(spec.get("busy_limit", 1.0))
+        converted_at = time.monotonic()
         while True:
-            stopping = stop.wait(spec["interval_s"])
+            # the first pass at once: its worker waited an interval before starting it
+            stopping = stop.wait(0 if first else spec["interval_s"])
+            first = False
             orphaned = os.getppid() != parent
             if stopping:
                 go_normal()  # the worker waits for this last pass
+            elif not orphaned and not _due(gate, converted_at, spec.get("max_lag_s", 30.0)):
+                continue  # the machine is busy: the rows wait in the spool
+            converted_at = time.monotonic()
             try:
                 converter.convert_token(token, final=stopping or orphaned)
                 passes += 1

@@ -3,14 +3,14 @@ Parquet by a process of its own at idle priority.
 
 A writer thread in the worker (``PredictionLogWriter``) cost a saturated worker ~10% of
 its requests: its conversion shared the worker's interpreter and CPU. Here the request
-path appends the request's bytes to a buffer (``spool_format``: a header, the request id
-and the arrays' bytes, about what building the log tuple cost, and nothing kept alive);
-a thread writes the buffer to the worker's spool file every ``FLUSH_S``; a converter
-process (``modelport.monitoring.prediction_log.converter``), in the kernel's idle
-scheduling class, reads the file and writes the Parquet segments every flush interval.
-It runs on CPU the serving processes leave free: under a sustained overload the spool
-grows (on disk, up to ``spool_max_mb`` per worker, then new rows are dropped and
-counted), and catches up when the load eases.
+path makes the request's frame (``spool_format``: a header, the request id and the
+arrays' bytes, ~2 µs for a single row, no container object kept alive) and appends it
+to a deque; a thread writes the frames to the worker's spool file every ``FLUSH_S``; a
+converter process (``modelport.monitoring.prediction_log.converter``), in the kernel's
+idle scheduling class and pausing while the machine is busy (``priority.CpuGate``, up
+to a longest lag), reads the file and writes the Parquet segments every flush interval.
+Under a sustained overload the spool grows (on disk, up to ``spool_max_mb`` per worker,
+then new rows are dropped and counted), and catches up when the load eases.
 
 Guarantees: a clean stop writes every row (the worker flushes, closes its file and waits
 for its converter to finish); a killed worker loses at most its last ``FLUSH_S`` (the
@@ -93,6 +93,8 @@ class SpoolSink:
         max_bytes: int = 1 << 30,
         on_drop: Callable[[int, str], None] | None = None,
         converter: bool = True,
+        busy_limit: float = 1.0,
+        max_lag_s: float = 30.0,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise InvalidArgumentError(
@@ -129,7 +131,12 @@ class SpoolSink:
         self._reported = 0
         self._closed = False
         self._use_converter = converter
+        self._busy_limit = busy_limit
+        self._max_lag_s = max_lag_s
         self._converter: subprocess.Popen[bytes] | None = None
+        # The converter starts one interval after the first rows (its first pass at
+        # once): a worker that stops sooner converts them itself and starts no process.
+        self._first_rows_at: float | None = None
         self._backoff = RESTART_BACKOFF_S[0]
         self._respawn_at = 0.0
         self._wake = threading.Event()
@@ -252,7 +259,7 @@ class SpoolSink:
                 return
             self._forget_converted()
             self._report_drops()
-            if self._use_converter and (self._fd is not None or self._written):
+            if self._converter_due():
                 self._keep_converter()
 
     def _flush(self, *, final: bool) -> None:
@@ -306,6 +313,8 @@ class SpoolSink:
         fd = os.open(path, flags, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": converters convert only what is written
         os.write(fd, MAGIC)
+        if self._first_rows_at is None:
+            self._first_rows_at = time.monotonic()
         self._fd, self._path = fd, path
         self._opened_at = time.monotonic()
         self._file_bytes = len(MAGIC)
@@ -355,6 +364,12 @@ class SpoolSink:
 
     # ------------------------------------------------------------------ the converter
 
+    def _converter_due(self) -> bool:
+        first = self._first_rows_at
+        return (
+            self._use_converter and first is not None and time.monotonic() - first >= self._interval
+        )
+
     def _keep_converter(self) -> None:
         """Start the converter at the first rows; start a new one if it died."""
         converter = self._converter
@@ -375,7 +390,15 @@ class SpoolSink:
         self._respawn_at = 0.0
         try:
             self._converter = spawn_converter(
-                self._dir, self._uri, self.token, self._interval, self._columns
+                self._dir,
+                self._uri,
+                self.token,
+                self._columns,
+                {
+                    "interval_s": self._interval,
+                    "busy_limit": self._busy_limit,
+                    "max_lag_s": self._max_lag_s,
+                },
             )
         except OSError:
             logger.exception("Could not start the prediction log converter")
@@ -383,16 +406,17 @@ class SpoolSink:
 
 
 def spawn_converter(
-    directory: Path, uri: str, token: str, interval_s: float, columns: list[str] | None
+    directory: Path, uri: str, token: str, columns: list[str] | None, timing: dict[str, float]
 ) -> subprocess.Popen[bytes]:
-    """Start the converter process of ``token``'s spool files (it lowers its own priority)."""
+    """Start the converter process of ``token``'s spool files (it lowers its own priority).
+    ``timing``: its ``interval_s``, ``busy_limit`` and ``max_lag_s``."""
     spec = {
         "directory": str(directory),
         "uri": uri,
         "token": token,
-        "interval_s": interval_s,
         "columns": columns,
         "parent": os.getpid(),
+        **timing,
     }
     return subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", CONVERTER_MODULE, json.dumps(spec)],

@@ -10,8 +10,9 @@ but its shadow copies answered here) and runs its lifespan startup, all in the i
 scheduling class (``SCHED_IDLE``, every thread), and answers the copies that follow, each
 frame one copy (``serving.routing.shadow_wire``). It reads a frame only while fewer
 than ``BACKLOG`` copies wait in it and the rest of the machine leaves CPU to spare
-(``serve.shadow_busy_limit``, ``cpu_gate``), so a shadow that cannot keep up holds the
-copies back in the socket and the worker drops the excess, without reading them first.
+(``serve.shadow_busy_limit``, ``modelport.priority.CpuGate``), so a shadow that cannot
+keep up holds the copies back in the socket and the worker drops the excess, without
+reading them first.
 
 The end of the socket (the worker stopping, or dead) ends it: it answers the copies it
 took, runs the lifespan shutdown (the prediction log written) and exits 0. A stopping
@@ -36,9 +37,8 @@ from typing import Any, Protocol
 
 from modelport.config import Settings
 from modelport.monitoring.multiprocess import forget_worker
-from modelport.priority import go_idle
+from modelport.priority import CpuGate, go_idle
 from modelport.server.process.channel import CHANNEL_OPTION, MULTIPROCESS_ENV
-from modelport.server.process.cpu_gate import CpuGate
 from modelport.server.process.logs import install_json_logging
 from modelport.server.process.spec import SHADOW_FACTORY, STARTUP_FAILED, ASGIApp, ServerApp
 from modelport.server.process.worker import load_factory

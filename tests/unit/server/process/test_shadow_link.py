@@ -175,7 +175,7 @@ def test_a_copy_survives_the_wire(inputs: object) -> None:
 
 
 def test_the_cpu_gate_closes_while_the_cores_are_busy() -> None:
-    from modelport.server.process.cpu_gate import INTERVAL_S, CpuGate
+    from modelport.priority import INTERVAL_S, CpuGate
 
     gate, never_closed = CpuGate(0.4), CpuGate(1.0)
     spinners = [
