@@ -112,3 +112,15 @@ def test_big_and_small_requests_keep_every_row_in_its_place() -> None:
     assert table.column("in_age").to_pylist()[1499:1503] == [2998.0, 0.0, 0.0, 2.0]
     assert table.column("in_income").to_pylist()[-1] == 23.0
     assert len(set(ids)) == table.num_rows == 1513
+
+
+def test_a_request_whose_matrix_has_another_width_costs_no_other_row() -> None:
+    # One request's probabilities have three classes, the others' two: its own group,
+    # where its rows used to fail the join of the whole flush.
+    wide = answered("wide", 1)
+    wide.outputs = {"predictions": np.array([2]), "probabilities": np.array([[0.1, 0.2, 0.7]])}
+    table = to_table([answered("a", 2), wide, answered("b", 1)], None)
+    rows = {row["prediction_id"]: row for row in table.to_pylist()}
+    assert sorted(rows) == ["a-0", "a-1", "b-0", "wide-0"]
+    assert rows["wide-0"]["out_probabilities"] == [0.1, 0.2, 0.7]
+    assert rows["b-0"]["out_probabilities"] == [0.5, 0.5]

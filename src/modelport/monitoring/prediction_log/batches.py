@@ -166,12 +166,16 @@ def _go_on() -> None:
 
 
 def grouped(requests: Iterable[Logged]) -> list[RequestColumns]:
-    """``requests`` by layout: the same origin and the same names of arrays (in order)."""
+    """``requests`` by layout: the same origin, the same names of arrays (in order) and
+    the same row shapes (a matrix of another width cannot join the others' columns)."""
     groups: dict[tuple[Any, ...], list[Logged]] = {}
     for request in requests:
         # One flat tuple (cheaper than one with three tuples in it): the names, with a
-        # marker between inputs, outputs and ids.
+        # marker between inputs, outputs and ids, then the arrays' row shapes.
         key = (request[0], *request[7], _BETWEEN, *request[8], _BETWEEN, *request[9])
+        key += tuple(
+            [a.shape[1:] for m in (request[7], request[8], request[9]) for a in m.values()]
+        )
         members = groups.get(key)
         if members is None:
             groups[key] = [request]
