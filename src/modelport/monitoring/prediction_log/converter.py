@@ -152,7 +152,13 @@ class SpoolConverter:
             with os.fdopen(os.dup(fd), "rb") as file:
                 file.seek(base)
                 data = file.read()
-            frames = read_frames(data, base, state.layouts, requests_from=state.offset)
+            try:
+                frames = read_frames(data, base, state.layouts, requests_from=state.offset)
+            except (ValueError, KeyError):
+                if path not in self._unreadable:  # said once, not every pass
+                    self._unreadable.add(path)
+                    logger.exception("%s is not a readable spool file; it is left in place", path)
+                return 0
             rows = self._write(path, state.offset, frames.runs)
             if frames.end != state.offset:
                 state.offset = frames.end
@@ -166,11 +172,6 @@ class SpoolConverter:
             elif final:
                 logger.warning("%s is still being written; converted up to %d", path, frames.end)
             return rows
-        except (ValueError, KeyError):
-            if path not in self._unreadable:  # said once, not every pass
-                self._unreadable.add(path)
-                logger.exception("%s is not a readable spool file; it is left in place", path)
-            return 0
         finally:
             os.close(fd)
 
@@ -180,8 +181,16 @@ class SpoolConverter:
         staged: defaultdict[tuple[str, str, date], list[pa.Table]] = defaultdict(list)
         rows = 0
         for run in runs:
-            columns = _columns(run)
-            table = columns.table(self._wanted, _go_on)
+            try:
+                columns = _columns(run)
+                table = columns.table(self._wanted, _go_on)
+            except Exception:  # values Arrow cannot hold: say so, never stop the log
+                logger.exception(
+                    "Could not convert %d prediction log requests of %s; they are dropped",
+                    len(run.frames),
+                    run.layout.origin.model,
+                )
+                continue
             for day, mask in columns.days():
                 staged[(columns.model, columns.version, day)].append(
                     table if mask is None else table.filter(mask)
