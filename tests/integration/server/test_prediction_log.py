@@ -137,21 +137,33 @@ def test_columns_subset_and_disabled_log(catalog: Catalog, tmp_path: Path) -> No
     assert not (tmp_path / "off").exists()
 
 
+@pytest.mark.parametrize(
+    ("full", "dropped"),
+    [
+        # the writer thread's queue: 10 rows fit, so the third 4-row request finds it full
+        ({"spool": False, "max_queue_rows": 10}, 4),
+        # a spool of no bytes: the first request fits (nothing was pending), no other
+        ({"spool_max_mb": 1e-9}, 8),
+    ],
+    ids=["thread", "spool"],
+)
 def test_a_full_queue_drops_and_counts_in_prometheus(
-    catalog: Catalog, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    catalog: Catalog,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    full: dict[str, Any],
+    dropped: int,
 ) -> None:
     x = catalog.data["forest"].to_numpy()[:4]
-    # 10 rows fit; the interval is long, so the third 4-row request finds the queue full.
-    with logging_server(
-        catalog, tmp_path, ["forest"], max_queue_rows=10, flush_interval_s=60
-    ) as client:
+    # The interval is long: nothing is written until the server stops.
+    with logging_server(catalog, tmp_path, ["forest"], flush_interval_s=60, **full) as client:
         for _ in range(3):
             assert client.post("/v2/models/forest/infer", json=matrix_request(x)).status_code == 200
         metrics = client.get("/metrics").text
-    assert 'modelport_prediction_log_dropped_total{model="forest"} 4.0' in metrics
+    assert f'modelport_prediction_log_dropped_total{{model="forest"}} {dropped}.0' in metrics
     assert "modelport_prediction_log_queue_rows" in metrics
-    assert "Prediction log dropped 4 rows" in caplog.text
-    assert query(str(tmp_path), "forest").num_rows == 8
+    assert f"Prediction log dropped {dropped} rows" in caplog.text
+    assert query(str(tmp_path), "forest").num_rows == 12 - dropped
 
 
 def test_logged_probabilities_read_back_as_lists(catalog: Catalog, tmp_path: Path) -> None:
